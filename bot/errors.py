@@ -1,0 +1,134 @@
+"""The bot's exception hierarchy; every error a user may see carries a plain-words message."""
+
+from __future__ import annotations
+
+from bot.domain import ErrorKind
+
+
+class ReelbotError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(ReelbotError):
+    """The configuration (environment, .env or catalog) is unusable; the message lists every problem."""
+
+
+class UserFacingError(ReelbotError):
+    """An error whose message is safe and useful to show the person who caused it."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class GatewayError(ReelbotError):
+    """A gateway call failed.
+
+    ``user_message`` is safe to show anyone; ``detail`` is for the operator's log and never holds the key.
+    """
+
+    kind: ErrorKind = ErrorKind.UNAVAILABLE
+    retryable: bool = False
+    default_message = "The video service failed."
+
+    def __init__(self, detail: str = "", *, status: int | None = None, user_message: str | None = None) -> None:
+        self.detail = detail
+        self.status = status
+        self.user_message = user_message or self.default_message
+        super().__init__(f"{self.kind}: {detail}" if detail else str(self.kind))
+
+
+class GatewayAuthError(GatewayError):
+    """The gateway rejected the API key."""
+
+    kind = ErrorKind.AUTH
+    default_message = "The video service rejected the bot's API key. The operator needs to check GATEWAY_API_KEY."
+
+
+class GatewayBalanceError(GatewayError):
+    """The gateway account has no balance left."""
+
+    kind = ErrorKind.BALANCE
+    default_message = "The video service account has run out of balance. The operator needs to top it up."
+
+
+class GatewayInvalidRequestError(GatewayError):
+    """The gateway refused the request as malformed (bad size, duration, missing field)."""
+
+    kind = ErrorKind.INVALID_REQUEST
+    default_message = "The video service refused these settings. Try another duration, size or model."
+
+
+class GatewayContentPolicyError(GatewayError):
+    """The provider refused the prompt or images on content grounds."""
+
+    kind = ErrorKind.CONTENT_POLICY
+    default_message = (
+        "The video provider refused this request under its content policy. "
+        "Rephrase the prompt or use other images (real people and faces are often refused)."
+    )
+
+
+class GatewayModelUnavailableError(GatewayError):
+    """No gateway channel serves the model."""
+
+    kind = ErrorKind.MODEL_UNAVAILABLE
+    default_message = "The video service does not offer this model right now. Pick another model."
+
+
+class GatewayRateLimitedError(GatewayError):
+    """The gateway asked us to slow down."""
+
+    kind = ErrorKind.RATE_LIMITED
+    retryable = True
+    default_message = "The video service is busy. Try again in a minute."
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        status: int | None = 429,
+        user_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail, status=status, user_message=user_message)
+        self.retry_after = retry_after
+
+
+class GatewayUnavailableError(GatewayError):
+    """The gateway could not be reached or answered with a server error or a page that is not the API."""
+
+    kind = ErrorKind.UNAVAILABLE
+    retryable = True
+    default_message = "The video service is unavailable right now. Try again in a few minutes."
+
+
+class GatewayTaskLostError(GatewayError):
+    """The gateway no longer knows the task."""
+
+    kind = ErrorKind.LOST
+    default_message = "The video service lost track of this job. Nothing was delivered; try again."
+
+
+class GatewayBadResultError(GatewayError):
+    """The result could not be fetched as a valid MP4."""
+
+    kind = ErrorKind.BAD_RESULT
+    retryable = True
+    default_message = "The finished video could not be downloaded intact."
+
+
+class GatewayProtocolError(GatewayUnavailableError):
+    """The gateway answered 200 with a body that is not what the API returns (wrong base URL, broken proxy)."""
+
+    default_message = "The video service sent an answer the bot could not read. The operator should check the gateway."
+
+
+class GatewayUnconfirmedError(GatewayError):
+    """A submit was sent but never answered; the gateway may have created (and charged) the task."""
+
+    kind = ErrorKind.UNCONFIRMED
+    default_message = (
+        "The video service did not confirm the job, so it was not sent again to avoid paying twice. "
+        "Nothing will be delivered for it; try again in a few minutes."
+    )

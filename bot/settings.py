@@ -1,0 +1,134 @@
+"""Settings, read once from the environment (and .env) and checked all at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+
+_T = TypeVar("_T")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting the bot reads; secrets are kept out of repr."""
+
+    gateway_base_url: str
+    gateway_api_key: str = field(repr=False)
+    discord_token: str = field(repr=False, default="")
+    database_path: Path = Path("data/reelbot.sqlite3")
+    results_dir: Path = Path("data/results")
+    models_file: Path | None = None
+    log_level: str = "INFO"
+    poll_interval_min_seconds: float = 5.0
+    poll_interval_max_seconds: float = 30.0
+    gateway_refresh_seconds: float = 15.0
+    job_notice_minutes: float = 30.0
+    job_timeout_minutes: float = 1440.0
+    poll_concurrency: int = 16
+    gateway_requests_per_second: float = 20.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, need_discord: bool = True) -> Settings:
+        """Build settings from ``env`` (default: os.environ), reporting every problem in one ConfigError."""
+        source = os.environ if env is None else env
+        reader = _Reader(source)
+        base_url = reader.text("GATEWAY_BASE_URL", required=True, check=_check_base_url)
+        settings = cls(
+            gateway_base_url=base_url.rstrip("/"),
+            gateway_api_key=reader.text("GATEWAY_API_KEY", required=True),
+            discord_token=reader.text("DISCORD_TOKEN", required=need_discord),
+            database_path=Path(reader.text("DATABASE_PATH", default="data/reelbot.sqlite3")),
+            results_dir=Path(reader.text("RESULTS_DIR", default="data/results")),
+            models_file=Path(p) if (p := reader.text("MODELS_FILE")) else None,
+            log_level=reader.text("LOG_LEVEL", default="INFO", check=_check_log_level).upper(),
+            poll_interval_min_seconds=reader.number("POLL_INTERVAL_MIN_SECONDS", 5.0, float, minimum=0.1),
+            poll_interval_max_seconds=reader.number("POLL_INTERVAL_MAX_SECONDS", 30.0, float, minimum=0.1),
+            gateway_refresh_seconds=reader.number("GATEWAY_REFRESH_SECONDS", 15.0, float, minimum=0.0),
+            job_notice_minutes=reader.number("JOB_NOTICE_MINUTES", 30.0, float, minimum=0.0),
+            job_timeout_minutes=reader.number("JOB_TIMEOUT_MINUTES", 1440.0, float, minimum=0.01),
+            poll_concurrency=reader.number("POLL_CONCURRENCY", 16, int, minimum=1),
+            gateway_requests_per_second=reader.number("GATEWAY_REQUESTS_PER_SECOND", 20.0, float, minimum=0.1),
+        )
+        if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
+            reader.problems.append(
+                "POLL_INTERVAL_MIN_SECONDS must not be larger than POLL_INTERVAL_MAX_SECONDS "
+                f"({settings.poll_interval_min_seconds:g} > {settings.poll_interval_max_seconds:g})"
+            )
+        if settings.job_notice_minutes >= settings.job_timeout_minutes:
+            reader.problems.append("JOB_NOTICE_MINUTES must be smaller than JOB_TIMEOUT_MINUTES")
+        if reader.problems:
+            raise ConfigError(
+                "The configuration has problems (set these in the environment or in .env; "
+                ".env.example explains each):\n  - " + "\n  - ".join(reader.problems)
+            )
+        return settings
+
+    @property
+    def log_level_number(self) -> int:
+        """The logging module's number for LOG_LEVEL."""
+        return int(getattr(logging, self.log_level))
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(
+        self, name: str, *, required: bool = False, default: str = "", check: Callable[[str], str | None] | None = None
+    ) -> str:
+        value = self.env.get(name, "").strip()
+        if not value:
+            if required:
+                self.problems.append(f"{name} is not set{_HINTS.get(name, '')}")
+            return default
+        if check is not None and (problem := check(value)):
+            self.problems.append(f"{name} {problem}")
+        return value
+
+    def number(self, name: str, default: _T, kind: Callable[[str], _T], *, minimum: float) -> _T:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            self.problems.append(f"{name} must be {what}, got {raw!r}")
+            return default
+        if value < minimum:  # type: ignore[operator]  # _T is int or float here
+            self.problems.append(f"{name} must be at least {minimum:g}, got {raw}")
+            return default
+        return value
+
+
+_HINTS = {
+    "DISCORD_TOKEN": " (the bot token from the Discord developer portal, Bot page)",
+    "GATEWAY_BASE_URL": " (the video gateway's root URL, for example https://gateway.example.com, without /v1)",
+    "GATEWAY_API_KEY": " (the API key the video gateway issued, usually starting with sk-)",
+}
+
+
+def _check_base_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"must be an http(s) URL such as https://gateway.example.com, got {value!r}"
+    if parts.path.rstrip("/").endswith("/v1"):
+        return "must be the gateway's root without /v1 (the bot adds /v1/... itself)"
+    if parts.query or parts.fragment:
+        return "must not carry a query string or fragment"
+    return None
+
+
+def _check_log_level(value: str) -> str | None:
+    if value.upper() in _LOG_LEVELS:
+        return None
+    return f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}"
