@@ -1,0 +1,1 @@
+"""The video gateway: wire formats, response parsing and error translation."""
