@@ -1,0 +1,5 @@
+"""Persistence: the only package that speaks SQL."""
+
+from bot.storage.store import JobStore
+
+__all__ = ["JobStore"]

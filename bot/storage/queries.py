@@ -1,0 +1,78 @@
+"""Every SQL statement the store runs, as named constants with ? placeholders."""
+
+from typing import Final
+
+JOB_COLUMNS: Final = (
+    "id, origin, requester_id, guild_id, channel_id, thread_id, status_message_id, result_message_id, "
+    "prompt, model, wire_format, orientation, duration, hd, image_count, task_id, status, remote_status, progress, "
+    "created_at, submitted_at, updated_at, finished_at, next_poll_at, last_poll_at, poll_count, attempts, "
+    "refresh_start, refresh_end, slow_notified, error_kind, error_message, result_path, result_bytes, "
+    "delivery_state, deliver_at, delivery_attempts, maybe_delivered, delivered_at"
+)
+
+INSERT_JOB: Final = """
+INSERT INTO jobs (id, origin, requester_id, guild_id, channel_id, prompt, model, wire_format, orientation, duration,
+                  hd, image_count, status, created_at, updated_at, next_poll_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
+
+SELECT_JOB_BY_TASK: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE task_id = ? ORDER BY created_at DESC LIMIT 1"
+
+SAVE_JOB: Final = """
+UPDATE jobs SET task_id = ?, status = ?, remote_status = ?, progress = ?, submitted_at = ?, updated_at = ?,
+                finished_at = ?, next_poll_at = ?, last_poll_at = ?, poll_count = ?, attempts = ?,
+                refresh_start = ?, refresh_end = ?, slow_notified = ?, error_kind = ?, error_message = ?,
+                result_path = ?, result_bytes = ?, delivery_state = ?, deliver_at = ?
+WHERE id = ?
+"""
+
+# Claiming pushes next_poll_at ahead by a lease, so a second poller (or process) does not take the same job.
+CLAIM_DUE: Final = (
+    "UPDATE jobs SET next_poll_at = ? WHERE id IN "
+    "(SELECT id FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? AND origin = ? "
+    "ORDER BY next_poll_at LIMIT ?) "
+    "RETURNING " + JOB_COLUMNS
+)
+
+NEXT_POLL_AT: Final = "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND origin = ?"
+
+# maybe_delivered is computed from the old delivery_state: 'delivering' means an attempt was cut off.
+CLAIM_DELIVERIES: Final = (
+    "UPDATE jobs SET maybe_delivered = (delivery_state = 'delivering'), delivery_state = 'delivering', "
+    "deliver_at = ?, delivery_attempts = delivery_attempts + 1 WHERE id IN "
+    "(SELECT id FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? ORDER BY deliver_at LIMIT ?) "
+    "RETURNING " + JOB_COLUMNS
+)
+
+NEXT_DELIVERY_AT: Final = "SELECT MIN(deliver_at) FROM jobs WHERE deliver_at IS NOT NULL AND origin = ?"
+
+MARK_DELIVERED: Final = """
+UPDATE jobs SET delivery_state = 'delivered', deliver_at = NULL, delivered_at = ?, updated_at = ?,
+                result_message_id = COALESCE(?, result_message_id)
+WHERE id = ?
+"""
+
+RETRY_DELIVERY: Final = "UPDATE jobs SET delivery_state = 'pending', deliver_at = ?, updated_at = ? WHERE id = ?"
+
+GIVE_UP_DELIVERY: Final = """
+UPDATE jobs SET delivery_state = 'failed', deliver_at = NULL, updated_at = ?, error_message = COALESCE(error_message, ?)
+WHERE id = ?
+"""
+
+SET_DISCORD_REFS: Final = """
+UPDATE jobs SET thread_id = COALESCE(?, thread_id), status_message_id = COALESCE(?, status_message_id), updated_at = ?
+WHERE id = ?
+"""
+
+LIST_BY_REQUESTER: Final = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE requester_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
+)
+
+LIST_UNFINISHED_BY_REQUESTER: Final = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE requester_id = ? AND status NOT IN ('succeeded', 'failed') "
+    "ORDER BY created_at"
+)
+
+COUNT_BY_STATUS: Final = "SELECT status, COUNT(*) FROM jobs GROUP BY status"

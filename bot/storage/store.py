@@ -1,0 +1,254 @@
+"""JobStore: the one place that talks to the database."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation, WireFormat
+from bot.storage import queries
+from bot.storage.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: ids are read aloud and typed
+_ID_LENGTH = 8
+
+
+def new_job_id() -> str:
+    """A short random id users can read and type."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
+
+
+class JobStore:
+    """Jobs in SQLite (WAL), through one aiosqlite connection owned by whoever opened it."""
+
+    def __init__(self, db: aiosqlite.Connection, clock: Callable[[], float]) -> None:
+        self._db = db
+        self._clock = clock
+
+    @classmethod
+    async def open(cls, path: Path, clock: Callable[[], float]) -> JobStore:
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, clock)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def check_writable(self) -> None:
+        """Raise if the database cannot take a write (used by health checks and `check`)."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        await self._db.execute("ROLLBACK")
+
+    async def add(self, new: NewJob, wire_format: WireFormat, *, first_poll_at: float) -> Job:
+        """Store a job in the SUBMITTING state; ``first_poll_at`` is when an unconfirmed submit is given up."""
+        now = self._clock()
+        req = new.request
+        for _ in range(5):
+            job_id = new_job_id()
+            try:
+                await self._write(
+                    queries.INSERT_JOB,
+                    (
+                        job_id,
+                        new.origin,
+                        new.requester_id,
+                        new.guild_id,
+                        new.channel_id,
+                        req.prompt,
+                        req.model,
+                        wire_format.value,
+                        req.orientation.value,
+                        req.duration,
+                        int(req.hd),
+                        len(req.images),
+                        JobStatus.SUBMITTING.value,
+                        now,
+                        now,
+                        first_poll_at,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                continue
+            job = await self.get(job_id)
+            assert job is not None
+            return job
+        raise RuntimeError("could not find a free job id")
+
+    async def get(self, job_id: str) -> Job | None:
+        """The job with this bot id, or None."""
+        return await self._one(queries.SELECT_JOB, (job_id,))
+
+    async def find(self, ref: str) -> Job | None:
+        """A job by the bot's id or by the gateway's task id."""
+        ref = ref.strip()
+        return await self.get(ref.lower()) or await self._one(queries.SELECT_JOB_BY_TASK, (ref,))
+
+    async def save(self, job: Job) -> None:
+        """Persist every field the engine changes."""
+        await self._write(
+            queries.SAVE_JOB,
+            (
+                job.task_id,
+                job.status.value,
+                job.remote_status,
+                job.progress,
+                job.submitted_at,
+                job.updated_at,
+                job.finished_at,
+                job.next_poll_at,
+                job.last_poll_at,
+                job.poll_count,
+                job.attempts,
+                job.refresh_start,
+                job.refresh_end,
+                int(job.slow_notified),
+                job.error_kind.value if job.error_kind else None,
+                job.error_message,
+                job.result_path,
+                job.result_bytes,
+                job.delivery_state.value,
+                job.deliver_at,
+                job.id,
+            ),
+        )
+
+    async def claim_due(self, origin: str, now: float, limit: int, lease_seconds: float) -> list[Job]:
+        """Take up to ``limit`` of ``origin``'s jobs whose poll is due, leasing them for ``lease_seconds``."""
+        return await self._many_write(queries.CLAIM_DUE, (now + lease_seconds, now, origin, limit))
+
+    async def next_poll_at(self, origin: str) -> float | None:
+        """When ``origin``'s earliest scheduled poll is due, or None when nothing is left to poll."""
+        return await self._scalar(queries.NEXT_POLL_AT, (origin,))
+
+    async def claim_deliveries(self, origin: str, now: float, limit: int, lease_seconds: float) -> list[Job]:
+        """Take finished jobs due for delivery; ``maybe_delivered`` tells which were cut off mid-delivery."""
+        return await self._many_write(queries.CLAIM_DELIVERIES, (now + lease_seconds, now, origin, limit))
+
+    async def next_delivery_at(self, origin: str) -> float | None:
+        """When ``origin``'s earliest delivery is due, or None."""
+        return await self._scalar(queries.NEXT_DELIVERY_AT, (origin,))
+
+    async def mark_delivered(self, job_id: str, result_message_id: int | None = None) -> None:
+        """Record that the job reached its recipient; it is never delivered again."""
+        now = self._clock()
+        await self._write(queries.MARK_DELIVERED, (now, now, result_message_id, job_id))
+
+    async def retry_delivery(self, job_id: str, at: float) -> None:
+        """Put a delivery back to try again at ``at``."""
+        await self._write(queries.RETRY_DELIVERY, (at, self._clock(), job_id))
+
+    async def give_up_delivery(self, job_id: str, reason: str) -> None:
+        """Stop trying to deliver; the job shows the reason."""
+        await self._write(queries.GIVE_UP_DELIVERY, (self._clock(), reason, job_id))
+
+    async def set_discord_refs(
+        self, job_id: str, *, thread_id: int | None = None, status_message_id: int | None = None
+    ) -> None:
+        """Remember where on Discord the job is shown."""
+        await self._write(queries.SET_DISCORD_REFS, (thread_id, status_message_id, self._clock(), job_id))
+
+    async def list_by_requester(self, requester_id: int, limit: int = 10) -> list[Job]:
+        """A member's most recent jobs, newest first."""
+        return await self._many(queries.LIST_BY_REQUESTER, (requester_id, limit))
+
+    async def list_unfinished_by_requester(self, requester_id: int) -> list[Job]:
+        """A member's jobs that are still running, oldest first."""
+        return await self._many(queries.LIST_UNFINISHED_BY_REQUESTER, (requester_id,))
+
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        """How many jobs are in each state."""
+        async with self._db.execute(queries.COUNT_BY_STATUS) as cursor:
+            return {JobStatus(row[0]): int(row[1]) for row in await cursor.fetchall()}
+
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        await self._db.execute(sql, params)
+
+    async def _one(self, sql: str, params: tuple[Any, ...]) -> Job | None:
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return _row_to_job(row) if row is not None else None
+
+    async def _many(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
+        async with self._db.execute(sql, params) as cursor:
+            return [_row_to_job(row) for row in await cursor.fetchall()]
+
+    async def _many_write(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
+        # An UPDATE ... RETURNING must be read to the end before its changes are final.
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            async with self._db.execute(sql, params) as cursor:
+                rows = await cursor.fetchall()
+            await self._db.commit()
+        except BaseException:
+            await self._db.rollback()
+            raise
+        return [_row_to_job(row) for row in rows]
+
+    async def _scalar(self, sql: str, params: tuple[Any, ...]) -> float | None:
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row is not None and row[0] is not None else None
+
+
+def _row_to_job(row: aiosqlite.Row) -> Job:
+    return Job(
+        id=row["id"],
+        origin=row["origin"],
+        requester_id=row["requester_id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        thread_id=row["thread_id"],
+        status_message_id=row["status_message_id"],
+        result_message_id=row["result_message_id"],
+        prompt=row["prompt"],
+        model=row["model"],
+        wire_format=WireFormat(row["wire_format"]),
+        orientation=Orientation(row["orientation"]),
+        duration=row["duration"],
+        hd=bool(row["hd"]),
+        image_count=row["image_count"],
+        task_id=row["task_id"],
+        status=JobStatus(row["status"]),
+        remote_status=row["remote_status"],
+        progress=row["progress"],
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+        next_poll_at=row["next_poll_at"],
+        last_poll_at=row["last_poll_at"],
+        poll_count=row["poll_count"],
+        attempts=row["attempts"],
+        refresh_start=row["refresh_start"],
+        refresh_end=row["refresh_end"],
+        slow_notified=bool(row["slow_notified"]),
+        error_kind=ErrorKind(row["error_kind"]) if row["error_kind"] else None,
+        error_message=row["error_message"],
+        result_path=row["result_path"],
+        result_bytes=row["result_bytes"],
+        delivery_state=DeliveryState(row["delivery_state"]),
+        deliver_at=row["deliver_at"],
+        delivery_attempts=row["delivery_attempts"],
+        maybe_delivered=bool(row["maybe_delivered"]),
+        delivered_at=row["delivered_at"],
+    )
