@@ -1,0 +1,85 @@
+"""Builds the engine (store, gateway client, services) from settings; the caller owns its lifetime."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.catalog import Catalog
+from bot.gateway.client import GatewayClient
+from bot.gateway.ratelimit import RateLimiter
+from bot.services.jobs import JobService
+from bot.services.lifecycle import PollPolicy
+from bot.services.phase import PollTiming
+from bot.services.poller import Deliver, OnChange, Poller
+from bot.settings import Settings
+from bot.storage import JobStore
+
+
+@dataclass(slots=True)
+class Engine:
+    """Everything that submits, tracks and fetches jobs, wired together."""
+
+    settings: Settings
+    catalog: Catalog
+    session: aiohttp.ClientSession
+    store: JobStore
+    client: GatewayClient
+    policy: PollPolicy
+    jobs: JobService
+    clock: Callable[[], float]
+
+    def poller(self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None) -> Poller:
+        """A poller for this engine's jobs of one origin; the job service wakes it on every submit."""
+        poller = Poller(
+            store=self.store,
+            client=self.client,
+            session=self.session,
+            policy=self.policy,
+            results_dir=self.settings.results_dir,
+            deliver=deliver,
+            origin=origin,
+            on_change=on_change,
+            concurrency=self.settings.poll_concurrency,
+            clock=self.clock,
+        )
+        self.jobs.on_submitted = poller.wake
+        return poller
+
+
+def poll_policy(settings: Settings) -> PollPolicy:
+    """The polling rules the settings describe."""
+    return PollPolicy(
+        timing=PollTiming(
+            period=settings.gateway_refresh_seconds,
+            min_interval=settings.poll_interval_min_seconds,
+            max_interval=settings.poll_interval_max_seconds,
+        ),
+        notice_after_seconds=settings.job_notice_minutes * 60,
+        timeout_after_seconds=settings.job_timeout_minutes * 60,
+    )
+
+
+@asynccontextmanager
+async def open_engine(
+    settings: Settings, catalog: Catalog, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Engine]:
+    """Open the HTTP session and the database, yield the engine, and close both on the way out."""
+    async with aiohttp.ClientSession(raise_for_status=False) as session:
+        store = await JobStore.open(settings.database_path, clock)
+        try:
+            client = GatewayClient(
+                session,
+                settings.gateway_base_url,
+                settings.gateway_api_key,
+                rate_limiter=RateLimiter(settings.gateway_requests_per_second),
+            )
+            policy = poll_policy(settings)
+            jobs = JobService(store=store, client=client, catalog=catalog, policy=policy, clock=clock)
+            yield Engine(settings, catalog, session, store, client, policy, jobs, clock)
+        finally:
+            await store.close()

@@ -1,0 +1,131 @@
+"""JobService: check a request against the catalog, persist it, then send it to the gateway."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from bot.catalog import Catalog, ModelSpec
+from bot.domain import GenerationRequest, ImageTransport, Job, NewJob, Orientation
+from bot.errors import GatewayError, UserFacingError
+from bot.gateway.client import GatewayClient
+from bot.services import lifecycle
+from bot.services.lifecycle import PollPolicy
+from bot.storage import JobStore
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS: Final = 2000
+# An unanswered submit is given up (as unconfirmed) this long after it started, if the process died meanwhile.
+SUBMIT_GRACE_SECONDS: Final = 30.0
+
+
+class JobService:
+    """Creates jobs; the poller takes them from there."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        client: GatewayClient,
+        catalog: Catalog,
+        policy: PollPolicy,
+        on_submitted: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self.catalog = catalog
+        self._policy = policy
+        self.on_submitted = on_submitted
+        self._clock = clock
+
+    def build_request(
+        self,
+        *,
+        prompt: str,
+        model: str | None = None,
+        orientation: Orientation = Orientation.LANDSCAPE,
+        duration: int | None = None,
+        hd: bool = False,
+        images: Sequence[str] = (),
+    ) -> GenerationRequest:
+        """Check what a user asked for against the catalog; every refusal says what to change."""
+        spec = self.model(model)
+        prompt = prompt.strip()
+        if not prompt:
+            raise UserFacingError("The prompt is empty. Describe the video you want.")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise UserFacingError(
+                f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}. Shorten it."
+            )
+        if orientation not in spec.sizes:
+            offered = " or ".join(o.value for o in spec.orientations)
+            raise UserFacingError(f"{spec.label} does not make {orientation.value} videos. Choose {offered}.")
+        chosen = spec.default_duration if duration is None else duration
+        if chosen not in spec.durations:
+            allowed = ", ".join(str(d) for d in spec.durations)
+            raise UserFacingError(f"{spec.label} makes videos of {allowed} seconds, not {chosen}. Pick one of those.")
+        if hd and orientation not in spec.hd_orientations:
+            if spec.hd_orientations:
+                where = " and ".join(o.value for o in spec.hd_orientations)
+                raise UserFacingError(f"HD is only available for {where} videos with {spec.label}. Turn HD off.")
+            raise UserFacingError(f"{spec.label} has no HD option. Turn HD off or pick another model.")
+        _check_images(spec, images)
+        return GenerationRequest(
+            prompt=prompt, model=spec.name, orientation=orientation, duration=chosen, hd=hd, images=tuple(images)
+        )
+
+    def model(self, name: str | None) -> ModelSpec:
+        """The named model (or the default), or a refusal listing the choices."""
+        if not name:
+            return self.catalog.default
+        spec = self.catalog.get(name.strip())
+        if spec is None:
+            choices = ", ".join(m.name for m in self.catalog)
+            raise UserFacingError(f"There is no model called {name!r}. Choose one of: {choices}.")
+        return spec
+
+    async def submit(self, new: NewJob) -> Job:
+        """Store the job, then send it. A refused or unconfirmed submit comes back as a failed job, not an error."""
+        spec = self.model(new.request.model)
+        now = self._clock()
+        give_up_at = now + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
+        job = await self._store.add(new, spec.wire_format, first_poll_at=give_up_at)
+        log.info(
+            "Job %s: submitting %s (%ss, %s) for %s",
+            job.id,
+            spec.name,
+            new.request.duration,
+            new.request.orientation,
+            new.requester_id or new.origin,
+        )
+        try:
+            result = await self._client.submit(new.request, spec)
+        except GatewayError as exc:
+            log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
+            job = lifecycle.fail_with(job, exc, self._clock())
+        else:
+            job = lifecycle.after_submit(job, result, self._clock(), self._policy)
+        await self._store.save(job)
+        if self.on_submitted is not None:
+            self.on_submitted()
+        return job
+
+
+def _check_images(spec: ModelSpec, images: Sequence[str]) -> None:
+    if len(images) > spec.max_images:
+        if spec.max_images == 0:
+            raise UserFacingError(f"{spec.label} does not take reference images. Remove them or pick another model.")
+        raise UserFacingError(
+            f"{spec.label} takes at most {spec.max_images} reference image{'s' if spec.max_images > 1 else ''}; "
+            f"you gave {len(images)}. Remove some."
+        )
+    for image in images:
+        is_url = image.startswith(("https://", "http://"))
+        if spec.image_transport is ImageTransport.URL and not is_url:
+            raise UserFacingError(f"{spec.label} fetches reference images from links: give an http(s) URL, not a file.")
+        if spec.image_transport is ImageTransport.DATA_URI and not (is_url or image.startswith("data:image/")):
+            raise UserFacingError("A reference image must be a PNG, JPEG, WebP or GIF picture.")

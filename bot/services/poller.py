@@ -1,0 +1,192 @@
+"""The poller: takes due jobs from the store, polls them, fetches results and hands finished jobs over."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Final
+
+import aiohttp
+
+from bot.domain import Job, JobStatus
+from bot.errors import GatewayError
+from bot.gateway.client import GatewayClient
+from bot.gateway.download import download_result
+from bot.services import lifecycle
+from bot.services.lifecycle import PollPolicy
+from bot.storage import JobStore
+
+log = logging.getLogger(__name__)
+
+# A claimed job is not claimed again for this long, which covers a poll plus a result download.
+LEASE_SECONDS: Final = 600.0
+# Even with nothing due, look at the store this often: another process may have added jobs.
+IDLE_CHECK_SECONDS: Final = 2.0
+MAX_DELIVERY_ATTEMPTS: Final = 8
+DELIVERY_CONCURRENCY: Final = 4
+
+Deliver = Callable[[Job], Awaitable[int | None]]
+"""Hands a finished job (succeeded or failed) to its recipient; returns the posted message id, if any.
+
+``job.maybe_delivered`` is true when an earlier attempt was cut off and may have delivered already.
+Raising means "try again later".
+"""
+
+OnChange = Callable[[Job, bool], Awaitable[None]]
+"""Told about every visible change of a running job; the flag says the job just became slow."""
+
+
+class Poller:
+    """Polls every unfinished job of one origin until it ends, and delivers it exactly once."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        client: GatewayClient,
+        session: aiohttp.ClientSession,
+        policy: PollPolicy,
+        results_dir: Path,
+        deliver: Deliver,
+        origin: str,
+        on_change: OnChange | None = None,
+        concurrency: int = 16,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._session = session
+        self._policy = policy
+        self._results_dir = results_dir
+        self._deliver = deliver
+        self._origin = origin
+        self._on_change = on_change
+        self._clock = clock
+        self._poll_slots = concurrency
+        self._delivery_slots = DELIVERY_CONCURRENCY
+        self._running: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for due work now (a job was just added or finished)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Poll and deliver until cancelled; in-flight work is cancelled with it and resumes from the store."""
+        try:
+            while True:
+                self._wake.clear()
+                await self._dispatch()
+                await self._sleep_until_due()
+        finally:
+            for task in self._running:
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def poll_once(self) -> None:
+        """Start every due poll and delivery and wait for them: one cycle, for tests and the CLI."""
+        await self._dispatch()
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+            await self._dispatch()
+
+    async def _dispatch(self) -> None:
+        now = self._clock()
+        if self._poll_slots > 0:
+            for job in await self._store.claim_due(self._origin, now, self._poll_slots, LEASE_SECONDS):
+                self._start(self._poll(job), "poll")
+        if self._delivery_slots > 0:
+            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, LEASE_SECONDS):
+                self._start(self._deliver_job(job), "deliver")
+
+    def _start(self, work: Awaitable[None], kind: str) -> None:
+        if kind == "poll":
+            self._poll_slots -= 1
+        else:
+            self._delivery_slots -= 1
+
+        async def wrapped() -> None:
+            try:
+                await work
+            finally:
+                if kind == "poll":
+                    self._poll_slots += 1
+                else:
+                    self._delivery_slots += 1
+                self._wake.set()
+
+        task = asyncio.create_task(wrapped())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _sleep_until_due(self) -> None:
+        now = self._clock()
+        due = [
+            t
+            for t in (await self._store.next_poll_at(self._origin), await self._store.next_delivery_at(self._origin))
+            if t
+        ]
+        wait = min([IDLE_CHECK_SECONDS, *(max(0.0, t - now) for t in due)])
+        if wait <= 0 and (self._poll_slots <= 0 or self._delivery_slots <= 0):
+            wait = IDLE_CHECK_SECONDS  # due work is waiting for a slot; a finishing task wakes us
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _poll(self, job: Job) -> None:
+        try:
+            updated, became_slow = await self._advance(job)
+        except Exception:
+            # The lease set at claim time brings the job back later; nothing is lost.
+            log.exception("Job %s: unexpected error while polling; retrying after the lease", job.id)
+            return
+        await self._store.save(updated)
+        if updated.status != job.status or updated.status.is_terminal:
+            log.info("Job %s: %s -> %s (task %s)", job.id, job.status, updated.status, updated.task_id)
+        if self._on_change is not None and (
+            updated.fingerprint != job.fingerprint or became_slow or updated.status != job.status
+        ):
+            try:
+                await self._on_change(updated, became_slow)
+            except Exception:
+                log.exception("Job %s: progress listener failed", job.id)
+
+    async def _advance(self, job: Job) -> tuple[Job, bool]:
+        if job.status is JobStatus.SUBMITTING or job.task_id is None:
+            log.error("Job %s: its submit never finished (the process stopped?); not resending", job.id)
+            return lifecycle.unconfirmed(job, self._clock()), False
+        try:
+            snapshot = await self._client.fetch(job.task_id, job.wire_format)
+        except GatewayError as exc:
+            log.warning("Job %s: poll of task %s failed: %s", job.id, job.task_id, exc)
+            return lifecycle.poll_failed(job, exc, self._clock(), self._policy), False
+        step = lifecycle.observe(job, snapshot, self._clock(), self._policy)
+        if not step.download:
+            return step.job, step.became_slow
+        path = self._results_dir / f"{job.id}.mp4"
+        try:
+            size = await download_result(
+                self._client, self._session, job.task_id, job.wire_format, step.download_url, path
+            )
+        except GatewayError as exc:
+            log.warning("Job %s: result download failed: %s", job.id, exc)
+            return lifecycle.download_failed(step.job, exc, self._clock(), self._policy), False
+        log.info("Job %s: result saved to %s (%d bytes)", job.id, path, size)
+        return lifecycle.downloaded(step.job, str(path), size, self._clock()), False
+
+    async def _deliver_job(self, job: Job) -> None:
+        try:
+            message_id = await self._deliver(job)
+        except Exception:
+            log.exception("Job %s: delivery attempt %d failed", job.id, job.delivery_attempts)
+            if job.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
+                await self._store.give_up_delivery(job.id, "The result could not be delivered after several tries.")
+                log.error("Job %s: gave up delivering after %d attempts", job.id, job.delivery_attempts)
+            else:
+                await self._store.retry_delivery(job.id, self._clock() + min(300.0, 5.0 * 2**job.delivery_attempts))
+            return
+        await self._store.mark_delivered(job.id, message_id)
+        log.info("Job %s: delivered (%s)", job.id, job.status)
