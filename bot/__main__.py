@@ -1,0 +1,61 @@
+"""Entry point: `python -m bot` (the Discord bot), `python -m bot generate ...`, `python -m bot check`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from dotenv import find_dotenv, load_dotenv
+
+from bot.catalog import Catalog
+from bot.cli import ExitCode, check, generate
+from bot.errors import ConfigError
+from bot.logs import setup_logging
+from bot.settings import Settings
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Reelbot: AI videos for Discord servers.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the engine's log on the terminal")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the Discord bot (the default)")
+    generate.add_arguments(commands.add_parser("generate", help="make one video from the terminal"))
+    commands.add_parser("check", help="check the configuration, the database and the gateway")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, load settings once, and run the chosen command."""
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    # .env is looked for from the working directory up, where operators keep it.
+    load_dotenv(find_dotenv(usecwd=True))
+    try:
+        settings = Settings.from_env(need_discord=command == "run")
+        catalog = Catalog.load(settings.models_file)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return ExitCode.USAGE
+    level = settings.log_level_number if command == "run" or args.verbose else logging.WARNING
+    setup_logging(level, secrets=(settings.discord_token, settings.gateway_api_key))
+    try:
+        if command == "generate":
+            return asyncio.run(generate.run(args, settings, catalog))
+        if command == "check":
+            return asyncio.run(check.run(settings, catalog))
+    except KeyboardInterrupt:
+        sys.stderr.write("\nStopped. A job already sent keeps running on the gateway.\n")
+        return ExitCode.INTERRUPTED
+    sys.stderr.write(
+        "The configuration is valid, but this release has no Discord front yet: "
+        "use `python -m bot generate` or `python -m bot check`.\n"
+    )
+    return ExitCode.USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Operator commands: `python -m bot generate` and `python -m bot check`."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What the operator commands exit with."""
+
+    OK = 0
+    JOB_FAILED = 1
+    USAGE = 2
+    UNREACHABLE = 3
+    INTERRUPTED = 130

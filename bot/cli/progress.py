@@ -1,0 +1,55 @@
+"""A one-line progress display for the terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from bot.domain import Job
+
+BAR_WIDTH = 30
+
+
+def render_bar(progress: int | None, width: int = BAR_WIDTH) -> str:
+    """A text bar such as [#########.....................]; an unknown progress shows an empty bar."""
+    filled = round(width * (progress or 0) / 100)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def format_elapsed(seconds: float) -> str:
+    """Elapsed time as M:SS, or H:MM:SS past an hour."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class ProgressLine:
+    """Redraws one line in place on a terminal; writes a line per change when the output is a file or pipe."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self._stream = stream
+        self._live = stream.isatty()
+        self._last = ""
+
+    def show(self, job: Job, now: float, note: str = "") -> None:
+        """Show the job's state, progress and elapsed time."""
+        started = job.submitted_at or job.created_at
+        percent = f"{job.progress:3d}%" if job.progress is not None else "  ?%"
+        text = f"{render_bar(job.progress)} {percent} {job.status.value:<9} {format_elapsed(now - started)}"
+        if note:
+            text += f"  {note}"
+        if text == self._last:
+            return
+        self._last = text
+        if self._live:
+            self._stream.write("\r\x1b[2K" + text)
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def finish(self) -> None:
+        """End the live line so later output starts on a fresh one."""
+        if self._live and self._last:
+            self._stream.write("\n")
+            self._stream.flush()
