@@ -1,0 +1,268 @@
+"""The engine end to end over real HTTP against the gateway simulator: submit, poll, fetch, deliver."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+
+from bot.catalog import Catalog
+from bot.devtools.gateway import Simulator
+from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation
+from bot.engine import Engine, open_engine
+from bot.gateway.download import check_mp4
+from bot.images import to_data_uri
+from bot.settings import Settings
+from tests.conftest import Deliveries, engine_env, run_until
+
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f0d6a30000000049454e44ae426082"
+)
+
+
+def assert_playable(path: Path) -> None:
+    """The file is a complete MP4 that ffmpeg decodes without an error."""
+    check_mp4(path)
+    result = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+
+
+async def generate(engine: Engine, deliveries: Deliveries, **request: object) -> Job:
+    """Submit a job and run a poller until it is delivered."""
+    poller = engine.poller(origin="discord", deliver=deliveries)
+    job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(**request)))  # type: ignore[arg-type]
+    return await run_until(poller.run, deliveries.wait_for(job.id))
+
+
+@pytest.mark.parametrize(
+    ("model", "images"),
+    [
+        ("sora-2", ()),
+        ("sora-2", (to_data_uri(PNG_1PX, "image/png"),)),
+        ("veo3.1-fast", ()),
+        ("veo3.1-fast-components", ("https://example.com/a.png", "https://example.com/b.png", "https://c.example/c")),
+    ],
+    ids=["openai-text", "openai-image", "unified-text", "unified-3-images"],
+)
+async def test_each_format_ends_in_a_playable_mp4(
+    engine: Engine, sim: Simulator, model: str, images: tuple[str, ...]
+) -> None:
+    deliveries = Deliveries()
+    job = await generate(engine, deliveries, prompt="a cat on a skateboard", model=model, images=images)
+
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.result_path is not None
+    assert Path(job.result_path).stat().st_size == job.result_bytes
+    assert_playable(Path(job.result_path))
+    stored = await engine.store.get(job.id)
+    assert stored is not None and stored.delivery_state is DeliveryState.DELIVERED
+    assert len(deliveries.of(job.id)) == 1
+    assert sim.stats.route_classes["create"] == 1
+
+
+async def test_request_reaches_the_gateway_in_the_models_wire_format(engine: Engine, sim: Simulator) -> None:
+    deliveries = Deliveries()
+    job = await generate(
+        engine, deliveries, prompt="waves", model="sora-2", duration=8, orientation=Orientation.PORTRAIT
+    )
+    task = sim.tasks.get(job.task_id or "")
+    assert task is not None
+    assert task.seconds == "8"
+    assert task.size == "720x1280"
+
+
+async def test_generation_failure_is_delivered_once_in_plain_words(engine: Engine) -> None:
+    deliveries = Deliveries()
+    job = await generate(engine, deliveries, prompt="please FAIL this one", model="sora-2")
+
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.GENERATION_FAILED
+    assert job.error_message and "could not make this video" in job.error_message
+    assert len(deliveries.of(job.id)) == 1
+
+
+async def test_policy_refusal_at_create_fails_the_job_without_polling(engine: Engine, sim: Simulator) -> None:
+    sim.faults.refuse_policy()
+    job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="someone famous", model="sora-2")))
+
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.CONTENT_POLICY
+    assert job.task_id is None
+    assert job.delivery_state is DeliveryState.PENDING
+
+
+async def test_policy_refusal_while_running_is_a_content_policy_failure(engine: Engine, sim: Simulator) -> None:
+    sim.faults.moderate_tasks()
+    job = await generate(engine, Deliveries(), prompt="a beach", model="veo3.1-fast")
+    assert job.error_kind is ErrorKind.CONTENT_POLICY
+
+
+@pytest.mark.parametrize("fault", ["rate_limit", "rate_limit_retry_after", "server_error"])
+async def test_poll_storms_recover(engine: Engine, sim: Simulator, fault: str) -> None:
+    if fault == "server_error":
+        sim.faults.server_error("poll", count=6, status=502)
+    else:
+        sim.faults.rate_limit("poll", count=6, retry_after=1 if fault == "rate_limit_retry_after" else None)
+    job = await generate(engine, Deliveries(), prompt="storm", model="sora-2")
+
+    assert job.status is JobStatus.SUCCEEDED
+    assert sim.stats.route_classes["create"] == 1
+
+
+@pytest.mark.parametrize(
+    ("arm", "kind"),
+    [
+        (lambda sim: sim.faults.rate_limit("create"), ErrorKind.RATE_LIMITED),
+        (lambda sim: sim.faults.server_error("create", status=500), ErrorKind.UNAVAILABLE),
+        (lambda sim: sim.faults.exhaust_balance(), ErrorKind.BALANCE),
+    ],
+    ids=["429", "500", "balance"],
+)
+async def test_a_refused_submit_is_never_resent(engine: Engine, sim: Simulator, arm, kind: ErrorKind) -> None:  # type: ignore[no-untyped-def]
+    arm(sim)
+    job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="x", model="sora-2")))
+
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is kind
+    assert sim.stats.route_classes["create"] == 1
+
+
+async def test_a_submit_left_unanswered_is_unconfirmed_and_not_resent(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    sim.faults.delay(5.0, route="create")
+    async with open_engine(settings, Catalog.load()) as engine:
+        engine.client.timeouts = dataclasses.replace(engine.client.timeouts, submit=0.5)
+        job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="x", model="sora-2")))
+
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.UNCONFIRMED
+    assert "not sent again" in (job.error_message or "")
+    assert sim.stats.route_classes["create"] == 1
+
+
+async def test_a_cut_download_is_detected_and_retried(engine: Engine, sim: Simulator) -> None:
+    sim.faults.cut_downloads(count=2, after_bytes=2000)
+    job = await generate(engine, Deliveries(), prompt="cut", model="sora-2")
+
+    assert job.status is JobStatus.SUCCEEDED
+    assert_playable(Path(job.result_path or ""))
+    assert sim.stats.route_classes["content"] == 3
+
+
+async def test_content_route_answering_json_is_followed(engine: Engine, sim: Simulator) -> None:
+    sim.faults.content_as_json_url()
+    job = await generate(engine, Deliveries(), prompt="json", model="sora-2")
+    assert job.status is JobStatus.SUCCEEDED
+    assert_playable(Path(job.result_path or ""))
+
+
+async def test_an_expired_link_is_retried_through_the_content_route(engine: Engine, sim: Simulator) -> None:
+    sim.faults.expire_links(count=1)
+    job = await generate(engine, Deliveries(), prompt="expired", model="veo3.1-fast")
+    assert job.status is JobStatus.SUCCEEDED
+
+
+async def test_a_lost_task_ends_cleanly(engine: Engine, sim: Simulator) -> None:
+    sim.faults.lose_tasks(after_polls=0)
+    job = await generate(engine, Deliveries(), prompt="lost", model="sora-2")
+
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.LOST
+    assert job.error_message and "lost track" in job.error_message
+
+
+async def test_a_job_past_its_timeout_fails_as_timed_out(sim: Simulator, tmp_path: Path) -> None:
+    slow_sim_settings = Settings.from_env(
+        engine_env(sim, tmp_path, JOB_TIMEOUT_MINUTES="0.01", JOB_NOTICE_MINUTES="0.005"), need_discord=False
+    )
+    slow = []
+
+    async def on_change(job: Job, became_slow: bool) -> None:
+        if became_slow:
+            slow.append(job.id)
+
+    async with open_engine(slow_sim_settings, Catalog.load()) as engine:
+        deliveries = Deliveries()
+        poller = engine.poller(origin="discord", deliver=deliveries, on_change=on_change)
+        job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="never ends", model="sora-2")))
+        sim.tasks.get(job.task_id or "").run_seconds = 3600  # type: ignore[union-attr]
+        done = await run_until(poller.run, deliveries.wait_for(job.id))
+
+    assert done.error_kind is ErrorKind.TIMED_OUT
+    assert slow == [job.id]
+
+
+async def test_restart_mid_job_resumes_and_delivers_exactly_once(sim: Simulator, tmp_path: Path) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    async with open_engine(settings, Catalog.load()) as first:
+        job = await first.jobs.submit(NewJob(request=first.jobs.build_request(prompt="restart", model="sora-2")))
+    # The first process is gone; a new one opens the same database file and carries on.
+    deliveries = Deliveries()
+    async with open_engine(settings, Catalog.load()) as second:
+        done = await run_until(second.poller(origin="discord", deliver=deliveries).run, deliveries.wait_for(job.id))
+        await second.poller(origin="discord", deliver=deliveries).poll_once()
+    async with open_engine(settings, Catalog.load()) as third:
+        await third.poller(origin="discord", deliver=deliveries).poll_once()
+
+    assert done.status is JobStatus.SUCCEEDED
+    assert len(deliveries.of(job.id)) == 1
+
+
+async def test_a_delivery_cut_off_by_a_crash_is_retried_and_flagged(sim: Simulator, tmp_path: Path) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    posted: list[Job] = []
+    handed_over = asyncio.Event()
+
+    async def crash_after_posting(job: Job) -> int | None:
+        posted.append(job)
+        handed_over.set()
+        raise asyncio.CancelledError  # the process dies before the delivery is recorded
+
+    async with open_engine(settings, Catalog.load()) as first:
+        job = await first.jobs.submit(NewJob(request=first.jobs.build_request(prompt="crash", model="sora-2")))
+        poller = first.poller(origin="discord", deliver=crash_after_posting)
+        task = asyncio.create_task(poller.run())
+        await asyncio.wait_for(handed_over.wait(), timeout=30)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    later = time.time() + 3600  # past the delivery lease
+    deliveries = Deliveries()
+    async with open_engine(settings, Catalog.load(), clock=lambda: later) as second:
+        await second.poller(origin="discord", deliver=deliveries).poll_once()
+
+    assert [j.maybe_delivered for j in posted] == [False]
+    assert [j.maybe_delivered for j in deliveries.of(job.id)] == [True]
+
+
+async def test_jobs_of_another_origin_are_left_alone(engine: Engine) -> None:
+    mine, theirs = Deliveries(), Deliveries()
+    job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="a", model="sora-2"), origin="cli"))
+    await run_until(engine.poller(origin="cli", deliver=mine).run, mine.wait_for(job.id))
+    await engine.poller(origin="discord", deliver=theirs).poll_once()
+    assert theirs.jobs == []
+
+
+async def test_wrong_key_and_wrong_base_url_are_named(sim: Simulator, tmp_path: Path) -> None:
+    for overrides, kind in (
+        ({"GATEWAY_API_KEY": "sk-wrong-key-123"}, ErrorKind.AUTH),
+        ({"GATEWAY_BASE_URL": sim.base_url + "/dashboard"}, ErrorKind.UNAVAILABLE),
+    ):
+        settings = Settings.from_env(engine_env(sim, tmp_path, **overrides), need_discord=False)
+        async with open_engine(settings, Catalog.load()) as engine:
+            job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="x", model="sora-2")))
+        assert job.error_kind is kind, overrides
+        assert "sk-wrong-key-123" not in (job.error_message or "")
