@@ -124,6 +124,7 @@ class NewJob:
     requester_id: int | None = None
     guild_id: int | None = None
     channel_id: int | None = None
+    parent_job_id: str | None = None  # the job a re-roll, remix or retry started from
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,8 @@ class Job:
     delivery_attempts: int
     maybe_delivered: bool
     delivered_at: float | None
+    parent_job_id: str | None = None
+    result_deleted_at: float | None = None
 
     @property
     def fingerprint(self) -> tuple[str, int | None]:

@@ -45,6 +45,7 @@ class Engine:
             origin=origin,
             on_change=on_change,
             concurrency=self.settings.poll_concurrency,
+            lease_seconds=self.settings.job_lease_seconds,
             clock=self.clock,
         )
         self.jobs.on_submitted = poller.wake

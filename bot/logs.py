@@ -33,3 +33,4 @@ def setup_logging(level: int, secrets: Iterable[str] = ()) -> None:
     root.setLevel(level)
     # aiohttp's access log and discord.py's gateway chatter are noise below WARNING.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # it logs every statement at DEBUG

@@ -28,6 +28,7 @@ def engine_env(sim: Simulator, tmp_path: Path, **overrides: str) -> dict[str, st
         "POLL_INTERVAL_MIN_SECONDS": "0.1",
         "POLL_INTERVAL_MAX_SECONDS": "0.3",
         "GATEWAY_REFRESH_SECONDS": "0",
+        "JOB_LEASE_SECONDS": "2",
         "LOG_LEVEL": "DEBUG",
     }
     env.update(overrides)
@@ -35,10 +36,15 @@ def engine_env(sim: Simulator, tmp_path: Path, **overrides: str) -> dict[str, st
 
 
 @pytest.fixture
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Simulator]:
-    """A simulator whose tasks finish almost at once and refresh on every read."""
+async def sim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Simulator]:
+    """A simulator whose tasks refresh on every read and finish almost at once.
+
+    ``@pytest.mark.sim(task_seconds=N)`` makes a test's tasks run longer.
+    """
+    marker = request.node.get_closest_marker("sim")
+    task_seconds = marker.kwargs.get("task_seconds", FAST_TASK_SECONDS) if marker else FAST_TASK_SECONDS
     media = tmp_path_factory.getbasetemp() / "sim-media"
-    config = SimulatorConfig(tick_seconds=0, task_seconds=FAST_TASK_SECONDS, media_dir=str(media))
+    config = SimulatorConfig(tick_seconds=0, task_seconds=task_seconds, media_dir=str(media))
     async with Simulator(config) as simulator:
         yield simulator
 

@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import os
+import secrets
 import struct
 from pathlib import Path
 from typing import Final
@@ -92,7 +93,7 @@ async def _stream_to(resp: aiohttp.ClientResponse, dest: Path) -> int:
     expected = resp.content_length
     if expected is not None and expected > MAX_RESULT_BYTES:
         raise GatewayBadResultError(f"the result is {expected} bytes, over the {MAX_RESULT_BYTES} byte limit")
-    partial = dest.with_name(dest.name + ".part")
+    partial = _partial_path(dest)
     received = 0
     try:
         with partial.open("wb") as out:
@@ -121,7 +122,7 @@ def _write_data_uri(url: str, dest: Path) -> int:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise GatewayProtocolError("the result data URI is not valid base64") from exc
-    partial = dest.with_name(dest.name + ".part")
+    partial = _partial_path(dest)
     try:
         partial.write_bytes(data)
         check_mp4(partial)
@@ -170,6 +171,11 @@ def check_mp4(path: Path) -> None:
         raise GatewayBadResultError("not an MP4 file (no ftyp box at the start)")
     if b"moov" not in seen:
         raise GatewayBadResultError("MP4 without a moov box: the file is incomplete")
+
+
+def _partial_path(dest: Path) -> Path:
+    # Unique, so two processes fetching the same result never write into one file.
+    return dest.with_name(f"{dest.name}.{secrets.token_hex(4)}.part")
 
 
 def _loggable(url: str) -> str:

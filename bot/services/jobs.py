@@ -73,7 +73,8 @@ class JobService:
                 where = " and ".join(o.value for o in spec.hd_orientations)
                 raise UserFacingError(f"HD is only available for {where} videos with {spec.label}. Turn HD off.")
             raise UserFacingError(f"{spec.label} has no HD option. Turn HD off or pick another model.")
-        _check_images(spec, images)
+        check_image_count(spec, len(images))
+        _check_image_forms(spec, images)
         return GenerationRequest(
             prompt=prompt, model=spec.name, orientation=orientation, duration=chosen, hd=hd, images=tuple(images)
         )
@@ -90,20 +91,24 @@ class JobService:
 
     async def submit(self, new: NewJob) -> Job:
         """Store the job, then send it. A refused or unconfirmed submit comes back as a failed job, not an error."""
+        return await self.send(await self.add(new), new.request)
+
+    async def add(self, new: NewJob) -> Job:
+        """Store a job before anything is sent; until ``send`` confirms it, a crash leaves it 'unconfirmed'."""
         spec = self.model(new.request.model)
-        now = self._clock()
-        give_up_at = now + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
-        job = await self._store.add(new, spec.wire_format, first_poll_at=give_up_at)
+        # Time for the caller to get to send() (posting a status message first) and for the submit itself.
+        give_up_at = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
+        return await self._store.add(new, spec.wire_format, first_poll_at=give_up_at)
+
+    async def send(self, job: Job, request: GenerationRequest) -> Job:
+        """Submit a stored job's request and record the outcome."""
+        spec = self.model(request.model)
+        who = job.requester_id or job.origin
         log.info(
-            "Job %s: submitting %s (%ss, %s) for %s",
-            job.id,
-            spec.name,
-            new.request.duration,
-            new.request.orientation,
-            new.requester_id or new.origin,
+            "Job %s: submitting %s (%ss, %s) for %s", job.id, spec.name, request.duration, request.orientation, who
         )
         try:
-            result = await self._client.submit(new.request, spec)
+            result = await self._client.submit(request, spec)
         except GatewayError as exc:
             log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
             job = lifecycle.fail_with(job, exc, self._clock())
@@ -115,14 +120,18 @@ class JobService:
         return job
 
 
-def _check_images(spec: ModelSpec, images: Sequence[str]) -> None:
-    if len(images) > spec.max_images:
+def check_image_count(spec: ModelSpec, count: int) -> None:
+    """Refuse more reference images than the model takes."""
+    if count > spec.max_images:
         if spec.max_images == 0:
             raise UserFacingError(f"{spec.label} does not take reference images. Remove them or pick another model.")
         raise UserFacingError(
             f"{spec.label} takes at most {spec.max_images} reference image{'s' if spec.max_images > 1 else ''}; "
-            f"you gave {len(images)}. Remove some."
+            f"you gave {count}. Remove some."
         )
+
+
+def _check_image_forms(spec: ModelSpec, images: Sequence[str]) -> None:
     for image in images:
         is_url = image.startswith(("https://", "http://"))
         if spec.image_transport is ImageTransport.URL and not is_url:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Final
 
@@ -22,8 +22,6 @@ from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
 
-# A claimed job is not claimed again for this long, which covers a poll plus a result download.
-LEASE_SECONDS: Final = 600.0
 # Even with nothing due, look at the store this often: another process may have added jobs.
 IDLE_CHECK_SECONDS: Final = 2.0
 MAX_DELIVERY_ATTEMPTS: Final = 8
@@ -55,6 +53,7 @@ class Poller:
         origin: str,
         on_change: OnChange | None = None,
         concurrency: int = 16,
+        lease_seconds: float = 90.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -66,6 +65,9 @@ class Poller:
         self._origin = origin
         self._on_change = on_change
         self._clock = clock
+        # A claimed job is not claimed again for this long; after a crash, its work resumes once it passes.
+        self._lease = lease_seconds
+        self._working: set[str] = set()  # jobs this process is handling; a lapsed lease must not double them
         self._poll_slots = concurrency
         self._delivery_slots = DELIVERY_CONCURRENCY
         self._running: set[asyncio.Task[None]] = set()
@@ -97,13 +99,18 @@ class Poller:
     async def _dispatch(self) -> None:
         now = self._clock()
         if self._poll_slots > 0:
-            for job in await self._store.claim_due(self._origin, now, self._poll_slots, LEASE_SECONDS):
-                self._start(self._poll(job), "poll")
+            for job in await self._store.claim_due(self._origin, now, self._poll_slots, self._lease):
+                self._start(job, self._poll(job), "poll")
         if self._delivery_slots > 0:
-            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, LEASE_SECONDS):
-                self._start(self._deliver_job(job), "deliver")
+            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, self._lease):
+                self._start(job, self._deliver_job(job), "deliver")
 
-    def _start(self, work: Awaitable[None], kind: str) -> None:
+    def _start(self, job: Job, work: Coroutine[None, None, None], kind: str) -> None:
+        key = f"{kind}:{job.id}"
+        if key in self._working:
+            work.close()  # still under way here from an earlier claim whose lease ran out
+            return
+        self._working.add(key)
         if kind == "poll":
             self._poll_slots -= 1
         else:
@@ -113,6 +120,7 @@ class Poller:
             try:
                 await work
             finally:
+                self._working.discard(key)
                 if kind == "poll":
                     self._poll_slots += 1
                 else:

@@ -7,13 +7,13 @@ JOB_COLUMNS: Final = (
     "prompt, model, wire_format, orientation, duration, hd, image_count, task_id, status, remote_status, progress, "
     "created_at, submitted_at, updated_at, finished_at, next_poll_at, last_poll_at, poll_count, attempts, "
     "refresh_start, refresh_end, slow_notified, error_kind, error_message, result_path, result_bytes, "
-    "delivery_state, deliver_at, delivery_attempts, maybe_delivered, delivered_at"
+    "delivery_state, deliver_at, delivery_attempts, maybe_delivered, delivered_at, parent_job_id, result_deleted_at"
 )
 
 INSERT_JOB: Final = """
 INSERT INTO jobs (id, origin, requester_id, guild_id, channel_id, prompt, model, wire_format, orientation, duration,
-                  hd, image_count, status, created_at, updated_at, next_poll_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  hd, image_count, status, created_at, updated_at, next_poll_at, parent_job_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
@@ -76,3 +76,9 @@ LIST_UNFINISHED_BY_REQUESTER: Final = (
 )
 
 COUNT_BY_STATUS: Final = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
+
+MARK_RESULT_DELETED: Final = "UPDATE jobs SET result_deleted_at = ?, updated_at = ? WHERE id = ?"
+
+GET_META: Final = "SELECT value FROM meta WHERE key = ?"
+
+SET_META: Final = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"

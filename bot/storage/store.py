@@ -85,6 +85,7 @@ class JobStore:
                         now,
                         now,
                         first_poll_at,
+                        new.parent_job_id,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -166,6 +167,21 @@ class JobStore:
     ) -> None:
         """Remember where on Discord the job is shown."""
         await self._write(queries.SET_DISCORD_REFS, (thread_id, status_message_id, self._clock(), job_id))
+
+    async def mark_result_deleted(self, job_id: str) -> None:
+        """Record that the posted result was deleted on Discord."""
+        now = self._clock()
+        await self._write(queries.MARK_RESULT_DELETED, (now, now, job_id))
+
+    async def get_meta(self, key: str) -> str | None:
+        """A stored installation fact, or None."""
+        async with self._db.execute(queries.GET_META, (key,)) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row is not None else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store an installation fact."""
+        await self._write(queries.SET_META, (key, value))
 
     async def list_by_requester(self, requester_id: int, limit: int = 10) -> list[Job]:
         """A member's most recent jobs, newest first."""
@@ -251,4 +267,6 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         delivery_attempts=row["delivery_attempts"],
         maybe_delivered=bool(row["maybe_delivered"]),
         delivered_at=row["delivered_at"],
+        parent_job_id=row["parent_job_id"],
+        result_deleted_at=row["result_deleted_at"],
     )
