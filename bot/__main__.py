@@ -12,6 +12,7 @@ from dotenv import find_dotenv, load_dotenv
 from bot.catalog import Catalog
 from bot.cli import ExitCode, check, generate
 from bot.errors import ConfigError
+from bot.front.run import run_bot
 from bot.logs import setup_logging
 from bot.settings import Settings
 
@@ -47,14 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(generate.run(args, settings, catalog))
         if command == "check":
             return asyncio.run(check.run(settings, catalog))
+        return asyncio.run(run_bot(settings, catalog))
     except KeyboardInterrupt:
         sys.stderr.write("\nStopped. A job already sent keeps running on the gateway.\n")
         return ExitCode.INTERRUPTED
-    sys.stderr.write(
-        "The configuration is valid, but this release has no Discord front yet: "
-        "use `python -m bot generate` or `python -m bot check`.\n"
-    )
-    return ExitCode.USAGE
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ class Settings:
     gateway_base_url: str
     gateway_api_key: str = field(repr=False)
     discord_token: str = field(repr=False, default="")
+    discord_dev_guild_id: int | None = None
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
     database_path: Path = Path("data/reelbot.sqlite3")
     results_dir: Path = Path("data/results")
     models_file: Path | None = None
@@ -33,6 +36,7 @@ class Settings:
     job_notice_minutes: float = 30.0
     job_timeout_minutes: float = 1440.0
     poll_concurrency: int = 16
+    job_lease_seconds: float = 90.0
     gateway_requests_per_second: float = 20.0
 
     @classmethod
@@ -45,6 +49,9 @@ class Settings:
             gateway_base_url=base_url.rstrip("/"),
             gateway_api_key=reader.text("GATEWAY_API_KEY", required=True),
             discord_token=reader.text("DISCORD_TOKEN", required=need_discord),
+            discord_dev_guild_id=reader.optional_number("DISCORD_DEV_GUILD_ID", int, minimum=1),
+            discord_api_base=reader.text("DISCORD_API_BASE", check=_check_http_url).rstrip("/") or None,
+            discord_gateway_url=reader.text("DISCORD_GATEWAY_URL", check=_check_ws_url) or None,
             database_path=Path(reader.text("DATABASE_PATH", default="data/reelbot.sqlite3")),
             results_dir=Path(reader.text("RESULTS_DIR", default="data/results")),
             models_file=Path(p) if (p := reader.text("MODELS_FILE")) else None,
@@ -55,6 +62,7 @@ class Settings:
             job_notice_minutes=reader.number("JOB_NOTICE_MINUTES", 30.0, float, minimum=0.0),
             job_timeout_minutes=reader.number("JOB_TIMEOUT_MINUTES", 1440.0, float, minimum=0.01),
             poll_concurrency=reader.number("POLL_CONCURRENCY", 16, int, minimum=1),
+            job_lease_seconds=reader.number("JOB_LEASE_SECONDS", 90.0, float, minimum=1.0),
             gateway_requests_per_second=reader.number("GATEWAY_REQUESTS_PER_SECOND", 20.0, float, minimum=0.1),
         )
         if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
@@ -94,6 +102,11 @@ class _Reader:
             self.problems.append(f"{name} {problem}")
         return value
 
+    def optional_number(self, name: str, kind: Callable[[str], _T], *, minimum: float) -> _T | None:
+        if not self.env.get(name, "").strip():
+            return None
+        return self.number(name, None, kind, minimum=minimum)
+
     def number(self, name: str, default: _T, kind: Callable[[str], _T], *, minimum: float) -> _T:
         raw = self.env.get(name, "").strip()
         if not raw:
@@ -125,6 +138,20 @@ def _check_base_url(value: str) -> str | None:
         return "must be the gateway's root without /v1 (the bot adds /v1/... itself)"
     if parts.query or parts.fragment:
         return "must not carry a query string or fragment"
+    return None
+
+
+def _check_http_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"must be an http(s) URL such as https://discord-proxy.internal/api/v10, got {value!r}"
+    return None
+
+
+def _check_ws_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        return f"must be a ws(s) URL such as wss://gateway.discord.gg/, got {value!r}"
     return None
 
 

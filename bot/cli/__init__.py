@@ -8,6 +8,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     JOB_FAILED = 1
+    ERROR = 1  # the bot itself stopped on an unexpected error
     USAGE = 2
     UNREACHABLE = 3
     INTERRUPTED = 130

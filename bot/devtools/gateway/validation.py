@@ -108,7 +108,17 @@ def validate_openai(body: Body) -> CreateRequest:
             raise _invalid("invalid_size", "sora-2 size is invalid")
     reference = body.get("input_reference")
     input_reference = reference if isinstance(reference, str | FilePart) else None
-    detail: dict[str, object] = {"model": model, "prompt": prompt, "size": size, "seconds": seconds}
+    # Kept for inspection (tests read it); the openai routes never render `detail`.
+    shown_reference = (
+        input_reference if isinstance(input_reference, str) else "<file part>" if input_reference else None
+    )
+    detail: dict[str, object] = {
+        "model": model,
+        "prompt": prompt,
+        "size": size,
+        "seconds": seconds,
+        "input_reference": shown_reference,
+    }
     return CreateRequest(model, prompt, size, seconds, input_reference, detail)
 
 

@@ -1,0 +1,1 @@
+"""The Discord front: slash commands, status messages, delivery into threads, and persistent buttons."""

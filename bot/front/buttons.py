@@ -1,0 +1,180 @@
+"""Persistent buttons under results and failures: the job id lives in the custom id, so they survive restarts."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import UserFacingError
+from bot.front import render
+from bot.front.creation import CreateInput
+from bot.front.replies import confirm_created, report_error
+
+if TYPE_CHECKING:
+    from bot.front.client import VideoBot
+
+log = logging.getLogger(__name__)
+
+_JOB = r"(?P<job_id>[a-z0-9]{4,16})"
+
+
+def result_view(job_id: str) -> discord.ui.View:
+    """Re-roll, Remix and Delete under a finished video."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(RerollButton(job_id))
+    view.add_item(RemixButton(job_id))
+    view.add_item(DeleteButton(job_id))
+    return view
+
+
+def retry_view(job_id: str) -> discord.ui.View:
+    """A Retry button under a failure notice."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(RetryButton(job_id))
+    return view
+
+
+class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:(?P<action>[a-z]+):{_JOB}"):
+    """A button whose custom id is ``reelbot:<action>:<job id>``; only the subclasses are registered."""
+
+    action = ""
+    label = ""
+    style = discord.ButtonStyle.secondary
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(label=self.label, style=self.style, custom_id=f"reelbot:{self.action}:{job_id}")
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> _JobButton:
+        """Rebuild the button from a pressed custom id."""
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
+        """Run the action; any refusal or failure is answered privately."""
+        try:
+            await self.act(interaction)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+    async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """What pressing the button does."""
+        raise NotImplementedError
+
+
+class RerollButton(_JobButton, template=rf"reelbot:reroll:{_JOB}"):
+    """Make another take with the same inputs; the presser becomes the requester."""
+
+    action, label, style = "reroll", "Re-roll", discord.ButtonStyle.primary
+
+    async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Re-run the job for whoever pressed."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await start_again(interaction, self.job_id, prompt=None)
+
+
+class RetryButton(RerollButton, template=rf"reelbot:retry:{_JOB}"):
+    """Try a failed job again with the same inputs."""
+
+    action, label, style = "retry", "Retry", discord.ButtonStyle.primary
+
+
+class RemixButton(_JobButton, template=rf"reelbot:remix:{_JOB}"):
+    """Edit the prompt in a form, then make a new job."""
+
+    action, label = "remix", "Remix"
+
+    async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Open the remix form, prefilled with the job's prompt."""
+        job = await interaction.client.engine.store.get(self.job_id)
+        if job is None:
+            raise UserFacingError(
+                "That job no longer exists, so it can't be remixed. Start a new one with /video create."
+            )
+        await interaction.response.send_modal(RemixModal(job.id, job.prompt))
+
+
+class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
+    """Remove a result: for the requester, and for members who may manage messages."""
+
+    action, label, style = "delete", "Delete", discord.ButtonStyle.danger
+
+    async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Delete the result message and mark the status message."""
+        store = interaction.client.engine.store
+        job = await store.get(self.job_id)
+        allowed = job is not None and interaction.user.id == job.requester_id
+        if not allowed and not interaction.permissions.manage_messages:
+            raise UserFacingError("Only the person who asked for this video, or a moderator, can delete it.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if interaction.message is not None:
+            await interaction.message.delete()
+        if job is not None:
+            await store.mark_result_deleted(job.id)
+            job = await store.get(job.id)
+        if job is not None and job.status_message_id is not None and job.channel_id is not None:
+            status = interaction.client.get_partial_messageable(job.channel_id).get_partial_message(
+                job.status_message_id
+            )
+            try:
+                await status.edit(embed=render.status_embed(job), attachments=[], view=None)
+            except discord.HTTPException as exc:
+                log.warning("Job %s: could not mark the status message deleted (%s)", job.id, exc)
+        log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
+        await interaction.edit_original_response(content="The video was deleted.")
+
+
+class RemixModal(discord.ui.Modal, title="Remix this video"):
+    """The remix form: the prompt, ready to edit."""
+
+    def __init__(self, job_id: str, prompt: str) -> None:
+        super().__init__(timeout=None)
+        self.job_id = job_id
+        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label="Prompt", style=discord.TextStyle.paragraph, default=prompt[:2000], max_length=2000
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
+        """Start the remixed job."""
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await start_again(interaction, self.job_id, prompt=self.prompt.value)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+
+async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *, prompt: str | None) -> None:
+    """A new job from an old one's inputs (and images), posted where the old one started."""
+    bot = interaction.client
+    job = await bot.engine.store.get(job_id)
+    if job is None or job.channel_id is None or interaction.guild is None:
+        raise UserFacingError("That job no longer exists. Start a new one with /video create.")
+    channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
+    if not isinstance(channel, discord.abc.Messageable) or not isinstance(channel, discord.abc.GuildChannel):
+        raise UserFacingError("The channel this video was made in is gone. Start a new one with /video create.")
+    images = await bot.reference_images(job)
+    wanted = CreateInput(
+        prompt=prompt if prompt is not None else job.prompt,
+        model=job.model,
+        orientation=job.orientation,
+        duration=job.duration,
+        hd=job.hd,
+        images=images,
+        parent_job_id=job.id,
+    )
+    created = await bot.creator.create(
+        wanted,
+        requester=interaction.user,
+        channel=channel,
+        guild_id=interaction.guild.id,
+        permissions=channel.permissions_for(interaction.guild.me),
+    )
+    await interaction.edit_original_response(content=confirm_created(created))

@@ -1,0 +1,95 @@
+"""VideoBot: the discord.py client, holding the engine and the Discord-side services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+import discord
+from discord.ext import commands
+
+from bot.domain import Job
+from bot.engine import Engine
+from bot.errors import UserFacingError
+from bot.front import references
+from bot.front.buttons import DeleteButton, RemixButton, RerollButton, RetryButton
+from bot.front.creation import ORIGIN, Creator
+from bot.front.delivery import Delivery
+from bot.front.progress import StatusEditor
+from bot.front.sync import sync_commands
+from bot.front.tree import BotTree
+from cogs import EXTENSIONS
+
+log = logging.getLogger(__name__)
+
+# On shutdown, in-flight posts get this long to finish; anything cut off resumes from the database.
+SHUTDOWN_GRACE_SECONDS: Final = 5.0
+
+
+class VideoBot(commands.Bot):
+    """Slash commands only: no message content, no privileged intents."""
+
+    def __init__(self, engine: Engine, *, dev_guild_id: int | None = None) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels, threads, permissions and upload limits of the servers the bot is in
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=BotTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.engine = engine
+        self.dev_guild_id = dev_guild_id
+        self.accepting = True
+        self.creator = Creator(engine)
+        self.editor = StatusEditor(self)
+        self.poller = engine.poller(
+            origin=ORIGIN,
+            deliver=Delivery(self, engine.store, self.creator, self.editor),
+            on_change=self.editor.on_change,
+        )
+        self._background: list[asyncio.Task[None]] = []
+
+    async def setup_hook(self) -> None:
+        """Load the cogs, register the persistent buttons, sync commands and start the background services."""
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton)
+        await sync_commands(self.tree, self.engine.store, self.dev_guild_id)
+        for name, work in (("poller", self.poller.run()), ("status editor", self.editor.run())):
+            task = asyncio.create_task(work, name=name)
+            task.add_done_callback(_log_end)
+            self._background.append(task)
+
+    async def close(self) -> None:
+        """Stop taking commands, stop the background services, then disconnect."""
+        self.accepting = False
+        for task in self._background:
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=SHUTDOWN_GRACE_SECONDS)
+        self._background.clear()
+        await super().close()
+
+    async def reference_images(self, job: Job) -> list[tuple[str, bytes]]:
+        """A job's reference images, fetched again from its status message (stored URLs would have expired)."""
+        if job.image_count == 0:
+            return []
+        if job.channel_id is None or job.status_message_id is None:
+            raise UserFacingError("This job's reference images are no longer available. Start a new one.")
+        try:
+            message = await self.get_partial_messageable(job.channel_id).fetch_message(job.status_message_id)
+            files = [a for a in message.attachments if a.filename.startswith("reference-")]
+            data = await references.read_attachments(files)
+        except discord.HTTPException as exc:
+            raise UserFacingError(
+                "This job's reference images are no longer available (its status message is gone). Start a new one."
+            ) from exc
+        return [(a.filename, blob) for a, blob in zip(files, data, strict=True)]
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Background service %s stopped", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,159 @@
+"""Pure builders of what members see: status embeds, result and failure text, model and help listings."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.catalog import Catalog
+from bot.cli.progress import render_bar
+from bot.domain import Job, JobStatus
+
+COLOUR_RUNNING = discord.Colour.blurple()
+COLOUR_DONE = discord.Colour.green()
+COLOUR_FAILED = discord.Colour.red()
+COLOUR_DELETED = discord.Colour.dark_grey()
+PROMPT_PREVIEW_CHARS = 1000
+BAR_WIDTH = 20
+
+_STATE_WORDS = {
+    JobStatus.SUBMITTING: "Sending to the video service…",
+    JobStatus.QUEUED: "Queued",
+    JobStatus.RUNNING: "Generating",
+    JobStatus.SUCCEEDED: "Done",
+    JobStatus.FAILED: "Failed",
+}
+
+
+def job_marker(job_id: str) -> str:
+    """The text every message about a job carries, so a restarted bot can find what it already posted."""
+    return f"job `{job_id}`"
+
+
+def message_link(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
+    """A jump link to a message, when all its parts are known."""
+    if guild_id is None or channel_id is None or message_id is None:
+        return None
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+def status_embed(job: Job, *, result_link: str | None = None, note: str | None = None) -> discord.Embed:
+    """The public status message's embed for a job in any state."""
+    colour = {JobStatus.SUCCEEDED: COLOUR_DONE, JobStatus.FAILED: COLOUR_FAILED}.get(job.status, COLOUR_RUNNING)
+    if job.result_deleted_at is not None:
+        colour = COLOUR_DELETED
+    embed = discord.Embed(title=_title(job), description=_preview(job.prompt), colour=colour)
+    embed.add_field(name="Model", value=job.model)
+    embed.add_field(name="Orientation", value=job.orientation.value)
+    embed.add_field(name="Duration", value=f"{job.duration} s{' · HD' if job.hd else ''}")
+    if job.requester_id is not None:
+        embed.add_field(name="Requested by", value=f"<@{job.requester_id}>")
+    embed.add_field(name="Progress", value=progress_line(job), inline=False)
+    if job.status is JobStatus.FAILED and job.error_message:
+        embed.add_field(name="What happened", value=job.error_message[:1024], inline=False)
+    if result_link:
+        embed.add_field(name="Result", value=f"[Open the video]({result_link})", inline=False)
+    if note:
+        embed.add_field(name="Note", value=note[:1024], inline=False)
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+def progress_line(job: Job) -> str:
+    """A bar, a percentage and the time the job started, shown relative by Discord clients."""
+    if job.result_deleted_at is not None:
+        return "The result was deleted."
+    state = _STATE_WORDS[job.status]
+    if job.status.is_terminal:
+        return state
+    started = int(job.submitted_at or job.created_at)
+    percent = f" {job.progress}%" if job.progress is not None else ""
+    slow = " · taking longer than usual" if job.slow_notified else ""
+    return f"`{render_bar(job.progress, BAR_WIDTH)}`{percent} · {state} · started <t:{started}:R>{slow}"
+
+
+def result_text(job: Job) -> str:
+    """The text above a delivered video."""
+    return f"<@{job.requester_id}> your video is ready · {job_marker(job.id)}"
+
+
+def failure_text(job: Job) -> str:
+    """The text of a failure notice in the job's thread."""
+    reason = job.error_message or "The video could not be made."
+    return f"<@{job.requester_id}> {job_marker(job.id)} failed. {reason}"
+
+
+def too_large_text(job: Job, limit_bytes: int) -> str:
+    """The text posted when the finished video is over the server's upload limit."""
+    size = job.result_bytes or 0
+    return (
+        f"<@{job.requester_id}> your video is ready, but it is {_mib(size)}, over this server's "
+        f"{_mib(limit_bytes)} upload limit, so it cannot be attached. It is kept as {job_marker(job.id)}: "
+        "a server admin can ask the bot's operator for the file."
+    )
+
+
+def models_embed(catalog: Catalog) -> discord.Embed:
+    """Every model with its durations, orientations, image limit and cost."""
+    embed = discord.Embed(title="Video models", colour=COLOUR_RUNNING)
+    for spec in catalog:
+        hd = f" · HD ({', '.join(o.value for o in spec.hd_orientations)})" if spec.hd_orientations else ""
+        images = f"up to {spec.max_images} reference image{'s' if spec.max_images != 1 else ''}"
+        embed.add_field(
+            name=f"{spec.label} (`{spec.name}`)",
+            value=(
+                f"{', '.join(str(d) for d in spec.durations)} seconds (default {spec.default_duration})\n"
+                f"{' / '.join(o.value for o in spec.orientations)} · {images}{hd}\n"
+                f"{spec.credits_per_second:g} credit{'s' if spec.credits_per_second != 1 else ''} per second"
+            ),
+            inline=False,
+        )
+    embed.set_footer(text=f"The default model is {catalog.default.name}.")
+    return embed
+
+
+def help_embed(catalog: Catalog) -> discord.Embed:
+    """How to use the bot, in a few lines."""
+    embed = discord.Embed(title="Making videos with Reelbot", colour=COLOUR_RUNNING)
+    embed.description = (
+        "**/video create** `prompt` — describe the video. Options: `orientation` (landscape or portrait), "
+        f"`model` (default {catalog.default.name}), `duration`, up to three reference images (`image`, `image2`, "
+        "`image3`: PNG, JPEG, WebP or GIF) and `hd` where the model offers it.\n"
+        "The bot answers privately, then posts a status message and opens a thread where the video arrives. "
+        "Under a finished video: **Re-roll** makes another take, **Remix** lets you edit the prompt, "
+        "**Delete** removes it (for the requester and moderators).\n\n"
+        "**/video status** `[job]` — your running jobs, or one job by its id.\n"
+        "**/video history** — your recent videos.\n"
+        "**/video models** — what each model can do and costs.\n\n"
+        "Reference images and prompts are sent to the video provider. Providers refuse real people, "
+        "faces in reference images, copyrighted characters and adult content."
+    )
+    return embed
+
+
+def job_summary(job: Job, now: float) -> str:
+    """One line about a job for /video status and /video history."""
+    link = message_link(job.guild_id, job.channel_id, job.status_message_id)
+    prompt = _preview(job.prompt, 60)
+    where = f" · [status]({link})" if link else ""
+    state = progress_line(job) if not job.status.is_terminal else _STATE_WORDS[job.status]
+    if job.status is JobStatus.FAILED and job.error_kind is not None:
+        state += f" ({job.error_kind.value.replace('_', ' ')})"
+    task = f" · task `{job.task_id}`" if job.task_id else ""
+    return f"`{job.id}` {job.model} · {state} · {prompt!r}{task}{where}"
+
+
+def _title(job: Job) -> str:
+    if job.result_deleted_at is not None:
+        return "Video deleted"
+    return {
+        JobStatus.SUCCEEDED: "Video ready",
+        JobStatus.FAILED: "Video failed",
+    }.get(job.status, "Making a video")
+
+
+def _preview(prompt: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
+    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"

@@ -1,0 +1,54 @@
+"""Private replies: the confirmation of a new job, and the one place errors are turned into words."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import UserFacingError
+from bot.front import render
+
+if TYPE_CHECKING:
+    from bot.front.creation import Created
+
+log = logging.getLogger(__name__)
+
+
+def confirm_created(created: Created) -> str:
+    """What the member is told privately once their job is accepted."""
+    job = created.job
+    where = created.thread.mention if created.thread is not None else created.status_message.jump_url
+    return f"Your video is on its way ({render.job_marker(job.id)}). Follow it here: {where}"
+
+
+async def report_error(interaction: discord.Interaction[Any], error: Exception) -> None:
+    """Tell the member what went wrong, privately; unexpected errors get an id and go to the log in full."""
+    if isinstance(error, UserFacingError):
+        text = error.user_message
+    else:
+        error_id = secrets.token_hex(4)
+        log.error("Unexpected error %s handling %s", error_id, _describe(interaction), exc_info=error)
+        text = (
+            f"Something went wrong on our side (error id `{error_id}`). Nothing was charged. "
+            "Try again; if it keeps happening, give a moderator that id."
+        )
+    try:
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=text, embed=None, view=None)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        # The interaction may have expired (15 minutes) or been answered elsewhere; the log keeps the story.
+        log.warning("Could not tell %s about an error: %s", _describe(interaction), exc)
+
+
+def _describe(interaction: discord.Interaction[Any]) -> str:
+    name = interaction.command.qualified_name if interaction.command is not None else "a component"
+    return (
+        f"/{name} for user {interaction.user.id}"
+        if interaction.command is not None
+        else f"{name} for {interaction.user.id}"
+    )

@@ -1,0 +1,36 @@
+"""BotTree: the one funnel every slash-command error goes through."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.errors import UserFacingError
+from bot.front.replies import report_error
+
+if TYPE_CHECKING:
+    from bot.front.client import VideoBot
+
+
+class BotTree(app_commands.CommandTree["VideoBot"]):
+    """Refuses new commands while shutting down and answers every error privately."""
+
+    async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:
+        """Let commands through only while the bot accepts work."""
+        if interaction.client.accepting:
+            return True
+        await interaction.response.send_message(
+            "The bot is restarting. Try again in a minute; running videos are not affected.", ephemeral=True
+        )
+        return False
+
+    async def on_error(self, interaction: discord.Interaction[VideoBot], error: app_commands.AppCommandError) -> None:
+        """Unwrap the command's own exception and report it."""
+        if isinstance(error, app_commands.CheckFailure) and interaction.response.is_done():
+            return  # already answered by the check that failed
+        original: Exception = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(error, app_commands.NoPrivateMessage):
+            original = UserFacingError("Reelbot's commands work in servers only.")
+        await report_error(interaction, original)

@@ -1,0 +1,141 @@
+"""/video: create, status, history, models and help. Thin: defer, call a service, render."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain import Orientation
+from bot.errors import UserFacingError
+from bot.front import references, render
+from bot.front.creation import CreateInput
+from bot.front.replies import confirm_created
+from bot.services.jobs import check_image_count
+
+if TYPE_CHECKING:
+    from bot.front.client import VideoBot
+
+HISTORY_LENGTH = 10
+AUTOCOMPLETE_LIMIT = 25
+
+
+@app_commands.guild_only()
+class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI videos from a prompt and images"):
+    """The /video command group."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(name="create", description="Make a video from a prompt and optional reference images")
+    @app_commands.describe(
+        prompt="What the video should show",
+        orientation="Landscape (wide) or portrait (tall)",
+        model="Which video model to use",
+        duration="Length in seconds (see /video models)",
+        image="A reference image (PNG, JPEG, WebP or GIF)",
+        image2="A second reference image, for models that take several",
+        image3="A third reference image, for models that take several",
+        hd="HD upsampling, where the model offers it",
+    )
+    async def create(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        prompt: app_commands.Range[str, 1, 2000],
+        orientation: Literal["landscape", "portrait"] = "landscape",
+        model: str | None = None,
+        duration: app_commands.Range[int, 1, 60] | None = None,
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        hd: bool = False,
+    ) -> None:
+        """Defer privately at once, then run the creation flow; refusals edit the private reply."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = interaction.channel
+        if interaction.guild is None or not isinstance(channel, discord.abc.Messageable):
+            raise UserFacingError("Use /video create in a server's text channel.")
+        attachments = [a for a in (image, image2, image3) if a is not None]
+        spec = self.bot.engine.jobs.model(model)
+        check_image_count(spec, len(attachments))  # before downloading anything
+        blobs = await references.read_attachments(attachments)
+        wanted = CreateInput(
+            prompt=prompt,
+            model=spec.name,
+            orientation=Orientation(orientation),
+            duration=duration,
+            hd=hd,
+            images=[(a.filename, blob) for a, blob in zip(attachments, blobs, strict=True)],
+        )
+        created = await self.bot.creator.create(
+            wanted,
+            requester=interaction.user,
+            channel=channel,
+            guild_id=interaction.guild.id,
+            permissions=interaction.app_permissions,
+        )
+        await interaction.edit_original_response(content=confirm_created(created))
+
+    @create.autocomplete("model")
+    async def model_autocomplete(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Catalog models whose name or label contains what was typed."""
+        typed = current.lower()
+        return [
+            app_commands.Choice(name=f"{spec.label} ({spec.name})"[:100], value=spec.name)
+            for spec in self.bot.engine.catalog
+            if typed in spec.name.lower() or typed in spec.label.lower()
+        ][:AUTOCOMPLETE_LIMIT]
+
+    @app_commands.command(name="status", description="Your running videos, or one job by its id")
+    @app_commands.describe(job="A job id from the bot, or the video service's task id")
+    async def status(self, interaction: discord.Interaction[VideoBot], job: str | None = None) -> None:
+        """Show the member's running jobs, or one job of this server."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        store = self.bot.engine.store
+        now = time.time()
+        if job is not None:
+            found = await store.find(job)
+            if found is None or found.guild_id != interaction.guild_id:
+                raise UserFacingError(f"There is no job {job!r} in this server. /video history lists yours.")
+            await interaction.edit_original_response(content=render.job_summary(found, now))
+            return
+        running = await store.list_unfinished_by_requester(interaction.user.id)
+        if not running:
+            await interaction.edit_original_response(
+                content="You have no videos in progress. /video history lists your recent ones."
+            )
+            return
+        lines = [render.job_summary(j, now) for j in running]
+        await interaction.edit_original_response(content="\n".join(lines)[:2000])
+
+    @app_commands.command(name="history", description="Your recent videos")
+    async def history(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """The member's last videos, newest first, with links."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        jobs = await self.bot.engine.store.list_by_requester(interaction.user.id, HISTORY_LENGTH)
+        if not jobs:
+            await interaction.edit_original_response(content="You have not made any videos yet. Try /video create.")
+            return
+        now = time.time()
+        await interaction.edit_original_response(content="\n".join(render.job_summary(j, now) for j in jobs)[:2000])
+
+    @app_commands.command(name="models", description="What each video model can do and what it costs")
+    async def models(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """List the catalog."""
+        await interaction.response.send_message(embed=render.models_embed(self.bot.engine.catalog), ephemeral=True)
+
+    @app_commands.command(name="help", description="How to make videos with Reelbot")
+    async def help(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Explain the commands."""
+        await interaction.response.send_message(embed=render.help_embed(self.bot.engine.catalog), ephemeral=True)
+
+
+async def setup(bot: VideoBot) -> None:
+    """Add the cog (discord.py's extension entry point)."""
+    await bot.add_cog(VideoCog(bot))

@@ -1,0 +1,80 @@
+"""Run the real `python -m bot` process against the fake Discord and the gateway simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from types import TracebackType
+
+from bot.devtools.gateway import Simulator
+from tests.conftest import engine_env
+from tests.fakediscord import FakeDiscord
+
+
+def bot_env(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """Configuration for a bot process using the fakes, its files under ``tmp_path``."""
+    env = engine_env(sim, tmp_path)
+    env.update(
+        {
+            "DISCORD_TOKEN": fake.gateway.token,
+            "DISCORD_API_BASE": fake.rest_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "DISCORD_DEV_GUILD_ID": str(fake.guild.id),
+        }
+    )
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v != ""}
+
+
+class BotProcess:
+    """One run of `python -m bot`, its output kept in a log file for failing tests to show."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, name: str = "bot") -> None:
+        self._env = env
+        self._cwd = cwd
+        self.log_path = cwd / f"{name}.log"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> BotProcess:
+        """Start the process with only the given configuration."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "DISCORD_", "DATABASE_"))}
+        with self.log_path.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", cwd=self._cwd, env={**base, **self._env}, stdout=log, stderr=log
+            )
+        return self
+
+    async def kill(self) -> None:
+        """SIGKILL: no chance to clean up, as in a crash or an OOM kill."""
+        assert self.proc is not None
+        self.proc.kill()
+        await self.proc.wait()
+
+    async def terminate(self, within: float = 10.0) -> int:
+        """SIGTERM, then the exit code; fails if the process takes longer than ``within`` seconds."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), timeout=within)
+
+    async def wait(self, within: float = 60.0) -> int:
+        """The exit code of a process that stops by itself."""
+        assert self.proc is not None
+        return await asyncio.wait_for(self.proc.wait(), timeout=within)
+
+    def output(self) -> str:
+        """Everything the process printed."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def __aenter__(self) -> BotProcess:
+        return self if self.proc is not None else await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            await self.kill()
+        if exc is not None:
+            sys.stderr.write(f"--- {self.log_path.name} ---\n{self.output()[-20000:]}\n")

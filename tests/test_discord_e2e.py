@@ -1,0 +1,379 @@
+"""The real bot process against the fake Discord and the gateway simulator: what members and moderators see."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from bot.devtools.gateway import Simulator
+from bot.devtools.gateway.media import sample_video
+from tests.botproc import BotProcess, bot_env
+from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
+from tests.test_engine_e2e import PNG_1PX
+
+WAIT = 30.0
+EPHEMERAL = 64
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord with one guild and one text channel."""
+    async with FakeDiscord() as discord_fake:
+        yield discord_fake
+
+
+async def start_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **env: str) -> BotProcess:
+    """Start the bot and wait until its commands are synced and it is connected."""
+    syncs = len(fake.requests_to("PUT", "*/commands"))
+    proc = await BotProcess(bot_env(fake, sim, tmp_path, **env), tmp_path, name=f"bot{syncs}").start()
+    await fake.wait_for_request("PUT", "*/guilds/*/commands", timeout=WAIT, count=syncs + 1)
+    await fake.wait_connected(timeout=WAIT)
+    return proc
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> AsyncIterator[BotProcess]:
+    """The bot running against the fakes, ready for commands."""
+    proc = await start_bot(fake, sim, tmp_path)
+    async with proc:
+        yield proc
+
+
+def has_video(message: Message) -> bool:
+    """Whether a message carries an MP4."""
+    return any(a.filename.endswith(".mp4") for a in message.attachments)
+
+
+def png(width: int, height: int) -> bytes:
+    """A real PNG of the given size, with a text chunk that must not survive processing."""
+    out = io.BytesIO()
+    info = PngInfo()
+    info.add_text("Author", "secret-camera-owner")
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, format="PNG", pnginfo=info)
+    return out.getvalue()
+
+
+async def private_text(fake: FakeDiscord, rec: InteractionRecord, needle: str) -> str:
+    """Wait until the interaction's private reply contains ``needle``; return the reply."""
+
+    def replied() -> bool:
+        message = fake.original_message(rec)
+        return message is not None and needle in message.content
+
+    await rec.wait_for(lambda _call: replied(), WAIT)
+    message = fake.original_message(rec)
+    assert message is not None and message.flags & EPHEMERAL
+    return message.content
+
+
+async def create(fake: FakeDiscord, **options: object) -> InteractionRecord:
+    """Invoke /video create in the default channel."""
+    attachments = options.pop("attachments", ())
+    return await fake.invoke_slash(channel_id=fake.channel().id, options=options, attachments=attachments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("model", ["sora-2", "veo3.1-fast"])
+async def test_text_to_video_in_a_thread(fake: FakeDiscord, sim: Simulator, bot: BotProcess, model: str) -> None:
+    channel = fake.channel()
+    rec = await create(fake, prompt="a cat surfing", model=model)
+    first = await rec.wait_response(WAIT)
+    assert first.type == 5 and first.flags & EPHEMERAL  # deferred privately
+
+    await private_text(fake, rec, "on its way")
+    status = await fake.wait_for_message(channel.id, lambda m: bool(m.embeds), timeout=WAIT)
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    assert thread.parent_id == channel.id and thread.starter_message_id == status.id
+    result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+
+    job_id = status.embeds[0]["footer"]["text"].removeprefix("Job ")
+    task = next(iter(sim.tasks))
+    assert fake.attachment_bytes(result.attachments[0].id) == sample_video(sim.config.media_dir)
+    assert task.model == model
+    assert result.content.startswith(f"<@{fake.default_user.id}>") and f"job `{job_id}`" in result.content
+    ids = [c["custom_id"] for row in result.components for c in row["components"]]
+    assert ids == [f"reelbot:reroll:{job_id}", f"reelbot:remix:{job_id}", f"reelbot:delete:{job_id}"]
+    done = await fake.wait_for_message(
+        channel.id, lambda m: m.id == status.id and "Done" in str(m.embeds), timeout=WAIT
+    )
+    assert str(result.id) in str(done.embeds)  # the status message links to the result
+    assert len([m for m in fake.messages(thread.id) if has_video(m)]) == 1
+
+
+async def test_one_reference_image_is_fitted_to_the_output_size(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    rec = await create(fake, prompt="animate this", model="sora-2", image=("photo.png", png(400, 400), "image/png"))
+    await private_text(fake, rec, "on its way")
+    status = await fake.wait_for_message(fake.channel().id, lambda m: bool(m.attachments), timeout=WAIT)
+
+    posted = fake.attachment_bytes(status.attachments[0].id)
+    with Image.open(io.BytesIO(posted)) as image:
+        assert image.size == (1280, 720)
+        assert "Author" not in image.info
+    reference = next(iter(sim.tasks)).detail["input_reference"]
+    assert isinstance(reference, str) and reference.startswith("data:image/png;base64,")
+
+
+async def test_three_images_travel_as_urls(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
+    images = {key: (f"{key}.png", png(64, 48), "image/png") for key in ("image", "image2", "image3")}
+    rec = await create(fake, prompt="three frames", model="veo3.1-fast-components", **images)
+    await private_text(fake, rec, "on its way")
+    status = await fake.wait_for_message(fake.channel().id, lambda m: len(m.attachments) == 3, timeout=WAIT)
+
+    task = next(iter(sim.tasks))
+    assert task.detail["images"] == [a.url for a in status.attachments]
+    await fake.wait_for_message(status.id, has_video, timeout=WAIT)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"image": ("notes.png", b"just text, not a picture", "image/png")}, "not a PNG, JPEG, WebP or GIF"),
+        ({"duration": 5}, "4, 8, 12 seconds, not 5"),
+        (
+            {"image": ("a.png", PNG_1PX, "image/png"), "image2": ("b.png", PNG_1PX, "image/png")},
+            "at most 1 reference image",
+        ),
+        ({"hd": True}, "no HD option"),
+    ],
+    ids=["not-an-image", "wrong-duration", "too-many-images", "hd-unsupported"],
+)
+async def test_bad_requests_are_refused_privately_leaving_nothing(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess, options: dict[str, object], says: str
+) -> None:
+    rec = await create(fake, prompt="x", model="sora-2", **options)
+    await private_text(fake, rec, says)
+
+    assert [m for m in fake.messages(fake.channel().id) if not m.flags & EPHEMERAL] == []
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_missing_permissions_are_refused_before_spending(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    fake.set_bot_permissions(fake.channel().id, deny=P.ATTACH_FILES)
+    rec = await create(fake, prompt="x")
+    text = await private_text(fake, rec, "missing the")
+    assert "Attach Files" in text
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_without_thread_permission_the_video_arrives_in_the_channel(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    fake.set_bot_permissions(fake.channel().id, deny=P.CREATE_PUBLIC_THREADS)
+    rec = await create(fake, prompt="no threads here")
+    await private_text(fake, rec, "on its way")
+    await fake.wait_for_message(fake.channel().id, has_video, timeout=WAIT)
+    assert fake.threads() == []
+
+
+async def test_a_failed_job_is_explained_with_a_retry_button(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    rec = await create(fake, prompt="please FAIL", model="sora-2")
+    await private_text(fake, rec, "on its way")
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    notice = await fake.wait_for_message(thread.id, lambda m: "failed" in m.content, timeout=WAIT)
+
+    assert "could not make this video" in notice.content and "Traceback" not in notice.content
+    assert "reelbot:retry:" in str(notice.components)
+    status = fake.message(thread.starter_message_id or 0)
+    await fake.wait_for_message(fake.channel().id, lambda m: m.id == status.id and "Failed" in str(m.embeds))
+
+
+async def test_a_policy_refusal_at_submit_is_private_and_leaves_nothing(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    sim.faults.refuse_policy()
+    rec = await create(fake, prompt="a famous actor", model="sora-2")
+    await private_text(fake, rec, "content policy")
+    assert [m for m in fake.messages(fake.channel().id) if not m.flags & EPHEMERAL and not m.deleted] == []
+    assert fake.threads() == []
+
+
+@pytest.mark.sim(task_seconds=8.0)  # long enough for a progress edit between start and finish
+async def test_progress_edits_the_status_message(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
+    async with await start_bot(fake, sim, tmp_path):
+        rec = await create(fake, prompt="slow one", model="sora-2")
+        await private_text(fake, rec, "on its way")
+        status = await fake.wait_for_message(fake.channel().id, lambda m: bool(m.embeds), timeout=WAIT)
+        await fake.wait_for_message(
+            fake.channel().id, lambda m: m.id == status.id and "Generating" in str(m.embeds), timeout=WAIT
+        )
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+
+
+@pytest.mark.sim(task_seconds=4.0)
+async def test_sigkill_mid_job_then_restart_delivers_exactly_once(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    first = await start_bot(fake, sim, tmp_path)
+    async with first:
+        rec = await create(fake, prompt="survive a crash", model="sora-2")
+        await private_text(fake, rec, "on its way")
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        await first.kill()
+    async with await start_bot(fake, sim, tmp_path):
+        await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+        await fake.wait_for_request("PATCH", f"*/messages/{thread.starter_message_id}", timeout=WAIT)
+    assert len([m for m in fake.messages(thread.id) if has_video(m)]) == 1
+
+
+async def test_killed_right_after_posting_the_result_is_not_posted_twice(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    first = await start_bot(fake, sim, tmp_path)
+    async with first:
+        rec = await create(fake, prompt="crash after posting", model="sora-2")
+        await private_text(fake, rec, "on its way")
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        # After posting the video the bot marks the status message done; while Discord fails that edit
+        # (discord.py retries it for seconds), the delivery is not yet recorded. Kill the bot in that window.
+        fake.inject_error("PATCH", f"/channels/*/messages/{thread.starter_message_id}", status=502, times=10)
+        await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+        await first.kill()
+    fake.clear_faults()
+    second = await start_bot(fake, sim, tmp_path)
+    async with second:
+        await fake.wait_for_message(
+            fake.channel().id, lambda m: m.id == thread.starter_message_id and "Done" in str(m.embeds), timeout=WAIT
+        )
+    assert "found its earlier post" in second.output()
+    assert len([m for m in fake.messages(thread.id) if has_video(m)]) == 1
+    assert len(fake.requests_to("POST", f"/channels/{thread.id}/messages")) == 1
+
+
+async def test_buttons_work_after_a_restart(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
+    first = await start_bot(fake, sim, tmp_path)
+    async with first:
+        rec = await create(fake, prompt="a red kite", model="sora-2", image=("kite.png", png(300, 200), "image/png"))
+        await private_text(fake, rec, "on its way")
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+        assert await first.terminate() == 0
+    presser = fake.create_user("presser", guild_ids=[fake.guild.id])
+    async with await start_bot(fake, sim, tmp_path):
+        job_id = result.content.split("`")[1]
+        click = await fake.click_button(result.id, f"reelbot:reroll:{job_id}", user_id=presser.id)
+        await private_text(fake, click, "on its way")
+        new_thread = await fake.wait_for_thread(lambda t: t.id != thread.id, timeout=WAIT)
+        rerolled = await fake.wait_for_message(new_thread.id, has_video, timeout=WAIT)
+
+    assert rerolled.content.startswith(f"<@{presser.id}>")  # the re-roll belongs to the presser
+    assert sim.stats.route_classes["create"] == 2
+    second_task = list(sim.tasks)[1]
+    assert second_task.prompt == "a red kite"
+    assert str(second_task.detail["input_reference"]).startswith("data:image/png;base64,")
+
+
+async def test_remix_edits_the_prompt(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
+    rec = await create(fake, prompt="a blue whale", model="sora-2")
+    await private_text(fake, rec, "on its way")
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+    job_id = result.content.split("`")[1]
+
+    click = await fake.click_button(result.id, f"reelbot:remix:{job_id}")
+    await click.wait_response(WAIT)
+    assert click.modal is not None
+    field_id = click.modal["components"][0]["components"][0]["custom_id"]
+    submitted = await fake.submit_modal(click, {field_id: "a pink whale"})
+    await private_text(fake, submitted, "on its way")
+    await fake.wait_for_thread(lambda t: "a pink whale" in t.name, timeout=WAIT)
+    assert list(sim.tasks)[1].prompt == "a pink whale"
+
+
+async def test_delete_is_for_the_requester_and_moderators(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
+    rec = await create(fake, prompt="delete me", model="sora-2")
+    await private_text(fake, rec, "on its way")
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+    job_id = result.content.split("`")[1]
+    stranger = fake.create_user("stranger", guild_ids=[fake.guild.id])
+
+    refused = await fake.click_button(result.id, f"reelbot:delete:{job_id}", user_id=stranger.id, member_permissions=0)
+    await refused.wait_response(WAIT)
+    assert "Only the person who asked" in str(refused.responses[0].data)
+    assert not fake.message(result.id).deleted
+
+    allowed = await fake.click_button(result.id, f"reelbot:delete:{job_id}")
+    await private_text(fake, allowed, "deleted")
+    assert fake.message(result.id).deleted
+    await fake.wait_for_message(
+        fake.channel().id, lambda m: m.id == thread.starter_message_id and "deleted" in str(m.embeds), timeout=WAIT
+    )
+
+
+@pytest.mark.sim(task_seconds=3.0)
+async def test_an_expired_interaction_token_does_not_stop_delivery(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    rec = await create(fake, prompt="takes a while", model="sora-2")
+    await private_text(fake, rec, "on its way")
+    fake.expire_token(rec)
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+
+
+async def test_a_result_over_the_upload_limit_gets_a_clear_message(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    sim.faults.oversize(size_bytes=11 * 1024 * 1024)
+    rec = await create(fake, prompt="huge", model="sora-2")
+    await private_text(fake, rec, "on its way")
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    notice = await fake.wait_for_message(thread.id, lambda m: "upload limit" in m.content, timeout=WAIT)
+    assert "11.0 MiB" in notice.content and "10.0 MiB" in notice.content
+    assert not has_video(notice)
+
+
+async def test_status_history_models_and_help(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
+    rec = await create(fake, prompt="for the record", model="sora-2")
+    await private_text(fake, rec, "on its way")
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+    task_id = next(iter(sim.tasks)).task_id
+
+    for subcommand, options, needle in (
+        ("status", {"job": task_id}, "for the record"),
+        ("status", {"job": "nosuchjob"}, "There is no job"),
+        ("status", {}, "no videos in progress"),
+        ("history", {}, "for the record"),
+    ):
+        reply = await fake.invoke_slash(subcommand=subcommand, options=options)
+        await private_text(fake, reply, needle)
+    for subcommand, needle in (("models", "veo3.1-fast-components"), ("help", "/video create")):
+        reply = await fake.invoke_slash(subcommand=subcommand)
+        await reply.wait_response(WAIT)
+        assert needle in str(reply.responses[0].data) and reply.responses[0].flags & EPHEMERAL
+
+
+async def test_global_commands_sync_only_when_they_change(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
+    env = {"DISCORD_DEV_GUILD_ID": ""}
+    for _ in range(2):
+        proc = BotProcess(bot_env(fake, sim, tmp_path, **env), tmp_path)
+        async with proc:
+            await fake.wait_connected(timeout=WAIT)
+            assert await proc.terminate() == 0
+    assert len(fake.requests_to("PUT", "/applications/*/commands")) == 1
+    assert fake.commands()[0]["name"] == "video"
+
+
+async def test_sigterm_exits_promptly_and_a_bad_token_is_explained(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    proc = await start_bot(fake, sim, tmp_path)
+    async with proc:
+        assert await proc.terminate(within=10.0) == 0
+    bad = BotProcess(bot_env(fake, sim, tmp_path, DISCORD_TOKEN="not-the-token"), tmp_path, name="badtoken")
+    async with bad:
+        assert await bad.wait() == 2
+    assert "Discord rejected DISCORD_TOKEN" in bad.output()
+    assert "not-the-token" not in bad.output() and "Traceback" not in bad.output()
