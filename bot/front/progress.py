@@ -56,11 +56,11 @@ class StatusEditor:
         await self._client.wait_until_ready()
         while True:
             self._wake.clear()
-            wait = await self._edit_ready()
+            wait = await self.edit_due()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def _edit_ready(self) -> float | None:
+    async def edit_due(self) -> float | None:
         """Edit every job whose turn has come; return how long until the next one may go, or None."""
         next_wait: float | None = None
         for job_id, job in list(self._wanted.items()):
