@@ -99,6 +99,8 @@ class Catalog:
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
                 raise ConfigError(f"MODELS_FILE {path}: cannot be read ({exc.strerror})") from exc
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"MODELS_FILE {path}: is not UTF-8 text (save it as UTF-8)") from exc
         return cls.parse(text, source)
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class _Reader:
             what = "a whole number" if kind is int else "a number"
             self.problems.append(f"{name} must be {what}, got {raw!r}")
             return default
-        if value < minimum:  # type: ignore[operator]  # _T is int or float here
+        if not math.isfinite(value) or value < minimum:  # type: ignore[operator,arg-type]  # _T is int or float
             self.problems.append(f"{name} must be at least {minimum:g}, got {raw}")
             return default
         return value

@@ -91,6 +91,8 @@ def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy) ->
         period=policy.timing.period,
         reported_at=snapshot.updated_at,
     )
+    # Seen finished again after a failed download: keep counting download attempts rather than start over.
+    retrying_download = snapshot.state is RemoteState.SUCCEEDED and job.error_kind is ErrorKind.BAD_RESULT
     seen = dataclasses.replace(
         job,
         remote_status=snapshot.raw_status,
@@ -98,7 +100,8 @@ def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy) ->
         updated_at=now,
         last_poll_at=now,
         poll_count=job.poll_count + 1,
-        attempts=0,
+        attempts=job.attempts if retrying_download else 0,
+        error_kind=job.error_kind if retrying_download else None,
         refresh_start=window.start,
         refresh_end=window.end,
     )
@@ -120,27 +123,33 @@ def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy) ->
 
 
 def poll_failed(job: Job, error: GatewayError, now: float, policy: PollPolicy) -> Job:
-    """A poll did not get an answer worth reading; try again later, or give up on a lost task."""
-    attempts = job.attempts + 1
+    """A poll did not get an answer worth reading; try again later, or give up on a lost task.
+
+    ``attempts`` counts consecutive failures of one kind (kept in ``error_kind`` while the job runs), so two
+    outages followed by one "no such task" are not three answers that the task is lost.
+    """
+    attempts = _consecutive(job, error)
     if isinstance(error, GatewayTaskLostError) and attempts >= LOST_AFTER_POLLS:
         return fail_with(job, error, now)
     retry_at = now + _retry_delay(attempts, error, policy)
-    step = _keep_polling(dataclasses.replace(job, attempts=attempts, updated_at=now), now, policy, retry_at=retry_at)
-    return step.job
+    failed = dataclasses.replace(job, attempts=attempts, error_kind=error.kind, updated_at=now)
+    return _keep_polling(failed, now, policy, retry_at=retry_at).job
 
 
 def downloaded(job: Job, path: str, size: int, now: float) -> Job:
     """The verified MP4 is on disk: the job succeeded."""
-    return _finish(job, JobStatus.SUCCEEDED, now, result_path=path, result_bytes=size)
+    return _finish(job, JobStatus.SUCCEEDED, now, result_path=path, result_bytes=size, error_kind=None, attempts=0)
 
 
 def download_failed(job: Job, error: GatewayError, now: float, policy: PollPolicy) -> Job:
     """The result could not be fetched intact; poll again and retry, a few times."""
-    attempts = job.attempts + 1
-    if not error.retryable or attempts >= DOWNLOAD_ATTEMPTS:
+    attempts = job.attempts + 1 if job.error_kind is ErrorKind.BAD_RESULT else 1
+    if not error.retryable or attempts >= DOWNLOAD_ATTEMPTS or now >= deadline(job, policy):
         return fail(job, ErrorKind.BAD_RESULT, error.user_message, now)
     retry_at = now + _retry_delay(attempts, error, policy)
-    return dataclasses.replace(job, attempts=attempts, updated_at=now, next_poll_at=retry_at)
+    return dataclasses.replace(
+        job, attempts=attempts, error_kind=ErrorKind.BAD_RESULT, updated_at=now, next_poll_at=retry_at
+    )
 
 
 def deadline(job: Job, policy: PollPolicy) -> float:
@@ -177,6 +186,10 @@ def _window_of(job: Job, policy: PollPolicy) -> RefreshWindow:
         return RefreshWindow(job.refresh_start, job.refresh_end)
     started = job.submitted_at if job.submitted_at is not None else job.created_at
     return first_window(started, policy.timing.period)
+
+
+def _consecutive(job: Job, error: GatewayError) -> int:
+    return job.attempts + 1 if job.error_kind is error.kind else 1
 
 
 def _running_status(snapshot: TaskSnapshot) -> JobStatus:

@@ -69,14 +69,21 @@ def learn(
     observed = RefreshWindow(last_poll, now)
     if changed and reported_at is not None and last_poll < reported_at <= now:
         observed = RefreshWindow(max(last_poll, reported_at - REPORTED_SLACK_SECONDS), reported_at)
+    if observed.width >= period:
+        return known  # a span of a whole period holds a refresh whatever the phase: it tells nothing
     k = round((observed.end - known.end) / period)
     moved = RefreshWindow(known.start + k * period, known.end + k * period)
     if changed:
-        start, end = max(moved.start, observed.start), min(moved.end, observed.end)
-        # An empty intersection: the gateway's loop drifted (a restart, more tasks). Trust the observation.
-        return RefreshWindow(start, end) if end > start else observed
-    if observed.width >= period:
-        return known
+        # The span may overlap two copies of the window; either may hold the refresh, so keep both (their hull).
+        pieces = [
+            (max(moved.start + j * period, observed.start), min(moved.end + j * period, observed.end))
+            for j in (-1, 0, 1)
+        ]
+        agreeing = [(start, end) for start, end in pieces if end > start]
+        if not agreeing:
+            # The gateway's loop drifted (a restart, more tasks): trust the fresh observation.
+            return observed
+        return RefreshWindow(min(s for s, _ in agreeing), max(e for _, e in agreeing))
     # Cut the quiet span off whichever end of the window it covers; a span inside the window tells too little.
     for k_offset in (0, -1, 1):
         shift = RefreshWindow(moved.start + k_offset * period, moved.end + k_offset * period)

@@ -38,9 +38,11 @@ CLAIM_DUE: Final = (
 
 NEXT_POLL_AT: Final = "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND origin = ?"
 
-# maybe_delivered is computed from the old delivery_state: 'delivering' means an attempt was cut off.
+# maybe_delivered is computed from the old values: 'delivering' means an attempt was cut off, and once an
+# attempt may have posted, every later one must look before posting too.
 CLAIM_DELIVERIES: Final = (
-    "UPDATE jobs SET maybe_delivered = (delivery_state = 'delivering'), delivery_state = 'delivering', "
+    "UPDATE jobs SET maybe_delivered = (maybe_delivered OR delivery_state = 'delivering'), "
+    "delivery_state = 'delivering', "
     "deliver_at = ?, delivery_attempts = delivery_attempts + 1 WHERE id IN "
     "(SELECT id FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? ORDER BY deliver_at LIMIT ?) "
     "RETURNING " + JOB_COLUMNS

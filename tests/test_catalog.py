@@ -1,0 +1,222 @@
+"""The model catalog: the shipped file, and errors that name the file, the model and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.catalog import Catalog
+from bot.domain import ImageTransport, Orientation, WireFormat
+from bot.errors import ConfigError
+
+SOURCE = "/etc/reelbot/custom-models.toml"
+
+GOOD_MODEL = """
+[[models]]
+name = "{name}"
+label = "A model"
+format = "openai"
+sizes = {{ landscape = "1280x720", portrait = "720x1280" }}
+durations = [4, 8]
+default_duration = 4
+max_images = 1
+image_transport = "data_uri"
+hd_orientations = []
+credits_per_second = 2.0
+"""
+
+
+def model_toml(name: str = "good-model", **replace: str) -> str:
+    """One [[models]] table; ``replace`` swaps whole ``key = value`` lines (an empty value drops the line)."""
+    lines = GOOD_MODEL.format(name=name).strip().splitlines()
+    out = []
+    for line in lines:
+        key = line.split("=", 1)[0].strip()
+        if key in replace:
+            if replace[key]:
+                out.append(f"{key} = {replace.pop(key)}")
+            else:
+                replace.pop(key)
+            continue
+        out.append(line)
+    out.extend(f"{key} = {value}" for key, value in replace.items())
+    return "\n".join(out) + "\n"
+
+
+def parse_error(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        Catalog.parse(text, SOURCE)
+    return str(caught.value)
+
+
+def test_shipped_catalog_loads() -> None:
+    catalog = Catalog.load()
+    names = [m.name for m in catalog]
+    assert names[:4] == ["sora-2", "sora-2-pro", "veo3.1-fast", "veo3.1-fast-components"]
+    assert len(catalog) == len(names)
+    assert "sora-2" in catalog
+    assert "no-such-model" not in catalog
+    assert catalog.get("no-such-model") is None
+    assert "built-in" in catalog.source
+
+
+def test_shipped_default_is_the_first_model() -> None:
+    catalog = Catalog.load()
+    assert catalog.default is next(iter(catalog))
+    assert catalog.default.name == "sora-2"
+
+
+def test_shipped_sora_2() -> None:
+    sora = Catalog.load().get("sora-2")
+    assert sora is not None
+    assert sora.wire_format is WireFormat.OPENAI
+    assert sora.durations == (4, 8, 12)
+    assert sora.default_duration == 4
+    assert sora.max_images == 1
+    assert sora.image_transport is ImageTransport.DATA_URI
+    assert sora.orientations == (Orientation.LANDSCAPE, Orientation.PORTRAIT)
+    assert sora.size_for(Orientation.PORTRAIT) == "720x1280"
+    assert sora.hd_orientations == frozenset()
+    assert sora.cost(4) == 4
+    assert sora.cost(12) == 12
+
+
+def test_shipped_sora_2_pro_costs_more() -> None:
+    catalog = Catalog.load()
+    pro, base = catalog.get("sora-2-pro"), catalog.get("sora-2")
+    assert pro is not None and base is not None
+    assert pro.wire_format is WireFormat.OPENAI
+    assert pro.cost(8) > base.cost(8)
+
+
+@pytest.mark.parametrize(("name", "max_images"), [("veo3.1-fast", 1), ("veo3.1-fast-components", 3)])
+def test_shipped_veo_models(name: str, max_images: int) -> None:
+    veo = Catalog.load().get(name)
+    assert veo is not None
+    assert veo.wire_format is WireFormat.UNIFIED
+    assert veo.image_transport is ImageTransport.URL
+    assert veo.max_images == max_images
+    assert veo.durations == (8,)
+    assert veo.hd_orientations == frozenset({Orientation.LANDSCAPE})
+
+
+def test_custom_catalog_parses() -> None:
+    text = model_toml("first") + model_toml("second", format='"unified"', hd_orientations='["portrait"]')
+    catalog = Catalog.parse(text, SOURCE)
+    assert [m.name for m in catalog] == ["first", "second"]
+    assert catalog.default.name == "first"
+    second = catalog.get("second")
+    assert second is not None
+    assert second.wire_format is WireFormat.UNIFIED
+    assert second.hd_orientations == frozenset({Orientation.PORTRAIT})
+    assert catalog.source == SOURCE
+
+
+def test_label_defaults_to_the_name_and_orientations_can_be_left_out() -> None:
+    text = model_toml("landscape-only", label="", sizes='{ landscape = "1920x1080" }', hd_orientations="")
+    spec = Catalog.parse(text, SOURCE).default
+    assert spec.label == "landscape-only"
+    assert spec.orientations == (Orientation.LANDSCAPE,)
+    assert spec.hd_orientations == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("replace", "field", "detail"),
+    [
+        ({"format": '"grpc"'}, "format", "'grpc' is not one of"),
+        ({"sizes": '{ landscape = "1280by720" }'}, "sizes.landscape", "WIDTHxHEIGHT"),
+        ({"sizes": '{ landscape = "0x720" }'}, "sizes.landscape", "WIDTHxHEIGHT"),
+        ({"sizes": '{ square = "720x720" }'}, "sizes", "unknown orientation 'square'"),
+        ({"default_duration": "6"}, "default_duration", "6 is not one of the durations"),
+        ({"durations": "[]"}, "durations", "non-empty list"),
+        ({"durations": "[4, -8]"}, "durations", "positive whole seconds"),
+        ({"price": "3"}, "price", "unknown field"),
+        ({"hd_orientations": '["portrait"]', "sizes": '{ landscape = "1280x720" }'}, "hd_orientations", "portrait"),
+        ({"credits_per_second": "-1.5"}, "credits_per_second", "must not be negative"),
+        ({"max_images": "4"}, "max_images", "expected 0 to 3"),
+        ({"max_images": "true"}, "max_images", "expected"),
+        ({"image_transport": '"carrier-pigeon"'}, "image_transport", "is not one of"),
+        ({"credits_per_second": ""}, "credits_per_second", "missing"),
+    ],
+)
+def test_bad_model_names_file_model_and_field(replace: dict[str, str], field: str, detail: str) -> None:
+    text = parse_error(model_toml("broken-model", **replace))
+    assert SOURCE in text
+    assert "'broken-model'" in text
+    assert f"field '{field}'" in text
+    assert detail in text
+
+
+def test_every_bad_model_is_reported_together() -> None:
+    text = parse_error(
+        model_toml("good-one") + model_toml("bad-one", format='"grpc"') + model_toml("worse-one", max_images="9")
+    )
+    assert "'bad-one': field 'format'" in text
+    assert "'worse-one': field 'max_images'" in text
+    assert "'good-one'" not in text
+
+
+def test_a_model_without_a_name_is_named_by_position() -> None:
+    nameless = model_toml("second").replace('name = "second"\n', "")
+    text = parse_error(model_toml("first") + nameless)
+    assert f"{SOURCE}: model #2" in text
+    assert "field 'name': missing" in text
+
+
+def test_duplicate_name() -> None:
+    text = parse_error(model_toml("twin") + model_toml("twin"))
+    assert SOURCE in text
+    assert "'twin'" in text
+    assert "field 'name': listed twice" in text
+
+
+def test_not_toml() -> None:
+    text = parse_error("[[models]\nname = 'x'")
+    assert SOURCE in text
+    assert "not valid TOML" in text
+
+
+@pytest.mark.parametrize("text", ["", "title = 'no models here'\n", "models = []\n", "models = 'sora-2'\n"])
+def test_no_models(text: str) -> None:
+    message = parse_error(text)
+    assert SOURCE in message
+    assert "[[models]]" in message
+
+
+def test_load_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text(model_toml("tmp-model", default_duration="5"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Catalog.load(path)
+    text = str(caught.value)
+    assert str(path) in text
+    assert "'tmp-model'" in text
+    assert "field 'default_duration'" in text
+
+
+def test_load_reads_a_good_file(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text(model_toml("only-model"), encoding="utf-8")
+    catalog = Catalog.load(path)
+    assert catalog.default.name == "only-model"
+    assert catalog.source == str(path)
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_unreadable_models_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "models.toml"
+    if kind == "directory":
+        path.mkdir()
+    with pytest.raises(ConfigError) as caught:
+        Catalog.load(path)
+    text = str(caught.value)
+    assert "MODELS_FILE" in text
+    assert str(path) in text
+
+
+def test_models_file_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_bytes(model_toml("latin", label='"Vidéo rapide"').encode("latin-1"))
+    with pytest.raises(ConfigError, match="MODELS_FILE"):
+        Catalog.load(path)

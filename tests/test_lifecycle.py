@@ -1,0 +1,434 @@
+"""The job state machine: submit, observe, failures, timeouts, slowness and the hand-over to delivery."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot.domain import (
+    DeliveryState,
+    ErrorKind,
+    Job,
+    JobStatus,
+    Orientation,
+    RemoteState,
+    SubmitResult,
+    TaskSnapshot,
+    WireFormat,
+)
+from bot.errors import (
+    GatewayAuthError,
+    GatewayBadResultError,
+    GatewayError,
+    GatewayRateLimitedError,
+    GatewayTaskLostError,
+    GatewayUnavailableError,
+)
+from bot.services import lifecycle
+from bot.services.lifecycle import DOWNLOAD_ATTEMPTS, LOST_AFTER_POLLS, PollPolicy
+from bot.services.phase import PollTiming
+
+MIN, MAX = 5.0, 30.0
+NOTICE = 600.0
+TIMEOUT = 3_600.0
+POLICY = PollPolicy(
+    timing=PollTiming(period=15.0, min_interval=MIN, max_interval=MAX),
+    notice_after_seconds=NOTICE,
+    timeout_after_seconds=TIMEOUT,
+)
+CREATED = 1_000.0
+SUBMITTED = 1_002.0
+
+
+def stored_job(**changes: object) -> Job:
+    """A job as the store hands it back right after ``add``."""
+    job = Job(
+        id="abcd2345",
+        origin="cli",
+        requester_id=None,
+        guild_id=None,
+        channel_id=None,
+        thread_id=None,
+        status_message_id=None,
+        result_message_id=None,
+        prompt="a lighthouse in a storm",
+        model="sora-2",
+        wire_format=WireFormat.OPENAI,
+        orientation=Orientation.LANDSCAPE,
+        duration=4,
+        hd=False,
+        image_count=0,
+        task_id=None,
+        status=JobStatus.SUBMITTING,
+        remote_status=None,
+        progress=None,
+        created_at=CREATED,
+        submitted_at=None,
+        updated_at=CREATED,
+        finished_at=None,
+        next_poll_at=CREATED + 120,
+        last_poll_at=None,
+        poll_count=0,
+        attempts=0,
+        refresh_start=None,
+        refresh_end=None,
+        slow_notified=False,
+        error_kind=None,
+        error_message=None,
+        result_path=None,
+        result_bytes=None,
+        delivery_state=DeliveryState.NONE,
+        deliver_at=None,
+        delivery_attempts=0,
+        maybe_delivered=False,
+        delivered_at=None,
+    )
+    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+
+
+def snap(
+    status: str = "in_progress",
+    progress: int | None = None,
+    *,
+    state: RemoteState = RemoteState.RUNNING,
+    result_url: str | None = None,
+    error: str | None = None,
+    error_code: str | None = None,
+) -> TaskSnapshot:
+    return TaskSnapshot(
+        state=state, raw_status=status, progress=progress, result_url=result_url, error=error, error_code=error_code
+    )
+
+
+def submitted_job() -> Job:
+    result = SubmitResult(task_id="video_Task-123", snapshot=snap("queued", 0))
+    return lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY)
+
+
+def assert_finished(job: Job, now: float) -> None:
+    assert job.status.is_terminal
+    assert job.finished_at == now
+    assert job.updated_at == now
+    assert job.next_poll_at is None
+    assert job.delivery_state is DeliveryState.PENDING
+    assert job.deliver_at == now
+
+
+def test_after_submit_records_the_task_and_schedules_a_poll() -> None:
+    job = submitted_job()
+    assert job.task_id == "video_Task-123"
+    assert job.submitted_at == SUBMITTED
+    assert job.updated_at == SUBMITTED
+    assert job.last_poll_at == SUBMITTED
+    assert job.status is JobStatus.QUEUED
+    assert job.remote_status == "queued"
+    assert job.progress == 0
+    assert (job.refresh_start, job.refresh_end) == (SUBMITTED, SUBMITTED + 15.0)
+    assert job.next_poll_at is not None
+    assert SUBMITTED + MIN <= job.next_poll_at <= SUBMITTED + MAX
+
+
+def test_after_submit_with_progress_is_running() -> None:
+    result = SubmitResult(task_id="t", snapshot=snap("in_progress", 10))
+    assert lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY).status is JobStatus.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("status", "progress", "expected"),
+    [
+        ("queued", None, JobStatus.QUEUED),
+        ("QUEUED", 0, JobStatus.QUEUED),
+        ("pending", None, JobStatus.QUEUED),
+        ("NOT_START", None, JobStatus.QUEUED),
+        ("unknown", None, JobStatus.QUEUED),
+        ("in_progress", None, JobStatus.RUNNING),
+        ("video_generating", None, JobStatus.RUNNING),
+        ("queued", 20, JobStatus.RUNNING),
+    ],
+)
+def test_observe_running_keeps_polling(status: str, progress: int | None, expected: JobStatus) -> None:
+    job = submitted_job()
+    now = SUBMITTED + 7.5
+    step = lifecycle.observe(job, snap(status, progress), now, POLICY)
+    seen = step.job
+    assert seen.status is expected
+    assert seen.remote_status == status
+    assert seen.poll_count == job.poll_count + 1
+    assert seen.last_poll_at == now
+    assert seen.updated_at == now
+    assert seen.next_poll_at is not None
+    assert now + MIN <= seen.next_poll_at <= now + MAX
+    assert seen.finished_at is None
+    assert seen.delivery_state is DeliveryState.NONE
+    assert step.download is False
+    assert step.became_slow is False
+
+
+def test_observe_learns_the_refresh_window() -> None:
+    job = submitted_job()
+    changed = lifecycle.observe(job, snap("in_progress", 30), SUBMITTED + 7.5, POLICY).job
+    assert (changed.refresh_start, changed.refresh_end) == (SUBMITTED, SUBMITTED + 7.5)
+    quiet = lifecycle.observe(job, snap("queued", 0), SUBMITTED + 7.5, POLICY).job
+    assert (quiet.refresh_start, quiet.refresh_end) == (SUBMITTED + 7.5, SUBMITTED + 15.0)
+
+
+def test_observe_keeps_progress_the_snapshot_leaves_out() -> None:
+    job = lifecycle.observe(submitted_job(), snap("in_progress", 40), SUBMITTED + 7.5, POLICY).job
+    assert lifecycle.observe(job, snap("in_progress", None), SUBMITTED + 20, POLICY).job.progress == 40
+
+
+def test_observe_resets_failed_attempts() -> None:
+    job = dataclasses.replace(submitted_job(), attempts=2)
+    assert lifecycle.observe(job, snap(), SUBMITTED + 10, POLICY).job.attempts == 0
+
+
+def test_succeeded_asks_for_a_download() -> None:
+    now = SUBMITTED + 40
+    url = "https://cdn.example.com/v/abc.mp4?sig=1"
+    step = lifecycle.observe(
+        submitted_job(), snap("completed", 100, state=RemoteState.SUCCEEDED, result_url=url), now, POLICY
+    )
+    assert step.download is True
+    assert step.download_url == url
+    assert step.job.progress == 100
+    assert step.job.status is not JobStatus.SUCCEEDED  # only a verified file on disk makes it succeed
+    assert step.job.finished_at is None
+
+
+def test_succeeded_without_a_url_still_downloads() -> None:
+    step = lifecycle.observe(submitted_job(), snap("completed", state=RemoteState.SUCCEEDED), SUBMITTED + 40, POLICY)
+    assert step.download is True
+    assert step.download_url is None
+
+
+def test_downloaded_succeeds_and_queues_delivery() -> None:
+    now = SUBMITTED + 45
+    job = lifecycle.downloaded(submitted_job(), "/data/results/abcd2345.mp4", 1_234_567, now)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.result_path == "/data/results/abcd2345.mp4"
+    assert job.result_bytes == 1_234_567
+    assert job.error_kind is None
+    assert_finished(job, now)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ("Your request was blocked by our moderation system.", None),
+        ("", "content_policy_violation"),
+        ("The prompt violates our usage guidelines", "400"),
+    ],
+)
+def test_moderation_failure_is_content_policy(error: str, code: str | None) -> None:
+    now = SUBMITTED + 30
+    failed = snap("failed", state=RemoteState.FAILED, error=error, error_code=code)
+    job = lifecycle.observe(submitted_job(), failed, now, POLICY).job
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.CONTENT_POLICY
+    assert job.error_message is not None
+    assert "content policy" in job.error_message
+    assert_finished(job, now)
+
+
+def test_other_failure_explains_the_reason() -> None:
+    now = SUBMITTED + 30
+    failed = snap("failed", state=RemoteState.FAILED, error="upstream returned unrecognized message")
+    step = lifecycle.observe(submitted_job(), failed, now, POLICY)
+    assert step.download is False
+    assert step.job.status is JobStatus.FAILED
+    assert step.job.error_kind is ErrorKind.GENERATION_FAILED
+    assert step.job.error_message is not None
+    assert "upstream returned unrecognized message" in step.job.error_message
+    assert_finished(step.job, now)
+
+
+def test_failure_reason_is_scrubbed_and_shortened() -> None:
+    reason = "auth failed for sk-live1234567890abcdef " + "x" * 1_000
+    failed = snap("failed", state=RemoteState.FAILED, error=reason)
+    message = lifecycle.observe(submitted_job(), failed, SUBMITTED + 30, POLICY).job.error_message
+    assert message is not None
+    assert "sk-live1234567890abcdef" not in message
+    assert len(message) < 500
+
+
+def test_failure_without_a_reason_gets_the_generic_message() -> None:
+    failed = snap("failed", state=RemoteState.FAILED)
+    job = lifecycle.observe(submitted_job(), failed, SUBMITTED + 30, POLICY).job
+    assert job.error_kind is ErrorKind.GENERATION_FAILED
+    assert job.error_message == lifecycle.GENERIC_FAILURE
+
+
+def test_running_past_the_timeout_times_out() -> None:
+    now = SUBMITTED + TIMEOUT
+    job = lifecycle.observe(submitted_job(), snap("in_progress", 50), now, POLICY).job
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.TIMED_OUT
+    assert job.error_message == lifecycle.TIMED_OUT_MESSAGE
+    assert_finished(job, now)
+
+
+def test_timeout_counts_from_creation_when_never_submitted() -> None:
+    job = stored_job(task_id="t", status=JobStatus.QUEUED)
+    assert lifecycle.deadline(job, POLICY) == CREATED + TIMEOUT
+    assert lifecycle.deadline(submitted_job(), POLICY) == SUBMITTED + TIMEOUT
+
+
+def test_next_poll_never_passes_the_deadline() -> None:
+    now = SUBMITTED + TIMEOUT - 2
+    job = lifecycle.observe(submitted_job(), snap("in_progress", 50), now, POLICY).job
+    assert job.status is JobStatus.RUNNING
+    assert job.next_poll_at == SUBMITTED + TIMEOUT
+
+
+def test_crossing_the_notice_threshold_is_reported_once() -> None:
+    job = submitted_job()
+    before = lifecycle.observe(job, snap("in_progress", 10), SUBMITTED + NOTICE - 1, POLICY)
+    assert before.became_slow is False
+    assert before.job.slow_notified is False
+
+    now = SUBMITTED + NOTICE + 3
+    crossed = lifecycle.observe(before.job, snap("in_progress", 20), now, POLICY)
+    assert crossed.became_slow is True
+    assert crossed.job.slow_notified is True
+    assert crossed.job.next_poll_at == now + MAX
+
+    later = now + MAX
+    after = lifecycle.observe(crossed.job, snap("in_progress", 30), later, POLICY)
+    assert after.became_slow is False
+    assert after.job.slow_notified is True
+    assert after.job.next_poll_at == later + MAX
+
+
+@pytest.mark.parametrize(
+    "error", [GatewayUnavailableError("502"), GatewayRateLimitedError("429"), GatewayTaskLostError("not found")]
+)
+def test_poll_failed_backs_off_within_bounds(error: GatewayError) -> None:
+    job = submitted_job()
+    now = SUBMITTED + 10
+    failed = lifecycle.poll_failed(job, error, now, POLICY)
+    assert failed.attempts == 1
+    assert failed.status is job.status
+    assert failed.updated_at == now
+    assert failed.last_poll_at == job.last_poll_at  # nothing was observed
+    assert failed.next_poll_at is not None
+    assert now + MIN <= failed.next_poll_at <= now + MAX
+
+
+def test_poll_failed_keeps_backing_off_within_bounds() -> None:
+    job = submitted_job()
+    now = SUBMITTED
+    for attempt in range(1, 12):
+        now += 7
+        job = lifecycle.poll_failed(job, GatewayUnavailableError("503"), now, POLICY)
+        assert job.attempts == attempt
+        assert job.next_poll_at is not None
+        assert now + MIN <= job.next_poll_at <= now + MAX
+        assert not job.status.is_terminal
+
+
+def test_poll_failed_honours_retry_after_up_to_four_max_intervals() -> None:
+    now = SUBMITTED + 10
+    asked = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=50.0), now, POLICY)
+    assert asked.next_poll_at == now + 50.0
+    huge = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=10_000.0), now, POLICY)
+    assert huge.next_poll_at is not None
+    assert now + MIN <= huge.next_poll_at <= now + 4 * MAX
+
+
+def test_lost_task_fails_only_after_repeated_polls() -> None:
+    job = submitted_job()
+    now = SUBMITTED
+    for _ in range(LOST_AFTER_POLLS - 1):
+        now += 10
+        job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY)
+        assert not job.status.is_terminal
+        assert job.next_poll_at is not None
+    now += 10
+    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY)
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.LOST
+    assert job.error_message == GatewayTaskLostError.default_message
+    assert_finished(job, now)
+
+
+def test_a_successful_poll_resets_the_lost_count() -> None:
+    job = submitted_job()
+    for i in range(LOST_AFTER_POLLS - 1):
+        job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + i + 1, POLICY)
+    job = lifecycle.observe(job, snap("in_progress", 10), SUBMITTED + 20, POLICY).job
+    job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + 30, POLICY)
+    assert not job.status.is_terminal
+
+
+def test_outage_then_one_lost_answer_is_not_yet_lost() -> None:
+    job = submitted_job()
+    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 10, POLICY)
+    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 20, POLICY)
+    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), SUBMITTED + 30, POLICY)
+    assert not job.status.is_terminal
+
+
+def test_poll_failed_past_the_deadline_times_out() -> None:
+    now = SUBMITTED + TIMEOUT + 1
+    job = lifecycle.poll_failed(submitted_job(), GatewayUnavailableError("502"), now, POLICY)
+    assert job.error_kind is ErrorKind.TIMED_OUT
+    assert_finished(job, now)
+
+
+def test_download_failed_retries_then_fails_bad_result() -> None:
+    job = lifecycle.observe(submitted_job(), snap("completed", state=RemoteState.SUCCEEDED), SUBMITTED + 30, POLICY).job
+    now = SUBMITTED + 30
+    for attempt in range(1, DOWNLOAD_ATTEMPTS):
+        now += 10
+        job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY)
+        assert job.attempts == attempt
+        assert not job.status.is_terminal
+        assert job.next_poll_at is not None
+        assert now + MIN <= job.next_poll_at <= now + MAX
+    now += 10
+    job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY)
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.BAD_RESULT
+    assert job.error_message == GatewayBadResultError.default_message
+    assert_finished(job, now)
+
+
+def test_download_failed_without_retry_fails_at_once() -> None:
+    now = SUBMITTED + 40
+    job = lifecycle.download_failed(submitted_job(), GatewayAuthError("401"), now, POLICY)
+    assert job.error_kind is ErrorKind.BAD_RESULT
+    assert_finished(job, now)
+
+
+def test_download_retries_through_polls_end() -> None:
+    job = submitted_job()
+    now = SUBMITTED
+    done = snap("completed", state=RemoteState.SUCCEEDED, result_url="https://cdn.example.com/expired.mp4")
+    for _ in range(DOWNLOAD_ATTEMPTS * 3):
+        now += 30
+        step = lifecycle.observe(job, done, now, POLICY)
+        assert step.download
+        job = lifecycle.download_failed(step.job, GatewayBadResultError("502 from the CDN"), now, POLICY)
+        if job.status.is_terminal:
+            break
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.BAD_RESULT
+
+
+def test_unconfirmed() -> None:
+    now = CREATED + 120
+    job = lifecycle.unconfirmed(stored_job(), now)
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.UNCONFIRMED
+    assert job.error_message == lifecycle.UNCONFIRMED_MESSAGE
+    assert job.task_id is None
+    assert_finished(job, now)
+
+
+def test_fail_with_uses_the_errors_kind_and_message() -> None:
+    now = SUBMITTED + 5
+    job = lifecycle.fail_with(submitted_job(), GatewayAuthError("401 from gateway"), now)
+    assert job.error_kind is ErrorKind.AUTH
+    assert job.error_message == GatewayAuthError.default_message
+    assert_finished(job, now)

@@ -1,0 +1,111 @@
+"""migrate(): forward-only numbered migrations tracked with PRAGMA user_version, each applied atomically."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.storage import JobStore
+from bot.storage.migrate import Migration, bundled_migrations, migrate
+
+FIRST = Migration(
+    1, "0001_first.sql", "CREATE TABLE a (x INTEGER);\n-- a comment; with a semicolon\nINSERT INTO a VALUES (1);"
+)
+SECOND = Migration(2, "0002_second.sql", "CREATE TABLE b (y TEXT);\nINSERT INTO b VALUES ('two');")
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    conn = await aiosqlite.connect(tmp_path / "m.sqlite3", isolation_level=None)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def tables(db: aiosqlite.Connection) -> set[str]:
+    async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
+        return {row[0] for row in await cursor.fetchall()}
+
+
+def test_bundled_migrations_are_numbered_from_one() -> None:
+    found = bundled_migrations()
+    assert [m.version for m in found] == list(range(1, len(found) + 1))
+    assert found[0].name == "0001_create_jobs.sql"
+    assert "CREATE TABLE jobs" in found[0].sql
+
+
+async def test_bundled_migrations_create_the_jobs_table(db: aiosqlite.Connection) -> None:
+    assert await migrate(db) == len(bundled_migrations())
+    assert "jobs" in await tables(db)
+    assert await version(db) == len(bundled_migrations())
+
+
+async def test_applies_in_order_and_is_idempotent(db: aiosqlite.Connection) -> None:
+    assert await migrate(db, (FIRST,)) == 1
+    assert await migrate(db, (FIRST, SECOND)) == 2
+    assert await migrate(db, (FIRST, SECOND)) == 2
+    assert await tables(db) == {"a", "b"}
+    async with db.execute("SELECT COUNT(*) FROM a") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    assert row[0] == 1  # the first migration ran once
+
+
+async def test_empty_list_on_a_new_database(db: aiosqlite.Connection) -> None:
+    assert await migrate(db, ()) == 0
+
+
+async def test_refuses_a_newer_database(db: aiosqlite.Connection) -> None:
+    await db.execute("PRAGMA user_version = 5")
+    with pytest.raises(RuntimeError, match="newer than this release knows"):
+        await migrate(db, (FIRST, SECOND))
+    assert await tables(db) == set()
+
+
+async def test_store_refuses_a_newer_database(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(bundled_migrations()) + 1}")
+    with pytest.raises(RuntimeError, match="newer"):
+        await JobStore.open(path, lambda: 0.0)
+
+
+async def test_a_failing_migration_rolls_back(db: aiosqlite.Connection) -> None:
+    broken = Migration(2, "0002_broken.sql", "CREATE TABLE b (y TEXT);\nINSERT INTO no_such_table VALUES (1);")
+    with pytest.raises(sqlite3.OperationalError):
+        await migrate(db, (FIRST, broken))
+    assert await version(db) == 1
+    assert await tables(db) == {"a"}
+    assert not db.in_transaction
+    # A fixed release applies the migration cleanly afterwards.
+    assert await migrate(db, (FIRST, SECOND)) == 2
+    assert await tables(db) == {"a", "b"}
+
+
+async def test_a_failure_in_the_first_migration_leaves_nothing(db: aiosqlite.Connection) -> None:
+    broken = Migration(1, "0001_broken.sql", "CREATE TABLE a (x INTEGER);\nTHIS IS NOT SQL;")
+    with pytest.raises(sqlite3.OperationalError):
+        await migrate(db, (broken,))
+    assert await version(db) == 0
+    assert await tables(db) == set()
+
+
+async def test_string_literals_with_semicolons_and_dashes(db: aiosqlite.Connection) -> None:
+    literal = Migration(1, "0001_literal.sql", "CREATE TABLE n (t TEXT);\nINSERT INTO n VALUES ('a; b -- c');")
+    assert await migrate(db, (literal,)) == 1
+    async with db.execute("SELECT t FROM n") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    assert row[0] == "a; b -- c"

@@ -1,0 +1,198 @@
+"""Settings.from_env: defaults, validation, every problem reported at once, secrets kept out of text."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import Settings
+
+DISCORD_SECRET = "discord-token-ZX81spectrum-9f3c7a"
+GATEWAY_SECRET = "sk-gatewaykey-QWERTY-55aa77cc"
+
+
+def valid_env(**overrides: str) -> dict[str, str]:
+    """The smallest environment that loads, with distinctive secrets."""
+    env = {
+        "GATEWAY_BASE_URL": "https://gateway.example.com",
+        "GATEWAY_API_KEY": GATEWAY_SECRET,
+        "DISCORD_TOKEN": DISCORD_SECRET,
+    }
+    env.update(overrides)
+    return env
+
+
+def config_problems(env: dict[str, str], *, need_discord: bool = True) -> str:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, need_discord=need_discord)
+    return str(caught.value)
+
+
+def test_defaults() -> None:
+    s = Settings.from_env(valid_env())
+    assert s.gateway_base_url == "https://gateway.example.com"
+    assert s.gateway_api_key == GATEWAY_SECRET
+    assert s.discord_token == DISCORD_SECRET
+    assert s.database_path == Path("data/reelbot.sqlite3")
+    assert s.results_dir == Path("data/results")
+    assert s.models_file is None
+    assert s.log_level == "INFO"
+    assert s.log_level_number == logging.INFO
+    assert s.poll_interval_min_seconds == 5.0
+    assert s.poll_interval_max_seconds == 30.0
+    assert s.gateway_refresh_seconds == 15.0
+    assert s.job_notice_minutes == 30.0
+    assert s.job_timeout_minutes == 1440.0
+    assert s.poll_concurrency == 16
+
+
+def test_values_are_read_and_trimmed() -> None:
+    s = Settings.from_env(
+        valid_env(
+            GATEWAY_BASE_URL=" https://gw.example.com/ ",
+            DATABASE_PATH="/var/lib/reelbot/db.sqlite3",
+            MODELS_FILE="/etc/reelbot/models.toml",
+            LOG_LEVEL="debug",
+            POLL_INTERVAL_MIN_SECONDS="2.5",
+            POLL_INTERVAL_MAX_SECONDS="12",
+            POLL_CONCURRENCY="4",
+        )
+    )
+    assert s.gateway_base_url == "https://gw.example.com"
+    assert s.database_path == Path("/var/lib/reelbot/db.sqlite3")
+    assert s.models_file == Path("/etc/reelbot/models.toml")
+    assert s.log_level == "DEBUG"
+    assert s.log_level_number == logging.DEBUG
+    assert (s.poll_interval_min_seconds, s.poll_interval_max_seconds) == (2.5, 12.0)
+    assert s.poll_concurrency == 4
+
+
+def test_fractional_timeout_minutes_are_allowed() -> None:
+    s = Settings.from_env(valid_env(JOB_TIMEOUT_MINUTES="0.05", JOB_NOTICE_MINUTES="0.01"))
+    assert s.job_timeout_minutes == pytest.approx(0.05)
+    assert s.job_notice_minutes == pytest.approx(0.01)
+
+
+def test_timeout_below_the_notice_is_refused() -> None:
+    text = config_problems(valid_env(JOB_TIMEOUT_MINUTES="0.05"))
+    assert "JOB_NOTICE_MINUTES" in text
+    assert "JOB_TIMEOUT_MINUTES" in text
+
+
+def test_every_problem_is_reported_in_one_error() -> None:
+    env = {
+        "DISCORD_TOKEN": DISCORD_SECRET,
+        "POLL_INTERVAL_MIN_SECONDS": "fast",
+        "POLL_CONCURRENCY": "2.5",
+        "LOG_LEVEL": "LOUD",
+    }
+    text = config_problems(env)
+    assert "GATEWAY_BASE_URL is not set" in text
+    assert "GATEWAY_API_KEY is not set" in text
+    assert "POLL_INTERVAL_MIN_SECONDS must be a number" in text
+    assert "POLL_CONCURRENCY must be a whole number" in text
+    assert "LOG_LEVEL must be one of" in text
+    assert "'LOUD'" in text
+
+
+def test_missing_discord_token_is_reported_when_needed() -> None:
+    env = valid_env()
+    del env["DISCORD_TOKEN"]
+    assert "DISCORD_TOKEN is not set" in config_problems(env)
+
+
+def test_discord_token_is_optional_without_discord() -> None:
+    env = valid_env()
+    del env["DISCORD_TOKEN"]
+    s = Settings.from_env(env, need_discord=False)
+    assert s.discord_token == ""
+
+
+def test_blank_values_count_as_missing() -> None:
+    text = config_problems(valid_env(GATEWAY_API_KEY="   "))
+    assert "GATEWAY_API_KEY is not set" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://gateway.example.com/v1", "https://gateway.example.com/v1/", "https://gateway.example.com/api/v1"],
+)
+def test_base_url_with_v1_is_refused(url: str) -> None:
+    text = config_problems(valid_env(GATEWAY_BASE_URL=url))
+    assert "GATEWAY_BASE_URL" in text
+    assert "/v1" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["gateway.example.com", "ftp://gateway.example.com", "https://", "https://gw.example.com/?x=1", "http://gw#top"],
+)
+def test_base_url_must_be_a_plain_http_url(url: str) -> None:
+    assert "GATEWAY_BASE_URL" in config_problems(valid_env(GATEWAY_BASE_URL=url))
+
+
+def test_base_url_may_have_a_path_prefix() -> None:
+    s = Settings.from_env(valid_env(GATEWAY_BASE_URL="http://127.0.0.1:3000/proxy/"))
+    assert s.gateway_base_url == "http://127.0.0.1:3000/proxy"
+
+
+def test_min_interval_above_max_is_refused() -> None:
+    text = config_problems(valid_env(POLL_INTERVAL_MIN_SECONDS="40", POLL_INTERVAL_MAX_SECONDS="30"))
+    assert "POLL_INTERVAL_MIN_SECONDS must not be larger than POLL_INTERVAL_MAX_SECONDS" in text
+
+
+def test_equal_min_and_max_intervals_are_fine() -> None:
+    s = Settings.from_env(valid_env(POLL_INTERVAL_MIN_SECONDS="10", POLL_INTERVAL_MAX_SECONDS="10"))
+    assert s.poll_interval_min_seconds == s.poll_interval_max_seconds == 10.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("POLL_INTERVAL_MIN_SECONDS", "0"),
+        ("POLL_INTERVAL_MAX_SECONDS", "-1"),
+        ("JOB_TIMEOUT_MINUTES", "0.001"),
+        ("POLL_CONCURRENCY", "0"),
+        ("GATEWAY_REFRESH_SECONDS", "-15"),
+    ],
+)
+def test_numbers_below_their_minimum_are_refused(name: str, value: str) -> None:
+    text = config_problems(valid_env(**{name: value}))
+    assert f"{name} must be at least" in text
+
+
+def test_refresh_period_zero_is_allowed() -> None:
+    assert Settings.from_env(valid_env(GATEWAY_REFRESH_SECONDS="0")).gateway_refresh_seconds == 0.0
+
+
+def test_not_a_number_is_refused() -> None:
+    assert "POLL_INTERVAL_MAX_SECONDS" in config_problems(valid_env(POLL_INTERVAL_MAX_SECONDS="nan"))
+
+
+def test_secrets_are_not_in_repr() -> None:
+    s = Settings.from_env(valid_env())
+    text = repr(s)
+    assert DISCORD_SECRET not in text
+    assert GATEWAY_SECRET not in text
+    assert "gateway.example.com" in text
+
+
+def test_secrets_are_not_in_the_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            valid_env(LOG_LEVEL="chatty", POLL_INTERVAL_MIN_SECONDS="soon", GATEWAY_BASE_URL="https://gw.example/v1")
+        )
+    for text in (str(caught.value), repr(caught.value), *map(str, caught.value.args)):
+        assert DISCORD_SECRET not in text
+        assert GATEWAY_SECRET not in text
+
+
+def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("POLL_INTERVAL_MIN_SECONDS", "POLL_INTERVAL_MAX_SECONDS", "JOB_NOTICE_MINUTES", "JOB_TIMEOUT_MINUTES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in valid_env(LOG_LEVEL="warning").items():
+        monkeypatch.setenv(name, value)
+    assert Settings.from_env().log_level == "WARNING"
