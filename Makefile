@@ -28,6 +28,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.poller
 	$(BIN)/python -m bench.download
+	$(BIN)/python -m bench.ack
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
