@@ -18,6 +18,7 @@ from bot.services.phase import PollTiming
 from bot.services.poller import Deliver, OnChange, Poller
 from bot.settings import Settings
 from bot.storage import JobStore
+from bot.storage.database import Database
 
 
 @dataclass(slots=True)
@@ -71,7 +72,8 @@ async def open_engine(
 ) -> AsyncIterator[Engine]:
     """Open the HTTP session and the database, yield the engine, and close both on the way out."""
     async with aiohttp.ClientSession(raise_for_status=False) as session:
-        store = await JobStore.open(settings.database_path, clock)
+        db = await Database.open(settings.database_path)
+        store = JobStore(db, clock)
         try:
             client = GatewayClient(
                 session,
@@ -83,4 +85,4 @@ async def open_engine(
             jobs = JobService(store=store, client=client, catalog=catalog, policy=policy, clock=clock)
             yield Engine(settings, catalog, session, store, client, policy, jobs, clock)
         finally:
-            await store.close()
+            await db.close()

@@ -38,6 +38,18 @@ class Settings:
     job_timeout_minutes: float = 1440.0
     poll_concurrency: int = 16
     job_lease_seconds: float = 90.0
+    quota_user_daily_credits: float = 40.0
+    quota_guild_daily_credits: float = 400.0
+    quota_guild_monthly_credits: float = 6000.0
+    max_jobs_per_user: int = 2
+    max_jobs_per_guild: int = 10
+    cooldown_seconds: float = 30.0
+    quota_reset_hour_utc: int = 0
+    quota_reset_day: int = 1
+    owner_ids: frozenset[int] = frozenset()
+    strike_limit: int = 3
+    strike_window_hours: float = 24.0
+    strike_cooldown_minutes: float = 60.0
     gateway_requests_per_second: float = 20.0
 
     @classmethod
@@ -64,6 +76,18 @@ class Settings:
             job_timeout_minutes=reader.number("JOB_TIMEOUT_MINUTES", 1440.0, float, minimum=0.01),
             poll_concurrency=reader.number("POLL_CONCURRENCY", 16, int, minimum=1),
             job_lease_seconds=reader.number("JOB_LEASE_SECONDS", 90.0, float, minimum=1.0),
+            quota_user_daily_credits=reader.number("QUOTA_USER_DAILY_CREDITS", 40.0, float, minimum=0),
+            quota_guild_daily_credits=reader.number("QUOTA_GUILD_DAILY_CREDITS", 400.0, float, minimum=0),
+            quota_guild_monthly_credits=reader.number("QUOTA_GUILD_MONTHLY_CREDITS", 6000.0, float, minimum=0),
+            max_jobs_per_user=reader.number("MAX_JOBS_PER_USER", 2, int, minimum=0),
+            max_jobs_per_guild=reader.number("MAX_JOBS_PER_GUILD", 10, int, minimum=0),
+            cooldown_seconds=reader.number("COOLDOWN_SECONDS", 30.0, float, minimum=0),
+            quota_reset_hour_utc=reader.number("QUOTA_RESET_HOUR_UTC", 0, int, minimum=0, maximum=23),
+            quota_reset_day=reader.number("QUOTA_RESET_DAY", 1, int, minimum=1, maximum=28),
+            owner_ids=reader.id_list("OWNER_IDS"),
+            strike_limit=reader.number("STRIKE_LIMIT", 3, int, minimum=0),
+            strike_window_hours=reader.number("STRIKE_WINDOW_HOURS", 24.0, float, minimum=0.001),
+            strike_cooldown_minutes=reader.number("STRIKE_COOLDOWN_MINUTES", 60.0, float, minimum=0),
             gateway_requests_per_second=reader.number("GATEWAY_REQUESTS_PER_SECOND", 20.0, float, minimum=0.1),
         )
         if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
@@ -108,7 +132,21 @@ class _Reader:
             return None
         return self.number(name, None, kind, minimum=minimum)
 
-    def number(self, name: str, default: _T, kind: Callable[[str], _T], *, minimum: float) -> _T:
+    def id_list(self, name: str) -> frozenset[int]:
+        raw = self.env.get(name, "").replace(";", ",")
+        ids: set[int] = set()
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            if not part.isdigit():
+                self.problems.append(f"{name} must be a comma-separated list of Discord user ids, got {part!r}")
+                continue
+            ids.add(int(part))
+        return frozenset(ids)
+
+    def number(
+        self, name: str, default: _T, kind: Callable[[str], _T], *, minimum: float, maximum: float | None = None
+    ) -> _T:
         raw = self.env.get(name, "").strip()
         if not raw:
             return default
@@ -120,6 +158,9 @@ class _Reader:
             return default
         if not math.isfinite(value) or value < minimum:  # type: ignore[operator,arg-type]  # _T is int or float
             self.problems.append(f"{name} must be at least {minimum:g}, got {raw}")
+            return default
+        if maximum is not None and value > maximum:  # type: ignore[operator]  # _T is int or float
+            self.problems.append(f"{name} must be at most {maximum:g}, got {raw}")
             return default
         return value
 

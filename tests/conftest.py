@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from bot.catalog import Catalog
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from bot.domain import Job
 from bot.engine import Engine, open_engine
+from bot.services.poller import Poller
 from bot.settings import Settings
 
 # Tests run the simulator with instant refreshes and short tasks, and the engine with short intervals.
@@ -86,11 +87,13 @@ class Deliveries:
         return self.of(job_id)[0]
 
 
-async def run_until(poller_run: Callable[[], Awaitable[None]], done: Awaitable[Job]) -> Job:
-    """Run a poller's loop until ``done`` resolves, then stop it."""
-    task = asyncio.create_task(poller_run())
+async def run_until(poller: Poller, done: Awaitable[Job]) -> Job:
+    """Run a poller's loop until ``done`` resolves, let its work in hand finish, then stop it."""
+    task = asyncio.create_task(poller.run())
     try:
-        return await done
+        result = await done
+        await poller.drain(grace=30)
+        return result
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -42,7 +42,7 @@ async def generate(engine: Engine, deliveries: Deliveries, **request: object) ->
     """Submit a job and run a poller until it is delivered."""
     poller = engine.poller(origin="discord", deliver=deliveries)
     job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(**request)))  # type: ignore[arg-type]
-    return await run_until(poller.run, deliveries.wait_for(job.id))
+    return await run_until(poller, deliveries.wait_for(job.id))
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ async def test_a_job_past_its_timeout_fails_as_timed_out(sim: Simulator, tmp_pat
         poller = engine.poller(origin="discord", deliver=deliveries, on_change=on_change)
         job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="never ends", model="sora-2")))
         sim.tasks.get(job.task_id or "").run_seconds = 3600  # type: ignore[union-attr]
-        done = await run_until(poller.run, deliveries.wait_for(job.id))
+        done = await run_until(poller, deliveries.wait_for(job.id))
 
     assert done.error_kind is ErrorKind.TIMED_OUT
     assert slow == [job.id]
@@ -212,7 +212,7 @@ async def test_restart_mid_job_resumes_and_delivers_exactly_once(sim: Simulator,
     # The first process is gone; a new one opens the same database file and carries on.
     deliveries = Deliveries()
     async with open_engine(settings, Catalog.load()) as second:
-        done = await run_until(second.poller(origin="discord", deliver=deliveries).run, deliveries.wait_for(job.id))
+        done = await run_until(second.poller(origin="discord", deliver=deliveries), deliveries.wait_for(job.id))
         await second.poller(origin="discord", deliver=deliveries).poll_once()
     async with open_engine(settings, Catalog.load()) as third:
         await third.poller(origin="discord", deliver=deliveries).poll_once()
@@ -251,7 +251,7 @@ async def test_a_delivery_cut_off_by_a_crash_is_retried_and_flagged(sim: Simulat
 async def test_jobs_of_another_origin_are_left_alone(engine: Engine) -> None:
     mine, theirs = Deliveries(), Deliveries()
     job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="a", model="sora-2"), origin="cli"))
-    await run_until(engine.poller(origin="cli", deliver=mine).run, mine.wait_for(job.id))
+    await run_until(engine.poller(origin="cli", deliver=mine), mine.wait_for(job.id))
     await engine.poller(origin="discord", deliver=theirs).poll_once()
     assert theirs.jobs == []
 

@@ -96,6 +96,7 @@ async def _follow(engine: Engine, new: NewJob, out: Path) -> int:
     polling = asyncio.create_task(poller.run())
     try:
         done = await finished
+        await poller.drain(grace=10)  # let the delivery be recorded
     finally:
         polling.cancel()
         await asyncio.gather(polling, return_exceptions=True)

@@ -66,6 +66,8 @@ class VideoBot(commands.Bot):
     async def close(self) -> None:
         """Stop taking commands, stop the background services, then disconnect."""
         self.accepting = False
+        # Posts and edits under way get a moment to finish; whatever is cut off resumes from the database.
+        await self.poller.drain(SHUTDOWN_GRACE_SECONDS)
         for task in self._background:
             task.cancel()
         if self._background:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from bot.catalog import Catalog, ModelSpec
-from bot.domain import GenerationRequest, ImageTransport, Job, NewJob, Orientation
+from bot.domain import ErrorKind, GenerationRequest, ImageTransport, Job, NewJob, Orientation
 from bot.errors import GatewayError, UserFacingError
 from bot.gateway.client import GatewayClient
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
 from bot.storage import JobStore
+from bot.storage.database import Session
 
 log = logging.getLogger(__name__)
+
+Hold = Callable[[Session, str], Awaitable[None]]
 
 MAX_PROMPT_CHARS: Final = 2000
 # An unanswered submit is given up (as unconfirmed) this long after it started, if the process died meanwhile.
@@ -93,12 +96,21 @@ class JobService:
         """Store the job, then send it. A refused or unconfirmed submit comes back as a failed job, not an error."""
         return await self.send(await self.add(new), new.request)
 
-    async def add(self, new: NewJob) -> Job:
-        """Store a job before anything is sent; until ``send`` confirms it, a crash leaves it 'unconfirmed'."""
+    async def add(self, new: NewJob, *, hold: Hold | None = None) -> Job:
+        """Store a job before anything is sent; until ``send`` confirms it, a crash leaves it 'unconfirmed'.
+
+        ``hold`` reserves the job's credits in the same transaction; if it refuses, nothing is stored.
+        """
         spec = self.model(new.request.model)
         # Time for the caller to get to send() (posting a status message first) and for the submit itself.
         give_up_at = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
-        return await self._store.add(new, spec.wire_format, first_poll_at=give_up_at)
+        return await self._store.add(new, spec.wire_format, first_poll_at=give_up_at, hold=hold)
+
+    async def abandon(self, job: Job, reason: str) -> Job:
+        """End a stored job that was never sent (its set-up failed); its credits are refunded."""
+        failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, self._clock())
+        await self._store.save(failed)
+        return failed
 
     async def send(self, job: Job, request: GenerationRequest) -> Job:
         """Submit a stored job's request and record the outcome."""

@@ -72,6 +72,7 @@ class Poller:
         self._delivery_slots = DELIVERY_CONCURRENCY
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._draining = False
 
     def wake(self) -> None:
         """Look for due work now (a job was just added or finished)."""
@@ -89,6 +90,12 @@ class Poller:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
 
+    async def drain(self, grace: float) -> None:
+        """Take no new work and give what is under way up to ``grace`` seconds to finish (for shutdown)."""
+        self._draining = True
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=grace)
+
     async def poll_once(self) -> None:
         """Start every due poll and delivery and wait for them: one cycle, for tests and the CLI."""
         await self._dispatch()
@@ -97,6 +104,8 @@ class Poller:
             await self._dispatch()
 
     async def _dispatch(self) -> None:
+        if self._draining:
+            return
         now = self._clock()
         if self._poll_slots > 0:
             for job in await self._store.claim_due(self._origin, now, self._poll_slots, self._lease):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ import aiosqlite
 
 from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation, WireFormat
 from bot.storage import queries
-from bot.storage.migrate import migrate
+from bot.storage.database import Database, Session
+from bot.storage.guilds import GuildStore
 
 log = logging.getLogger(__name__)
 
@@ -27,69 +28,71 @@ def new_job_id() -> str:
 
 
 class JobStore:
-    """Jobs in SQLite (WAL), through one aiosqlite connection owned by whoever opened it."""
+    """Jobs in SQLite, through the shared Database."""
 
-    def __init__(self, db: aiosqlite.Connection, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float], *, owns_db: bool = False) -> None:
         self._db = db
         self._clock = clock
+        self._owns_db = owns_db
+        self._guilds = GuildStore(db, clock)
 
     @classmethod
     async def open(cls, path: Path, clock: Callable[[], float]) -> JobStore:
-        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA busy_timeout = 5000")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, clock)
+        """Open the database at ``path`` for this store alone (the engine shares one Database instead)."""
+        return cls(await Database.open(path), clock, owns_db=True)
 
     async def close(self) -> None:
-        """Close the connection."""
-        await self._db.close()
+        """Close the database, if this store opened it."""
+        if self._owns_db:
+            await self._db.close()
 
     async def check_writable(self) -> None:
         """Raise if the database cannot take a write (used by health checks and `check`)."""
-        await self._db.execute("BEGIN IMMEDIATE")
-        await self._db.execute("ROLLBACK")
+        async with self._db.transaction() as tx:
+            await tx.execute(queries.SET_META, ("last_write_check", str(self._clock())))
 
-    async def add(self, new: NewJob, wire_format: WireFormat, *, first_poll_at: float) -> Job:
-        """Store a job in the SUBMITTING state; ``first_poll_at`` is when an unconfirmed submit is given up."""
+    async def add(
+        self,
+        new: NewJob,
+        wire_format: WireFormat,
+        *,
+        first_poll_at: float,
+        hold: Callable[[Session, str], Awaitable[None]] | None = None,
+    ) -> Job:
+        """Store a job in the SUBMITTING state; ``first_poll_at`` is when an unconfirmed submit is given up.
+
+        ``hold`` runs in the same transaction (reserving credits); if it raises, the job is not stored.
+        """
         now = self._clock()
         req = new.request
         for _ in range(5):
             job_id = new_job_id()
+            row = (
+                job_id,
+                new.origin,
+                new.requester_id,
+                new.guild_id,
+                new.channel_id,
+                req.prompt,
+                req.model,
+                wire_format.value,
+                req.orientation.value,
+                req.duration,
+                int(req.hd),
+                len(req.images),
+                JobStatus.SUBMITTING.value,
+                now,
+                now,
+                first_poll_at,
+                new.parent_job_id,
+            )
             try:
-                await self._write(
-                    queries.INSERT_JOB,
-                    (
-                        job_id,
-                        new.origin,
-                        new.requester_id,
-                        new.guild_id,
-                        new.channel_id,
-                        req.prompt,
-                        req.model,
-                        wire_format.value,
-                        req.orientation.value,
-                        req.duration,
-                        int(req.hd),
-                        len(req.images),
-                        JobStatus.SUBMITTING.value,
-                        now,
-                        now,
-                        first_poll_at,
-                        new.parent_job_id,
-                    ),
-                )
+                async with self._db.transaction() as tx:
+                    await tx.execute(queries.INSERT_JOB, row)
+                    if hold is not None:
+                        await hold(tx, job_id)
             except sqlite3.IntegrityError:
-                continue
+                continue  # the random id was taken: draw another
             job = await self.get(job_id)
             assert job is not None
             return job
@@ -105,33 +108,39 @@ class JobStore:
         return await self.get(ref.lower()) or await self._one(queries.SELECT_JOB_BY_TASK, (ref,))
 
     async def save(self, job: Job) -> None:
-        """Persist every field the engine changes."""
-        await self._write(
-            queries.SAVE_JOB,
-            (
-                job.task_id,
-                job.status.value,
-                job.remote_status,
-                job.progress,
-                job.submitted_at,
-                job.updated_at,
-                job.finished_at,
-                job.next_poll_at,
-                job.last_poll_at,
-                job.poll_count,
-                job.attempts,
-                job.refresh_start,
-                job.refresh_end,
-                int(job.slow_notified),
-                job.error_kind.value if job.error_kind else None,
-                job.error_message,
-                job.result_path,
-                job.result_bytes,
-                job.delivery_state.value,
-                job.deliver_at,
-                job.id,
-            ),
+        """Persist every field the engine changes; a finished job settles its credits in the same transaction."""
+        params = (
+            job.task_id,
+            job.status.value,
+            job.remote_status,
+            job.progress,
+            job.submitted_at,
+            job.updated_at,
+            job.finished_at,
+            job.next_poll_at,
+            job.last_poll_at,
+            job.poll_count,
+            job.attempts,
+            job.refresh_start,
+            job.refresh_end,
+            int(job.slow_notified),
+            job.error_kind.value if job.error_kind else None,
+            job.error_message,
+            job.result_path,
+            job.result_bytes,
+            job.delivery_state.value,
+            job.deliver_at,
+            job.id,
         )
+        if not job.status.is_terminal:
+            await self._write(queries.SAVE_JOB, params)
+            return
+        async with self._db.transaction() as tx:
+            await tx.execute(queries.SAVE_JOB, params)
+            # Success commits the held credits; every failure refunds them (bonus credits go back too).
+            settled = await self._guilds.settle(tx, job.id, succeeded=job.status is JobStatus.SUCCEEDED)
+            if settled and job.error_kind is ErrorKind.CONTENT_POLICY and job.guild_id and job.requester_id:
+                await self._guilds.add_strike(tx, job.guild_id, job.requester_id, job.id, "content policy refusal")
 
     async def claim_due(self, origin: str, now: float, limit: int, lease_seconds: float) -> list[Job]:
         """Take up to ``limit`` of ``origin``'s jobs whose poll is due, leasing them for ``lease_seconds``."""
@@ -175,9 +184,8 @@ class JobStore:
 
     async def get_meta(self, key: str) -> str | None:
         """A stored installation fact, or None."""
-        async with self._db.execute(queries.GET_META, (key,)) as cursor:
-            row = await cursor.fetchone()
-        return str(row[0]) if row is not None else None
+        value = await self._db.scalar(queries.GET_META, (key,))
+        return str(value) if value is not None else None
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store an installation fact."""
@@ -193,37 +201,27 @@ class JobStore:
 
     async def count_by_status(self) -> dict[JobStatus, int]:
         """How many jobs are in each state."""
-        async with self._db.execute(queries.COUNT_BY_STATUS) as cursor:
-            return {JobStatus(row[0]): int(row[1]) for row in await cursor.fetchall()}
+        return {JobStatus(row[0]): int(row[1]) for row in await self._db.fetchall(queries.COUNT_BY_STATUS)}
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         await self._db.execute(sql, params)
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Job | None:
-        async with self._db.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetchone(sql, params)
         return _row_to_job(row) if row is not None else None
 
     async def _many(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        async with self._db.execute(sql, params) as cursor:
-            return [_row_to_job(row) for row in await cursor.fetchall()]
+        return [_row_to_job(row) for row in await self._db.fetchall(sql, params)]
 
     async def _many_write(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        # An UPDATE ... RETURNING must be read to the end before its changes are final.
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            async with self._db.execute(sql, params) as cursor:
-                rows = await cursor.fetchall()
-            await self._db.commit()
-        except BaseException:
-            await self._db.rollback()
-            raise
+        # An UPDATE ... RETURNING: the rows are read inside the transaction that changes them.
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(sql, params)
         return [_row_to_job(row) for row in rows]
 
     async def _scalar(self, sql: str, params: tuple[Any, ...]) -> float | None:
-        async with self._db.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return float(row[0]) if row is not None and row[0] is not None else None
+        value = await self._db.scalar(sql, params)
+        return float(value) if value is not None else None
 
 
 def _row_to_job(row: aiosqlite.Row) -> Job:

@@ -1,0 +1,133 @@
+"""SQL for per-server configuration, quotas, strikes and the ledger, as named constants with ? placeholders."""
+
+from typing import Final
+
+GET_CONFIG: Final = """
+SELECT user_daily_credits, guild_daily_credits, guild_monthly_credits, max_jobs_per_user, max_jobs_per_guild,
+       cooldown_seconds, paused, pause_reason, log_channel_id
+FROM guild_config WHERE guild_id = ?
+"""
+
+ENSURE_CONFIG: Final = "INSERT INTO guild_config (guild_id) VALUES (?) ON CONFLICT (guild_id) DO NOTHING"
+
+SET_LIMITS: Final = """
+UPDATE guild_config SET user_daily_credits = ?, guild_daily_credits = ?, guild_monthly_credits = ?,
+                        max_jobs_per_user = ?, max_jobs_per_guild = ?, cooldown_seconds = ?
+WHERE guild_id = ?
+"""
+
+SET_PAUSED: Final = "UPDATE guild_config SET paused = ?, pause_reason = ? WHERE guild_id = ?"
+
+SET_LOG_CHANNEL: Final = "UPDATE guild_config SET log_channel_id = ? WHERE guild_id = ?"
+
+ALL_LOG_CHANNELS: Final = "SELECT guild_id, log_channel_id FROM guild_config WHERE log_channel_id IS NOT NULL"
+
+SET_ROLE_CAP: Final = """
+INSERT INTO role_caps (guild_id, role_id, daily_credits) VALUES (?, ?, ?)
+ON CONFLICT (guild_id, role_id) DO UPDATE SET daily_credits = excluded.daily_credits
+"""
+
+DELETE_ROLE_CAP: Final = "DELETE FROM role_caps WHERE guild_id = ? AND role_id = ?"
+
+ROLE_CAPS: Final = "SELECT role_id, daily_credits FROM role_caps WHERE guild_id = ? ORDER BY role_id"
+
+ADD_TO_LIST: Final = """
+INSERT INTO guild_lists (guild_id, kind, value, note, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (guild_id, kind, value) DO UPDATE SET note = excluded.note
+"""
+
+REMOVE_FROM_LIST: Final = "DELETE FROM guild_lists WHERE guild_id = ? AND kind = ? AND value = ?"
+
+LIST: Final = "SELECT value, note FROM guild_lists WHERE guild_id = ? AND kind = ? ORDER BY created_at, value"
+
+IN_LIST: Final = "SELECT note FROM guild_lists WHERE guild_id = ? AND kind = ? AND value = ?"
+
+# Allowance spending excludes the bonus part and anything before an admin's reset; pools count everything.
+USAGE: Final = """
+SELECT
+  (SELECT COALESCE(SUM(credits - bonus), 0) FROM reservations
+    WHERE guild_id = :guild AND user_id = :user AND state != 'refunded' AND created_at >= :user_since),
+  (SELECT COALESCE(SUM(credits), 0) FROM reservations
+    WHERE guild_id = :guild AND state != 'refunded' AND created_at >= :day_start),
+  (SELECT COALESCE(SUM(credits), 0) FROM reservations
+    WHERE guild_id = :guild AND state != 'refunded' AND created_at >= :month_start),
+  (SELECT COUNT(*) FROM reservations WHERE guild_id = :guild AND user_id = :user AND state = 'held'),
+  (SELECT COUNT(*) FROM reservations WHERE guild_id = :guild AND state = 'held'),
+  (SELECT MAX(created_at) FROM reservations WHERE guild_id = :guild AND user_id = :user),
+  (SELECT COALESCE(credits, 0) FROM bonus_credits WHERE guild_id = :guild AND user_id = :user),
+  (SELECT COUNT(*) FROM strikes WHERE guild_id = :guild AND user_id = :user AND created_at >= :strike_since),
+  (SELECT MAX(created_at) FROM strikes WHERE guild_id = :guild AND user_id = :user AND created_at >= :strike_since)
+"""
+
+USER_RESET_AT: Final = "SELECT reset_at FROM user_resets WHERE guild_id = ? AND user_id = ?"
+
+SET_USER_RESET: Final = """
+INSERT INTO user_resets (guild_id, user_id, reset_at) VALUES (?, ?, ?)
+ON CONFLICT (guild_id, user_id) DO UPDATE SET reset_at = excluded.reset_at
+"""
+
+CLEAR_STRIKES: Final = "DELETE FROM strikes WHERE guild_id = ? AND user_id = ?"
+
+HOLD: Final = """
+INSERT INTO reservations (job_id, guild_id, user_id, credits, bonus, state, created_at)
+VALUES (?, ?, ?, ?, ?, 'held', ?)
+"""
+
+SPEND_BONUS: Final = "UPDATE bonus_credits SET credits = credits - ? WHERE guild_id = ? AND user_id = ?"
+
+ADD_BONUS: Final = """
+INSERT INTO bonus_credits (guild_id, user_id, credits) VALUES (?, ?, ?)
+ON CONFLICT (guild_id, user_id) DO UPDATE SET credits = credits + excluded.credits
+"""
+
+# Settling only touches a held reservation, so settling twice (a retry after a crash) changes nothing.
+SETTLE: Final = """
+UPDATE reservations SET state = ?, settled_at = ? WHERE job_id = ? AND state = 'held'
+RETURNING guild_id, user_id, credits, bonus
+"""
+
+LEDGER_ROW: Final = """
+INSERT INTO ledger (guild_id, user_id, job_id, kind, credits, bonus, actor_id, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+ADD_STRIKE: Final = "INSERT INTO strikes (guild_id, user_id, job_id, reason, created_at) VALUES (?, ?, ?, ?, ?)"
+
+LEDGER_FOR_USER: Final = """
+SELECT job_id, kind, credits, bonus, actor_id, created_at FROM ledger
+WHERE guild_id = ? AND user_id = ? AND created_at >= ? ORDER BY id
+"""
+
+TOP_SPENDERS: Final = """
+SELECT user_id, SUM(credits) AS spent, COUNT(*) AS jobs FROM reservations
+WHERE guild_id = ? AND state = 'committed' AND created_at >= ?
+GROUP BY user_id ORDER BY spent DESC, user_id LIMIT ?
+"""
+
+PERIOD_TOTALS: Final = """
+SELECT
+  COALESCE(SUM(CASE WHEN state = 'committed' THEN credits END), 0),
+  COALESCE(SUM(CASE WHEN state = 'held' THEN credits END), 0),
+  COUNT(CASE WHEN state = 'committed' THEN 1 END),
+  COUNT(CASE WHEN state = 'refunded' THEN 1 END)
+FROM reservations WHERE guild_id = ? AND created_at >= ?
+"""
+
+FAILURES_BY_KIND: Final = """
+SELECT error_kind, COUNT(*) FROM jobs
+WHERE guild_id = ? AND status = 'failed' AND created_at >= ? GROUP BY error_kind ORDER BY COUNT(*) DESC
+"""
+
+STRIKES_SINCE: Final = "SELECT COUNT(*) FROM strikes WHERE guild_id = ? AND created_at >= ?"
+
+FORGET_PROMPTS: Final = "UPDATE jobs SET prompt = '' WHERE guild_id = ? AND requester_id = ?"
+
+DELETE_FINISHED_JOBS: Final = """
+DELETE FROM jobs WHERE guild_id = ? AND requester_id = ? AND status IN ('succeeded', 'failed')
+  AND delivery_state IN ('delivered', 'failed', 'none')
+"""
+
+RESULTS_OF_USER: Final = """
+SELECT id, thread_id, channel_id, result_message_id FROM jobs
+WHERE guild_id = ? AND requester_id = ? AND result_message_id IS NOT NULL AND result_deleted_at IS NULL
+"""
