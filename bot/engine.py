@@ -14,11 +14,14 @@ from bot.gateway.client import GatewayClient
 from bot.gateway.ratelimit import RateLimiter
 from bot.services.jobs import JobService
 from bot.services.lifecycle import PollPolicy
+from bot.services.moderation import ModerationService
 from bot.services.phase import PollTiming
 from bot.services.poller import Deliver, OnChange, Poller
+from bot.services.quotas import QuotaService
 from bot.settings import Settings
 from bot.storage import JobStore
 from bot.storage.database import Database
+from bot.storage.guilds import GuildStore
 
 
 @dataclass(slots=True)
@@ -32,6 +35,9 @@ class Engine:
     client: GatewayClient
     policy: PollPolicy
     jobs: JobService
+    guilds: GuildStore
+    quotas: QuotaService
+    moderation: ModerationService
     clock: Callable[[], float]
 
     def poller(self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None) -> Poller:
@@ -83,6 +89,19 @@ async def open_engine(
             )
             policy = poll_policy(settings)
             jobs = JobService(store=store, client=client, catalog=catalog, policy=policy, clock=clock)
-            yield Engine(settings, catalog, session, store, client, policy, jobs, clock)
+            guilds = GuildStore(db, clock)
+            yield Engine(
+                settings=settings,
+                catalog=catalog,
+                session=session,
+                store=store,
+                client=client,
+                policy=policy,
+                jobs=jobs,
+                guilds=guilds,
+                quotas=QuotaService(guilds, settings, clock),
+                moderation=ModerationService(guilds),
+                clock=clock,
+            )
         finally:
             await db.close()

@@ -1,3 +1,3 @@
 """Slash-command modules, loaded explicitly by the bot."""
 
-EXTENSIONS = ("cogs.video",)
+EXTENSIONS = ("cogs.video", "cogs.admin")

@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.domain import Orientation
 from bot.errors import UserFacingError
 from bot.front import references, render
-from bot.front.creation import CreateInput
+from bot.front.creation import CreateInput, requester_of
 from bot.front.replies import confirm_created
 from bot.services.jobs import check_image_count
 
@@ -74,8 +74,8 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         created = await self.bot.creator.create(
             wanted,
             requester=interaction.user,
+            who=requester_of(interaction.user, channel, interaction.guild.id),
             channel=channel,
-            guild_id=interaction.guild.id,
             permissions=interaction.app_permissions,
         )
         await interaction.edit_original_response(content=confirm_created(created))
@@ -124,6 +124,25 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
             return
         now = time.time()
         await interaction.edit_original_response(content="\n".join(render.job_summary(j, now) for j in jobs)[:2000])
+
+    @app_commands.command(name="quota", description="Your credits left today, the server's pool and your cooldown")
+    async def quota(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Show the member's credits, privately."""
+        assert interaction.guild is not None
+        roles = requester_of(interaction.user, interaction.channel, interaction.guild.id).role_ids
+        status = await self.bot.engine.quotas.status(interaction.guild.id, interaction.user.id, roles)
+        await interaction.response.send_message(embed=render.quota_embed(status), ephemeral=True)
+
+    @app_commands.command(name="forget", description="Erase your video history and stored prompts on this server")
+    async def forget(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Delete the member's prompts and finished jobs; the credit ledger keeps only amounts."""
+        assert interaction.guild is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.engine.guilds.forget_user(interaction.guild.id, interaction.user.id)
+        await interaction.edit_original_response(
+            content="Your video history and prompts on this server are erased. Posted videos stay where they are; "
+            "use their Delete button to remove them. The credit ledger keeps amounts only."
+        )
 
     @app_commands.command(name="models", description="What each video model can do and what it costs")
     async def models(self, interaction: discord.Interaction[VideoBot]) -> None:

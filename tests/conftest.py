@@ -30,6 +30,7 @@ def engine_env(sim: Simulator, tmp_path: Path, **overrides: str) -> dict[str, st
         "POLL_INTERVAL_MAX_SECONDS": "0.3",
         "GATEWAY_REFRESH_SECONDS": "0",
         "JOB_LEASE_SECONDS": "2",
+        "COOLDOWN_SECONDS": "0",  # tests that exercise limits set their own
         "LOG_LEVEL": "DEBUG",
     }
     env.update(overrides)

@@ -10,7 +10,7 @@ import discord
 
 from bot.errors import UserFacingError
 from bot.front import render
-from bot.front.creation import CreateInput
+from bot.front.creation import CreateInput, requester_of
 from bot.front.replies import confirm_created, report_error
 
 if TYPE_CHECKING:
@@ -173,8 +173,8 @@ async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *
     created = await bot.creator.create(
         wanted,
         requester=interaction.user,
+        who=requester_of(interaction.user, channel, interaction.guild.id),
         channel=channel,
-        guild_id=interaction.guild.id,
         permissions=channel.permissions_for(interaction.guild.me),
     )
     await interaction.edit_original_response(content=confirm_created(created))

@@ -13,6 +13,7 @@ from bot.domain import Job
 from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references
+from bot.front.audit import AuditLog
 from bot.front.buttons import DeleteButton, RemixButton, RerollButton, RetryButton
 from bot.front.creation import ORIGIN, Creator
 from bot.front.delivery import Delivery
@@ -43,11 +44,12 @@ class VideoBot(commands.Bot):
         self.engine = engine
         self.dev_guild_id = dev_guild_id
         self.accepting = True
-        self.creator = Creator(engine)
+        self.audit = AuditLog(self, engine.guilds)
+        self.creator = Creator(engine, self, self.audit)
         self.editor = StatusEditor(self)
         self.poller = engine.poller(
             origin=ORIGIN,
-            deliver=Delivery(self, engine.store, self.creator, self.editor),
+            deliver=Delivery(self, engine.store, self.creator, self.editor, self.audit),
             on_change=self.editor.on_change,
         )
         self._background: list[asyncio.Task[None]] = []
@@ -68,12 +70,31 @@ class VideoBot(commands.Bot):
         self.accepting = False
         # Posts and edits under way get a moment to finish; whatever is cut off resumes from the database.
         await self.poller.drain(SHUTDOWN_GRACE_SECONDS)
+        await self.audit.flush(SHUTDOWN_GRACE_SECONDS)
         for task in self._background:
             task.cancel()
         if self._background:
             await asyncio.wait(self._background, timeout=SHUTDOWN_GRACE_SECONDS)
         self._background.clear()
         await super().close()
+
+    async def purge_results(self, guild_id: int, user_id: int) -> int:
+        """Delete every posted result of a member on a server; returns how many were deleted."""
+        deleted = 0
+        for job_id, thread_id, channel_id, message_id in await self.engine.guilds.results_of(guild_id, user_id):
+            where = thread_id or channel_id
+            if where is None:
+                continue
+            try:
+                await self.get_partial_messageable(where).get_partial_message(message_id).delete()
+            except discord.NotFound:
+                pass  # already gone
+            except discord.HTTPException as exc:
+                log.warning("Job %s: could not delete its result: %s", job_id, exc)
+                continue
+            await self.engine.store.mark_result_deleted(job_id)
+            deleted += 1
+        return deleted
 
     async def reference_images(self, job: Job) -> list[tuple[str, bytes]]:
         """A job's reference images, fetched again from its status message (stored URLs would have expired)."""

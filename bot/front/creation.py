@@ -13,11 +13,14 @@ from typing import Final
 import discord
 
 from bot.catalog import ModelSpec
-from bot.domain import GenerationRequest, Job, JobStatus, NewJob, Orientation
+from bot.domain import ErrorKind, GenerationRequest, Job, JobStatus, NewJob, Orientation
 from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references, render
+from bot.front.audit import AuditLog
 from bot.services.jobs import check_image_count
+from bot.services.moderation import ModerationRefusal, Requester, gateway_pause_text
+from bot.services.quotas import QuotaRefusal
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,10 @@ class Created:
 class Creator:
     """Runs the creation flow; the delivery side asks it whether a job's set-up is still under way here."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, client: discord.Client, audit: AuditLog) -> None:
         self._engine = engine
+        self._client = client
+        self._audit = audit
         self._setting_up: dict[str, asyncio.Event] = {}
 
     async def wait_for_setup(self, job_id: str) -> None:
@@ -75,12 +80,13 @@ class Creator:
         wanted: CreateInput,
         *,
         requester: discord.abc.User,
+        who: Requester,
         channel: discord.abc.Messageable,
-        guild_id: int,
         permissions: discord.Permissions,
     ) -> Created:
         """Run the whole flow; every refusal is a UserFacingError and leaves nothing behind."""
-        jobs = self._engine.jobs
+        engine = self._engine
+        jobs = engine.jobs
         spec = jobs.model(wanted.model)
         request = jobs.build_request(
             prompt=wanted.prompt,
@@ -91,20 +97,30 @@ class Creator:
         )
         check_image_count(spec, len(wanted.images))
         _check_permissions(permissions)
+        try:
+            await engine.moderation.check(who, request.prompt, spec.name)
+        except ModerationRefusal as refusal:
+            if refusal.strike:
+                await engine.guilds.record_strike(who.guild_id, who.user_id, None, refusal.reason)
+            self._audit.refused(who.guild_id, who.user_id, refusal.reason, request.prompt)
+            raise
         prepared = await references.prepare(wanted.images, spec, wanted.orientation)
         # Stored with the job for its image count; the images themselves are not kept in the database.
         inline = references.as_request_images(prepared, spec, urls=[image.filename for image in prepared])
-        channel_id = getattr(channel, "id", None)
-        job = await jobs.add(
-            NewJob(
-                request=dataclasses.replace(request, images=inline),
-                origin=ORIGIN,
-                requester_id=requester.id,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                parent_job_id=wanted.parent_job_id,
-            )
+        hold = await engine.quotas.holder(who.guild_id, who.user_id, who.role_ids, spec.cost(request.duration))
+        new = NewJob(
+            request=dataclasses.replace(request, images=inline),
+            origin=ORIGIN,
+            requester_id=requester.id,
+            guild_id=who.guild_id,
+            channel_id=getattr(channel, "id", None),
+            parent_job_id=wanted.parent_job_id,
         )
+        try:
+            job = await jobs.add(new, hold=hold)
+        except QuotaRefusal as refusal:
+            self._audit.refused(who.guild_id, who.user_id, refusal.reason, request.prompt)
+            raise
         self._setting_up[job.id] = asyncio.Event()
         try:
             return await self._post_and_send(job, request, spec, prepared, channel=channel, permissions=permissions)
@@ -123,9 +139,19 @@ class Creator:
     ) -> Created:
         store = self._engine.store
         files = [discord.File(io.BytesIO(image.data), filename=image.filename) for image in prepared]
-        status_message = await channel.send(
-            embed=render.status_embed(job), files=files, allowed_mentions=discord.AllowedMentions.none()
-        )
+        try:
+            status_message = await channel.send(
+                embed=render.status_embed(job), files=files, allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.HTTPException as exc:
+            # Nothing was sent to the gateway: end the job (its credits are refunded) and say so.
+            log.warning("Job %s: could not post its status message: %s", job.id, exc)
+            await self._engine.jobs.abandon(job, "Discord did not accept the status message.")
+            await store.mark_delivered(job.id)
+            raise UserFacingError(
+                "I could not post in this channel, so nothing was started and nothing was charged. "
+                "Check my permissions here, or try another channel."
+            ) from exc
         await store.set_discord_refs(job.id, status_message_id=status_message.id)
         # URL models fetch the images themselves: give them the fresh links of the copies just posted.
         urls = [attachment.url for attachment in status_message.attachments]
@@ -135,6 +161,11 @@ class Creator:
             # Refused at submit: the member is told privately, and the public message goes away.
             await store.mark_delivered(job.id)
             await _delete_quietly(status_message)
+            kind = job.error_kind or ErrorKind.GENERATION_FAILED
+            assert job.guild_id is not None and job.requester_id is not None
+            self._audit.refused(job.guild_id, job.requester_id, f"the video service refused it ({kind})", job.prompt)
+            if await self._engine.moderation.pause_for_gateway(kind):
+                await self._announce(gateway_pause_text(kind))
             raise UserFacingError(job.error_message or "The video service refused this request.")
         thread = await self._open_thread(status_message, job, permissions)
         if thread is not None:
@@ -142,7 +173,19 @@ class Creator:
         refreshed = await store.get(job.id)
         job = refreshed or job
         await _edit_quietly(status_message, render.status_embed(job))
+        self._audit.submitted(job, status_message.jump_url)
         return Created(job=job, status_message=status_message, thread=thread)
+
+    async def _announce(self, text: str) -> None:
+        """Tell the owners (by DM) and every audit log, once."""
+        log.error("%s", text)
+        for owner_id in self._engine.settings.owner_ids:
+            try:
+                owner = self._client.get_user(owner_id) or await self._client.fetch_user(owner_id)
+                await owner.send(text)
+            except discord.HTTPException as exc:
+                log.warning("Could not tell owner %s: %s", owner_id, exc)
+        await self._audit.notice_everywhere(text)
 
     async def _open_thread(
         self, message: discord.Message, job: Job, permissions: discord.Permissions
@@ -182,3 +225,18 @@ async def _edit_quietly(message: discord.Message, embed: discord.Embed) -> None:
         await message.edit(embed=embed)
     except discord.HTTPException:
         log.warning("Could not update status message %s", message.id)
+
+
+def requester_of(member: discord.abc.User, channel: object, guild_id: int) -> Requester:
+    """The moderation view of a member in a channel (a thread counts as its parent channel)."""
+    parent: int | None = getattr(channel, "parent_id", None)
+    roles = frozenset(role.id for role in getattr(member, "roles", ()))
+    permissions = getattr(member, "guild_permissions", None)
+    channel_id = int(parent or getattr(channel, "id", None) or 0)
+    return Requester(
+        guild_id=guild_id,
+        user_id=member.id,
+        channel_id=channel_id,
+        role_ids=roles,
+        is_admin=bool(permissions and permissions.manage_guild),
+    )

@@ -10,6 +10,7 @@ import discord
 
 from bot.domain import Job, JobStatus
 from bot.front import render
+from bot.front.audit import AuditLog
 from bot.front.buttons import result_view, retry_view
 from bot.front.creation import Creator
 from bot.front.progress import StatusEditor
@@ -25,11 +26,14 @@ MARKER_SEARCH_MESSAGES: Final = 50
 class Delivery:
     """The poller's delivery callback for Discord jobs."""
 
-    def __init__(self, client: discord.Client, store: JobStore, creator: Creator, editor: StatusEditor) -> None:
+    def __init__(
+        self, client: discord.Client, store: JobStore, creator: Creator, editor: StatusEditor, audit: AuditLog
+    ) -> None:
         self._client = client
         self._store = store
         self._creator = creator
         self._editor = editor
+        self._audit = audit
 
     async def __call__(self, job: Job) -> int | None:
         """Post the result or the failure; return the posted message's id. Raising means 'try again later'."""
@@ -43,6 +47,7 @@ class Delivery:
         posted = await self._already_posted(target, job) if job.maybe_delivered else None
         if posted is None:
             posted = await self._post(target, job)
+            self._audit.outcome(job, posted.jump_url)
         await self._finish_status(job, posted)
         return posted.id
 

@@ -7,6 +7,7 @@ import discord
 from bot.catalog import Catalog
 from bot.cli.progress import render_bar
 from bot.domain import Job, JobStatus
+from bot.services.quotas import QuotaStatus
 
 COLOUR_RUNNING = discord.Colour.blurple()
 COLOUR_DONE = discord.Colour.green()
@@ -140,6 +141,37 @@ def job_summary(job: Job, now: float) -> str:
         state += f" ({job.error_kind.value.replace('_', ' ')})"
     task = f" · task `{job.task_id}`" if job.task_id else ""
     return f"`{job.id}` {job.model} · {state} · {prompt!r}{task}{where}"
+
+
+def quota_embed(status: QuotaStatus) -> discord.Embed:
+    """A member's credits, the server's pools, their cooldown and jobs in flight, with small bars."""
+    limits, usage, periods = status.limits, status.usage, status.periods
+    embed = discord.Embed(title="Your video credits", colour=COLOUR_RUNNING)
+    bonus = f"\n+ {usage.bonus_balance:g} bonus credits (used after the daily allowance)" if usage.bonus_balance else ""
+    embed.add_field(name="Today", value=_meter(usage.user_today, limits.user_daily) + bonus, inline=False)
+    embed.add_field(name="Server today", value=_meter(usage.guild_today, limits.guild_daily), inline=False)
+    embed.add_field(name="Server this month", value=_meter(usage.guild_month, limits.guild_monthly), inline=False)
+    ready = f"wait until <t:{int(status.cooldown_until) + 1}:T>" if status.cooldown_until else "ready"
+    embed.add_field(name="Next video", value=ready)
+    embed.add_field(
+        name="In progress",
+        value=f"you {usage.user_in_flight}/{_cap(limits.max_jobs_user)} · "
+        f"server {usage.guild_in_flight}/{_cap(limits.max_jobs_guild)}",
+    )
+    embed.set_footer(text="A video costs its length in seconds times the model's rate (see /video models).")
+    embed.add_field(name="Resets", value=f"daily <t:{int(periods.day_end)}:R> · monthly <t:{int(periods.month_end)}:R>")
+    return embed
+
+
+def _meter(used: float, cap: float, width: int = 12) -> str:
+    if not cap:
+        return f"{used:g} used · no limit"
+    filled = min(width, round(width * used / cap))
+    return f"`{'#' * filled}{'.' * (width - filled)}` {used:g} / {cap:g} used · {max(0.0, cap - used):g} left"
+
+
+def _cap(value: int) -> str:
+    return str(value) if value else "∞"
 
 
 def _title(job: Job) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.storage import guild_queries as q
+from bot.storage import queries
 from bot.storage.database import Database, Session
 
 
@@ -92,6 +93,18 @@ class GuildStore:
     def __init__(self, db: Database, clock: Callable[[], float]) -> None:
         self._db = db
         self._clock = clock
+
+    async def get_flag(self, key: str) -> str | None:
+        """An installation-wide flag (such as an operator pause), or None when unset."""
+        value = await self._db.scalar(queries.GET_META, (key,))
+        return str(value) if value else None
+
+    async def set_flag(self, key: str, value: str | None) -> bool:
+        """Set or clear a flag; returns False when it already had that value (so callers announce once)."""
+        async with self._db.transaction() as tx:
+            old = await tx.scalar(queries.GET_META, (key,))
+            await tx.execute(queries.SET_META, (key, value or ""))
+        return (old or None) != (value or None)
 
     async def config(self, guild_id: int) -> GuildConfig:
         """A server's settings (defaults when it has none)."""

@@ -1,0 +1,1 @@
+"""Moderation: what prompts the bot refuses, and why."""
