@@ -49,10 +49,14 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
 
     async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:  # type: ignore[override]
         """Manage Server is required even if a server's command permissions were loosened."""
-        permissions = getattr(interaction.user, "guild_permissions", None)
-        if permissions is None or not permissions.manage_guild:
-            raise UserFacingError("Only members with the Manage Server permission can change Reelbot's settings.")
-        return True
+        # The permissions Discord resolved for this interaction: authoritative, unlike the cached roles.
+        if interaction.permissions.manage_guild:
+            return True
+        # Answered here: discord.py only routes check failures (not other errors) to the tree's error funnel.
+        await interaction.response.send_message(
+            "Only members with the Manage Server permission can change Reelbot's settings.", ephemeral=True
+        )
+        return False
 
     def _changed(self, interaction: discord.Interaction[VideoBot], change: str) -> str:
         assert interaction.guild_id is not None
@@ -339,8 +343,7 @@ class PurgeCog(commands.Cog):
     @app_commands.default_permissions(manage_messages=True)
     async def purge(self, interaction: discord.Interaction[VideoBot], member: discord.Member) -> None:
         """Delete a member's posted results (moderators with Manage Messages)."""
-        permissions = getattr(interaction.user, "guild_permissions", None)
-        if permissions is None or not permissions.manage_messages or interaction.guild_id is None:
+        if not interaction.permissions.manage_messages or interaction.guild_id is None:
             raise UserFacingError("Only members with the Manage Messages permission can purge videos.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         deleted = await self.bot.purge_results(interaction.guild_id, member.id)

@@ -15,6 +15,21 @@ from bot.engine import Engine, open_engine
 from bot.services.poller import Poller
 from bot.settings import Settings
 
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def body_failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting test's body failed (for fixtures that show logs only then)."""
+    report = getattr(request.node, "report_call", None)
+    return report is not None and report.failed
+
+
 # Tests run the simulator with instant refreshes and short tasks, and the engine with short intervals.
 FAST_TASK_SECONDS = 0.3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 from bot.devtools.gateway import Simulator
 from bot.devtools.gateway.media import sample_video
 from tests.botproc import BotProcess, bot_env
+from tests.conftest import body_failed
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
 from tests.test_engine_e2e import PNG_1PX
 
@@ -37,11 +39,15 @@ async def start_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **env: st
 
 
 @pytest.fixture
-async def bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> AsyncIterator[BotProcess]:
+async def bot(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[BotProcess]:
     """The bot running against the fakes, ready for commands."""
     proc = await start_bot(fake, sim, tmp_path)
     async with proc:
         yield proc
+        if body_failed(request):
+            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
 
 
 def has_video(message: Message) -> bool:

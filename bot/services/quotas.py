@@ -100,8 +100,8 @@ def decide(usage: RawUsage, limits: Limits, strikes: StrikeRule, periods: Period
         )
     if limits.max_jobs_guild and usage.guild_in_flight >= limits.max_jobs_guild:
         raise QuotaRefusal(
-            f"This server already has {usage.guild_in_flight} videos in progress (the limit is "
-            f"{limits.max_jobs_guild}). Try again in a few minutes.",
+            f"This server already has {usage.guild_in_flight} video{_s(usage.guild_in_flight)} in progress "
+            f"(the limit is {limits.max_jobs_guild}). Try again in a few minutes.",
             "server in-flight limit",
         )
     if strikes.limit > 0 and usage.recent_strikes >= strikes.limit and usage.last_strike_at is not None:
@@ -132,14 +132,16 @@ def decide(usage: RawUsage, limits: Limits, strikes: StrikeRule, periods: Period
             f"this video costs {cost:g}). It resets <t:{math.ceil(periods.day_end)}:R>.",
             "server daily pool",
         )
-    allowance_left = math.inf if not limits.user_daily else max(0.0, limits.user_daily - usage.user_today)
+    # Rounded: credits are decimal amounts, and float remainders such as 1.8e-15 must neither show nor be charged.
+    allowance_left = math.inf if not limits.user_daily else max(0.0, round(limits.user_daily - usage.user_today, 6))
     from_allowance = min(cost, allowance_left)
-    from_bonus = cost - from_allowance
+    from_bonus = round(cost - from_allowance, 6)
     if from_bonus > usage.bonus_balance + 1e-9:
         bonus = f" and {usage.bonus_balance:g} bonus" if usage.bonus_balance > 0 else ""
         raise QuotaRefusal(
-            f"This video costs {cost:g} credits; you have {allowance_left:g} left today{bonus}. Your allowance "
-            f"resets <t:{math.ceil(periods.day_end)}:R>. Try a shorter video or a cheaper model (/video models).",
+            f"This video costs {cost:g} credit{'' if cost == 1 else 's'}; you have {allowance_left:g} left "
+            f"today{bonus}. Your allowance resets <t:{math.ceil(periods.day_end)}:R>. "
+            "Try a shorter video or a cheaper model (/video models).",
             "daily allowance",
         )
     return Charge(credits=cost, bonus=from_bonus)

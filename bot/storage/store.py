@@ -91,7 +91,9 @@ class JobStore:
                     await tx.execute(queries.INSERT_JOB, row)
                     if hold is not None:
                         await hold(tx, job_id)
-            except sqlite3.IntegrityError:
+            except sqlite3.IntegrityError as exc:
+                if "jobs.id" not in str(exc):
+                    raise
                 continue  # the random id was taken: draw another
             job = await self.get(job_id)
             assert job is not None

@@ -1,0 +1,168 @@
+"""Quotas, moderation and admin commands end to end: the real bot against the fake Discord and the simulator."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.devtools.gateway import Simulator
+from tests.botproc import BotProcess
+from tests.conftest import body_failed
+from tests.fakediscord import FakeDiscord, InteractionRecord
+from tests.test_discord_e2e import WAIT, create, has_video, private_text, start_bot
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord with a general and a log channel."""
+    async with FakeDiscord() as discord_fake:
+        discord_fake.create_channel(discord_fake.guild.id, "reelbot-log")
+        yield discord_fake
+
+
+@pytest.fixture
+async def bot(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[BotProcess]:
+    """The bot with a small daily allowance (12 credits: three 4-second sora-2 videos) and one owner."""
+    proc = await start_bot(fake, sim, tmp_path, QUOTA_USER_DAILY_CREDITS="12", OWNER_IDS=str(fake.owner_user.id))
+    async with proc:
+        yield proc
+        if body_failed(request):
+            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
+
+
+async def admin(fake: FakeDiscord, subcommand: str, **options: object) -> InteractionRecord:
+    """Run /video-admin as the server owner and wait for the answer."""
+    owner = fake.owner_user.id
+    rec = await fake.invoke_slash(name="video-admin", subcommand=subcommand, options=options, user_id=owner)
+    await rec.wait_response(WAIT)
+    return rec
+
+
+def reply_of(rec: InteractionRecord) -> str:
+    """The text and embeds of an interaction's first answer."""
+    return str(rec.responses[0].data)
+
+
+async def finished(fake: FakeDiscord, rec: InteractionRecord) -> None:
+    """Wait until the job started by ``rec`` has been delivered in its thread."""
+    await private_text(fake, rec, "on its way")
+    thread_id = int(fake.original_message(rec).content.split("<#")[1].split(">")[0])  # type: ignore[union-attr]
+    await fake.wait_for_message(thread_id, lambda m: has_video(m) or "failed" in m.content, timeout=WAIT)
+
+
+async def test_members_without_manage_server_are_refused_by_the_command_itself(
+    fake: FakeDiscord, bot: BotProcess
+) -> None:
+    rec = await fake.invoke_slash(name="video-admin", subcommand="limits show", member_permissions=0)
+    await rec.wait_response(WAIT)
+    assert "Manage Server" in reply_of(rec)
+    admin_command = next(c for c in fake.commands(fake.guild.id) if c["name"] == "video-admin")
+    assert str(admin_command["default_member_permissions"]) == str(1 << 5)  # hidden from members by Discord
+
+
+async def test_the_daily_allowance_is_spent_refunded_on_failure_and_refused_when_empty(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    for prompt in ("one", "please FAIL", "two", "three"):
+        await finished(fake, await create(fake, prompt=prompt, model="sora-2"))
+
+    refused = await create(fake, prompt="four", model="sora-2")
+    text = await private_text(fake, refused, "left today")
+    assert "costs 4 credits; you have 0 left today" in text
+    assert sim.stats.route_classes["create"] == 4  # the refused one never reached the gateway
+
+    quota = await fake.invoke_slash(subcommand="quota")
+    await quota.wait_response(WAIT)
+    assert "12 / 12 used" in reply_of(quota)  # the failed job was refunded: three successes of 4 credits
+
+
+async def test_bonus_credits_are_spent_after_the_allowance(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
+    await admin(fake, "limits set", user_daily=4)
+    await admin(fake, "credits grant", member=fake.default_user.id, amount=4)
+    await finished(fake, await create(fake, prompt="from the allowance", model="sora-2"))
+    await finished(fake, await create(fake, prompt="from the bonus", model="sora-2"))
+    refused = await create(fake, prompt="nothing left", model="sora-2")
+    await private_text(fake, refused, "left today")
+
+    report = await admin(fake, "server report")
+    assert "8 (2 videos)" in reply_of(report)
+    assert f"<@{fake.default_user.id}>: 8 credits, 2 videos" in reply_of(report)
+
+
+async def test_blocked_words_are_caught_through_evasions_and_audited(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    log_channel = fake.channel(name="reelbot-log")
+    await admin(fake, "server log-channel", channel=log_channel.id)
+    await admin(fake, "words add", pattern="dragon")
+    refused = await create(fake, prompt="a fierce D.R.4.G.O.N over the sea", model="sora-2")
+    await private_text(fake, refused, "does not allow")
+
+    logged = await fake.wait_for_message(log_channel.id, lambda m: "refused" in str(m.embeds), timeout=WAIT)
+    assert "blocked word" in str(logged.embeds) and "dragon" in str(logged.embeds)
+    assert sim.stats.route_classes["create"] == 0
+    await finished(fake, await create(fake, prompt="a dragonfly on a leaf", model="sora-2"))  # innocent word passes
+
+
+async def test_pause_blocks_and_channel_rules_apply_at_once(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
+    await admin(fake, "server pause", reason="maintenance")
+    await private_text(fake, await create(fake, prompt="x"), "paused on this server")
+    await admin(fake, "server resume")
+
+    await admin(fake, "users block", member=fake.default_user.id, reason="spam")
+    await private_text(fake, await create(fake, prompt="x"), "not allowed to make videos")
+    await admin(fake, "users unblock", member=fake.default_user.id)
+
+    await admin(fake, "channels allow", channel=fake.channel(name="reelbot-log").id)
+    await private_text(fake, await create(fake, prompt="x"), "can't be made in this channel")
+    await admin(fake, "channels disallow", channel=fake.channel(name="reelbot-log").id)
+
+    await admin(fake, "models disable", model="sora-2")
+    await private_text(fake, await create(fake, prompt="x", model="sora-2"), "turned off on this server")
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_an_exhausted_gateway_balance_pauses_everyone_and_tells_the_owner_once(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    sim.faults.exhaust_balance(count=None)
+    first = await create(fake, prompt="x", model="sora-2")
+    await private_text(fake, first, "run out of balance")
+    second = await create(fake, prompt="y", model="sora-2")
+    await private_text(fake, second, "paused")
+    assert sim.stats.route_classes["create"] == 1
+
+    dms = await fake.wait_for_request("POST", "/users/@me/channels", timeout=WAIT)
+    assert len(dms) == 1
+
+    sim.faults.clear()
+    refused = await fake.invoke_slash(name="video-admin", subcommand="operator resume", member_permissions=1 << 5)
+    await refused.wait_response(WAIT)
+    assert "Only the bot's owners" in reply_of(refused)
+    await admin(fake, "operator resume")
+    await finished(fake, await create(fake, prompt="after the top-up", model="sora-2"))
+
+
+async def test_forget_erases_history(fake: FakeDiscord, bot: BotProcess) -> None:
+    await finished(fake, await create(fake, prompt="a secret prompt", model="sora-2"))
+    forget = await fake.invoke_slash(subcommand="forget")
+    await private_text(fake, forget, "erased")
+    history = await fake.invoke_slash(subcommand="history")
+    text = await private_text(fake, history, "not made any videos")
+    assert "secret" not in text
+
+
+async def test_moderators_purge_a_members_results(fake: FakeDiscord, bot: BotProcess) -> None:
+    rec = await create(fake, prompt="to be purged", model="sora-2")
+    await finished(fake, rec)
+    purge = await fake.invoke_slash(
+        name="video-purge", subcommand=None, options={"member": fake.default_user.id}, user_id=fake.owner_user.id
+    )
+    await private_text(fake, purge, "Deleted 1 video")
+    thread = fake.threads()[0]
+    assert not [m for m in fake.messages(thread.id) if has_video(m)]
