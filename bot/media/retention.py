@@ -1,0 +1,141 @@
+"""Deletes old result files so the results directory stays within its age and size limits.
+
+File naming in the results directory (flat, no subdirectories), for a job id made of ``[A-Za-z0-9_-]``:
+
+* ``{job_id}.mp4`` -- the verified result the poller downloads;
+* ``{job_id}.fit.mp4`` -- a copy re-encoded to fit Discord's upload limit;
+* ``{job_id}.poster.jpg`` -- a still shown before the video plays;
+* ``[.]{job_id}.<anything>.part`` -- a download or encode in progress (the downloader writes
+  ``{job_id}.mp4.<hex>.part``, bot.media.ffmpeg ``.{job_id}.poster.jpg.<pid>.part``).
+
+A job's files are kept or deleted together; the job's age is the newest modification time among its finished files.
+A sweep first deletes every job older than ``max_age_seconds`` and every ``.part`` file untouched for an hour, then,
+while the files it manages still take more than ``max_bytes``, the oldest jobs first. Files of jobs in ``protected``
+are never touched, and files that do not follow the naming above are neither deleted nor counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import stat
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PART_MAX_AGE_SECONDS = 3600.0
+_RESULT = re.compile(r"(?P<job>[A-Za-z0-9_-]+)\.(?:mp4|fit\.mp4|poster\.jpg)")
+_PART = re.compile(r"\.?(?P<job>[A-Za-z0-9_-]+)(?:\..*)?\.part")
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What one sweep deleted and what it left."""
+
+    deleted_files: tuple[Path, ...] = ()
+    freed_bytes: int = 0
+    remaining_bytes: int = 0
+
+    @property
+    def deleted_jobs(self) -> tuple[str, ...]:
+        """The jobs whose main result (``{job_id}.mp4``) this sweep deleted, to mark in the store."""
+        return tuple(p.name.removesuffix(".mp4") for p in self.deleted_files if _is_main_result(p.name))
+
+
+@dataclass(slots=True)
+class _Entry:
+    path: Path
+    size: int
+    mtime: float
+
+
+@dataclass(slots=True)
+class _Job:
+    job_id: str
+    results: list[_Entry] = field(default_factory=list)
+    parts: list[_Entry] = field(default_factory=list)
+
+    @property
+    def newest(self) -> float:
+        return max(e.mtime for e in self.results)
+
+
+async def sweep(
+    results_dir: Path, *, max_age_seconds: float, max_bytes: int, now: float, protected: Collection[str] = ()
+) -> SweepReport:
+    """Delete expired results and stale ``.part`` files, then the oldest results until under ``max_bytes``."""
+    report = await asyncio.to_thread(_sweep, results_dir, max_age_seconds, max_bytes, now, frozenset(protected))
+    if report.deleted_files:
+        log.info(
+            "Retention: deleted %d files (%d bytes) from %s; %d bytes remain",
+            len(report.deleted_files),
+            report.freed_bytes,
+            results_dir,
+            report.remaining_bytes,
+        )
+    return report
+
+
+def _sweep(root: Path, max_age: float, max_bytes: int, now: float, protected: frozenset[str]) -> SweepReport:
+    jobs = _scan(root)
+    deleted: list[_Entry] = []
+
+    def drop(entries: list[_Entry]) -> list[_Entry]:
+        """Delete ``entries``; return those that could not be deleted."""
+        kept = []
+        for entry in entries:
+            try:
+                entry.path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("Retention: could not delete %s: %s", entry.path, exc)
+                kept.append(entry)
+            else:
+                deleted.append(entry)
+        return kept
+
+    candidates = [job for job in jobs.values() if job.job_id not in protected]
+    for job in candidates:
+        stale = [e for e in job.parts if now - e.mtime > PART_MAX_AGE_SECONDS]
+        job.parts = [e for e in job.parts if e not in stale] + drop(stale)
+        if job.results and now - job.newest > max_age:
+            job.results = drop(job.results)
+    total = sum(e.size for job in jobs.values() for e in (*job.results, *job.parts))
+    for job in sorted((j for j in candidates if j.results), key=lambda j: (j.newest, j.job_id)):
+        if total <= max_bytes:
+            break
+        total -= sum(e.size for e in job.results)
+        job.results = drop(job.results)
+        total += sum(e.size for e in job.results)
+    return SweepReport(tuple(e.path for e in deleted), sum(e.size for e in deleted), total)
+
+
+def _scan(root: Path) -> dict[str, _Job]:
+    jobs: dict[str, _Job] = {}
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return jobs
+    for name in names:
+        result, part = _RESULT.fullmatch(name), _PART.fullmatch(name)
+        match = result or part
+        if match is None:
+            continue
+        path = root / name
+        try:
+            st = path.lstat()
+        except OSError:
+            continue  # deleted meanwhile
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        job = jobs.setdefault(match["job"], _Job(match["job"]))
+        (job.results if result else job.parts).append(_Entry(path, st.st_size, st.st_mtime))
+    return jobs
+
+
+def _is_main_result(name: str) -> bool:
+    match = _RESULT.fullmatch(name)
+    return match is not None and name == f"{match['job']}.mp4"
