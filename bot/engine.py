@@ -12,6 +12,7 @@ import aiohttp
 from bot.catalog import Catalog
 from bot.gateway.client import GatewayClient
 from bot.gateway.ratelimit import RateLimiter
+from bot.metrics import Metrics
 from bot.services.jobs import JobService
 from bot.services.lifecycle import PollPolicy
 from bot.services.moderation import ModerationService
@@ -38,6 +39,7 @@ class Engine:
     guilds: GuildStore
     quotas: QuotaService
     moderation: ModerationService
+    metrics: Metrics
     clock: Callable[[], float]
 
     def poller(self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None) -> Poller:
@@ -53,6 +55,7 @@ class Engine:
             on_change=on_change,
             concurrency=self.settings.poll_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
+            metrics=self.metrics,
             clock=self.clock,
         )
         self.jobs.on_submitted = poller.wake
@@ -88,7 +91,8 @@ async def open_engine(
                 rate_limiter=RateLimiter(settings.gateway_requests_per_second),
             )
             policy = poll_policy(settings)
-            jobs = JobService(store=store, client=client, catalog=catalog, policy=policy, clock=clock)
+            metrics = Metrics()
+            jobs = JobService(store=store, client=client, catalog=catalog, policy=policy, metrics=metrics, clock=clock)
             guilds = GuildStore(db, clock)
             yield Engine(
                 settings=settings,
@@ -101,6 +105,7 @@ async def open_engine(
                 guilds=guilds,
                 quotas=QuotaService(guilds, settings, clock),
                 moderation=ModerationService(guilds),
+                metrics=metrics,
                 clock=clock,
             )
         finally:

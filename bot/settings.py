@@ -50,6 +50,13 @@ class Settings:
     strike_limit: int = 3
     strike_window_hours: float = 24.0
     strike_cooldown_minutes: float = 60.0
+    media_public_url: str | None = None
+    media_listen: str = "127.0.0.1:8080"
+    media_signing_key: str = field(repr=False, default="")
+    media_link_hours: float = 72.0
+    metrics_listen: str | None = None
+    retention_days: float = 30.0
+    media_max_gb: float = 20.0
     gateway_requests_per_second: float = 20.0
 
     @classmethod
@@ -88,6 +95,13 @@ class Settings:
             strike_limit=reader.number("STRIKE_LIMIT", 3, int, minimum=0),
             strike_window_hours=reader.number("STRIKE_WINDOW_HOURS", 24.0, float, minimum=0.001),
             strike_cooldown_minutes=reader.number("STRIKE_COOLDOWN_MINUTES", 60.0, float, minimum=0),
+            media_public_url=reader.text("MEDIA_PUBLIC_URL", check=_check_http_url).rstrip("/") or None,
+            media_listen=reader.text("MEDIA_LISTEN", default="127.0.0.1:8080", check=_check_listen),
+            media_signing_key=reader.text("MEDIA_SIGNING_KEY"),
+            media_link_hours=reader.number("MEDIA_LINK_HOURS", 72.0, float, minimum=0.01),
+            metrics_listen=reader.text("METRICS_LISTEN", check=_check_listen) or None,
+            retention_days=reader.number("RETENTION_DAYS", 30.0, float, minimum=0.01),
+            media_max_gb=reader.number("MEDIA_MAX_GB", 20.0, float, minimum=0.001),
             gateway_requests_per_second=reader.number("GATEWAY_REQUESTS_PER_SECOND", 20.0, float, minimum=0.1),
         )
         if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
@@ -194,6 +208,13 @@ def _check_ws_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
         return f"must be a ws(s) URL such as wss://gateway.discord.gg/, got {value!r}"
+    return None
+
+
+def _check_listen(value: str) -> str | None:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"must be host:port such as 127.0.0.1:8080, got {value!r}"
     return None
 
 

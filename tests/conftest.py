@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -77,6 +77,13 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
     """An engine over the ``settings`` fixture."""
     async with open_engine(settings, Catalog.load()) as opened:
         yield opened
+
+
+async def eventually(check: Callable[[], bool], within: float = 30.0) -> None:
+    """Wait until ``check()`` holds, for state another process changes (files on disk): there is no event to await."""
+    async with asyncio.timeout(within):
+        while not check():  # noqa: ASYNC110 - the change happens in another process
+            await asyncio.sleep(0.05)
 
 
 class Deliveries:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from bot.devtools.gateway import Simulator
+from bot.devtools.gateway import Simulator, SimulatorConfig
 from bot.devtools.gateway.media import sample_video
+from bot.media import Encoder
 from tests.botproc import BotProcess, bot_env
 from tests.conftest import body_failed
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
-from tests.test_engine_e2e import PNG_1PX
+from tests.media_samples import make_clip
+from tests.test_cli import free_port
+from tests.test_engine_e2e import PNG_1PX, assert_playable
 
 WAIT = 30.0
 EPHEMERAL = 64
@@ -328,16 +333,77 @@ async def test_an_expired_interaction_token_does_not_stop_delivery(
     await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
 
 
-async def test_a_result_over_the_upload_limit_gets_a_clear_message(
+async def test_a_result_over_the_upload_limit_is_compressed_to_fit(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
     sim.faults.oversize(size_bytes=11 * 1024 * 1024)
     rec = await create(fake, prompt="huge", model="sora-2")
     await private_text(fake, rec, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
-    notice = await fake.wait_for_message(thread.id, lambda m: "upload limit" in m.content, timeout=WAIT)
-    assert "11.0 MiB" in notice.content and "10.0 MiB" in notice.content
+    posted = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+    assert "Compressed from 11.0 MiB" in posted.content and "10.0 MiB upload limit" in posted.content
+    video = next(a for a in posted.attachments if a.filename.endswith(".mp4"))
+    assert len(fake.attachment_bytes(video.id)) <= 10 * 1024 * 1024
+    assert "attachment://poster.jpg" in str(posted.embeds)  # the poster frame, with length and resolution
+
+
+async def test_a_30_mb_result_arrives_as_a_playable_mp4_under_10_mib(
+    fake: FakeDiscord, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    cache = tmp_path_factory.getbasetemp().parent / "media-samples"
+    clip = await asyncio.to_thread(make_clip, cache, seconds=8, width=1920, height=1080, target_bytes=30_000_000)
+    config = SimulatorConfig(tick_seconds=0, task_seconds=0.3, result_video=str(clip))
+    async with Simulator(config) as sim, await start_bot(fake, sim, tmp_path):
+        rec = await create(fake, prompt="big", model="sora-2")
+        await private_text(fake, rec, "on its way")
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        posted = await fake.wait_for_message(thread.id, has_video, timeout=120)
+
+    video = next(a for a in posted.attachments if a.filename.endswith(".mp4"))
+    fitted = tmp_path / "posted.mp4"
+    fitted.write_bytes(fake.attachment_bytes(video.id))
+    assert clip.stat().st_size > 28_000_000 and fitted.stat().st_size <= 10 * 1024 * 1024
+    assert_playable(fitted)
+    before, after = await Encoder().probe(clip), await Encoder().probe(fitted)
+    assert after.has_audio and after.video_codec == "h264"
+    assert abs(after.duration_seconds - before.duration_seconds) <= 0.05 * before.duration_seconds
+    assert "Compressed from" in posted.content
+
+
+# Without ffmpeg nothing can be re-encoded: the path of a result that cannot be made to fit.
+NO_FFMPEG = {"IMAGEIO_FFMPEG_EXE": "/nonexistent/ffmpeg"}
+
+
+async def test_a_result_that_cannot_fit_without_a_media_server_is_explained(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    sim.faults.oversize(size_bytes=11 * 1024 * 1024)
+    async with await start_bot(fake, sim, tmp_path, **NO_FFMPEG):
+        rec = await create(fake, prompt="huge", model="sora-2")
+        await private_text(fake, rec, "on its way")
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        notice = await fake.wait_for_message(thread.id, lambda m: "upload limit" in m.content, timeout=WAIT)
+    assert "could not be shrunk" in notice.content and ".mp4" in notice.content and "11.0 MiB" in notice.content
     assert not has_video(notice)
+
+
+async def test_a_result_that_cannot_fit_is_linked_from_the_media_server(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    sim.faults.oversize(size_bytes=11 * 1024 * 1024)
+    port = free_port()
+    media = {"MEDIA_PUBLIC_URL": f"http://127.0.0.1:{port}/media", "MEDIA_LISTEN": f"127.0.0.1:{port}"}
+    async with await start_bot(fake, sim, tmp_path, **NO_FFMPEG, **media):
+        rec = await create(fake, prompt="huge", model="sora-2")
+        await private_text(fake, rec, "on its way")
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        posted = await fake.wait_for_message(thread.id, lambda m: "/media/v/" in m.content, timeout=WAIT)
+        link = posted.content.split("here (the link works for a few days): ")[1].strip()
+        async with aiohttp.ClientSession() as session, session.get(link) as response:
+            assert response.status == 200
+            body = await response.read()
+    original = next(tmp_path.glob("results/*.mp4"))
+    assert body == original.read_bytes() and len(body) == 11 * 1024 * 1024
 
 
 async def test_status_history_models_and_help(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:

@@ -299,7 +299,7 @@ async def test_retry_delivery_puts_it_back(store: JobStore, clock: FakeClock) ->
     assert await store.claim_deliveries("discord", 1_029.0, 10, LEASE) == []
     claimed = await store.claim_deliveries("discord", 1_030.0, 10, LEASE)
     assert [j.id for j in claimed] == [job.id]
-    assert claimed[0].maybe_delivered is False
+    assert claimed[0].maybe_delivered is True  # the failed attempt may have posted before its answer was lost
     assert claimed[0].delivery_attempts == 2
 
 

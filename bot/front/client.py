@@ -18,8 +18,12 @@ from bot.front.buttons import DeleteButton, RemixButton, RerollButton, RetryButt
 from bot.front.creation import ORIGIN, Creator
 from bot.front.delivery import Delivery
 from bot.front.progress import StatusEditor
+from bot.front.results import ResultFiles
 from bot.front.sync import sync_commands
 from bot.front.tree import BotTree
+from bot.media.ffmpeg import Encoder
+from bot.media.server import MediaLinks
+from bot.services.housekeeping import Housekeeper
 from cogs import EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -31,7 +35,9 @@ SHUTDOWN_GRACE_SECONDS: Final = 5.0
 class VideoBot(commands.Bot):
     """Slash commands only: no message content, no privileged intents."""
 
-    def __init__(self, engine: Engine, *, dev_guild_id: int | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, dev_guild_id: int | None = None, media_links: MediaLinks | None = None
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads, permissions and upload limits of the servers the bot is in
         super().__init__(
@@ -47,9 +53,10 @@ class VideoBot(commands.Bot):
         self.audit = AuditLog(self, engine.guilds)
         self.creator = Creator(engine, self, self.audit)
         self.editor = StatusEditor(self)
+        results = ResultFiles(Encoder(), media_links, engine.settings.media_link_hours * 3600)
         self.poller = engine.poller(
             origin=ORIGIN,
-            deliver=Delivery(self, engine.store, self.creator, self.editor, self.audit),
+            deliver=Delivery(self, engine.store, self.creator, self.editor, self.audit, results, engine.metrics),
             on_change=self.editor.on_change,
         )
         self._background: list[asyncio.Task[None]] = []
@@ -60,7 +67,20 @@ class VideoBot(commands.Bot):
             await self.load_extension(extension)
         self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton)
         await sync_commands(self.tree, self.engine.store, self.dev_guild_id)
-        for name, work in (("poller", self.poller.run()), ("status editor", self.editor.run())):
+        settings = self.engine.settings
+        housekeeper = Housekeeper(
+            self.engine.store,
+            self.engine.metrics,
+            settings.results_dir,
+            retention_seconds=settings.retention_days * 86400,
+            max_bytes=int(settings.media_max_gb * 1024**3),
+        )
+        services = (
+            ("poller", self.poller.run()),
+            ("status editor", self.editor.run()),
+            ("housekeeping", housekeeper.run()),
+        )
+        for name, work in services:
             task = asyncio.create_task(work, name=name)
             task.add_done_callback(_log_end)
             self._background.append(task)

@@ -1,10 +1,17 @@
-"""Delivering a finished job on Discord, exactly once: the video (or the failure) in its thread."""
+"""Delivering a finished job on Discord, exactly once: the video (or the failure) where the requester will see it.
+
+The post goes to the job's thread; if the thread is gone, archived beyond reopening or closed to the bot, to
+the channel the job started in; failing that, to the requester by DM. A result too large for the server is
+re-encoded to fit, or linked from the bot's media server, or explained.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import discord
 
@@ -14,6 +21,8 @@ from bot.front.audit import AuditLog
 from bot.front.buttons import result_view, retry_view
 from bot.front.creation import Creator
 from bot.front.progress import StatusEditor
+from bot.front.results import ResultFiles
+from bot.metrics import Metrics
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -21,19 +30,36 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT_BYTES: Final = 10 * 1024 * 1024
 # How far back a restarted bot looks in a thread for a post it may already have made.
 MARKER_SEARCH_MESSAGES: Final = 50
+ARCHIVED_THREAD: Final = 50083
+MISSING_ACCESS: Final = (50001, 50013)
+
+Compose = Callable[[], dict[str, Any]]  # the keyword arguments of one send; files can only be sent once each
+
+
+class DeliveryImpossibleError(Exception):
+    """No place accepted the post: not the thread, not the channel, not the requester's DMs."""
 
 
 class Delivery:
     """The poller's delivery callback for Discord jobs."""
 
     def __init__(
-        self, client: discord.Client, store: JobStore, creator: Creator, editor: StatusEditor, audit: AuditLog
+        self,
+        client: discord.Client,
+        store: JobStore,
+        creator: Creator,
+        editor: StatusEditor,
+        audit: AuditLog,
+        results: ResultFiles,
+        metrics: Metrics,
     ) -> None:
         self._client = client
         self._store = store
         self._creator = creator
         self._editor = editor
         self._audit = audit
+        self._results = results
+        self._metrics = metrics
 
     async def __call__(self, job: Job) -> int | None:
         """Post the result or the failure; return the posted message's id. Raising means 'try again later'."""
@@ -43,52 +69,110 @@ class Delivery:
         self._editor.forget(job.id)
         if job.task_id is None and job.status_message_id is None:
             return None  # refused before anything was public: the member was told privately
-        target = await self._target(job)
-        posted = await self._already_posted(target, job) if job.maybe_delivered else None
+        targets = await self._targets(job)
+        posted = await self._already_posted(targets, job) if job.maybe_delivered else None
         if posted is None:
-            posted = await self._post(target, job)
+            kind, compose = await self._compose(job)
+            posted = await self._post(targets, job, compose)
             self._audit.outcome(job, posted.jump_url)
+            lag = time.time() - job.finished_at if job.finished_at is not None else None
+            self._metrics.delivered(kind, lag)
         await self._finish_status(job, posted)
         return posted.id
 
-    async def _target(self, job: Job) -> discord.abc.Messageable:
-        """The job's thread, or its channel when there is no thread (or the thread is gone)."""
-        if job.thread_id is not None:
-            try:
-                thread = self._client.get_channel(job.thread_id) or await self._client.fetch_channel(job.thread_id)
-            except discord.NotFound:
-                log.warning("Job %s: its thread is gone; delivering in the channel", job.id)
-            else:
-                if isinstance(thread, discord.abc.Messageable):
-                    return thread
-        assert job.channel_id is not None
-        return self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+    async def _targets(self, job: Job) -> list[discord.abc.Messageable]:
+        """Where the post may go, best first: the thread, the job's channel, the requester's DMs."""
+        targets: list[discord.abc.Messageable] = []
+        for channel_id in (job.thread_id, job.channel_id):
+            if channel_id is not None:
+                targets.append(self._client.get_channel(channel_id) or self._messageable(channel_id, job))  # type: ignore[arg-type]
+        if job.requester_id is not None:
+            targets.append(_DirectMessage(self._client, job.requester_id))
+        return targets
 
-    async def _already_posted(self, target: discord.abc.Messageable, job: Job) -> discord.Message | None:
-        """After a crash mid-delivery: the post, if it went out before the crash."""
+    def _messageable(self, channel_id: int, job: Job) -> discord.PartialMessageable:
+        return self._client.get_partial_messageable(channel_id, guild_id=job.guild_id)
+
+    async def _already_posted(self, targets: list[discord.abc.Messageable], job: Job) -> discord.Message | None:
+        """After an attempt that may have posted: that post, if it went out."""
         marker = render.job_marker(job.id)
         me = self._client.user
-        async for message in target.history(limit=MARKER_SEARCH_MESSAGES):
-            if me is not None and message.author.id == me.id and marker in message.content:
-                log.info("Job %s: found its earlier post %s; not posting again", job.id, message.id)
-                return message
+        for target in targets:
+            try:
+                async for message in target.history(limit=MARKER_SEARCH_MESSAGES):
+                    if me is not None and message.author.id == me.id and marker in message.content:
+                        log.info("Job %s: found its earlier post %s; not posting again", job.id, message.id)
+                        return message
+            except discord.HTTPException:
+                continue  # a place we cannot read is a place we did not post in
         return None
 
-    async def _post(self, target: discord.abc.Messageable, job: Job) -> discord.Message:
+    async def _compose(self, job: Job) -> tuple[str, Compose]:
         mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.requester_id or 0)])
         # The nonce lets Discord drop a duplicate if the same post is retried within a few minutes.
-        nonce = _nonce(job)
+        base: dict[str, Any] = {"allowed_mentions": mention, "nonce": f"reelbot-{job.id}"}
         if job.status is JobStatus.FAILED:
-            return await target.send(
-                render.failure_text(job), view=retry_view(job.id), allowed_mentions=mention, nonce=nonce
+            return "notice", lambda: {**base, "content": render.failure_text(job), "view": retry_view(job.id)}
+        prepared = await self._results.prepare(job, self._upload_limit(job))
+        if prepared.video is None:
+            return prepared.kind, lambda: {
+                **base,
+                "content": prepared.text,
+                "embeds": prepared.embeds,
+                "files": prepared.files(),
+            }
+
+        def compose() -> dict[str, Any]:
+            files = [discord.File(prepared.video or Path(), filename=f"reelbot-{job.id}.mp4"), *prepared.files()]
+            return {
+                **base,
+                "content": prepared.text,
+                "embeds": prepared.embeds,
+                "files": files,
+                "view": result_view(job.id),
+            }
+
+        return prepared.kind, compose
+
+    async def _post(self, targets: list[discord.abc.Messageable], job: Job, compose: Compose) -> discord.Message:
+        for target in targets:
+            try:
+                return await self._send(target, compose)
+            except discord.NotFound:
+                log.warning("Job %s: %s is gone; trying the next place", job.id, _name(target))
+            except discord.Forbidden as exc:
+                self._missing_access(job, target, exc)
+            except discord.HTTPException as exc:
+                if exc.code != ARCHIVED_THREAD:
+                    raise  # 5xx or 429 beyond discord.py's own retries: try again later, looking first
+                log.warning("Job %s: %s is archived and could not be reopened", job.id, _name(target))
+        raise DeliveryImpossibleError(f"job {job.id}: no thread, channel or DM accepted the post")
+
+    async def _send(self, target: discord.abc.Messageable, compose: Compose) -> discord.Message:
+        try:
+            return await target.send(**compose())
+        except discord.HTTPException as exc:
+            channel_id = getattr(target, "id", None)
+            if exc.code != ARCHIVED_THREAD or channel_id is None:
+                raise
+            # Archived (or locked) by a moderator: reopen it (locked needs Manage Threads), then post.
+            try:
+                thread = await self._client.fetch_channel(channel_id)
+                if not isinstance(thread, discord.Thread):
+                    raise
+                await thread.edit(archived=False)
+            except discord.HTTPException:
+                raise exc from None  # could not reopen: the caller moves on to the next place
+            return await thread.send(**compose())
+
+    def _missing_access(self, job: Job, target: discord.abc.Messageable, exc: discord.Forbidden) -> None:
+        log.warning("Job %s: no permission to post in %s (%s)", job.id, _name(target), exc.text)
+        if job.guild_id is not None and not isinstance(target, _DirectMessage):
+            self._audit.notice(
+                job.guild_id,
+                f"I could not post job `{job.id}` for <@{job.requester_id}> in {_name(target)}: missing permission "
+                "(Send Messages, Send Messages in Threads, Attach Files or Embed Links). I tried elsewhere.",
             )
-        limit = self._upload_limit(job)
-        if job.result_path is None or (job.result_bytes or 0) > limit:
-            return await target.send(render.too_large_text(job, limit), allowed_mentions=mention, nonce=nonce)
-        file = discord.File(Path(job.result_path), filename=f"reelbot-{job.id}.mp4")
-        return await target.send(
-            render.result_text(job), file=file, view=result_view(job.id), allowed_mentions=mention, nonce=nonce
-        )
 
     def _upload_limit(self, job: Job) -> int:
         # A bot-token post gets the guild's limit: the requester's Nitro does not apply to it.
@@ -107,5 +191,21 @@ class Delivery:
             log.warning("Job %s: could not mark the status message done (%s)", job.id, exc)
 
 
-def _nonce(job: Job) -> str:
-    return f"reelbot-{job.id}"
+class _DirectMessage(discord.abc.Messageable):
+    """The requester's DMs, opened only when something is sent or read there."""
+
+    def __init__(self, client: discord.Client, user_id: int) -> None:
+        self._client = client
+        self._state = client._connection  # what Messageable.send needs to build the sent message
+        self.user_id = user_id
+
+    async def _get_channel(self) -> discord.abc.MessageableChannel:
+        user = self._client.get_user(self.user_id) or await self._client.fetch_user(self.user_id)
+        return await user.create_dm()
+
+
+def _name(target: discord.abc.Messageable) -> str:
+    if isinstance(target, _DirectMessage):
+        return f"the DMs of <@{target.user_id}>"
+    channel_id = getattr(target, "id", None)
+    return f"<#{channel_id}>" if channel_id else "a channel"

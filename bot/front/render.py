@@ -6,7 +6,7 @@ import discord
 
 from bot.catalog import Catalog
 from bot.cli.progress import render_bar
-from bot.domain import Job, JobStatus
+from bot.domain import DeliveryState, Job, JobStatus
 from bot.services.quotas import QuotaStatus
 
 COLOUR_RUNNING = discord.Colour.blurple()
@@ -84,12 +84,26 @@ def failure_text(job: Job) -> str:
 
 
 def too_large_text(job: Job, limit_bytes: int) -> str:
-    """The text posted when the finished video is over the server's upload limit."""
+    """The post for a video over the upload limit that could neither be shrunk nor linked."""
     size = job.result_bytes or 0
     return (
-        f"<@{job.requester_id}> your video is ready, but it is {_mib(size)}, over this server's "
-        f"{_mib(limit_bytes)} upload limit, so it cannot be attached. It is kept as {job_marker(job.id)}: "
-        "a server admin can ask the bot's operator for the file."
+        f"<@{job.requester_id}> your video is ready, but it is {mib(size)}, over this server's "
+        f"{mib(limit_bytes)} upload limit, and it could not be shrunk to fit. It is kept as {job_marker(job.id)}: "
+        f"a server admin can ask the bot's operator for the file `{job.id}.mp4` in the bot's results folder."
+    )
+
+
+def compressed_note(original_bytes: int, limit_bytes: int, full_link: str | None) -> str:
+    """The line under a video that was re-encoded to fit."""
+    note = f"-# Compressed from {mib(original_bytes)} to fit this server's {mib(limit_bytes)} upload limit."
+    return f"{note} Full quality: <{full_link}>" if full_link else note
+
+
+def linked_text(job: Job, link: str) -> str:
+    """The post for a video too large to attach, linked from the bot's media server."""
+    return (
+        f"<@{job.requester_id}> your video is ready · {job_marker(job.id)}\n"
+        f"It is too large for this server's upload limit, so it is here (the link works for a few days): {link}"
     )
 
 
@@ -139,6 +153,10 @@ def job_summary(job: Job, now: float) -> str:
     state = progress_line(job) if not job.status.is_terminal else _STATE_WORDS[job.status]
     if job.status is JobStatus.FAILED and job.error_kind is not None:
         state += f" ({job.error_kind.value.replace('_', ' ')})"
+    if job.delivery_state is DeliveryState.FAILED:
+        state += " · could not be posted on Discord (a moderator can check the bot's permissions)"
+    elif job.status.is_terminal and job.delivery_state is not DeliveryState.DELIVERED:
+        state += " · being posted"
     task = f" · task `{job.task_id}`" if job.task_id else ""
     return f"`{job.id}` {job.model} · {state} · {prompt!r}{task}{where}"
 
@@ -187,5 +205,6 @@ def _preview(prompt: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
     return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
 
 
-def _mib(size: int) -> str:
+def mib(size: int) -> str:
+    """A size in MiB, one decimal."""
     return f"{size / (1024 * 1024):.1f} MiB"

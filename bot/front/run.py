@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from contextlib import AsyncExitStack
 
 import discord
 import yarl
@@ -15,6 +16,7 @@ from bot.catalog import Catalog
 from bot.cli import ExitCode
 from bot.engine import open_engine
 from bot.front.client import VideoBot
+from bot.front.web import media_links, start_servers
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,10 @@ async def run_bot(settings: Settings, catalog: Catalog) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with open_engine(settings, catalog) as engine:
-        bot = VideoBot(engine, dev_guild_id=settings.discord_dev_guild_id)
+    links = media_links(settings)
+    async with open_engine(settings, catalog) as engine, AsyncExitStack() as servers:
+        bot = VideoBot(engine, dev_guild_id=settings.discord_dev_guild_id, media_links=links)
+        await start_servers(servers, settings, engine, bot, links)
         async with bot:
             running = asyncio.create_task(bot.start(settings.discord_token), name="discord")
             stopping = asyncio.create_task(stop.wait(), name="signal")

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -70,6 +71,7 @@ class GatewayClient:
         self.timeouts = timeouts
         self._sleep = sleep
         self._rng = rng
+        self.last_answer_at: float | None = None  # monotonic time of the last answer that was the API's
 
     def __repr__(self) -> str:
         return f"GatewayClient(base_url={self.base_url!r})"
@@ -171,6 +173,8 @@ class GatewayClient:
                 method, url, json=json_body, params=params, headers=self.auth_headers, timeout=client_timeout
             ) as resp:
                 body = await resp.read()
+                if resp.status < 500 and not is_html(resp.content_type, body):
+                    self.last_answer_at = time.monotonic()
                 return Response(resp.status, resp.content_type, resp.headers, body)
         except TimeoutError as exc:
             raise GatewayUnavailableError(f"{method} {url}: no answer within {limit_seconds:g}s") from exc

@@ -11,6 +11,7 @@ from bot.catalog import Catalog, ModelSpec
 from bot.domain import ErrorKind, GenerationRequest, ImageTransport, Job, NewJob, Orientation
 from bot.errors import GatewayError, UserFacingError
 from bot.gateway.client import GatewayClient
+from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
 from bot.storage import JobStore
@@ -36,6 +37,7 @@ class JobService:
         catalog: Catalog,
         policy: PollPolicy,
         on_submitted: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -43,6 +45,7 @@ class JobService:
         self.catalog = catalog
         self._policy = policy
         self.on_submitted = on_submitted
+        self._metrics = metrics or Metrics(runtime=False)
         self._clock = clock
 
     def build_request(
@@ -123,8 +126,10 @@ class JobService:
             result = await self._client.submit(request, spec)
         except GatewayError as exc:
             log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
+            self._metrics.submit_errors.labels(kind=exc.kind.value).inc()
             job = lifecycle.fail_with(job, exc, self._clock())
         else:
+            self._metrics.job_submitted(spec.name)
             job = lifecycle.after_submit(job, result, self._clock(), self._policy)
         await self._store.save(job)
         if self.on_submitted is not None:

@@ -16,6 +16,7 @@ from bot.domain import Job, JobStatus
 from bot.errors import GatewayError
 from bot.gateway.client import GatewayClient
 from bot.gateway.download import download_result
+from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
 from bot.storage import JobStore
@@ -54,6 +55,7 @@ class Poller:
         on_change: OnChange | None = None,
         concurrency: int = 16,
         lease_seconds: float = 90.0,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -65,6 +67,7 @@ class Poller:
         self._origin = origin
         self._on_change = on_change
         self._clock = clock
+        self._metrics = metrics or Metrics(runtime=False)
         # A claimed job is not claimed again for this long; after a crash, its work resumes once it passes.
         self._lease = lease_seconds
         self._working: set[str] = set()  # jobs this process is handling; a lapsed lease must not double them
@@ -160,9 +163,13 @@ class Poller:
             # The lease set at claim time brings the job back later; nothing is lost.
             log.exception("Job %s: unexpected error while polling; retrying after the lease", job.id)
             return
-        await self._store.save(updated)
+        committed = await self._store.save(updated)
+        self._metrics.credits_spent.inc(committed)
         if updated.status != job.status or updated.status.is_terminal:
             log.info("Job %s: %s -> %s (task %s)", job.id, job.status, updated.status, updated.task_id)
+        if updated.status.is_terminal:
+            outcome = updated.status.value if updated.error_kind is None else updated.error_kind.value
+            self._metrics.job_finished(updated.model, outcome)
         if self._on_change is not None and (
             updated.fingerprint != job.fingerprint or became_slow or updated.status != job.status
         ):
@@ -175,10 +182,12 @@ class Poller:
         if job.status is JobStatus.SUBMITTING or job.task_id is None:
             log.error("Job %s: its submit never finished (the process stopped?); not resending", job.id)
             return lifecycle.unconfirmed(job, self._clock()), False
+        self._metrics.polls.inc()
         try:
             snapshot = await self._client.fetch(job.task_id, job.wire_format)
         except GatewayError as exc:
             log.warning("Job %s: poll of task %s failed: %s", job.id, job.task_id, exc)
+            self._metrics.poll_errors.labels(kind=exc.kind.value).inc()
             return lifecycle.poll_failed(job, exc, self._clock(), self._policy), False
         step = lifecycle.observe(job, snapshot, self._clock(), self._policy)
         if not step.download:
@@ -201,6 +210,7 @@ class Poller:
             log.exception("Job %s: delivery attempt %d failed", job.id, job.delivery_attempts)
             if job.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
                 await self._store.give_up_delivery(job.id, "The result could not be delivered after several tries.")
+                self._metrics.delivered("failed")
                 log.error("Job %s: gave up delivering after %d attempts", job.id, job.delivery_attempts)
             else:
                 await self._store.retry_delivery(job.id, self._clock() + min(300.0, 5.0 * 2**job.delivery_attempts))

@@ -239,10 +239,10 @@ class GuildStore:
             await session.execute(q.SPEND_BONUS, (bonus, guild_id, user_id))
         await session.execute(q.LEDGER_ROW, (guild_id, user_id, job_id, LedgerKind.RESERVE, credits, bonus, None, now))
 
-    async def settle(self, session: Session, job_id: str, *, succeeded: bool) -> bool:
+    async def settle(self, session: Session, job_id: str, *, succeeded: bool) -> float | None:
         """Commit a finished job's credits, or refund them (bonus credits go back).
 
-        Returns False when there was nothing held (no reservation, or already settled).
+        Returns the credits settled, or None when nothing was held (no reservation, or already settled).
         """
         now = self._clock()
         state, kind = ("committed", LedgerKind.COMMIT) if succeeded else ("refunded", LedgerKind.REFUND)
@@ -252,7 +252,7 @@ class GuildStore:
             if not succeeded and bonus > 0:
                 await session.execute(q.ADD_BONUS, (guild_id, user_id, bonus))
             await session.execute(q.LEDGER_ROW, (guild_id, user_id, job_id, kind, credits, bonus, None, now))
-        return bool(rows)
+        return float(rows[0][2]) if rows else None
 
     async def add_strike(self, session: Session, guild_id: int, user_id: int, job_id: str | None, reason: str) -> None:
         """Count a content refusal against a member."""

@@ -56,7 +56,10 @@ UPDATE jobs SET delivery_state = 'delivered', deliver_at = NULL, delivered_at = 
 WHERE id = ?
 """
 
-RETRY_DELIVERY: Final = "UPDATE jobs SET delivery_state = 'pending', deliver_at = ?, updated_at = ? WHERE id = ?"
+# A failed attempt may still have posted (the answer was lost), so the next one looks before posting.
+RETRY_DELIVERY: Final = """
+UPDATE jobs SET delivery_state = 'pending', maybe_delivered = 1, deliver_at = ?, updated_at = ? WHERE id = ?
+"""
 
 GIVE_UP_DELIVERY: Final = """
 UPDATE jobs SET delivery_state = 'failed', deliver_at = NULL, updated_at = ?, error_message = COALESCE(error_message, ?)
@@ -84,3 +87,8 @@ MARK_RESULT_DELETED: Final = "UPDATE jobs SET result_deleted_at = ?, updated_at 
 GET_META: Final = "SELECT value FROM meta WHERE key = ?"
 
 SET_META: Final = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+# Jobs whose files must stay: still running, or finished but not yet handed over.
+IDS_IN_PROGRESS: Final = """
+SELECT id FROM jobs WHERE status NOT IN ('succeeded', 'failed') OR delivery_state IN ('pending', 'delivering')
+"""

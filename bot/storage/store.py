@@ -109,8 +109,11 @@ class JobStore:
         ref = ref.strip()
         return await self.get(ref.lower()) or await self._one(queries.SELECT_JOB_BY_TASK, (ref,))
 
-    async def save(self, job: Job) -> None:
-        """Persist every field the engine changes; a finished job settles its credits in the same transaction."""
+    async def save(self, job: Job) -> float:
+        """Persist every field the engine changes; a finished job settles its credits in the same transaction.
+
+        Returns the credits a successful job committed (0 otherwise).
+        """
         params = (
             job.task_id,
             job.status.value,
@@ -136,13 +139,14 @@ class JobStore:
         )
         if not job.status.is_terminal:
             await self._write(queries.SAVE_JOB, params)
-            return
+            return 0.0
         async with self._db.transaction() as tx:
             await tx.execute(queries.SAVE_JOB, params)
             # Success commits the held credits; every failure refunds them (bonus credits go back too).
             settled = await self._guilds.settle(tx, job.id, succeeded=job.status is JobStatus.SUCCEEDED)
-            if settled and job.error_kind is ErrorKind.CONTENT_POLICY and job.guild_id and job.requester_id:
+            if settled is not None and job.error_kind is ErrorKind.CONTENT_POLICY and job.guild_id and job.requester_id:
                 await self._guilds.add_strike(tx, job.guild_id, job.requester_id, job.id, "content policy refusal")
+        return settled if settled is not None and job.status is JobStatus.SUCCEEDED else 0.0
 
     async def claim_due(self, origin: str, now: float, limit: int, lease_seconds: float) -> list[Job]:
         """Take up to ``limit`` of ``origin``'s jobs whose poll is due, leasing them for ``lease_seconds``."""
@@ -200,6 +204,10 @@ class JobStore:
     async def list_unfinished_by_requester(self, requester_id: int) -> list[Job]:
         """A member's jobs that are still running, oldest first."""
         return await self._many(queries.LIST_UNFINISHED_BY_REQUESTER, (requester_id,))
+
+    async def ids_in_progress(self) -> set[str]:
+        """Jobs still running or not yet delivered (their files must stay)."""
+        return {str(row[0]) for row in await self._db.fetchall(queries.IDS_IN_PROGRESS)}
 
     async def count_by_status(self) -> dict[JobStatus, int]:
         """How many jobs are in each state."""

@@ -26,6 +26,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--task-seconds", type=float, default=20.0, help="how long a task runs")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated models served")
     parser.add_argument("--media-dir", default=None, help="where to cache the sample MP4 (default: temp dir)")
+    parser.add_argument("--result-video", default=None, help="an MP4 to serve as every result (default: a sample)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser.parse_args(argv)
 
@@ -42,6 +43,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         tick_spacing_seconds=args.tick_spacing,
         task_seconds=args.task_seconds,
         media_dir=args.media_dir,
+        result_video=args.result_video,
     )
 
 

@@ -49,6 +49,7 @@ class SimulatorConfig:
     policy_prompt_marker: str | None = "POLICY"
     oversize_bytes: int = DEFAULT_OVERSIZE_BYTES
     media_dir: str | None = None
+    result_video: str | None = None  # an MP4 served as every result instead of the generated sample
     faults: tuple[FaultSpec, ...] = ()
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.devtools.gateway.faults import FaultKind
-from bot.devtools.gateway.media import iter_video, limit_bytes, padded_size, sample_video
+from bot.devtools.gateway.media import iter_video, limit_bytes, padded_size, result_video, sample_video
 from bot.devtools.gateway.render import file_url
 from bot.devtools.gateway.responses import reduced_error
 from bot.devtools.gateway.state import STATE, SimState, is_gone, origin_of, owner_of
@@ -63,7 +63,9 @@ async def _serve(
     task.downloads += 1
     if _take(state, FaultKind.EXPIRED_LINK, task):
         return expired()
-    base = sample_video(state.config.media_dir)
+    base = (
+        result_video(state.config.result_video) if state.config.result_video else sample_video(state.config.media_dir)
+    )
     oversize = state.faults.take(FaultKind.OVERSIZE, model=task.model, prompt=task.prompt)
     total = padded_size(len(base), oversize.size_bytes if oversize else None)
     cut = state.faults.take(FaultKind.CUT_DOWNLOAD, model=task.model, prompt=task.prompt)

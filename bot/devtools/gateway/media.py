@@ -28,6 +28,12 @@ def default_media_dir() -> Path:
 
 
 @functools.cache
+def result_video(path: str) -> bytes:
+    """An operator-chosen MP4 to serve as every result (read once)."""
+    return Path(path).read_bytes()
+
+
+@functools.cache
 def sample_video(media_dir: str | None = None) -> bytes:
     """Return the sample MP4's bytes, generating it into `media_dir` on first use in this process."""
     directory = Path(media_dir) if media_dir else default_media_dir()

@@ -1,0 +1,125 @@
+"""What a finished video's post carries: the file itself, a copy re-encoded to fit, or a link, with its poster.
+
+Files in RESULTS_DIR: ``{job}.mp4`` (the original, kept), ``{job}.fit.mp4`` (fitted to an upload limit) and
+``{job}.poster.jpg`` (the first frame).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import discord
+
+from bot.domain import Job
+from bot.front import render
+from bot.media.ffmpeg import Encoder, MediaError
+from bot.media.probe import VideoInfo
+from bot.media.server import MediaLinks
+
+log = logging.getLogger(__name__)
+
+POSTER_NAME: Final = "poster.jpg"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """The pieces of a result post; ``video`` is None when the post carries a link or an explanation instead."""
+
+    kind: str  # posted, compressed, linked or explained (the delivery metric's label)
+    text: str
+    video: Path | None
+    embeds: list[discord.Embed] = field(default_factory=list)
+    poster: Path | None = None
+
+    def files(self) -> list[discord.File]:
+        """Fresh file objects for one send (a discord.File can only be sent once)."""
+        return [discord.File(self.poster, filename=POSTER_NAME)] if self.poster is not None else []
+
+
+class ResultFiles:
+    """Prepares a finished job's post for a given upload limit."""
+
+    def __init__(self, encoder: Encoder, links: MediaLinks | None, link_ttl_seconds: float) -> None:
+        self._encoder = encoder
+        self._links = links
+        self._ttl = link_ttl_seconds
+
+    async def prepare(self, job: Job, limit_bytes: int) -> Prepared:
+        """Attach the original when it fits; otherwise a copy re-encoded to fit; otherwise link or explain."""
+        original = Path(job.result_path or "")
+        size = _size(original) or job.result_bytes or 0
+        info = await self._probe(original)
+        poster = await self._poster(job, original)
+        if poster is not None and (_size(poster) or 0) > limit_bytes:
+            poster = None  # Discord checks every attached file against the limit, the poster too
+        full_link = self._link(job, original)
+        if size <= limit_bytes:
+            return Prepared("posted", render.result_text(job), original, [_details(job, info, size, poster)], poster)
+        fitted = await self._fit(job, original, limit_bytes)
+        if fitted is not None:
+            path, fitted_info = fitted
+            note = render.compressed_note(size, limit_bytes, full_link)
+            embed = _details(job, fitted_info, _size(path) or 0, poster)
+            return Prepared("compressed", f"{render.result_text(job)}\n{note}", path, [embed], poster)
+        if full_link is not None:
+            details = [_details(job, info, size, poster)]
+            return Prepared("linked", render.linked_text(job, full_link), None, details, poster)
+        return Prepared("explained", render.too_large_text(job, limit_bytes), None)
+
+    async def _probe(self, path: Path) -> VideoInfo | None:
+        try:
+            return await self._encoder.probe(path)
+        except MediaError as exc:
+            log.warning("Could not read %s: %s", path.name, exc)
+            return None
+
+    async def _poster(self, job: Job, original: Path) -> Path | None:
+        dest = original.with_name(f"{job.id}.poster.jpg")
+        if dest.is_file():
+            return dest
+        try:
+            return await self._encoder.poster(original, dest)
+        except MediaError as exc:
+            log.warning("Job %s: no poster frame: %s", job.id, exc)
+            return None
+
+    async def _fit(self, job: Job, original: Path, limit_bytes: int) -> tuple[Path, VideoInfo] | None:
+        dest = original.with_name(f"{job.id}.fit.mp4")
+        try:
+            fitted_size = _size(dest)
+            if fitted_size is not None and fitted_size <= limit_bytes:
+                return dest, await self._encoder.probe(dest)  # fitted on an earlier attempt
+            result = await self._encoder.fit(original, dest, limit_bytes)
+        except MediaError as exc:
+            log.warning("Job %s: could not fit the video under %d bytes: %s", job.id, limit_bytes, exc)
+            return None
+        log.info("Job %s: re-encoded to %s bytes in %d attempt(s)", job.id, _size(result.path), result.attempts)
+        return result.path, result.info
+
+    def _link(self, job: Job, original: Path) -> str | None:
+        if self._links is None or _size(original) is None:
+            return None
+        return self._links.link(job.id, original, self._ttl)
+
+
+def _size(path: Path) -> int | None:
+    """A file's size, or None when it is not there (a local stat: no need to leave the event loop)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _details(job: Job, info: VideoInfo | None, size: int, poster: Path | None) -> discord.Embed:
+    embed = discord.Embed(colour=render.COLOUR_DONE)
+    if info is not None:
+        embed.add_field(name="Length", value=f"{info.duration_seconds:.1f} s")
+        embed.add_field(name="Resolution", value=f"{info.width}x{info.height}")
+    embed.add_field(name="Size", value=render.mib(size))
+    embed.set_footer(text=f"Job {job.id} · {job.model}")
+    if poster is not None:
+        embed.set_image(url=f"attachment://{POSTER_NAME}")
+    return embed

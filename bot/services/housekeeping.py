@@ -1,0 +1,61 @@
+"""Housekeeping every few minutes: delete old results (by age, then by disk use) and refresh the job gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from bot.media.retention import SweepReport, sweep
+from bot.metrics import Metrics
+from bot.storage import JobStore
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS: Final = 600.0
+
+
+class Housekeeper:
+    """Keeps RESULTS_DIR within RETENTION_DAYS and MEDIA_MAX_GB, never touching jobs still in progress."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        metrics: Metrics,
+        results_dir: Path,
+        *,
+        retention_seconds: float,
+        max_bytes: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._results_dir = results_dir
+        self._retention_seconds = retention_seconds
+        self._max_bytes = max_bytes
+        self._clock = clock
+
+    async def run_once(self) -> SweepReport:
+        """One sweep and one refresh of the job gauges."""
+        counts = await self._store.count_by_status()
+        self._metrics.set_job_states({status.value: count for status, count in counts.items()})
+        self._metrics.queue_depth.set(sum(n for status, n in counts.items() if not status.is_terminal))
+        return await sweep(
+            self._results_dir,
+            max_age_seconds=self._retention_seconds,
+            max_bytes=self._max_bytes,
+            now=self._clock(),
+            protected=await self._store.ids_in_progress(),
+        )
+
+    async def run(self) -> None:
+        """Housekeep now and every HOUSEKEEPING_SECONDS until cancelled; a failed round is logged and retried."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("Housekeeping failed; trying again in %.0f s", HOUSEKEEPING_SECONDS)
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
