@@ -11,11 +11,9 @@ from bot.domain import (
     ErrorKind,
     Job,
     JobStatus,
-    Orientation,
     RemoteState,
     SubmitResult,
     TaskSnapshot,
-    WireFormat,
 )
 from bot.errors import (
     GatewayAuthError,
@@ -28,6 +26,7 @@ from bot.errors import (
 from bot.services import lifecycle
 from bot.services.lifecycle import DOWNLOAD_ATTEMPTS, LOST_AFTER_POLLS, PollPolicy
 from bot.services.phase import PollTiming
+from tests.jobs import fresh_job
 
 MIN, MAX = 5.0, 30.0
 NOTICE = 600.0
@@ -43,48 +42,7 @@ SUBMITTED = 1_002.0
 
 def stored_job(**changes: object) -> Job:
     """A job as the store hands it back right after ``add``."""
-    job = Job(
-        id="abcd2345",
-        origin="cli",
-        requester_id=None,
-        guild_id=None,
-        channel_id=None,
-        thread_id=None,
-        status_message_id=None,
-        result_message_id=None,
-        prompt="a lighthouse in a storm",
-        model="sora-2",
-        wire_format=WireFormat.OPENAI,
-        orientation=Orientation.LANDSCAPE,
-        duration=4,
-        hd=False,
-        image_count=0,
-        task_id=None,
-        status=JobStatus.SUBMITTING,
-        remote_status=None,
-        progress=None,
-        created_at=CREATED,
-        submitted_at=None,
-        updated_at=CREATED,
-        finished_at=None,
-        next_poll_at=CREATED + 120,
-        last_poll_at=None,
-        poll_count=0,
-        attempts=0,
-        refresh_start=None,
-        refresh_end=None,
-        slow_notified=False,
-        error_kind=None,
-        error_message=None,
-        result_path=None,
-        result_bytes=None,
-        delivery_state=DeliveryState.NONE,
-        deliver_at=None,
-        delivery_attempts=0,
-        maybe_delivered=False,
-        delivered_at=None,
-    )
-    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+    return fresh_job(created_at=CREATED, updated_at=CREATED, next_poll_at=CREATED + 120, **changes)
 
 
 def snap(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import pytest
 
 from bot.cli.progress import BAR_WIDTH, ProgressLine, format_elapsed, render_bar
-from bot.domain import DeliveryState, Job, JobStatus, Orientation, WireFormat
+from bot.domain import Job, JobStatus
+from tests.jobs import fresh_job
 
 START = 10_000.0
 
@@ -45,48 +45,16 @@ def test_format_elapsed(seconds: float, text: str) -> None:
 
 
 def make_job(**changes: object) -> Job:
-    job = Job(
-        id="abcd2345",
-        origin="cli",
-        requester_id=None,
-        guild_id=None,
-        channel_id=None,
-        thread_id=None,
-        status_message_id=None,
-        result_message_id=None,
-        prompt="waves",
-        model="sora-2",
-        wire_format=WireFormat.OPENAI,
-        orientation=Orientation.LANDSCAPE,
-        duration=4,
-        hd=False,
-        image_count=0,
-        task_id="task-1",
-        status=JobStatus.QUEUED,
-        remote_status="queued",
-        progress=None,
-        created_at=START - 5,
-        submitted_at=START,
-        updated_at=START,
-        finished_at=None,
-        next_poll_at=None,
-        last_poll_at=None,
-        poll_count=0,
-        attempts=0,
-        refresh_start=None,
-        refresh_end=None,
-        slow_notified=False,
-        error_kind=None,
-        error_message=None,
-        result_path=None,
-        result_bytes=None,
-        delivery_state=DeliveryState.NONE,
-        deliver_at=None,
-        delivery_attempts=0,
-        maybe_delivered=False,
-        delivered_at=None,
-    )
-    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+    fields: dict[str, object] = {
+        "prompt": "waves",
+        "task_id": "task-1",
+        "status": JobStatus.QUEUED,
+        "remote_status": "queued",
+        "created_at": START - 5,
+        "submitted_at": START,
+        "updated_at": START,
+    }
+    return fresh_job(**{**fields, **changes})
 
 
 class TtyStream(io.StringIO):

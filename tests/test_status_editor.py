@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from bot.domain import DeliveryState, Job, JobStatus, Orientation, WireFormat
+from bot.domain import Job, JobStatus
 from bot.front.progress import CHANNEL_EDITS_PER_WINDOW, JOB_EDIT_INTERVAL_SECONDS, StatusEditor
+from tests.jobs import fresh_job
 
 
 class FakeMessage:
@@ -45,46 +46,18 @@ class Clock:
 
 
 def job(number: int, progress: int, channel: int = 1) -> Job:
-    return Job(
+    return fresh_job(
         id=f"job{number:05d}",
         origin="discord",
         requester_id=7,
         guild_id=3,
         channel_id=channel,
-        thread_id=None,
         status_message_id=100 + number,
-        result_message_id=None,
-        prompt="p",
-        model="sora-2",
-        wire_format=WireFormat.OPENAI,
-        orientation=Orientation.LANDSCAPE,
-        duration=4,
-        hd=False,
-        image_count=0,
         task_id="task_x",
         status=JobStatus.RUNNING,
         remote_status="in_progress",
         progress=progress,
-        created_at=900.0,
         submitted_at=900.0,
-        updated_at=900.0,
-        finished_at=None,
-        next_poll_at=None,
-        last_poll_at=None,
-        poll_count=0,
-        attempts=0,
-        refresh_start=None,
-        refresh_end=None,
-        slow_notified=False,
-        error_kind=None,
-        error_message=None,
-        result_path=None,
-        result_bytes=None,
-        delivery_state=DeliveryState.NONE,
-        deliver_at=None,
-        delivery_attempts=0,
-        maybe_delivered=False,
-        delivered_at=None,
     )
 
 
