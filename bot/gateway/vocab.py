@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import quote
 
 from bot.domain import RemoteState, SubmitResult, TaskSnapshot
 from bot.errors import GatewayProtocolError
@@ -181,8 +182,21 @@ def parse_task_id(payload: Mapping[str, Any]) -> str:
     raise GatewayProtocolError(f"the create response has no task id (no 'id' or 'task_id'; keys: {sorted(payload)})")
 
 
-def submit_from(payload: object) -> SubmitResult:
-    """The task id and first snapshot of a create response."""
+def content_path(task_id: str) -> str:
+    """The route that streams a finished task's video; the gateway serves it for tasks of either format."""
+    return f"/v1/videos/{quote(task_id, safe='')}/content"
+
+
+def parse_snapshot(payload: object) -> TaskSnapshot:
+    """A snapshot from a task object of either format, or the generic `{code, data}` wrapper around one.
+
+    An `id` in the body is ignored: the unified query can answer with a different one than it was given.
+    """
+    return snapshot_from(unwrap(payload))
+
+
+def parse_submit(payload: object) -> SubmitResult:
+    """The task id and first snapshot of a 200 create response (either format, veo or sora/yunwu style)."""
     body = unwrap(payload)
     return SubmitResult(task_id=parse_task_id(body), snapshot=snapshot_from(body))
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from bot.catalog import ModelSpec
-from bot.domain import GenerationRequest, SubmitResult, TaskSnapshot
-from bot.gateway.vocab import snapshot_from, submit_from, unwrap
+from bot.domain import GenerationRequest
+
+# Content route and response parsing are the same in both formats: one definition, re-exported here.
+from bot.gateway.vocab import content_path, parse_snapshot, parse_submit
 
 
 def build_create(request: GenerationRequest, model: ModelSpec) -> dict[str, Any]:
@@ -36,16 +37,4 @@ def query(task_id: str) -> tuple[str, dict[str, str]]:
     return "/v1/video/query", {"id": task_id}
 
 
-def content_path(task_id: str) -> str:
-    """The route that streams a finished task's video (the gateway serves it for any task)."""
-    return f"/v1/videos/{quote(task_id, safe='')}/content"
-
-
-def parse_submit(payload: object) -> SubmitResult:
-    """The task id and first snapshot from a 200 create response (veo or sora/yunwu style)."""
-    return submit_from(payload)
-
-
-def parse_snapshot(payload: object) -> TaskSnapshot:
-    """A snapshot from a unified query response; its `id` may differ from ours and is ignored."""
-    return snapshot_from(unwrap(payload))
+__all__ = ["build_create", "content_path", "create_path", "parse_snapshot", "parse_submit", "query"]
