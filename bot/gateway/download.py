@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
@@ -103,7 +104,7 @@ async def _stream_to(resp: aiohttp.ClientResponse, dest: Path) -> int:
                     raise GatewayBadResultError(f"the result passed the {MAX_RESULT_BYTES} byte limit")
                 out.write(chunk)
             out.flush()
-            os.fsync(out.fileno())
+            await asyncio.to_thread(os.fsync, out.fileno())  # flushing 100 MB to disk must not stall other jobs
         # The gateway's proxy can cut a stream and still have said 200: count what arrived.
         if expected is not None and received != expected:
             raise GatewayBadResultError(f"received {received} of {expected} bytes")

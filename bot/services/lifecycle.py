@@ -80,9 +80,13 @@ def unconfirmed(job: Job, now: float) -> Job:
     return fail(job, ErrorKind.UNCONFIRMED, UNCONFIRMED_MESSAGE, now)
 
 
-def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy) -> Step:
-    """Apply one poll's snapshot."""
-    changed = snapshot.fingerprint != job.fingerprint
+def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy, *, sent_at: float | None = None) -> Step:
+    """Apply one poll's snapshot, answered at ``now`` to a request sent at ``sent_at``.
+
+    The gateway read the task somewhere between sending and answering, so a change is placed after the previous
+    poll was *sent* and before this one was *answered*: the window never excludes the refresh that caused it.
+    """
+    changed = _visible(snapshot.raw_status, snapshot.progress) != _visible(job.remote_status, job.progress)
     window = learn(
         _window_of(job, policy),
         job.last_poll_at if job.last_poll_at is not None else now,
@@ -98,7 +102,7 @@ def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy) ->
         remote_status=snapshot.raw_status,
         progress=snapshot.progress if snapshot.progress is not None else job.progress,
         updated_at=now,
-        last_poll_at=now,
+        last_poll_at=sent_at if sent_at is not None else now,
         poll_count=job.poll_count + 1,
         attempts=job.attempts if retrying_download else 0,
         error_kind=job.error_kind if retrying_download else None,
@@ -190,6 +194,13 @@ def _window_of(job: Job, policy: PollPolicy) -> RefreshWindow:
 
 def _consecutive(job: Job, error: GatewayError) -> int:
     return job.attempts + 1 if job.error_kind is error.kind else 1
+
+
+def _visible(raw_status: str | None, progress: int | None) -> tuple[str, int | None]:
+    """What a refresh visibly changes; the queued-type words are one state (a create can say "queued" and the
+    next read "pending" for a task nothing has happened to)."""
+    word = (raw_status or "").strip().lower()
+    return ("queued", None) if word in _QUEUED_WORDS and not progress else (word, progress)
 
 
 def _running_status(snapshot: TaskSnapshot) -> JobStatus:

@@ -183,13 +183,14 @@ class Poller:
             log.error("Job %s: its submit never finished (the process stopped?); not resending", job.id)
             return lifecycle.unconfirmed(job, self._clock()), False
         self._metrics.polls.inc()
+        sent_at = self._clock()
         try:
             snapshot = await self._client.fetch(job.task_id, job.wire_format)
         except GatewayError as exc:
             log.warning("Job %s: poll of task %s failed: %s", job.id, job.task_id, exc)
             self._metrics.poll_errors.labels(kind=exc.kind.value).inc()
             return lifecycle.poll_failed(job, exc, self._clock(), self._policy), False
-        step = lifecycle.observe(job, snapshot, self._clock(), self._policy)
+        step = lifecycle.observe(job, snapshot, self._clock(), self._policy, sent_at=sent_at)
         if not step.download:
             return step.job, step.became_slow
         path = self._results_dir / f"{job.id}.mp4"

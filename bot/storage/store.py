@@ -224,10 +224,8 @@ class JobStore:
         return [_row_to_job(row) for row in await self._db.fetchall(sql, params)]
 
     async def _many_write(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        # An UPDATE ... RETURNING: the rows are read inside the transaction that changes them.
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(sql, params)
-        return [_row_to_job(row) for row in rows]
+        # One UPDATE ... RETURNING is atomic on its own: the claim and the rows it returns are one statement.
+        return [_row_to_job(row) for row in await self._db.fetchall(sql, params)]
 
     async def _scalar(self, sql: str, params: tuple[Any, ...]) -> float | None:
         value = await self._db.scalar(sql, params)
