@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.ack import percentile
+from bench.common import percentile
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from tests.botproc import BotProcess, bot_env
 from tests.fakediscord import FakeDiscord
@@ -122,7 +122,7 @@ async def main(runs: int) -> None:
             idle, busy = await latency_during_encode(clip, Path(tmp))
         idle_p50s.append(statistics.median(idle))
         busy_p50s.append(statistics.median(busy))
-        busy_p99s.append(percentile(busy, 0.99))
+        busy_p99s.append(percentile(busy, 99))
         print(
             f"latency run {run + 1}: idle p50 {statistics.median(idle):.1f} ms; during the encode p50 "
             f"{statistics.median(busy):.1f} ms, max {max(busy):.1f} ms"
