@@ -6,14 +6,14 @@ Every series is prefixed ``reelbot_``. Callers increment the metrics themselves;
 * ``submit_errors_total{kind}``, ``poll_errors_total{kind}`` (ErrorKind values), ``polls_total``;
 * ``deliveries_total{result}`` (posted, compressed, linked, failed), ``delivery_lag_seconds`` (job finished to
   delivered), ``credits_spent_total``;
-* gauges ``queue_depth`` (jobs waiting or running) and ``jobs_in_state{state}`` (JobStatus values, from store counts).
+* gauges ``queue_depth`` (jobs waiting or running) and ``jobs_in_state{state,model}`` (from store counts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -28,7 +28,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from bot.domain import ErrorKind, JobStatus
+from bot.domain import ErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,10 @@ class Metrics:
         )
         self.queue_depth = Gauge("queue_depth", "Jobs waiting or running.", namespace=ns, registry=reg)
         self.credits_spent = Counter("credits_spent", "Credits charged for jobs.", namespace=ns, registry=reg)
-        self.jobs_in_state = Gauge("jobs_in_state", "Stored jobs, by state.", ["state"], namespace=ns, registry=reg)
+        self.jobs_in_state = Gauge(
+            "jobs_in_state", "Stored jobs, by state and model.", ["state", "model"], namespace=ns, registry=reg
+        )
+        self._state_labels: set[tuple[str, str]] = set()
         if runtime:
             ProcessCollector(registry=reg)
             PlatformCollector(registry=reg)
@@ -91,18 +94,15 @@ class Metrics:
         if lag_seconds is not None:
             self.delivery_lag.observe(max(0.0, lag_seconds))
 
-    def set_job_states(self, counts: Mapping[str, int]) -> None:
-        """Set ``jobs_in_state`` from store counts; states missing from ``counts`` are set to 0."""
-        for state in _states(counts):
-            self.jobs_in_state.labels(state=state).set(counts.get(state, 0))
+    def set_job_states(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Set ``jobs_in_state`` from store counts keyed by (state, model); pairs seen before but gone are set to 0."""
+        self._state_labels |= set(counts)
+        for state, model in self._state_labels:
+            self.jobs_in_state.labels(state=state, model=model).set(counts.get((state, model), 0))
 
     def track_queue_depth(self, source: Callable[[], float]) -> None:
         """Read ``queue_depth`` from ``source`` (synchronous, cheap) at every scrape instead of setting it."""
         self.queue_depth.set_function(source)
-
-
-def _states(counts: Mapping[str, int]) -> Iterable[str]:
-    return dict.fromkeys([*(s.value for s in JobStatus), *counts])
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,7 +126,8 @@ async def test_missing_attach_files_is_reported_and_the_video_still_arrives(fake
     thread = await started(fake, "no attachments")
     fake.set_bot_permissions(fake.channel().id, deny=P.ATTACH_FILES)
     await fake.wait_for_request("POST", "/users/@me/channels", timeout=WAIT)
-    await fake.wait_for_message(dm_channel(fake), has_video, timeout=WAIT)
+    dm = await fake.wait_for_message(dm_channel(fake), has_video, timeout=WAIT)
+    assert "missing permissions there" in dm.content  # the requester is told why it comes by DM
     notice = await fake.wait_for_message(
         fake.channel(name="mod-log").id, lambda m: "missing permission" in str(m.embeds), timeout=WAIT
     )

@@ -68,7 +68,7 @@ async def test_counters_and_gauges_appear_with_their_labels(
     metrics.delivered("failed")
     metrics.credits_spent.inc(2.5)
     metrics.queue_depth.set(7)
-    metrics.set_job_states({"running": 2, "queued": 1})
+    metrics.set_job_states({("running", "sora-2"): 2, ("queued", "veo-3"): 1})
 
     http, base = client
     async with http.get(f"{base}/metrics") as resp:
@@ -92,8 +92,8 @@ async def test_counters_and_gauges_appear_with_their_labels(
     assert got[("reelbot_delivery_lag_seconds_bucket", (("le", "+Inf"),))] == 2
     assert got[("reelbot_credits_spent_total", ())] == 2.5
     assert got[("reelbot_queue_depth", ())] == 7
-    assert got[("reelbot_jobs_in_state", (("state", "running"),))] == 2
-    assert got[("reelbot_jobs_in_state", (("state", "succeeded"),))] == 0
+    assert got[("reelbot_jobs_in_state", (("model", "sora-2"), ("state", "running")))] == 2
+    assert got[("reelbot_jobs_in_state", (("model", "veo-3"), ("state", "queued")))] == 1
 
 
 async def test_openmetrics_is_served_when_asked_for(client: tuple[aiohttp.ClientSession, str]) -> None:
@@ -112,11 +112,11 @@ def test_registries_are_separate() -> None:
 
 
 def test_job_states_missing_from_the_counts_drop_to_zero(metrics: Metrics) -> None:
-    metrics.set_job_states({"running": 3, "failed": 1})
-    metrics.set_job_states({"failed": 2})
+    metrics.set_job_states({("running", "sora-2"): 3, ("failed", "sora-2"): 1})
+    metrics.set_job_states({("failed", "sora-2"): 2})
     value = metrics.registry.get_sample_value
-    assert value("reelbot_jobs_in_state", {"state": "running"}) == 0
-    assert value("reelbot_jobs_in_state", {"state": "failed"}) == 2
+    assert value("reelbot_jobs_in_state", {"state": "running", "model": "sora-2"}) == 0
+    assert value("reelbot_jobs_in_state", {"state": "failed", "model": "sora-2"}) == 2
 
 
 def test_queue_depth_can_follow_a_callback(metrics: Metrics) -> None:

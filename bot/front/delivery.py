@@ -137,6 +137,8 @@ class Delivery:
     async def _post(self, targets: list[discord.abc.Messageable], job: Job, compose: Compose) -> discord.Message:
         for target in targets:
             try:
+                if isinstance(target, _DirectMessage):
+                    return await self._send(target, _explained_in_dm(compose, job))
                 return await self._send(target, compose)
             except discord.NotFound:
                 log.warning("Job %s: %s is gone; trying the next place", job.id, _name(target))
@@ -202,6 +204,18 @@ class _DirectMessage(discord.abc.Messageable):
     async def _get_channel(self) -> discord.abc.MessageableChannel:
         user = self._client.get_user(self.user_id) or await self._client.fetch_user(self.user_id)
         return await user.create_dm()
+
+
+def _explained_in_dm(compose: Compose, job: Job) -> Compose:
+    """The post, with a first line saying why it arrives by DM."""
+    where = f"<#{job.thread_id or job.channel_id}>"
+    note = f"I could not post this in {where} (it is gone, or I am missing permissions there), so here it is."
+
+    def with_note() -> dict[str, Any]:
+        fields = compose()
+        return {**fields, "content": f"{note}\n{fields.get('content', '')}"}
+
+    return with_note
 
 
 def _name(target: discord.abc.Messageable) -> str:

@@ -41,8 +41,8 @@ class Housekeeper:
     async def run_once(self) -> SweepReport:
         """One sweep and one refresh of the job gauges."""
         counts = await self._store.count_by_status()
-        self._metrics.set_job_states({status.value: count for status, count in counts.items()})
-        self._metrics.queue_depth.set(sum(n for status, n in counts.items() if not status.is_terminal))
+        self._metrics.set_job_states({(status.value, model): n for (status, model), n in counts.items()})
+        self._metrics.queue_depth.set(sum(n for (status, _), n in counts.items() if not status.is_terminal))
         return await sweep(
             self._results_dir,
             max_age_seconds=self._retention_seconds,

@@ -80,7 +80,7 @@ LIST_UNFINISHED_BY_REQUESTER: Final = (
     "ORDER BY created_at"
 )
 
-COUNT_BY_STATUS: Final = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
+COUNT_BY_STATUS_AND_MODEL: Final = "SELECT status, model, COUNT(*) FROM jobs GROUP BY status, model"
 
 MARK_RESULT_DELETED: Final = "UPDATE jobs SET result_deleted_at = ?, updated_at = ? WHERE id = ?"
 

@@ -209,9 +209,10 @@ class JobStore:
         """Jobs still running or not yet delivered (their files must stay)."""
         return {str(row[0]) for row in await self._db.fetchall(queries.IDS_IN_PROGRESS)}
 
-    async def count_by_status(self) -> dict[JobStatus, int]:
-        """How many jobs are in each state."""
-        return {JobStatus(row[0]): int(row[1]) for row in await self._db.fetchall(queries.COUNT_BY_STATUS)}
+    async def count_by_status(self) -> dict[tuple[JobStatus, str], int]:
+        """How many jobs are in each state, per model."""
+        rows = await self._db.fetchall(queries.COUNT_BY_STATUS_AND_MODEL)
+        return {(JobStatus(row[0]), str(row[1])): int(row[2]) for row in rows}
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         await self._db.execute(sql, params)
