@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{exc}\n")
         return ExitCode.USAGE
     level = settings.log_level_number if command == "run" or args.verbose else logging.WARNING
-    setup_logging(level, secrets=(settings.discord_token, settings.gateway_api_key))
+    setup_logging(level, secrets=(settings.discord_token, settings.gateway_api_key, settings.media_signing_key))
     try:
         if command == "generate":
             return asyncio.run(generate.run(args, settings, catalog))
