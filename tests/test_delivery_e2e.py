@@ -160,7 +160,7 @@ async def test_metrics_count_what_happened_and_health_is_reported(
     assert "reelbot_credits_spent_total 4.0" in text  # one 4-second sora-2 video; the failure was refunded
     assert "reelbot_polls_total" in text and "reelbot_delivery_lag_seconds_count 2.0" in text
     assert status == 200 and health["ok"] is True
-    assert set(health["checks"]) == {"discord", "database", "gateway"}
+    assert set(health["checks"]) == {"discord", "database", "gateway", "services"}
 
 
 async def test_old_results_are_removed_at_start(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from bot.catalog import Catalog
 from bot.devtools.gateway import Simulator
 from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation
 from bot.engine import Engine, open_engine
+from bot.errors import UserFacingError
 from bot.gateway.download import check_mp4
 from bot.images import to_data_uri
 from bot.settings import Settings
@@ -266,3 +267,30 @@ async def test_wrong_key_and_wrong_base_url_are_named(sim: Simulator, tmp_path: 
             job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="x", model="sora-2")))
         assert job.error_kind is kind, overrides
         assert "sk-wrong-key-123" not in (job.error_message or "")
+
+
+async def test_a_job_given_up_during_a_slow_set_up_is_never_submitted(sim: Simulator, tmp_path: Path) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    later = [time.time()]
+    async with open_engine(settings, Catalog.load(), clock=lambda: later[0]) as engine:
+        request = engine.jobs.build_request(prompt="slow set-up", model="sora-2")
+        job = await engine.jobs.add(NewJob(request=request))
+        later[0] += 3600  # the status message took longer than the submit's grace: the poller gives the job up
+        await engine.poller(origin="discord", deliver=Deliveries()).poll_once()
+        with pytest.raises(UserFacingError, match="not sent"):
+            await engine.jobs.send(job, request)
+        stored = await engine.store.get(job.id)
+
+    assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_a_results_folder_that_cannot_be_written_fails_the_job_cleanly(sim: Simulator, tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("a file where the results folder should be")
+    settings = Settings.from_env(
+        engine_env(sim, tmp_path, RESULTS_DIR=str(tmp_path / "not-a-folder" / "results")), need_discord=False
+    )
+    async with open_engine(settings, Catalog.load()) as engine:
+        job = await generate(engine, Deliveries(), prompt="nowhere to put it", model="sora-2")
+
+    assert job.status is JobStatus.FAILED and job.error_kind is ErrorKind.BAD_RESULT

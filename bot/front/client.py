@@ -98,6 +98,10 @@ class VideoBot(commands.Bot):
         self._background.clear()
         await super().close()
 
+    def stopped_services(self) -> list[str]:
+        """The background services (poller, status editor, housekeeping) that have ended."""
+        return [task.get_name() for task in self._background if task.done()]
+
     async def purge_results(self, guild_id: int, user_id: int) -> int:
         """Delete every posted result of a member on a server; returns how many were deleted."""
         deleted = 0

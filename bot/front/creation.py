@@ -147,7 +147,6 @@ class Creator:
             # Nothing was sent to the gateway: end the job (its credits are refunded) and say so.
             log.warning("Job %s: could not post its status message: %s", job.id, exc)
             await self._engine.jobs.abandon(job, "Discord did not accept the status message.")
-            await store.mark_delivered(job.id)
             raise UserFacingError(
                 "I could not post in this channel, so nothing was started and nothing was charged. "
                 "Check my permissions here, or try another channel."
@@ -156,10 +155,9 @@ class Creator:
         # URL models fetch the images themselves: give them the fresh links of the copies just posted.
         urls = [attachment.url for attachment in status_message.attachments]
         images = references.as_request_images(prepared, spec, urls)
-        job = await self._engine.jobs.send(job, dataclasses.replace(request, images=images))
+        job = await self._engine.jobs.send(job, dataclasses.replace(request, images=images), refusal_told=True)
         if job.status is JobStatus.FAILED:
             # Refused at submit: the member is told privately, and the public message goes away.
-            await store.mark_delivered(job.id)
             await _delete_quietly(status_message)
             kind = job.error_kind or ErrorKind.GENERATION_FAILED
             assert job.guild_id is not None and job.requester_id is not None

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import discord
 
-from bot.domain import Job, JobStatus
+from bot.domain import DeliveryState, Job, JobStatus
 from bot.front import render
 from bot.front.audit import AuditLog
 from bot.front.buttons import result_view, retry_view
@@ -67,6 +67,8 @@ class Delivery:
         await self._creator.wait_for_setup(job.id)
         job = await self._store.get(job.id) or job  # the set-up may have recorded the thread meanwhile
         self._editor.forget(job.id)
+        if not job.status.is_terminal or job.delivery_state not in (DeliveryState.PENDING, DeliveryState.DELIVERING):
+            return job.result_message_id  # nothing (more) to deliver: already handed over, or not finished
         if job.task_id is None and job.status_message_id is None:
             return None  # refused before anything was public: the member was told privately
         targets = await self._targets(job)

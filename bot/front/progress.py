@@ -97,5 +97,5 @@ class StatusEditor:
         except discord.NotFound:
             log.info("Job %s: its status message is gone; no more progress edits", job.id)
             self.forget(job.id)
-        except discord.HTTPException as exc:
+        except Exception as exc:  # a dropped connection included: one failed edit must not stop the editor
             log.warning("Job %s: status edit failed (%s); the next change will try again", job.id, exc)

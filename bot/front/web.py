@@ -53,6 +53,8 @@ async def health(engine: Engine, bot: VideoBot) -> HealthReport:
     except Exception as exc:  # any failure to write is the answer here
         checks["database"] = HealthCheck(False, f"not writable: {type(exc).__name__}")
     checks["gateway"] = await _gateway_check(engine)
+    stopped = bot.stopped_services()
+    checks["services"] = HealthCheck(not stopped, f"stopped: {', '.join(stopped)}" if stopped else "running")
     return HealthReport(checks)
 
 

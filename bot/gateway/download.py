@@ -46,7 +46,10 @@ async def download_result(
     content_url = client.base_url + codec_for(wire_format).content_path(task_id)
     candidates = [result_url] if result_url and result_url != content_url else []
     candidates.append(content_url)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GatewayBadResultError(f"the results folder cannot be used: {exc.strerror}") from exc
     last: GatewayError | None = None
     for url in candidates:
         try:
@@ -80,7 +83,10 @@ async def _fetch_once(client: GatewayClient, session: aiohttp.ClientSession, url
                     continue
                 if is_html(resp.content_type, b"") or not resp.content_type.startswith(_ACCEPTED_TYPES):
                     raise GatewayProtocolError(f"the result came as {resp.content_type!r}, not a video")
-                return await _stream_to(resp, dest)
+                try:
+                    return await _stream_to(resp, dest)
+                except OSError as exc:
+                    raise GatewayBadResultError(f"the result could not be written to disk: {exc.strerror}") from exc
         except TimeoutError as exc:
             raise GatewayUnavailableError("the result download stalled") from exc
         except aiohttp.ClientPayloadError as exc:

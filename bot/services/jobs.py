@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from bot.catalog import Catalog, ModelSpec
-from bot.domain import ErrorKind, GenerationRequest, ImageTransport, Job, NewJob, Orientation
+from bot.domain import (
+    DeliveryState,
+    ErrorKind,
+    GenerationRequest,
+    ImageTransport,
+    Job,
+    JobStatus,
+    NewJob,
+    Orientation,
+)
 from bot.errors import GatewayError, UserFacingError
 from bot.gateway.client import GatewayClient
 from bot.metrics import Metrics
@@ -110,14 +120,29 @@ class JobService:
         return await self._store.add(new, spec.wire_format, first_poll_at=give_up_at, hold=hold)
 
     async def abandon(self, job: Job, reason: str) -> Job:
-        """End a stored job that was never sent (its set-up failed); its credits are refunded."""
+        """End a stored job that was never sent (its set-up failed); its credits are refunded.
+
+        The caller tells the requester, so the job is recorded as delivered in the same write.
+        """
         failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, self._clock())
+        failed = dataclasses.replace(failed, delivery_state=DeliveryState.DELIVERED, deliver_at=None)
         await self._store.save(failed)
         return failed
 
-    async def send(self, job: Job, request: GenerationRequest) -> Job:
-        """Submit a stored job's request and record the outcome."""
+    async def send(self, job: Job, request: GenerationRequest, *, refusal_told: bool = False) -> Job:
+        """Submit a stored job's request and record the outcome.
+
+        ``refusal_told``: the caller tells the requester about a refusal itself, so a refused job is recorded as
+        delivered in the same write (nothing is posted for it later).
+        """
         spec = self.model(request.model)
+        # Move the give-up time past this submit's own timeout; if the poller already gave the job up (its
+        # set-up took too long), do not submit at all.
+        deadline = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
+        if not await self._store.extend_submit(job.id, deadline):
+            raise UserFacingError(
+                "Setting this video up took too long, so it was not sent. Nothing was charged; try again."
+            )
         who = job.requester_id or job.origin
         log.info(
             "Job %s: submitting %s (%ss, %s) for %s", job.id, spec.name, request.duration, request.orientation, who
@@ -128,10 +153,12 @@ class JobService:
             log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
             self._metrics.submit_errors.labels(kind=exc.kind.value).inc()
             job = lifecycle.fail_with(job, exc, self._clock())
+            if refusal_told:
+                job = dataclasses.replace(job, delivery_state=DeliveryState.DELIVERED, deliver_at=None)
         else:
             self._metrics.job_submitted(spec.name)
             job = lifecycle.after_submit(job, result, self._clock(), self._policy)
-        await self._store.save(job)
+        await self._store.save(job, only_if=JobStatus.SUBMITTING)
         if self.on_submitted is not None:
             self.on_submitted()
         return job

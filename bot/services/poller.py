@@ -13,7 +13,7 @@ from typing import Final
 import aiohttp
 
 from bot.domain import Job, JobStatus
-from bot.errors import GatewayError
+from bot.errors import GatewayError, GatewayUnavailableError
 from bot.gateway.client import GatewayClient
 from bot.gateway.download import download_result
 from bot.metrics import Metrics
@@ -86,8 +86,13 @@ class Poller:
         try:
             while True:
                 self._wake.clear()
-                await self._dispatch()
-                await self._sleep_until_due()
+                try:
+                    await self._dispatch()
+                    await self._sleep_until_due()
+                except Exception:
+                    # A database hiccup (disk full, locked) must not end polling for good: wait and try again.
+                    log.exception("Poller: could not reach the store; trying again in %.0f s", IDLE_CHECK_SECONDS)
+                    await asyncio.sleep(IDLE_CHECK_SECONDS)
         finally:
             for task in self._running:
                 task.cancel()
@@ -160,10 +165,16 @@ class Poller:
         try:
             updated, became_slow = await self._advance(job)
         except Exception:
-            # The lease set at claim time brings the job back later; nothing is lost.
-            log.exception("Job %s: unexpected error while polling; retrying after the lease", job.id)
+            # Counted like a failed poll: backed off, and failed (and refunded) at the deadline if it persists.
+            log.exception("Job %s: unexpected error while polling", job.id)
+            problem = GatewayUnavailableError("an internal error while polling")
+            updated, became_slow = lifecycle.poll_failed(job, problem, self._clock(), self._policy), False
+        try:
+            # Only over the state this poll read: the give-up of an unsent job must not undo a submit.
+            committed = await self._store.save(updated, only_if=job.status)
+        except Exception:
+            log.exception("Job %s: could not record the poll; it comes back after its lease", job.id)
             return
-        committed = await self._store.save(updated)
         self._metrics.credits_spent.inc(committed)
         if updated.status != job.status or updated.status.is_terminal:
             log.info("Job %s: %s -> %s (task %s)", job.id, job.status, updated.status, updated.task_id)

@@ -16,6 +16,9 @@ INSERT INTO jobs (id, origin, requester_id, guild_id, channel_id, prompt, model,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
+# Only while still submitting: a job the poller already gave up stays given up.
+EXTEND_SUBMIT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting'"
+
 SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 
 SELECT_JOB_BY_TASK: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE task_id = ? ORDER BY created_at DESC LIMIT 1"
@@ -27,6 +30,9 @@ UPDATE jobs SET task_id = ?, status = ?, remote_status = ?, progress = ?, submit
                 result_path = ?, result_bytes = ?, delivery_state = ?, deliver_at = ?
 WHERE id = ?
 """
+
+# The same, only while the job is still in the state the writer read: a give-up and a submit cannot both win.
+SAVE_JOB_IF_STATUS: Final = SAVE_JOB.rstrip() + " AND status = ?\n"
 
 # Claiming pushes next_poll_at ahead by a lease, so a second poller (or process) does not take the same job.
 CLAIM_DUE: Final = (

@@ -100,6 +100,10 @@ class JobStore:
             return job
         raise RuntimeError("could not find a free job id")
 
+    async def extend_submit(self, job_id: str, give_up_at: float) -> bool:
+        """Push an unsent job's give-up time out; False when it is no longer waiting to be sent."""
+        return await self._db.execute(queries.EXTEND_SUBMIT, (give_up_at, job_id)) > 0
+
     async def get(self, job_id: str) -> Job | None:
         """The job with this bot id, or None."""
         return await self._one(queries.SELECT_JOB, (job_id,))
@@ -109,12 +113,13 @@ class JobStore:
         ref = ref.strip()
         return await self.get(ref.lower()) or await self._one(queries.SELECT_JOB_BY_TASK, (ref,))
 
-    async def save(self, job: Job) -> float:
+    async def save(self, job: Job, *, only_if: JobStatus | None = None) -> float:
         """Persist every field the engine changes; a finished job settles its credits in the same transaction.
 
-        Returns the credits a successful job committed (0 otherwise).
+        With ``only_if``, nothing is written unless the stored job is still in that state. Returns the credits a
+        successful job committed (0 otherwise).
         """
-        params = (
+        params: tuple[Any, ...] = (
             job.task_id,
             job.status.value,
             job.remote_status,
@@ -137,11 +142,16 @@ class JobStore:
             job.deliver_at,
             job.id,
         )
+        sql = queries.SAVE_JOB
+        if only_if is not None:
+            sql, params = queries.SAVE_JOB_IF_STATUS, (*params, only_if.value)
         if not job.status.is_terminal:
-            await self._write(queries.SAVE_JOB, params)
+            await self._write(sql, params)
             return 0.0
         async with self._db.transaction() as tx:
-            await tx.execute(queries.SAVE_JOB, params)
+            if not await tx.execute(sql, params):
+                log.warning("Job %s: no longer %s; this outcome (%s) was not recorded", job.id, only_if, job.status)
+                return 0.0
             # Success commits the held credits; every failure refunds them (bonus credits go back too).
             settled = await self._guilds.settle(tx, job.id, succeeded=job.status is JobStatus.SUCCEEDED)
             if settled is not None and job.error_kind is ErrorKind.CONTENT_POLICY and job.guild_id and job.requester_id:
