@@ -127,7 +127,7 @@ async def test_one_reference_image_is_fitted_to_the_output_size(
         assert image.size == (1280, 720)
         assert "Author" not in image.info
     reference = next(iter(sim.tasks)).detail["input_reference"]
-    assert isinstance(reference, str) and reference.startswith("data:image/png;base64,")
+    assert isinstance(reference, str) and reference.startswith("data:image/jpeg;base64,")
 
 
 async def test_three_images_travel_as_urls(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
@@ -281,7 +281,7 @@ async def test_buttons_work_after_a_restart(fake: FakeDiscord, sim: Simulator, t
     assert sim.stats.route_classes["create"] == 2
     second_task = list(sim.tasks)[1]
     assert second_task.prompt == "a red kite"
-    assert str(second_task.detail["input_reference"]).startswith("data:image/png;base64,")
+    assert str(second_task.detail["input_reference"]).startswith("data:image/jpeg;base64,")
 
 
 async def test_remix_edits_the_prompt(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
@@ -449,3 +449,36 @@ async def test_sigterm_exits_promptly_and_a_bad_token_is_explained(
         assert await bad.wait() == 2
     assert "Discord rejected DISCORD_TOKEN" in bad.output()
     assert "not-the-token" not in bad.output() and "Traceback" not in bad.output()
+
+
+async def test_a_long_prompt_still_gets_a_thread(fake: FakeDiscord, bot: BotProcess) -> None:
+    prompt = "a very long description of a calm sea at dawn, " * 4
+    rec = await create(fake, prompt=prompt, model="sora-2")
+    await private_text(fake, rec, "on its way")
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    assert len(thread.name) <= 100 and thread.name.startswith("a very long description")
+
+
+async def test_a_job_started_inside_a_thread_can_be_rerolled(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    first = await create(fake, prompt="the first one", model="sora-2")
+    await private_text(fake, first, "on its way")
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    first_result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+
+    inside = await fake.invoke_slash(channel_id=thread.id, options={"prompt": "made in a thread", "model": "sora-2"})
+    await private_text(fake, inside, "on its way")
+    result = await fake.wait_for_message(thread.id, lambda m: has_video(m) and m.id != first_result.id, timeout=WAIT)
+    job_id = result.content.split("`")[1]
+    click = await fake.click_button(result.id, f"reelbot:reroll:{job_id}")
+    await private_text(fake, click, "on its way")
+    assert sim.stats.route_classes["create"] == 3
+
+
+async def test_large_images_for_a_url_model_are_downscaled(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
+    rec = await create(fake, prompt="big photo", model="veo3.1-fast", image=("photo.png", png(3000, 2000), "image/png"))
+    await private_text(fake, rec, "on its way")
+    status = await fake.wait_for_message(fake.channel().id, lambda m: bool(m.attachments), timeout=WAIT)
+    with Image.open(io.BytesIO(fake.attachment_bytes(status.attachments[0].id))) as image:
+        assert image.format == "JPEG" and max(image.size) == 2048

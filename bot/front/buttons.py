@@ -135,7 +135,7 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
     """The remix form: the prompt, ready to edit."""
 
     def __init__(self, job_id: str, prompt: str) -> None:
-        super().__init__(timeout=None)
+        super().__init__(timeout=900)  # a dismissed form is forgotten after 15 minutes, like its interaction
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Prompt", style=discord.TextStyle.paragraph, default=prompt[:2000], max_length=2000
@@ -158,7 +158,9 @@ async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *
     if job is None or job.channel_id is None or interaction.guild is None:
         raise UserFacingError("That job no longer exists. Start a new one with /video create.")
     channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
-    if not isinstance(channel, discord.abc.Messageable) or not isinstance(channel, discord.abc.GuildChannel):
+    if not isinstance(channel, discord.abc.GuildChannel | discord.Thread) or not isinstance(
+        channel, discord.abc.Messageable
+    ):
         raise UserFacingError("The channel this video was made in is gone. Start a new one with /video create.")
     images = await bot.reference_images(job)
     wanted = CreateInput(

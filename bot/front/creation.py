@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 ORIGIN: Final = "discord"
 THREAD_ARCHIVE_MINUTES: Final = 1440
-THREAD_NAME_CHARS: Final = 90
+THREAD_NAME_CHARS: Final = 100  # Discord's limit for a thread name
 # How long a delivery waits for this process to finish setting up a job's status message and thread.
 SETUP_WAIT_SECONDS: Final = 60.0
 
@@ -147,6 +147,11 @@ class Creator:
             # Nothing was sent to the gateway: end the job (its credits are refunded) and say so.
             log.warning("Job %s: could not post its status message: %s", job.id, exc)
             await self._engine.jobs.abandon(job, "Discord did not accept the status message.")
+            if exc.status == 413 or exc.code == 40005:
+                raise UserFacingError(
+                    "Your images are too large for this server's upload limit, so nothing was started and nothing "
+                    "was charged. Use smaller images."
+                ) from exc
             raise UserFacingError(
                 "I could not post in this channel, so nothing was started and nothing was charged. "
                 "Check my permissions here, or try another channel."
@@ -192,7 +197,8 @@ class Creator:
             return None  # already in a thread, a voice channel's chat or similar: post right there
         if not (permissions.create_public_threads and permissions.send_messages_in_threads):
             return None
-        name = f"{job.prompt[:THREAD_NAME_CHARS]} · {job.id}"
+        suffix = f" · {job.id}"
+        name = " ".join(job.prompt.split())[: THREAD_NAME_CHARS - len(suffix)] + suffix
         try:
             return await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
         except discord.HTTPException as exc:

@@ -18,11 +18,14 @@ from bot.images import sniff_image_type, to_data_uri
 
 MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS: Final = 40_000_000  # decompression-bomb guard: about 8000 x 5000
+# Images a model fetches by URL are posted on the status message: keep them well under Discord's 10 MiB.
+MAX_URL_IMAGE_SIDE: Final = 2048
+JPEG_QUALITY: Final = 92
 
 
 @dataclass(frozen=True, slots=True)
 class ReferenceImage:
-    """One prepared reference image: PNG bytes without metadata, at the size the model wants."""
+    """One prepared reference image: JPEG bytes without metadata, at the size the model wants."""
 
     filename: str
     data: bytes
@@ -55,14 +58,14 @@ async def prepare(
                 "those formats."
             )
         converted = await asyncio.to_thread(_convert, data, size, number, filename)
-        prepared.append(ReferenceImage(filename=f"reference-{number}.png", data=converted))
+        prepared.append(ReferenceImage(filename=f"reference-{number}.jpg", data=converted))
     return prepared
 
 
 def as_request_images(prepared: Sequence[ReferenceImage], model: ModelSpec, urls: Sequence[str]) -> tuple[str, ...]:
     """The images as the model takes them: inline data URIs, or the URLs the prepared files were posted at."""
     if model.image_transport is ImageTransport.DATA_URI:
-        return tuple(to_data_uri(image.data, "image/png") for image in prepared)
+        return tuple(to_data_uri(image.data, "image/jpeg") for image in prepared)
     return tuple(urls)
 
 
@@ -80,9 +83,11 @@ def _convert(data: bytes, size: tuple[int, int] | None, number: int, filename: s
     if size is not None and image.size != size:
         # Sora wants the reference at exactly the output size: cover the frame, crop the overflow evenly.
         image = ImageOps.fit(image, size, method=Image.Resampling.LANCZOS)
+    elif size is None:
+        image.thumbnail((MAX_URL_IMAGE_SIDE, MAX_URL_IMAGE_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    # A fresh RGB image saved as PNG carries no EXIF, GPS or text chunks from the original.
-    image.save(out, format="PNG", optimize=False)
+    # A fresh RGB image saved without exif= or icc_profile= carries no EXIF, GPS or other metadata.
+    image.save(out, format="JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
 
 

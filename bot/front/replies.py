@@ -32,8 +32,8 @@ async def report_error(interaction: discord.Interaction[Any], error: Exception) 
         error_id = secrets.token_hex(4)
         log.error("Unexpected error %s handling %s", error_id, _describe(interaction), exc_info=error)
         text = (
-            f"Something went wrong on our side (error id `{error_id}`). Nothing was charged. "
-            "Try again; if it keeps happening, give a moderator that id."
+            f"Something went wrong on our side (error id `{error_id}`). A video is only charged if it is "
+            "delivered. Try again; if it keeps happening, give a moderator that id."
         )
     try:
         if interaction.response.is_done():
