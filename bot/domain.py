@@ -172,6 +172,8 @@ class Job:
     delivered_at: float | None
     parent_job_id: str | None = None
     result_deleted_at: float | None = None
+    forgotten_at: float | None = None
+    result_channel_id: int | None = None
 
     @property
     def fingerprint(self) -> tuple[str, int | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,9 +96,9 @@ class Settings:
             strike_limit=reader.number("STRIKE_LIMIT", 3, int, minimum=0),
             strike_window_hours=reader.number("STRIKE_WINDOW_HOURS", 24.0, float, minimum=0.001),
             strike_cooldown_minutes=reader.number("STRIKE_COOLDOWN_MINUTES", 60.0, float, minimum=0),
-            media_public_url=reader.text("MEDIA_PUBLIC_URL", check=_check_http_url).rstrip("/") or None,
+            media_public_url=reader.text("MEDIA_PUBLIC_URL", check=_check_media_url).rstrip("/") or None,
             media_listen=reader.text("MEDIA_LISTEN", default="127.0.0.1:8080", check=_check_listen),
-            media_signing_key=reader.text("MEDIA_SIGNING_KEY"),
+            media_signing_key=reader.text("MEDIA_SIGNING_KEY", check=_check_signing_key),
             media_link_hours=reader.number("MEDIA_LINK_HOURS", 72.0, float, minimum=0.01),
             metrics_listen=reader.text("METRICS_LISTEN", check=_check_listen) or None,
             retention_days=reader.number("RETENTION_DAYS", 30.0, float, minimum=0.01),
@@ -202,6 +203,19 @@ def _check_http_url(value: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return f"must be an http(s) URL such as https://discord-proxy.internal/api/v10, got {value!r}"
     return None
+
+
+def _check_media_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return f"must be a plain http(s) URL such as https://bot.example.com/media, got {value!r}"
+    if not re.fullmatch(r"[A-Za-z0-9._~/-]*", parts.path):
+        return "may only use letters, digits and . _ ~ - / in its path"
+    return None
+
+
+def _check_signing_key(value: str) -> str | None:
+    return None if len(value) >= 16 else "must be at least 16 characters long (or empty, to have one generated)"
 
 
 def _check_ws_url(value: str) -> str | None:

@@ -129,9 +129,10 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
     async def quota(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Show the member's credits, privately."""
         assert interaction.guild is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
         roles = requester_of(interaction.user, interaction.channel, interaction.guild.id).role_ids
         status = await self.bot.engine.quotas.status(interaction.guild.id, interaction.user.id, roles)
-        await interaction.response.send_message(embed=render.quota_embed(status), ephemeral=True)
+        await interaction.edit_original_response(embed=render.quota_embed(status))
 
     @app_commands.command(name="forget", description="Erase your video history and stored prompts on this server")
     async def forget(self, interaction: discord.Interaction[VideoBot]) -> None:
@@ -141,7 +142,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         await self.bot.engine.guilds.forget_user(interaction.guild.id, interaction.user.id)
         await interaction.edit_original_response(
             content="Your video history and prompts on this server are erased. Posted videos stay where they are; "
-            "use their Delete button to remove them. The credit ledger keeps amounts only."
+            "their Delete button still works. The credit ledger keeps amounts only."
         )
 
     @app_commands.command(name="models", description="What each video model can do and what it costs")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 
 from bot.devtools.gateway import Simulator
 from tests.botproc import BotProcess
-from tests.conftest import body_failed
+from tests.conftest import body_failed, eventually
 from tests.fakediscord import FakeDiscord, InteractionRecord
 from tests.test_discord_e2e import WAIT, create, has_video, private_text, start_bot
 
@@ -48,6 +50,12 @@ def reply_of(rec: InteractionRecord) -> str:
     return str(rec.responses[0].data)
 
 
+def delivered_jobs(tmp_path: Path) -> int:
+    """How many jobs the bot's database records as delivered (read from the test's side)."""
+    with contextlib.closing(sqlite3.connect(tmp_path / "reelbot.sqlite3")) as db:
+        return int(db.execute("SELECT COUNT(*) FROM jobs WHERE delivery_state = 'delivered'").fetchone()[0])
+
+
 async def finished(fake: FakeDiscord, rec: InteractionRecord) -> None:
     """Wait until the job started by ``rec`` has been delivered in its thread."""
     await private_text(fake, rec, "on its way")
@@ -77,8 +85,8 @@ async def test_the_daily_allowance_is_spent_refunded_on_failure_and_refused_when
     assert sim.stats.route_classes["create"] == 4  # the refused one never reached the gateway
 
     quota = await fake.invoke_slash(subcommand="quota")
-    await quota.wait_response(WAIT)
-    assert "12 / 12 used" in reply_of(quota)  # the failed job was refunded: three successes of 4 credits
+    # Three successes of 4 credits: the failed job was refunded.
+    await quota.wait_for(lambda _call: "12 / 12 used" in str(getattr(fake.original_message(quota), "embeds", "")), WAIT)
 
 
 async def test_bonus_credits_are_spent_after_the_allowance(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
@@ -148,7 +156,7 @@ async def test_an_exhausted_gateway_balance_pauses_everyone_and_tells_the_owner_
     await finished(fake, await create(fake, prompt="after the top-up", model="sora-2"))
 
 
-async def test_forget_erases_history(fake: FakeDiscord, bot: BotProcess) -> None:
+async def test_forget_erases_history_but_takedown_still_works(fake: FakeDiscord, bot: BotProcess) -> None:
     await finished(fake, await create(fake, prompt="a secret prompt", model="sora-2"))
     forget = await fake.invoke_slash(subcommand="forget")
     await private_text(fake, forget, "erased")
@@ -156,10 +164,18 @@ async def test_forget_erases_history(fake: FakeDiscord, bot: BotProcess) -> None
     text = await private_text(fake, history, "not made any videos")
     assert "secret" not in text
 
+    thread = fake.threads()[0]
+    result = next(m for m in fake.messages(thread.id) if has_video(m))
+    job_id = result.content.split("`")[1]
+    delete = await fake.click_button(result.id, f"reelbot:delete:{job_id}")
+    await private_text(fake, delete, "deleted")  # the requester can still remove what they posted
+    assert fake.message(result.id).deleted
 
-async def test_moderators_purge_a_members_results(fake: FakeDiscord, bot: BotProcess) -> None:
+
+async def test_moderators_purge_a_members_results(fake: FakeDiscord, bot: BotProcess, tmp_path: Path) -> None:
     rec = await create(fake, prompt="to be purged", model="sora-2")
     await finished(fake, rec)
+    await eventually(lambda: delivered_jobs(tmp_path) == 1)  # recorded just after the post
     purge = await fake.invoke_slash(
         name="video-purge", subcommand=None, options={"member": fake.default_user.id}, user_id=fake.owner_user.id
     )

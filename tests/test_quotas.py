@@ -825,3 +825,15 @@ async def test_server_in_flight_refusal_counts_one_video(make_rig: RigFactory) -
     await submit(rig, 4, user_id=1)
     refusal = await refused(rig, 4, user_id=2)
     assert "This server already has 1 video in progress (the limit is 1)" in refusal.user_message
+
+
+async def test_a_video_that_could_never_be_delivered_is_refunded(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    job = await succeed(rig, await submit(rig, cost=4))
+    assert (await reservation(rig, job.id))[0] == "committed"
+
+    await rig.jobs.give_up_delivery(job.id, "Discord refused every place")
+
+    assert (await reservation(rig, job.id))[0] == "refunded"
+    assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.COMMIT, LedgerKind.REFUND]
+    assert (await usage(rig)).user_today == 0

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # On shutdown, in-flight posts get this long to finish; anything cut off resumes from the database.
 SHUTDOWN_GRACE_SECONDS: Final = 5.0
+UNKNOWN_MESSAGE: Final = 10008
 
 
 class VideoBot(commands.Bot):
@@ -105,14 +106,15 @@ class VideoBot(commands.Bot):
     async def purge_results(self, guild_id: int, user_id: int) -> int:
         """Delete every posted result of a member on a server; returns how many were deleted."""
         deleted = 0
-        for job_id, thread_id, channel_id, message_id in await self.engine.guilds.results_of(guild_id, user_id):
-            where = thread_id or channel_id
+        for job_id, where, message_id in await self.engine.guilds.results_of(guild_id, user_id):
             if where is None:
                 continue
             try:
                 await self.get_partial_messageable(where).get_partial_message(message_id).delete()
-            except discord.NotFound:
-                pass  # already gone
+            except discord.NotFound as exc:
+                if exc.code != UNKNOWN_MESSAGE:
+                    log.warning("Job %s: its result's channel is gone: %s", job_id, exc)
+                    continue  # the message may live on elsewhere; do not count it as deleted
             except discord.HTTPException as exc:
                 log.warning("Job %s: could not delete its result: %s", job_id, exc)
                 continue

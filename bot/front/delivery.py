@@ -76,6 +76,7 @@ class Delivery:
         if posted is None:
             kind, compose = await self._compose(job)
             posted = await self._post(targets, job, compose)
+            await self._store.set_result_channel(job.id, posted.channel.id)
             self._audit.outcome(job, posted.jump_url)
             lag = time.time() - job.finished_at if job.finished_at is not None else None
             self._metrics.delivered(kind, lag)

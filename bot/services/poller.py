@@ -116,17 +116,20 @@ class Poller:
             return
         now = self._clock()
         if self._poll_slots > 0:
-            for job in await self._store.claim_due(self._origin, now, self._poll_slots, self._lease):
+            busy = self._in_hand("poll")
+            for job in await self._store.claim_due(self._origin, now, self._poll_slots, self._lease, busy):
                 self._start(job, self._poll(job), "poll")
         if self._delivery_slots > 0:
-            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, self._lease):
+            busy = self._in_hand("deliver")
+            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, self._lease, busy):
                 self._start(job, self._deliver_job(job), "deliver")
+
+    def _in_hand(self, kind: str) -> list[str]:
+        """Jobs this poller is working on (a lapsed lease must not hand them out again, nor count an attempt)."""
+        return [key.split(":", 1)[1] for key in self._working if key.startswith(f"{kind}:")]
 
     def _start(self, job: Job, work: Coroutine[None, None, None], kind: str) -> None:
         key = f"{kind}:{job.id}"
-        if key in self._working:
-            work.close()  # still under way here from an earlier claim whose lease ran out
-            return
         self._working.add(key)
         if kind == "poll":
             self._poll_slots -= 1

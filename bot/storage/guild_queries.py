@@ -86,6 +86,12 @@ UPDATE reservations SET state = ?, settled_at = ? WHERE job_id = ? AND state = '
 RETURNING guild_id, user_id, credits, bonus
 """
 
+# A video made but never delivered is not charged: its committed credits go back.
+REFUND_COMMITTED: Final = """
+UPDATE reservations SET state = 'refunded', settled_at = ? WHERE job_id = ? AND state = 'committed'
+RETURNING guild_id, user_id, credits, bonus
+"""
+
 LEDGER_ROW: Final = """
 INSERT INTO ledger (guild_id, user_id, job_id, kind, credits, bonus, actor_id, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -120,14 +126,12 @@ WHERE guild_id = ? AND status = 'failed' AND created_at >= ? GROUP BY error_kind
 
 STRIKES_SINCE: Final = "SELECT COUNT(*) FROM strikes WHERE guild_id = ? AND created_at >= ?"
 
-FORGET_PROMPTS: Final = "UPDATE jobs SET prompt = '' WHERE guild_id = ? AND requester_id = ?"
-
-DELETE_FINISHED_JOBS: Final = """
-DELETE FROM jobs WHERE guild_id = ? AND requester_id = ? AND status IN ('succeeded', 'failed')
-  AND delivery_state IN ('delivered', 'failed', 'none')
+# The rows stay (a moderator can still take the videos down); only the prompts go, and history hides them.
+FORGET_USER: Final = """
+UPDATE jobs SET prompt = '', forgotten_at = COALESCE(forgotten_at, ?) WHERE guild_id = ? AND requester_id = ?
 """
 
 RESULTS_OF_USER: Final = """
-SELECT id, thread_id, channel_id, result_message_id FROM jobs
+SELECT id, COALESCE(result_channel_id, thread_id, channel_id), result_message_id FROM jobs
 WHERE guild_id = ? AND requester_id = ? AND result_message_id IS NOT NULL AND result_deleted_at IS NULL
 """

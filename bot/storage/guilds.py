@@ -254,6 +254,16 @@ class GuildStore:
             await session.execute(q.LEDGER_ROW, (guild_id, user_id, job_id, kind, credits, bonus, None, now))
         return float(rows[0][2]) if rows else None
 
+    async def refund_committed(self, session: Session, job_id: str) -> None:
+        """Refund a job whose credits were committed but whose video never reached the member."""
+        for row in await session.fetchall(q.REFUND_COMMITTED, (self._clock(), job_id)):
+            guild_id, user_id, credits, bonus = int(row[0]), int(row[1]), float(row[2]), float(row[3])
+            if bonus > 0:
+                await session.execute(q.ADD_BONUS, (guild_id, user_id, bonus))
+            await session.execute(
+                q.LEDGER_ROW, (guild_id, user_id, job_id, LedgerKind.REFUND, credits, bonus, None, self._clock())
+            )
+
     async def add_strike(self, session: Session, guild_id: int, user_id: int, job_id: str | None, reason: str) -> None:
         """Count a content refusal against a member."""
         await session.execute(q.ADD_STRIKE, (guild_id, user_id, job_id, reason, self._clock()))
@@ -303,12 +313,10 @@ class GuildStore:
         )
 
     async def forget_user(self, guild_id: int, user_id: int) -> None:
-        """Erase a member's prompts and finished jobs in a server; the ledger keeps only amounts."""
-        async with self._db.transaction() as tx:
-            await tx.execute(q.FORGET_PROMPTS, (guild_id, user_id))
-            await tx.execute(q.DELETE_FINISHED_JOBS, (guild_id, user_id))
+        """Erase a member's prompts and hide their history on a server; the ledger keeps only amounts."""
+        await self._db.execute(q.FORGET_USER, (self._clock(), guild_id, user_id))
 
-    async def results_of(self, guild_id: int, user_id: int) -> list[tuple[str, int | None, int | None, int]]:
-        """(job id, thread id, channel id, result message id) of a member's posted results."""
+    async def results_of(self, guild_id: int, user_id: int) -> list[tuple[str, int | None, int]]:
+        """(job id, channel id where it was posted, result message id) of a member's posted results."""
         rows = await self._db.fetchall(q.RESULTS_OF_USER, (guild_id, user_id))
-        return [(str(r[0]), r[1], r[2], int(r[3])) for r in rows]
+        return [(str(r[0]), r[1], int(r[2])) for r in rows]

@@ -7,7 +7,8 @@ JOB_COLUMNS: Final = (
     "prompt, model, wire_format, orientation, duration, hd, image_count, task_id, status, remote_status, progress, "
     "created_at, submitted_at, updated_at, finished_at, next_poll_at, last_poll_at, poll_count, attempts, "
     "refresh_start, refresh_end, slow_notified, error_kind, error_message, result_path, result_bytes, "
-    "delivery_state, deliver_at, delivery_attempts, maybe_delivered, delivered_at, parent_job_id, result_deleted_at"
+    "delivery_state, deliver_at, delivery_attempts, maybe_delivered, delivered_at, parent_job_id, result_deleted_at, "
+    "forgotten_at, result_channel_id"
 )
 
 INSERT_JOB: Final = """
@@ -35,10 +36,11 @@ WHERE id = ?
 SAVE_JOB_IF_STATUS: Final = SAVE_JOB.rstrip() + " AND status = ?\n"
 
 # Claiming pushes next_poll_at ahead by a lease, so a second poller (or process) does not take the same job.
+# The claimer's own jobs in hand (a JSON list) are skipped: their lease may have run out while they work.
 CLAIM_DUE: Final = (
     "UPDATE jobs SET next_poll_at = ? WHERE id IN "
     "(SELECT id FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? AND origin = ? "
-    "ORDER BY next_poll_at LIMIT ?) "
+    "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY next_poll_at LIMIT ?) "
     "RETURNING " + JOB_COLUMNS
 )
 
@@ -50,7 +52,8 @@ CLAIM_DELIVERIES: Final = (
     "UPDATE jobs SET maybe_delivered = (maybe_delivered OR delivery_state = 'delivering'), "
     "delivery_state = 'delivering', "
     "deliver_at = ?, delivery_attempts = delivery_attempts + 1 WHERE id IN "
-    "(SELECT id FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? ORDER BY deliver_at LIMIT ?) "
+    "(SELECT id FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? "
+    "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY deliver_at LIMIT ?) "
     "RETURNING " + JOB_COLUMNS
 )
 
@@ -78,7 +81,8 @@ WHERE id = ?
 """
 
 LIST_BY_REQUESTER: Final = (
-    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE requester_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE requester_id = ? AND forgotten_at IS NULL "
+    "ORDER BY created_at DESC, rowid DESC LIMIT ?"
 )
 
 LIST_UNFINISHED_BY_REQUESTER: Final = (
@@ -87,6 +91,8 @@ LIST_UNFINISHED_BY_REQUESTER: Final = (
 )
 
 COUNT_BY_STATUS_AND_MODEL: Final = "SELECT status, model, COUNT(*) FROM jobs GROUP BY status, model"
+
+SET_RESULT_CHANNEL: Final = "UPDATE jobs SET result_channel_id = ? WHERE id = ?"
 
 MARK_RESULT_DELETED: Final = "UPDATE jobs SET result_deleted_at = ?, updated_at = ? WHERE id = ?"
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -158,17 +159,24 @@ class JobStore:
                 await self._guilds.add_strike(tx, job.guild_id, job.requester_id, job.id, "content policy refusal")
         return settled if settled is not None and job.status is JobStatus.SUCCEEDED else 0.0
 
-    async def claim_due(self, origin: str, now: float, limit: int, lease_seconds: float) -> list[Job]:
-        """Take up to ``limit`` of ``origin``'s jobs whose poll is due, leasing them for ``lease_seconds``."""
-        return await self._many_write(queries.CLAIM_DUE, (now + lease_seconds, now, origin, limit))
+    async def claim_due(
+        self, origin: str, now: float, limit: int, lease_seconds: float, skip: Collection[str] = ()
+    ) -> list[Job]:
+        """Take up to ``limit`` of ``origin``'s jobs whose poll is due (not those in ``skip``), leasing them."""
+        return await self._many_write(
+            queries.CLAIM_DUE, (now + lease_seconds, now, origin, json.dumps(list(skip)), limit)
+        )
 
     async def next_poll_at(self, origin: str) -> float | None:
         """When ``origin``'s earliest scheduled poll is due, or None when nothing is left to poll."""
         return await self._scalar(queries.NEXT_POLL_AT, (origin,))
 
-    async def claim_deliveries(self, origin: str, now: float, limit: int, lease_seconds: float) -> list[Job]:
-        """Take finished jobs due for delivery; ``maybe_delivered`` tells which were cut off mid-delivery."""
-        return await self._many_write(queries.CLAIM_DELIVERIES, (now + lease_seconds, now, origin, limit))
+    async def claim_deliveries(
+        self, origin: str, now: float, limit: int, lease_seconds: float, skip: Collection[str] = ()
+    ) -> list[Job]:
+        """Take finished jobs due for delivery (not those in ``skip``); ``maybe_delivered`` flags cut-off attempts."""
+        params = (now + lease_seconds, now, origin, json.dumps(list(skip)), limit)
+        return await self._many_write(queries.CLAIM_DELIVERIES, params)
 
     async def next_delivery_at(self, origin: str) -> float | None:
         """When ``origin``'s earliest delivery is due, or None."""
@@ -184,14 +192,20 @@ class JobStore:
         await self._write(queries.RETRY_DELIVERY, (at, self._clock(), job_id))
 
     async def give_up_delivery(self, job_id: str, reason: str) -> None:
-        """Stop trying to deliver; the job shows the reason."""
-        await self._write(queries.GIVE_UP_DELIVERY, (self._clock(), reason, job_id))
+        """Stop trying to deliver; the job shows the reason, and credits for a video nobody got are refunded."""
+        async with self._db.transaction() as tx:
+            await tx.execute(queries.GIVE_UP_DELIVERY, (self._clock(), reason, job_id))
+            await self._guilds.refund_committed(tx, job_id)
 
     async def set_discord_refs(
         self, job_id: str, *, thread_id: int | None = None, status_message_id: int | None = None
     ) -> None:
         """Remember where on Discord the job is shown."""
         await self._write(queries.SET_DISCORD_REFS, (thread_id, status_message_id, self._clock(), job_id))
+
+    async def set_result_channel(self, job_id: str, channel_id: int) -> None:
+        """Remember where the result was actually posted (after a fallback, not the thread)."""
+        await self._write(queries.SET_RESULT_CHANNEL, (channel_id, job_id))
 
     async def mark_result_deleted(self, job_id: str) -> None:
         """Record that the posted result was deleted on Discord."""
@@ -286,4 +300,6 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         delivered_at=row["delivered_at"],
         parent_job_id=row["parent_job_id"],
         result_deleted_at=row["result_deleted_at"],
+        forgotten_at=row["forgotten_at"],
+        result_channel_id=row["result_channel_id"],
     )
