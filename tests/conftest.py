@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -79,11 +80,16 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
         yield opened
 
 
-async def eventually(check: Callable[[], bool], within: float = 30.0) -> None:
-    """Wait until ``check()`` holds, for state another process changes (files on disk): there is no event to await."""
+async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 30.0) -> None:
+    """Wait until ``check()`` holds, for state another process changes (files, its HTTP answers): no event to await."""
     async with asyncio.timeout(within):
-        while not check():  # noqa: ASYNC110 - the change happens in another process
+        while not await _holds(check):  # noqa: ASYNC110 - the change happens in another process
             await asyncio.sleep(0.05)
+
+
+async def _holds(check: Callable[[], bool | Awaitable[bool]]) -> bool:
+    result = check()
+    return await result if inspect.isawaitable(result) else result
 
 
 class Deliveries:

@@ -144,10 +144,16 @@ async def test_metrics_count_what_happened_and_health_is_reported(
         for prompt in ("fine", "please FAIL"):
             thread = await started(fake, prompt)
             await fake.wait_for_message(thread, lambda m: has_video(m) or "failed" in m.content, timeout=WAIT)
-        await fake.wait_for_request("PATCH", "/channels/*/messages/*", timeout=WAIT, count=4)
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-                text = await response.text()
+            text = ""
+
+            async def both_delivered() -> bool:
+                nonlocal text
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    text = await response.text()
+                return "reelbot_delivery_lag_seconds_count 2.0" in text
+
+            await eventually(both_delivered, within=WAIT)
             async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                 health = await response.json()
                 status = response.status
