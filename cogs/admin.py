@@ -51,6 +51,9 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         """Manage Server is required even if a server's command permissions were loosened."""
         # The permissions Discord resolved for this interaction: authoritative, unlike the cached roles.
         if interaction.permissions.manage_guild:
+            if interaction.type is discord.InteractionType.application_command:
+                # Answer within Discord's 3 seconds whatever the database is doing; replies edit this.
+                await interaction.response.defer(ephemeral=True, thinking=True)
             return True
         # Answered here: discord.py only routes check failures (not other errors) to the tree's error funnel.
         await interaction.response.send_message(
@@ -73,7 +76,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         config = await engine.guilds.config(interaction.guild_id)
         caps = await engine.guilds.role_caps(interaction.guild_id)
         embed = admin_render.limits_embed(engine.quotas.defaults, config, caps)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.edit_original_response(embed=embed)
 
     @limits.command(name="set", description="Change limits (0: no limit, -1: back to the default)")
     @app_commands.describe(
@@ -121,7 +124,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         said = ", ".join(
             f"{name} = {'default' if value == DEFAULT else f'{value:g}'}" for name, value in chosen.items()
         )
-        await interaction.response.send_message(self._changed(interaction, f"Limits set: {said}."), ephemeral=True)
+        await interaction.edit_original_response(content=self._changed(interaction, f"Limits set: {said}."))
 
     # --- roles and channels -------------------------------------------------------------------------------
 
@@ -133,8 +136,8 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.set_role_cap(interaction.guild_id, role.id, credits)
         amount = "unlimited" if credits == 0 else f"{credits:g} credits a day"
-        await interaction.response.send_message(
-            self._changed(interaction, f"Members of {role.mention} get {amount}."), ephemeral=True
+        await interaction.edit_original_response(
+            content=self._changed(interaction, f"Members of {role.mention} get {amount}.")
         )
 
     @roles.command(name="uncap", description="Remove a role's own daily cap")
@@ -142,8 +145,8 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         """Remove a role's cap."""
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.set_role_cap(interaction.guild_id, role.id, None)
-        await interaction.response.send_message(
-            self._changed(interaction, f"{role.mention} no longer has its own cap."), ephemeral=True
+        await interaction.edit_original_response(
+            content=self._changed(interaction, f"{role.mention} no longer has its own cap.")
         )
 
     @roles.command(name="allow", description="Only members with allowed roles may generate (none listed: everyone)")
@@ -174,7 +177,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         store = self.bot.engine.guilds
         lists = {kind: await store.entries(interaction.guild_id, kind) for kind in admin_render.ACCESS_LISTS}
-        await interaction.response.send_message(embed=admin_render.access_embed(lists), ephemeral=True)
+        await interaction.edit_original_response(embed=admin_render.access_embed(lists))
 
     # --- credits ------------------------------------------------------------------------------------------
 
@@ -186,7 +189,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.grant(interaction.guild_id, member.id, amount, interaction.user.id)
         text = f"Granted {amount:g} bonus credits to {member.mention}."
-        await interaction.response.send_message(self._changed(interaction, text), ephemeral=True)
+        await interaction.edit_original_response(content=self._changed(interaction, text))
 
     @credits.command(name="reset", description="Forgive a member's usage today and their strikes")
     async def credits_reset(self, interaction: discord.Interaction[VideoBot], member: discord.Member) -> None:
@@ -194,7 +197,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.reset_user(interaction.guild_id, member.id, interaction.user.id)
         text = f"Reset {member.mention}: today's usage and strikes no longer count."
-        await interaction.response.send_message(self._changed(interaction, text), ephemeral=True)
+        await interaction.edit_original_response(content=self._changed(interaction, text))
 
     # --- words and users ----------------------------------------------------------------------------------
 
@@ -222,7 +225,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         store = self.bot.engine.guilds
         words = [v for v, _ in await store.entries(interaction.guild_id, ListKind.BLOCKED_WORD)]
         patterns = [v for v, _ in await store.entries(interaction.guild_id, ListKind.BLOCKED_REGEX)]
-        await interaction.response.send_message(embed=admin_render.words_embed(words, patterns), ephemeral=True)
+        await interaction.edit_original_response(embed=admin_render.words_embed(words, patterns))
 
     @users.command(name="block", description="Stop a member from making videos here")
     async def users_block(
@@ -269,14 +272,14 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.set_paused(interaction.guild_id, True, reason)
         text = f"Video generation is paused here{f' ({reason})' if reason else ''}."
-        await interaction.response.send_message(self._changed(interaction, text), ephemeral=True)
+        await interaction.edit_original_response(content=self._changed(interaction, text))
 
     @server.command(name="resume", description="Resume video generation on this server")
     async def server_resume(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Resume this server."""
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.set_paused(interaction.guild_id, False, None)
-        await interaction.response.send_message(self._changed(interaction, "Video generation resumed."), ephemeral=True)
+        await interaction.edit_original_response(content=self._changed(interaction, "Video generation resumed."))
 
     @server.command(name="log-channel", description="Where the audit log goes (leave empty to turn it off)")
     async def server_log_channel(
@@ -286,7 +289,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.set_log_channel(interaction.guild_id, channel.id if channel else None)
         text = f"The audit log goes to {channel.mention}." if channel else "The audit log is off."
-        await interaction.response.send_message(self._changed(interaction, text), ephemeral=True)
+        await interaction.edit_original_response(content=self._changed(interaction, text))
 
     @server.command(name="report", description="Credits spent, top members, failures and refusals this month")
     async def server_report(self, interaction: discord.Interaction[VideoBot]) -> None:
@@ -294,7 +297,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         periods = self.bot.engine.quotas.periods()
         report = await self.bot.engine.guilds.report(interaction.guild_id, since=periods.month_start)
-        await interaction.response.send_message(embed=admin_render.report_embed(report, periods), ephemeral=True)
+        await interaction.edit_original_response(embed=admin_render.report_embed(report, periods))
 
     @operator.command(name="pause", description="Pause video generation on every server (owners only)")
     async def operator_pause(self, interaction: discord.Interaction[VideoBot], reason: str) -> None:
@@ -302,7 +305,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         self._check_owner(interaction)
         await self.bot.engine.moderation.set_operator_pause(reason)
         await self.bot.audit.notice_everywhere(f"The bot's operator paused video generation everywhere: {reason}")
-        await interaction.response.send_message("Video generation is paused on every server.", ephemeral=True)
+        await interaction.edit_original_response(content="Video generation is paused on every server.")
 
     @operator.command(name="resume", description="Resume video generation everywhere (owners only)")
     async def operator_resume(self, interaction: discord.Interaction[VideoBot]) -> None:
@@ -310,7 +313,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         self._check_owner(interaction)
         await self.bot.engine.moderation.set_operator_pause(None)
         await self.bot.audit.notice_everywhere("Video generation is running again.")
-        await interaction.response.send_message("Video generation resumed on every server.", ephemeral=True)
+        await interaction.edit_original_response(content="Video generation resumed on every server.")
 
     def _check_owner(self, interaction: discord.Interaction[VideoBot]) -> None:
         if interaction.user.id not in self.bot.engine.settings.owner_ids:
@@ -321,7 +324,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
     ) -> None:
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.add_to_list(interaction.guild_id, kind, value, note)
-        await interaction.response.send_message(self._changed(interaction, text), ephemeral=True)
+        await interaction.edit_original_response(content=self._changed(interaction, text))
 
     async def _list_remove(
         self, interaction: discord.Interaction[VideoBot], kind: ListKind, value: str, text: str
@@ -329,7 +332,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         if not await self.bot.engine.guilds.remove_from_list(interaction.guild_id, kind, value):
             raise UserFacingError("That was not on the list, so nothing changed.")
-        await interaction.response.send_message(self._changed(interaction, text), ephemeral=True)
+        await interaction.edit_original_response(content=self._changed(interaction, text))
 
 
 class PurgeCog(commands.Cog):

@@ -41,7 +41,7 @@ async def bot(
         rec = await fake.invoke_slash(
             name="video-admin", subcommand="server log-channel", options={"channel": log_channel}, user_id=owner
         )
-        await rec.wait_response(WAIT)
+        await private_text(fake, rec, "audit log goes to")  # stored before the test starts
         yield proc
         if body_failed(request):
             sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")

@@ -37,17 +37,22 @@ async def bot(
             sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
 
 
-async def admin(fake: FakeDiscord, subcommand: str, **options: object) -> InteractionRecord:
-    """Run /video-admin as the server owner and wait for the answer."""
-    owner = fake.owner_user.id
-    rec = await fake.invoke_slash(name="video-admin", subcommand=subcommand, options=options, user_id=owner)
-    await rec.wait_response(WAIT)
+async def admin(
+    fake: FakeDiscord, subcommand: str, *, user_id: int | None = None, **options: object
+) -> InteractionRecord:
+    """Run /video-admin (as the server owner unless told otherwise) and wait for its private answer."""
+    user = fake.owner_user.id if user_id is None else user_id
+    rec = await fake.invoke_slash(name="video-admin", subcommand=subcommand, options=options, user_id=user)
+    await rec.wait_for(lambda _call: bool(reply_of(fake, rec)), WAIT)
     return rec
 
 
-def reply_of(rec: InteractionRecord) -> str:
-    """The text and embeds of an interaction's first answer."""
-    return str(rec.responses[0].data)
+def reply_of(fake: FakeDiscord, rec: InteractionRecord) -> str:
+    """The text and embeds of an interaction's private answer (empty while it is only deferred)."""
+    message = fake.original_message(rec)
+    if message is None or not (message.content or message.embeds):
+        return ""
+    return f"{message.content} {message.embeds}"
 
 
 def delivered_jobs(tmp_path: Path) -> int:
@@ -68,7 +73,7 @@ async def test_members_without_manage_server_are_refused_by_the_command_itself(
 ) -> None:
     rec = await fake.invoke_slash(name="video-admin", subcommand="limits show", member_permissions=0)
     await rec.wait_response(WAIT)
-    assert "Manage Server" in reply_of(rec)
+    assert "Manage Server" in str(rec.responses[0].data)  # refused at once, not deferred
     admin_command = next(c for c in fake.commands(fake.guild.id) if c["name"] == "video-admin")
     assert str(admin_command["default_member_permissions"]) == str(1 << 5)  # hidden from members by Discord
 
@@ -98,8 +103,8 @@ async def test_bonus_credits_are_spent_after_the_allowance(fake: FakeDiscord, si
     await private_text(fake, refused, "left today")
 
     report = await admin(fake, "server report")
-    assert "8 (2 videos)" in reply_of(report)
-    assert f"<@{fake.default_user.id}>: 8 credits, 2 videos" in reply_of(report)
+    assert "8 (2 videos)" in reply_of(fake, report)
+    assert f"<@{fake.default_user.id}>: 8 credits, 2 videos" in reply_of(fake, report)
 
 
 async def test_blocked_words_are_caught_through_evasions_and_audited(
@@ -149,9 +154,11 @@ async def test_an_exhausted_gateway_balance_pauses_everyone_and_tells_the_owner_
     assert len(dms) == 1
 
     sim.faults.clear()
-    refused = await fake.invoke_slash(name="video-admin", subcommand="operator resume", member_permissions=1 << 5)
-    await refused.wait_response(WAIT)
-    assert "Only the bot's owners" in reply_of(refused)
+    moderator = fake.create_user("moderator", guild_ids=[fake.guild.id])
+    refused = await fake.invoke_slash(
+        name="video-admin", subcommand="operator resume", member_permissions=1 << 5, user_id=moderator.id
+    )
+    await refused.wait_for(lambda _call: "Only the bot's owners" in reply_of(fake, refused), WAIT)
     await admin(fake, "operator resume")
     await finished(fake, await create(fake, prompt="after the top-up", model="sora-2"))
 
