@@ -33,8 +33,7 @@ from bot.domain import ErrorKind
 log = logging.getLogger(__name__)
 
 NAMESPACE = "reelbot"
-DELIVERY_RESULTS = ("posted", "compressed", "linked", "failed")
-OUTCOMES = ("succeeded", *(kind.value for kind in ErrorKind))
+DELIVERY_RESULTS = ("posted", "compressed", "linked", "explained", "notice", "failed")
 LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
 
 
@@ -89,7 +88,7 @@ class Metrics:
         self.jobs_finished.labels(model=model, outcome=outcome).inc()
 
     def delivered(self, result: str, lag_seconds: float | None = None) -> None:
-        """Count a delivery (posted/compressed/linked/failed) and, when known, how long after finishing it came."""
+        """Count a delivery (one of DELIVERY_RESULTS) and, when known, how long after finishing it came."""
         self.deliveries.labels(result=result).inc()
         if lag_seconds is not None:
             self.delivery_lag.observe(max(0.0, lag_seconds))

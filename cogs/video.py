@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Literal
 
 import discord
@@ -98,12 +97,11 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         """Show the member's running jobs, or one job of this server."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         store = self.bot.engine.store
-        now = time.time()
         if job is not None:
             found = await store.find(job)
             if found is None or found.guild_id != interaction.guild_id:
                 raise UserFacingError(f"There is no job {job!r} in this server. /video history lists yours.")
-            await interaction.edit_original_response(content=render.job_summary(found, now))
+            await interaction.edit_original_response(content=render.job_summary(found))
             return
         running = await store.list_unfinished_by_requester(interaction.user.id)
         if not running:
@@ -111,7 +109,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
                 content="You have no videos in progress. /video history lists your recent ones."
             )
             return
-        lines = [render.job_summary(j, now) for j in running]
+        lines = [render.job_summary(j) for j in running]
         await interaction.edit_original_response(content="\n".join(lines)[:2000])
 
     @app_commands.command(name="history", description="Your recent videos")
@@ -122,8 +120,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         if not jobs:
             await interaction.edit_original_response(content="You have not made any videos yet. Try /video create.")
             return
-        now = time.time()
-        await interaction.edit_original_response(content="\n".join(render.job_summary(j, now) for j in jobs)[:2000])
+        await interaction.edit_original_response(content="\n".join(render.job_summary(j) for j in jobs)[:2000])
 
     @app_commands.command(name="quota", description="Your credits left today, the server's pool and your cooldown")
     async def quota(self, interaction: discord.Interaction[VideoBot]) -> None:

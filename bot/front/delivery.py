@@ -31,7 +31,6 @@ DEFAULT_UPLOAD_LIMIT_BYTES: Final = 10 * 1024 * 1024
 # How far back a restarted bot looks in a thread for a post it may already have made.
 MARKER_SEARCH_MESSAGES: Final = 50
 ARCHIVED_THREAD: Final = 50083
-MISSING_ACCESS: Final = (50001, 50013)
 
 Compose = Callable[[], dict[str, Any]]  # the keyword arguments of one send; files can only be sent once each
 

@@ -145,7 +145,7 @@ def help_embed(catalog: Catalog) -> discord.Embed:
     return embed
 
 
-def job_summary(job: Job, now: float) -> str:
+def job_summary(job: Job) -> str:
     """One line about a job for /video status and /video history."""
     link = message_link(job.guild_id, job.channel_id, job.status_message_id)
     prompt = _preview(job.prompt, 60)
