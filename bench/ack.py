@@ -35,7 +35,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def options_for(command: str, number: int) -> dict[str, object]:
     """The options of one invocation."""
-    return {"prompt": f"bench {number}", "model": "sora-2"} if command == "create" else {}
+    return {"prompt": f"bench {number}", "model": "veo-3.1-fast-generate-preview"} if command == "create" else {}
 
 
 async def one_run(invocations: int, command: str, workdir: Path) -> tuple[list[float], float]:

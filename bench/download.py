@@ -49,7 +49,7 @@ from bot.gateway import download
 from bot.logs import setup_logging
 from bot.settings import Settings
 
-MODELS = {"openai": "sora-2", "unified": "veo3.1-fast"}
+MODELS = {"openai": "veo-3.1-fast-generate-preview", "unified": "veo3.1-fast"}
 TARGET_RSS_INCREASE_MB = 20.0
 
 

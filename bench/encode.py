@@ -86,7 +86,7 @@ async def latency_during_encode(clip: Path, workdir: Path) -> tuple[list[float],
             await fake.wait_for_request("PUT", "*/guilds/*/commands", timeout=WAIT)
             await fake.wait_connected(timeout=WAIT)
             idle = await help_latencies(fake, ROUNDS)
-            await fake.invoke_slash(options={"prompt": "a big one", "model": "sora-2"})
+            await fake.invoke_slash(options={"prompt": "a big one", "model": "veo-3.1-fast-generate-preview"})
             assert bot.proc is not None
             deadline = time.monotonic() + WAIT
             while not ffmpeg_running(bot.proc.pid):  # the encode starts once the result is downloaded

@@ -47,7 +47,7 @@ from bot.engine import open_engine
 from bot.logs import setup_logging
 from bot.settings import Settings
 
-MODELS = {"openai": "sora-2", "unified": "veo3.1-fast"}
+MODELS = {"openai": "veo-3.1-fast-generate-preview", "unified": "veo3.1-fast"}
 TICK_SECONDS = 15.0
 TASK_SECONDS = 20.0
 # The engine's limiter must not be what limits the run: 1,000 jobs make ~6,000 requests in well under a minute.

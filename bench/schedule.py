@@ -84,7 +84,7 @@ def follow(
         clock.now = job.next_poll_at - registry.wall(0.0) + latency
         snap = registry.snapshot(task)
         if task_format is TaskFormat.OPENAI:
-            body = openai_video(task, snap, registry, config)
+            body = openai_video(task, snap, registry, config, ORIGIN)
         else:
             body = unified_query(task, snap, registry, config, ORIGIN)
         polls.append(clock.now - task.created)

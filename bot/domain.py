@@ -113,6 +113,7 @@ class GenerationRequest:
     duration: int
     hd: bool = False
     images: tuple[str, ...] = field(default=())  # data URIs or http(s) URLs, as the model wants them
+    last_frame: str | None = None  # the frame the video ends on, for models that take one; same forms as images
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,7 @@ class Job:
     result_deleted_at: float | None = None
     forgotten_at: float | None = None
     result_channel_id: int | None = None
+    has_last_frame: bool = False
 
     @property
     def fingerprint(self) -> tuple[str, int | None]:

@@ -19,6 +19,7 @@ from bot.services.moderation import ModerationService
 from bot.services.phase import PollTiming
 from bot.services.poller import Deliver, OnChange, Poller
 from bot.services.quotas import QuotaService
+from bot.services.served import ServedModels
 from bot.settings import Settings
 from bot.storage import JobStore
 from bot.storage.database import Database
@@ -30,7 +31,7 @@ class Engine:
     """Everything that submits, tracks and fetches jobs, wired together."""
 
     settings: Settings
-    catalog: Catalog
+    models: ServedModels
     session: aiohttp.ClientSession
     store: JobStore
     client: GatewayClient
@@ -92,11 +93,12 @@ async def open_engine(
             )
             policy = poll_policy(settings)
             metrics = Metrics()
-            jobs = JobService(store=store, client=client, catalog=catalog, policy=policy, metrics=metrics, clock=clock)
+            models = ServedModels(catalog, client, store, clock=clock)
+            jobs = JobService(store=store, client=client, models=models, policy=policy, metrics=metrics, clock=clock)
             guilds = GuildStore(db, clock)
             yield Engine(
                 settings=settings,
-                catalog=catalog,
+                models=models,
                 session=session,
                 store=store,
                 client=client,

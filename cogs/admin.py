@@ -245,13 +245,13 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
     @models.command(name="disable", description="Turn a model off for this server")
     async def models_disable(self, interaction: discord.Interaction[VideoBot], model: str) -> None:
         """Disable a model."""
-        spec = self.bot.engine.jobs.model(model)
+        spec = self.bot.engine.models.named(model)
         await self._list_add(interaction, ListKind.DISABLED_MODEL, spec.name, f"{spec.name} is turned off here.")
 
     @models.command(name="enable", description="Turn a model back on for this server")
     async def models_enable(self, interaction: discord.Interaction[VideoBot], model: str) -> None:
         """Enable a model."""
-        spec = self.bot.engine.jobs.model(model)
+        spec = self.bot.engine.models.named(model)
         await self._list_remove(interaction, ListKind.DISABLED_MODEL, spec.name, f"{spec.name} is turned on here.")
 
     @models_disable.autocomplete("model")
@@ -262,7 +262,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         """Catalog models matching what was typed."""
         return [
             app_commands.Choice(name=spec.name, value=spec.name)
-            for spec in self.bot.engine.catalog
+            for spec in self.bot.engine.models.catalog
             if current.lower() in spec.name.lower()
         ][:25]
 

@@ -13,7 +13,7 @@ from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.creation import CreateInput, requester_of
 from bot.front.replies import confirm_created
-from bot.services.jobs import check_image_count
+from bot.services.jobs import check_image_count, check_last_frame
 
 if TYPE_CHECKING:
     from bot.front.client import VideoBot
@@ -39,6 +39,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         image="A reference image (PNG, JPEG, WebP or GIF)",
         image2="A second reference image, for models that take several",
         image3="A third reference image, for models that take several",
+        last_frame="The picture the video should end on, for models that take one (see /video models)",
         hd="HD upsampling, where the model offers it",
     )
     async def create(
@@ -51,6 +52,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         image: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
+        last_frame: discord.Attachment | None = None,
         hd: bool = False,
     ) -> None:
         """Defer privately at once, then run the creation flow; refusals edit the private reply."""
@@ -61,14 +63,17 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         attachments = [a for a in (image, image2, image3) if a is not None]
         spec = self.bot.engine.jobs.model(model)
         check_image_count(spec, len(attachments))  # before downloading anything
-        blobs = await references.read_attachments(attachments)
+        if last_frame is not None:
+            check_last_frame(spec)
+        blobs = await references.read_attachments([*attachments, *([last_frame] if last_frame else [])])
         wanted = CreateInput(
             prompt=prompt,
             model=spec.name,
             orientation=Orientation(orientation),
             duration=duration,
             hd=hd,
-            images=[(a.filename, blob) for a, blob in zip(attachments, blobs, strict=True)],
+            images=[(a.filename, blob) for a, blob in zip(attachments, blobs, strict=False)],
+            last_frame=(last_frame.filename, blobs[-1]) if last_frame is not None else None,
         )
         created = await self.bot.creator.create(
             wanted,
@@ -83,12 +88,31 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
     async def model_autocomplete(
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        """Catalog models whose name or label contains what was typed."""
+        """Served models whose name or label contains what was typed (retired and unserved ones are left out)."""
         typed = current.lower()
         return [
             app_commands.Choice(name=f"{spec.label} ({spec.name})"[:100], value=spec.name)
-            for spec in self.bot.engine.catalog
+            for spec in self.bot.engine.models.offered()
             if typed in spec.name.lower() or typed in spec.label.lower()
+        ][:AUTOCOMPLETE_LIMIT]
+
+    @create.autocomplete("duration")
+    async def duration_autocomplete(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[int]]:
+        """The durations of the model chosen so far (or of the default model)."""
+        models = self.bot.engine.models
+        chosen = models.catalog.get(str(getattr(interaction.namespace, "model", "") or ""))
+        offered = models.offered()
+        spec = chosen if chosen is not None and chosen in offered else (offered[0] if offered else None)
+        if spec is None:
+            return []
+        return [
+            app_commands.Choice(
+                name=f"{seconds} seconds" + (" (default)" if seconds == spec.default_duration else ""), value=seconds
+            )
+            for seconds in spec.durations
+            if current.strip() in str(seconds)
         ][:AUTOCOMPLETE_LIMIT]
 
     @app_commands.command(name="status", description="Your running videos, or one job by its id")
@@ -144,13 +168,16 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
 
     @app_commands.command(name="models", description="What each video model can do and what it costs")
     async def models(self, interaction: discord.Interaction[VideoBot]) -> None:
-        """List the catalog."""
-        await interaction.response.send_message(embed=render.models_embed(self.bot.engine.catalog), ephemeral=True)
+        """List the models members may pick."""
+        embed = render.models_embed(self.bot.engine.models.offered())
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="help", description="How to make videos with Reelbot")
     async def help(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Explain the commands."""
-        await interaction.response.send_message(embed=render.help_embed(self.bot.engine.catalog), ephemeral=True)
+        offered = self.bot.engine.models.offered()
+        default = offered[0].name if offered else "none available"
+        await interaction.response.send_message(embed=render.help_embed(default), ephemeral=True)
 
 
 async def setup(bot: VideoBot) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.catalog import Catalog
-from bot.domain import ImageTransport, Orientation, WireFormat
+from bot.domain import GenerationRequest, ImageTransport, Orientation, WireFormat
 from bot.errors import ConfigError
+from bot.gateway.formats import openai
 
 SOURCE = "/etc/reelbot/custom-models.toml"
 
@@ -53,7 +54,17 @@ def parse_error(text: str) -> str:
 def test_shipped_catalog_loads() -> None:
     catalog = Catalog.load()
     names = [m.name for m in catalog]
-    assert names[:4] == ["sora-2", "sora-2-pro", "veo3.1-fast", "veo3.1-fast-components"]
+    assert names == [
+        "veo-3.1-fast-generate-preview",
+        "veo-3.1-generate-preview",
+        "veo3.1-fast",
+        "veo3.1-fast-components",
+        "kling-v2-1",
+        "doubao-seedance-1-0-pro-250528",
+        "wan2.5-i2v-preview",
+        "sora-2",
+        "sora-2-pro",
+    ]
     assert len(catalog) == len(names)
     assert "sora-2" in catalog
     assert "no-such-model" not in catalog
@@ -64,7 +75,7 @@ def test_shipped_catalog_loads() -> None:
 def test_shipped_default_is_the_first_model() -> None:
     catalog = Catalog.load()
     assert catalog.default is next(iter(catalog))
-    assert catalog.default.name == "sora-2"
+    assert catalog.default.name == "veo-3.1-fast-generate-preview"
 
 
 def test_shipped_sora_2() -> None:
@@ -79,6 +90,8 @@ def test_shipped_sora_2() -> None:
     assert sora.size_for(Orientation.PORTRAIT) == "720x1280"
     assert sora.hd_orientations == frozenset()
     assert sora.cost(4) == 4
+    assert sora.retired == "2026-09-24"
+    assert sora.use_instead == "veo-3.1-fast-generate-preview"
     assert sora.cost(12) == 12
 
 
@@ -220,3 +233,86 @@ def test_models_file_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(model_toml("latin", label='"Vidéo rapide"').encode("latin-1"))
     with pytest.raises(ConfigError, match="MODELS_FILE"):
         Catalog.load(path)
+
+
+@pytest.mark.parametrize(
+    ("replace", "field", "detail"),
+    [
+        ({"request": '{ duration = "length" }'}, "request.duration", "the gateway drops 'length'"),
+        ({"request": '{ size = "size" }'}, "request.duration", "missing"),
+        ({"request": '{ duration = "seconds:int" }'}, "request.duration", "decodes 'seconds' as string, not int"),
+        ({"request": '{ duration = "metadata" }'}, "request.duration", "name a key inside metadata"),
+        ({"request": '{ duration = "duration", tempo = "metadata.tempo" }'}, "request.tempo", "unknown option"),
+        ({"request": '{ duration = "duration", images = "metadata.pics:int" }'}, "request.images", "int cannot carry"),
+        ({"request": '{ duration = "duration" }'}, "request.images", "the model takes reference images"),
+        (
+            {"request": '{ duration = "duration", images = "image" }', "max_images": "2"},
+            "max_images",
+            "image carries one image",
+        ),
+        (
+            {"request": '{ duration = "duration", images = "image", resolution = "metadata.res" }'},
+            "resolution",
+            "missing",
+        ),
+        ({"retired": '"last autumn"'}, "retired", "a date such as 2026-09-24"),
+        ({"use_instead": '"nowhere"'}, "use_instead", "not a model of this catalog"),
+        ({"fixed": '{ "metadata.mode" = "pro" }'}, "fixed", "needs a 'request' table"),
+        ({"min_images": "2"}, "min_images", "more than max_images"),
+    ],
+)
+def test_bad_request_mappings_name_file_model_and_field(replace: dict[str, str], field: str, detail: str) -> None:
+    message = parse_error(model_toml("mapped", **replace))
+    assert f"{SOURCE}: model 'mapped': field '{field}'" in message
+    assert detail in message
+
+
+def test_the_unified_format_has_a_fixed_request() -> None:
+    message = parse_error(model_toml("u", format='"unified"', request='{ duration = "duration" }'))
+    assert "model 'u': field 'request': the unified format's request is fixed" in message
+
+
+def test_a_request_mapping_builds_the_body_the_adaptor_reads() -> None:
+    text = model_toml(
+        "mapped",
+        request='{ duration = "metadata.duration:string", aspect_ratio = "metadata.ratio", '
+        'resolution = "metadata.resolution", images = "images", last_frame = "metadata.tail" }',
+        max_images="3",
+        resolution='"720p"',
+        hd_resolution='"1080p"',
+        hd_orientations='["landscape"]',
+        fixed='{ "metadata.mode" = "pro", "metadata.audio" = true }',
+    )
+    spec = Catalog.parse(text, SOURCE).default
+    request = GenerationRequest(
+        prompt="p",
+        model="mapped",
+        orientation=Orientation.LANDSCAPE,
+        duration=8,
+        hd=True,
+        images=("a", "b"),
+        last_frame="z",
+    )
+    assert spec.takes_last_frame
+    assert openai.build_create(request, spec) == {
+        "model": "mapped",
+        "prompt": "p",
+        "images": ["a", "b"],
+        "metadata": {
+            "duration": "8",
+            "ratio": "16:9",
+            "resolution": "1080p",
+            "tail": "z",
+            "mode": "pro",
+            "audio": True,
+        },
+    }
+
+
+def test_retired_models_are_never_the_default() -> None:
+    text = model_toml("old", retired='"2026-09-24"', use_instead='"new"') + model_toml("new")
+    catalog = Catalog.parse(text, SOURCE)
+    assert catalog.default.name == "new"
+    assert parse_error(model_toml("old", retired='"2026-09-24"')).endswith(
+        "every model is retired; list at least one that is in service"
+    )

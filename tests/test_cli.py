@@ -53,8 +53,17 @@ def free_port() -> int:
 @pytest.mark.parametrize(
     "extra",
     [
-        ["--model", "sora-2"],
-        ["--model", "sora-2", "--image", "ref.png", "--orientation", "portrait", "--duration", "8"],
+        ["--model", "veo-3.1-fast-generate-preview"],
+        [
+            "--model",
+            "veo-3.1-fast-generate-preview",
+            "--image",
+            "ref.png",
+            "--orientation",
+            "portrait",
+            "--duration",
+            "8",
+        ],
         ["--model", "veo3.1-fast-components", "--image", "https://example.com/1.png", "--image", "https://e.x/2.png"],
     ],
     ids=["openai", "openai-image", "unified-images"],
@@ -70,9 +79,11 @@ async def test_generate_writes_a_playable_mp4(sim: Simulator, tmp_path: Path, ex
 
 async def test_generate_exit_codes(sim: Simulator, tmp_path: Path) -> None:
     env = engine_env(sim, tmp_path)
-    failed = await run_bot(tmp_path, env, "generate", "please FAIL", "--model", "sora-2", "--out", "x.mp4")
+    failed = await run_bot(
+        tmp_path, env, "generate", "please FAIL", "--model", "veo-3.1-fast-generate-preview", "--out", "x.mp4"
+    )
     bad_duration = await run_bot(
-        tmp_path, env, "generate", "x", "--model", "sora-2", "--duration", "5", "--out", "x.mp4"
+        tmp_path, env, "generate", "x", "--model", "veo-3.1-fast-generate-preview", "--duration", "5", "--out", "x.mp4"
     )
     file_for_url_model = await run_bot(
         tmp_path, env, "generate", "x", "--model", "veo3.1-fast", "--image", "missing.png", "--out", "x.mp4"
@@ -89,7 +100,7 @@ async def test_generate_exit_codes(sim: Simulator, tmp_path: Path) -> None:
 
     assert (failed.code, bad_duration.code, unreachable.code, bad_key.code) == (1, 2, 3, 2)
     assert "failed" in failed.out and "could not make this video" in failed.out
-    assert "4, 8, 12 seconds, not 5" in bad_duration.out
+    assert "4, 6, 8 seconds, not 5" in bad_duration.out
     assert file_for_url_model.code == 2
     assert "Traceback" not in failed.err + bad_duration.err + unreachable.err + bad_key.err
     assert "sk-not-the-key" not in bad_key.out + bad_key.err
@@ -129,7 +140,8 @@ async def test_check_reports_the_gateway_and_the_models(sim: Simulator, tmp_path
     )
 
     assert ok.code == 0, ok
-    assert "model sora-2 (openai format): served" in ok.out
+    assert "model veo-3.1-fast-generate-preview (openai format): served (the default)" in ok.out
+    assert "model sora-2 (openai format): retired on 2026-09-24" in ok.out
     assert "database" in ok.out and "writable" in ok.out
     assert wrong_key.code == 2 and "rejected GATEWAY_API_KEY" in wrong_key.out
     assert wrong_base.code == 3 and "web page" in wrong_base.out

@@ -49,7 +49,7 @@ async def bot(
 
 async def started(fake: FakeDiscord, prompt: str) -> int:
     """Start a job; return its thread's id once the thread exists."""
-    rec = await create(fake, prompt=prompt, model="sora-2")
+    rec = await create(fake, prompt=prompt, model="veo-3.1-fast-generate-preview")
     text = await private_text(fake, rec, "on its way")
     return int(text.split("<#")[1].split(">")[0])
 
@@ -158,12 +158,12 @@ async def test_metrics_count_what_happened_and_health_is_reported(
                 health = await response.json()
                 status = response.status
 
-    assert 'reelbot_jobs_submitted_total{model="sora-2"} 2.0' in text
-    assert 'reelbot_jobs_finished_total{model="sora-2",outcome="succeeded"} 1.0' in text
-    assert 'reelbot_jobs_finished_total{model="sora-2",outcome="generation_failed"} 1.0' in text
+    assert 'reelbot_jobs_submitted_total{model="veo-3.1-fast-generate-preview"} 2.0' in text
+    assert 'reelbot_jobs_finished_total{model="veo-3.1-fast-generate-preview",outcome="succeeded"} 1.0' in text
+    assert 'reelbot_jobs_finished_total{model="veo-3.1-fast-generate-preview",outcome="generation_failed"} 1.0' in text
     assert 'reelbot_deliveries_total{result="posted"} 1.0' in text
     assert 'reelbot_deliveries_total{result="notice"} 1.0' in text
-    assert "reelbot_credits_spent_total 4.0" in text  # one 4-second sora-2 video; the failure was refunded
+    assert "reelbot_credits_spent_total 12.0" in text  # one 8-second Veo 3.1 Fast video; the failure was refunded
     assert "reelbot_polls_total" in text and "reelbot_delivery_lag_seconds_count 2.0" in text
     assert status == 200 and health["ok"] is True
     assert set(health["checks"]) == {"discord", "database", "gateway", "services"}

@@ -17,7 +17,7 @@ from bot.devtools.gateway import Simulator, SimulatorConfig
 from bot.devtools.gateway.media import sample_video
 from bot.media import Encoder
 from tests.botproc import BotProcess, bot_env
-from tests.conftest import body_failed
+from tests.conftest import body_failed, eventually
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
 from tests.media_samples import make_clip
 from tests.test_cli import free_port
@@ -88,7 +88,7 @@ async def create(fake: FakeDiscord, **options: object) -> InteractionRecord:
     return await fake.invoke_slash(channel_id=fake.channel().id, options=options, attachments=attachments)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("model", ["sora-2", "veo3.1-fast"])
+@pytest.mark.parametrize("model", ["veo-3.1-fast-generate-preview", "veo3.1-fast"])
 async def test_text_to_video_in_a_thread(fake: FakeDiscord, sim: Simulator, bot: BotProcess, model: str) -> None:
     channel = fake.channel()
     rec = await create(fake, prompt="a cat surfing", model=model)
@@ -118,7 +118,12 @@ async def test_text_to_video_in_a_thread(fake: FakeDiscord, sim: Simulator, bot:
 async def test_one_reference_image_is_fitted_to_the_output_size(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
-    rec = await create(fake, prompt="animate this", model="sora-2", image=("photo.png", png(400, 400), "image/png"))
+    rec = await create(
+        fake,
+        prompt="animate this",
+        model="veo-3.1-fast-generate-preview",
+        image=("photo.png", png(400, 400), "image/png"),
+    )
     await private_text(fake, rec, "on its way")
     status = await fake.wait_for_message(fake.channel().id, lambda m: bool(m.attachments), timeout=WAIT)
 
@@ -126,7 +131,7 @@ async def test_one_reference_image_is_fitted_to_the_output_size(
     with Image.open(io.BytesIO(posted)) as image:
         assert image.size == (1280, 720)
         assert "Author" not in image.info
-    reference = next(iter(sim.tasks)).detail["input_reference"]
+    reference = next(iter(sim.tasks)).detail["first_frame"]
     assert isinstance(reference, str) and reference.startswith("data:image/jpeg;base64,")
 
 
@@ -145,7 +150,7 @@ async def test_three_images_travel_as_urls(fake: FakeDiscord, sim: Simulator, bo
     ("options", "says"),
     [
         ({"image": ("notes.png", b"just text, not a picture", "image/png")}, "not a PNG, JPEG, WebP or GIF"),
-        ({"duration": 5}, "4, 8, 12 seconds, not 5"),
+        ({"duration": 5}, "4, 6, 8 seconds, not 5"),
         (
             {"image": ("a.png", PNG_1PX, "image/png"), "image2": ("b.png", PNG_1PX, "image/png")},
             "at most 1 reference image",
@@ -157,7 +162,7 @@ async def test_three_images_travel_as_urls(fake: FakeDiscord, sim: Simulator, bo
 async def test_bad_requests_are_refused_privately_leaving_nothing(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess, options: dict[str, object], says: str
 ) -> None:
-    rec = await create(fake, prompt="x", model="sora-2", **options)
+    rec = await create(fake, prompt="x", model="veo-3.1-fast-generate-preview", **options)
     await private_text(fake, rec, says)
 
     assert [m for m in fake.messages(fake.channel().id) if not m.flags & EPHEMERAL] == []
@@ -187,7 +192,7 @@ async def test_without_thread_permission_the_video_arrives_in_the_channel(
 async def test_a_failed_job_is_explained_with_a_retry_button(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
-    rec = await create(fake, prompt="please FAIL", model="sora-2")
+    rec = await create(fake, prompt="please FAIL", model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
     notice = await fake.wait_for_message(thread.id, lambda m: "failed" in m.content, timeout=WAIT)
@@ -202,7 +207,7 @@ async def test_a_policy_refusal_at_submit_is_private_and_leaves_nothing(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
     sim.faults.refuse_policy()
-    rec = await create(fake, prompt="a famous actor", model="sora-2")
+    rec = await create(fake, prompt="a famous actor", model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "content policy")
     assert [m for m in fake.messages(fake.channel().id) if not m.flags & EPHEMERAL and not m.deleted] == []
     assert fake.threads() == []
@@ -211,7 +216,7 @@ async def test_a_policy_refusal_at_submit_is_private_and_leaves_nothing(
 @pytest.mark.sim(task_seconds=8.0)  # long enough for a progress edit between start and finish
 async def test_progress_edits_the_status_message(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
     async with await start_bot(fake, sim, tmp_path):
-        rec = await create(fake, prompt="slow one", model="sora-2")
+        rec = await create(fake, prompt="slow one", model="veo-3.1-fast-generate-preview")
         await private_text(fake, rec, "on its way")
         status = await fake.wait_for_message(fake.channel().id, lambda m: bool(m.embeds), timeout=WAIT)
         await fake.wait_for_message(
@@ -227,7 +232,7 @@ async def test_sigkill_mid_job_then_restart_delivers_exactly_once(
 ) -> None:
     first = await start_bot(fake, sim, tmp_path)
     async with first:
-        rec = await create(fake, prompt="survive a crash", model="sora-2")
+        rec = await create(fake, prompt="survive a crash", model="veo-3.1-fast-generate-preview")
         await private_text(fake, rec, "on its way")
         thread = await fake.wait_for_thread(timeout=WAIT)
         await first.kill()
@@ -242,7 +247,7 @@ async def test_killed_right_after_posting_the_result_is_not_posted_twice(
 ) -> None:
     first = await start_bot(fake, sim, tmp_path)
     async with first:
-        rec = await create(fake, prompt="crash after posting", model="sora-2")
+        rec = await create(fake, prompt="crash after posting", model="veo-3.1-fast-generate-preview")
         await private_text(fake, rec, "on its way")
         thread = await fake.wait_for_thread(timeout=WAIT)
         # After posting the video the bot marks the status message done; while Discord fails that edit
@@ -264,7 +269,12 @@ async def test_killed_right_after_posting_the_result_is_not_posted_twice(
 async def test_buttons_work_after_a_restart(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
     first = await start_bot(fake, sim, tmp_path)
     async with first:
-        rec = await create(fake, prompt="a red kite", model="sora-2", image=("kite.png", png(300, 200), "image/png"))
+        rec = await create(
+            fake,
+            prompt="a red kite",
+            model="veo-3.1-fast-generate-preview",
+            image=("kite.png", png(300, 200), "image/png"),
+        )
         await private_text(fake, rec, "on its way")
         thread = await fake.wait_for_thread(timeout=WAIT)
         result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
@@ -281,11 +291,11 @@ async def test_buttons_work_after_a_restart(fake: FakeDiscord, sim: Simulator, t
     assert sim.stats.route_classes["create"] == 2
     second_task = list(sim.tasks)[1]
     assert second_task.prompt == "a red kite"
-    assert str(second_task.detail["input_reference"]).startswith("data:image/jpeg;base64,")
+    assert str(second_task.detail["first_frame"]).startswith("data:image/jpeg;base64,")
 
 
 async def test_remix_edits_the_prompt(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
-    rec = await create(fake, prompt="a blue whale", model="sora-2")
+    rec = await create(fake, prompt="a blue whale", model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
     result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
@@ -302,7 +312,7 @@ async def test_remix_edits_the_prompt(fake: FakeDiscord, sim: Simulator, bot: Bo
 
 
 async def test_delete_is_for_the_requester_and_moderators(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
-    rec = await create(fake, prompt="delete me", model="sora-2")
+    rec = await create(fake, prompt="delete me", model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
     result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
@@ -326,7 +336,7 @@ async def test_delete_is_for_the_requester_and_moderators(fake: FakeDiscord, sim
 async def test_an_expired_interaction_token_does_not_stop_delivery(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
-    rec = await create(fake, prompt="takes a while", model="sora-2")
+    rec = await create(fake, prompt="takes a while", model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "on its way")
     fake.expire_token(rec)
     thread = await fake.wait_for_thread(timeout=WAIT)
@@ -337,7 +347,7 @@ async def test_a_result_over_the_upload_limit_is_compressed_to_fit(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
     sim.faults.oversize(size_bytes=11 * 1024 * 1024)
-    rec = await create(fake, prompt="huge", model="sora-2")
+    rec = await create(fake, prompt="huge", model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
     posted = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
@@ -354,7 +364,7 @@ async def test_a_30_mb_result_arrives_as_a_playable_mp4_under_10_mib(
     clip = await asyncio.to_thread(make_clip, cache, seconds=8, width=1920, height=1080, target_bytes=30_000_000)
     config = SimulatorConfig(tick_seconds=0, task_seconds=0.3, result_video=str(clip))
     async with Simulator(config) as sim, await start_bot(fake, sim, tmp_path):
-        rec = await create(fake, prompt="big", model="sora-2")
+        rec = await create(fake, prompt="big", model="veo-3.1-fast-generate-preview")
         await private_text(fake, rec, "on its way")
         thread = await fake.wait_for_thread(timeout=WAIT)
         posted = await fake.wait_for_message(thread.id, has_video, timeout=120)
@@ -379,7 +389,7 @@ async def test_a_result_that_cannot_fit_without_a_media_server_is_explained(
 ) -> None:
     sim.faults.oversize(size_bytes=11 * 1024 * 1024)
     async with await start_bot(fake, sim, tmp_path, **NO_FFMPEG):
-        rec = await create(fake, prompt="huge", model="sora-2")
+        rec = await create(fake, prompt="huge", model="veo-3.1-fast-generate-preview")
         await private_text(fake, rec, "on its way")
         thread = await fake.wait_for_thread(timeout=WAIT)
         notice = await fake.wait_for_message(thread.id, lambda m: "upload limit" in m.content, timeout=WAIT)
@@ -394,7 +404,7 @@ async def test_a_result_that_cannot_fit_is_linked_from_the_media_server(
     port = free_port()
     media = {"MEDIA_PUBLIC_URL": f"http://127.0.0.1:{port}/media", "MEDIA_LISTEN": f"127.0.0.1:{port}"}
     async with await start_bot(fake, sim, tmp_path, **NO_FFMPEG, **media):
-        rec = await create(fake, prompt="huge", model="sora-2")
+        rec = await create(fake, prompt="huge", model="veo-3.1-fast-generate-preview")
         await private_text(fake, rec, "on its way")
         thread = await fake.wait_for_thread(timeout=WAIT)
         posted = await fake.wait_for_message(thread.id, lambda m: "/media/v/" in m.content, timeout=WAIT)
@@ -407,7 +417,7 @@ async def test_a_result_that_cannot_fit_is_linked_from_the_media_server(
 
 
 async def test_status_history_models_and_help(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
-    rec = await create(fake, prompt="for the record", model="sora-2")
+    rec = await create(fake, prompt="for the record", model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
     await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
@@ -453,7 +463,7 @@ async def test_sigterm_exits_promptly_and_a_bad_token_is_explained(
 
 async def test_a_long_prompt_still_gets_a_thread(fake: FakeDiscord, bot: BotProcess) -> None:
     prompt = "a very long description of a calm sea at dawn, " * 4
-    rec = await create(fake, prompt=prompt, model="sora-2")
+    rec = await create(fake, prompt=prompt, model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
     assert len(thread.name) <= 100 and thread.name.startswith("a very long description")
@@ -462,12 +472,14 @@ async def test_a_long_prompt_still_gets_a_thread(fake: FakeDiscord, bot: BotProc
 async def test_a_job_started_inside_a_thread_can_be_rerolled(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
-    first = await create(fake, prompt="the first one", model="sora-2")
+    first = await create(fake, prompt="the first one", model="veo-3.1-fast-generate-preview")
     await private_text(fake, first, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
     first_result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
 
-    inside = await fake.invoke_slash(channel_id=thread.id, options={"prompt": "made in a thread", "model": "sora-2"})
+    inside = await fake.invoke_slash(
+        channel_id=thread.id, options={"prompt": "made in a thread", "model": "veo-3.1-fast-generate-preview"}
+    )
     await private_text(fake, inside, "on its way")
     result = await fake.wait_for_message(thread.id, lambda m: has_video(m) and m.id != first_result.id, timeout=WAIT)
     job_id = result.content.split("`")[1]
@@ -482,3 +494,66 @@ async def test_large_images_for_a_url_model_are_downscaled(fake: FakeDiscord, si
     status = await fake.wait_for_message(fake.channel().id, lambda m: bool(m.attachments), timeout=WAIT)
     with Image.open(io.BytesIO(fake.attachment_bytes(status.attachments[0].id))) as image:
         assert image.format == "JPEG" and max(image.size) == 2048
+
+
+async def test_a_retired_model_is_refused_privately_without_a_gateway_call(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    rec = await create(fake, prompt="a lighthouse at dusk", model="sora-2")
+    text = await private_text(fake, rec, "retired")
+    assert text == (
+        "Sora 2 was retired by its provider on 2026-09-24 and can no longer make videos. "
+        "Use Veo 3.1 Fast (`veo-3.1-fast-generate-preview`) instead. Nothing was charged."
+    )
+    assert [m for m in fake.messages(fake.channel().id) if not m.flags & EPHEMERAL] == []
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_with_no_model_chosen_the_first_served_model_makes_the_video(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    sim.serve_models(("kling-v2-1", "doubao-seedance-1-0-pro-250528"))  # a gateway without Veo or Sora
+    async with await start_bot(fake, sim, tmp_path):
+        offered = await fake.invoke_autocomplete("model", options={"prompt": "x", "model": ""})
+        choices = (await offered.wait_response(WAIT)).data["choices"]
+        durations = await fake.invoke_autocomplete("duration", options={"prompt": "x", "model": "kling-v2-1"})
+        lengths = (await durations.wait_response(WAIT)).data["choices"]
+        unserved = await create(fake, prompt="x", model="veo-3.1-fast-generate-preview")
+        refusal = await private_text(fake, unserved, "does not serve")
+
+        rec = await create(fake, prompt="a paper boat in the rain")
+        await private_text(fake, rec, "on its way")
+        status = await fake.wait_for_message(fake.channel().id, lambda m: bool(m.embeds), timeout=WAIT)
+        await fake.wait_for_message(status.id, has_video, timeout=WAIT)
+
+    assert [c["value"] for c in choices] == ["kling-v2-1", "doubao-seedance-1-0-pro-250528"]
+    assert [(c["name"], c["value"]) for c in lengths] == [("5 seconds (default)", 5), ("10 seconds", 10)]
+    assert "Nothing was charged. Choose one of: kling-v2-1, doubao-seedance-1-0-pro-250528." in refusal
+    assert [task.model for task in sim.tasks] == ["kling-v2-1"]
+
+
+async def test_a_last_frame_reaches_the_model_and_a_reroll_keeps_it(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    rec = await create(
+        fake,
+        prompt="a door opens",
+        model="kling-v2-1",
+        image=("first.png", png(320, 180), "image/png"),
+        last_frame=("last.png", png(320, 180), "image/png"),
+    )
+    await private_text(fake, rec, "on its way")
+    status = await fake.wait_for_message(fake.channel().id, lambda m: len(m.attachments) == 2, timeout=WAIT)
+    thread = await fake.wait_for_thread(timeout=WAIT)
+    result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+    click = await fake.click_button(result.id, f"reelbot:reroll:{result.content.split('`')[1]}")
+    await private_text(fake, click, "on its way")
+    await eventually(lambda: len(sim.tasks) == 2)
+
+    first, again = list(sim.tasks)
+    urls = {a.filename: a.url for a in status.attachments}
+    assert first.detail["first_frame"] == urls["reference-1.jpg"]
+    assert first.detail["last_frame"] == urls["last-frame-1.jpg"]
+    assert (first.detail["mode"], first.detail["duration"]) == ("pro", 5)
+    assert again.detail["last_frame"] and again.detail["last_frame"] != first.detail["last_frame"]  # posted anew
+    assert again.detail["first_frame"] and again.detail["first_frame"] != first.detail["first_frame"]

@@ -26,6 +26,8 @@ PNG_1PX = bytes.fromhex(
     "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f0d6a30000000049454e44ae426082"
 )
 
+DATA_PNG = to_data_uri(PNG_1PX, "image/png")
+
 
 def assert_playable(path: Path) -> None:
     """The file is a complete MP4 that ffmpeg decodes without an error."""
@@ -49,8 +51,8 @@ async def generate(engine: Engine, deliveries: Deliveries, **request: object) ->
 @pytest.mark.parametrize(
     ("model", "images"),
     [
-        ("sora-2", ()),
-        ("sora-2", (to_data_uri(PNG_1PX, "image/png"),)),
+        ("veo-3.1-fast-generate-preview", ()),
+        ("veo-3.1-fast-generate-preview", (to_data_uri(PNG_1PX, "image/png"),)),
         ("veo3.1-fast", ()),
         ("veo3.1-fast-components", ("https://example.com/a.png", "https://example.com/b.png", "https://c.example/c")),
     ],
@@ -72,20 +74,80 @@ async def test_each_format_ends_in_a_playable_mp4(
     assert sim.stats.route_classes["create"] == 1
 
 
-async def test_request_reaches_the_gateway_in_the_models_wire_format(engine: Engine, sim: Simulator) -> None:
-    deliveries = Deliveries()
+@pytest.mark.parametrize(
+    ("model", "duration", "hd", "reading"),
+    [
+        ("veo-3.1-fast-generate-preview", 4, False, {"duration": 4, "aspect_ratio": "9:16", "resolution": "720p"}),
+        ("veo-3.1-generate-preview", 6, True, {"duration": 6, "aspect_ratio": "9:16", "resolution": "1080p"}),
+        ("kling-v2-1", 10, False, {"duration": 10, "aspect_ratio": "9:16", "mode": "pro"}),
+        ("doubao-seedance-1-0-pro-250528", 10, True, {"duration": 10, "aspect_ratio": "9:16", "resolution": "1080p"}),
+        ("wan2.5-i2v-preview", 10, False, {"duration": 10, "resolution": "720P"}),
+    ],
+)
+async def test_each_model_reaches_its_provider_as_asked(
+    engine: Engine, sim: Simulator, model: str, duration: int, hd: bool, reading: dict[str, object]
+) -> None:
+    """The simulator reads each body as new-api's adaptor for the provider does; a field in the wrong place would
+    come out as that adaptor's default (5 or 8 seconds, 16:9, 720p) instead of what was asked."""
+    spec = engine.models.named(model)
+    image = "https://example.com/first.png" if spec.image_transport.value == "url" else DATA_PNG
     job = await generate(
-        engine, deliveries, prompt="waves", model="sora-2", duration=8, orientation=Orientation.PORTRAIT
+        engine,
+        Deliveries(),
+        prompt="waves",
+        model=model,
+        duration=duration,
+        hd=hd,
+        orientation=Orientation.PORTRAIT,
+        images=(image,),
     )
+    assert job.status is JobStatus.SUCCEEDED, job.error_message
     task = sim.tasks.get(job.task_id or "")
     assert task is not None
-    assert task.seconds == "8"
-    assert task.size == "720x1280"
+    assert {key: task.detail[key] for key in reading} == reading
+    assert task.detail["first_frame"] == image
+    assert task.seconds == str(duration)
+
+
+async def test_kling_ends_on_the_last_frame(engine: Engine, sim: Simulator) -> None:
+    first, last = "https://example.com/first.png", "https://example.com/last.png"
+    job = await generate(
+        engine, Deliveries(), prompt="a door opens", model="kling-v2-1", images=(first,), last_frame=last
+    )
+    assert job.status is JobStatus.SUCCEEDED, job.error_message
+    task = sim.tasks.get(job.task_id or "")
+    assert task is not None
+    assert (task.detail["first_frame"], task.detail["last_frame"], task.detail["mode"]) == (first, last, "pro")
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "says"),
+    [
+        ({"model": "veo-3.1-fast-generate-preview", "last_frame": DATA_PNG}, "cannot end the video"),
+        ({"model": "wan2.5-i2v-preview"}, "makes videos from a picture"),
+        ({"model": "kling-v2-1", "images": (DATA_PNG,)}, "fetches reference images from links"),
+    ],
+)
+async def test_requests_a_model_cannot_take_are_refused_before_sending(
+    engine: Engine, sim: Simulator, request_fields: dict[str, object], says: str
+) -> None:
+    with pytest.raises(UserFacingError, match=says):
+        engine.jobs.build_request(prompt="x", **request_fields)  # type: ignore[arg-type]
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_success_without_a_video_fails_with_the_reason_and_is_not_charged(engine: Engine, sim: Simulator) -> None:
+    sim.faults.withhold_videos()
+    job = await generate(engine, Deliveries(), prompt="filtered", model="kling-v2-1")
+    assert job.status is JobStatus.FAILED
+    assert job.error_kind is ErrorKind.GENERATION_FAILED
+    assert job.error_message is not None and "sent no video" in job.error_message
+    assert "Nothing was charged" in job.error_message
 
 
 async def test_generation_failure_is_delivered_once_in_plain_words(engine: Engine) -> None:
     deliveries = Deliveries()
-    job = await generate(engine, deliveries, prompt="please FAIL this one", model="sora-2")
+    job = await generate(engine, deliveries, prompt="please FAIL this one", model="veo-3.1-fast-generate-preview")
 
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.GENERATION_FAILED
@@ -95,7 +157,9 @@ async def test_generation_failure_is_delivered_once_in_plain_words(engine: Engin
 
 async def test_policy_refusal_at_create_fails_the_job_without_polling(engine: Engine, sim: Simulator) -> None:
     sim.faults.refuse_policy()
-    job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="someone famous", model="sora-2")))
+    job = await engine.jobs.submit(
+        NewJob(request=engine.jobs.build_request(prompt="someone famous", model="veo-3.1-fast-generate-preview"))
+    )
 
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.CONTENT_POLICY
@@ -115,7 +179,7 @@ async def test_poll_storms_recover(engine: Engine, sim: Simulator, fault: str) -
         sim.faults.server_error("poll", count=6, status=502)
     else:
         sim.faults.rate_limit("poll", count=6, retry_after=1 if fault == "rate_limit_retry_after" else None)
-    job = await generate(engine, Deliveries(), prompt="storm", model="sora-2")
+    job = await generate(engine, Deliveries(), prompt="storm", model="veo-3.1-fast-generate-preview")
 
     assert job.status is JobStatus.SUCCEEDED
     assert sim.stats.route_classes["create"] == 1
@@ -132,7 +196,9 @@ async def test_poll_storms_recover(engine: Engine, sim: Simulator, fault: str) -
 )
 async def test_a_refused_submit_is_never_resent(engine: Engine, sim: Simulator, arm, kind: ErrorKind) -> None:  # type: ignore[no-untyped-def]
     arm(sim)
-    job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="x", model="sora-2")))
+    job = await engine.jobs.submit(
+        NewJob(request=engine.jobs.build_request(prompt="x", model="veo-3.1-fast-generate-preview"))
+    )
 
     assert job.status is JobStatus.FAILED
     assert job.error_kind is kind
@@ -146,7 +212,9 @@ async def test_a_submit_left_unanswered_is_unconfirmed_and_not_resent(
     sim.faults.delay(5.0, route="create")
     async with open_engine(settings, Catalog.load()) as engine:
         engine.client.timeouts = dataclasses.replace(engine.client.timeouts, submit=0.5)
-        job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="x", model="sora-2")))
+        job = await engine.jobs.submit(
+            NewJob(request=engine.jobs.build_request(prompt="x", model="veo-3.1-fast-generate-preview"))
+        )
 
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.UNCONFIRMED
@@ -156,7 +224,7 @@ async def test_a_submit_left_unanswered_is_unconfirmed_and_not_resent(
 
 async def test_a_cut_download_is_detected_and_retried(engine: Engine, sim: Simulator) -> None:
     sim.faults.cut_downloads(count=2, after_bytes=2000)
-    job = await generate(engine, Deliveries(), prompt="cut", model="sora-2")
+    job = await generate(engine, Deliveries(), prompt="cut", model="veo-3.1-fast-generate-preview")
 
     assert job.status is JobStatus.SUCCEEDED
     assert_playable(Path(job.result_path or ""))
@@ -165,7 +233,7 @@ async def test_a_cut_download_is_detected_and_retried(engine: Engine, sim: Simul
 
 async def test_content_route_answering_json_is_followed(engine: Engine, sim: Simulator) -> None:
     sim.faults.content_as_json_url()
-    job = await generate(engine, Deliveries(), prompt="json", model="sora-2")
+    job = await generate(engine, Deliveries(), prompt="json", model="veo-3.1-fast-generate-preview")
     assert job.status is JobStatus.SUCCEEDED
     assert_playable(Path(job.result_path or ""))
 
@@ -178,7 +246,7 @@ async def test_an_expired_link_is_retried_through_the_content_route(engine: Engi
 
 async def test_a_lost_task_ends_cleanly(engine: Engine, sim: Simulator) -> None:
     sim.faults.lose_tasks(after_polls=0)
-    job = await generate(engine, Deliveries(), prompt="lost", model="sora-2")
+    job = await generate(engine, Deliveries(), prompt="lost", model="veo-3.1-fast-generate-preview")
 
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.LOST
@@ -198,7 +266,9 @@ async def test_a_job_past_its_timeout_fails_as_timed_out(sim: Simulator, tmp_pat
     async with open_engine(slow_sim_settings, Catalog.load()) as engine:
         deliveries = Deliveries()
         poller = engine.poller(origin="discord", deliver=deliveries, on_change=on_change)
-        job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="never ends", model="sora-2")))
+        job = await engine.jobs.submit(
+            NewJob(request=engine.jobs.build_request(prompt="never ends", model="veo-3.1-fast-generate-preview"))
+        )
         sim.tasks.get(job.task_id or "").run_seconds = 3600  # type: ignore[union-attr]
         done = await run_until(poller, deliveries.wait_for(job.id))
 
@@ -209,7 +279,9 @@ async def test_a_job_past_its_timeout_fails_as_timed_out(sim: Simulator, tmp_pat
 async def test_restart_mid_job_resumes_and_delivers_exactly_once(sim: Simulator, tmp_path: Path) -> None:
     settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
     async with open_engine(settings, Catalog.load()) as first:
-        job = await first.jobs.submit(NewJob(request=first.jobs.build_request(prompt="restart", model="sora-2")))
+        job = await first.jobs.submit(
+            NewJob(request=first.jobs.build_request(prompt="restart", model="veo-3.1-fast-generate-preview"))
+        )
     # The first process is gone; a new one opens the same database file and carries on.
     deliveries = Deliveries()
     async with open_engine(settings, Catalog.load()) as second:
@@ -233,7 +305,9 @@ async def test_a_delivery_cut_off_by_a_crash_is_retried_and_flagged(sim: Simulat
         raise asyncio.CancelledError  # the process dies before the delivery is recorded
 
     async with open_engine(settings, Catalog.load()) as first:
-        job = await first.jobs.submit(NewJob(request=first.jobs.build_request(prompt="crash", model="sora-2")))
+        job = await first.jobs.submit(
+            NewJob(request=first.jobs.build_request(prompt="crash", model="veo-3.1-fast-generate-preview"))
+        )
         poller = first.poller(origin="discord", deliver=crash_after_posting)
         task = asyncio.create_task(poller.run())
         await asyncio.wait_for(handed_over.wait(), timeout=30)
@@ -251,7 +325,9 @@ async def test_a_delivery_cut_off_by_a_crash_is_retried_and_flagged(sim: Simulat
 
 async def test_jobs_of_another_origin_are_left_alone(engine: Engine) -> None:
     mine, theirs = Deliveries(), Deliveries()
-    job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="a", model="sora-2"), origin="cli"))
+    job = await engine.jobs.submit(
+        NewJob(request=engine.jobs.build_request(prompt="a", model="veo-3.1-fast-generate-preview"), origin="cli")
+    )
     await run_until(engine.poller(origin="cli", deliver=mine), mine.wait_for(job.id))
     await engine.poller(origin="discord", deliver=theirs).poll_once()
     assert theirs.jobs == []
@@ -264,7 +340,9 @@ async def test_wrong_key_and_wrong_base_url_are_named(sim: Simulator, tmp_path: 
     ):
         settings = Settings.from_env(engine_env(sim, tmp_path, **overrides), need_discord=False)
         async with open_engine(settings, Catalog.load()) as engine:
-            job = await engine.jobs.submit(NewJob(request=engine.jobs.build_request(prompt="x", model="sora-2")))
+            job = await engine.jobs.submit(
+                NewJob(request=engine.jobs.build_request(prompt="x", model="veo-3.1-fast-generate-preview"))
+            )
         assert job.error_kind is kind, overrides
         assert "sk-wrong-key-123" not in (job.error_message or "")
 
@@ -273,7 +351,7 @@ async def test_a_job_given_up_during_a_slow_set_up_is_never_submitted(sim: Simul
     settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
     later = [time.time()]
     async with open_engine(settings, Catalog.load(), clock=lambda: later[0]) as engine:
-        request = engine.jobs.build_request(prompt="slow set-up", model="sora-2")
+        request = engine.jobs.build_request(prompt="slow set-up", model="veo-3.1-fast-generate-preview")
         job = await engine.jobs.add(NewJob(request=request))
         later[0] += 3600  # the status message took longer than the submit's grace: the poller gives the job up
         await engine.poller(origin="discord", deliver=Deliveries()).poll_once()
@@ -291,6 +369,6 @@ async def test_a_results_folder_that_cannot_be_written_fails_the_job_cleanly(sim
         engine_env(sim, tmp_path, RESULTS_DIR=str(tmp_path / "not-a-folder" / "results")), need_discord=False
     )
     async with open_engine(settings, Catalog.load()) as engine:
-        job = await generate(engine, Deliveries(), prompt="nowhere to put it", model="sora-2")
+        job = await generate(engine, Deliveries(), prompt="nowhere to put it", model="veo-3.1-fast-generate-preview")
 
     assert job.status is JobStatus.FAILED and job.error_kind is ErrorKind.BAD_RESULT

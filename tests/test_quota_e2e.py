@@ -16,6 +16,8 @@ from tests.conftest import body_failed, eventually
 from tests.fakediscord import FakeDiscord, InteractionRecord
 from tests.test_discord_e2e import WAIT, create, has_video, private_text, start_bot
 
+MODEL = "veo-3.1-fast-generate-preview"  # 1.5 credits a second: a 4-second video costs 6
+
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
@@ -29,8 +31,8 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 async def bot(
     fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[BotProcess]:
-    """The bot with a small daily allowance (12 credits: three 4-second sora-2 videos) and one owner."""
-    proc = await start_bot(fake, sim, tmp_path, QUOTA_USER_DAILY_CREDITS="12", OWNER_IDS=str(fake.owner_user.id))
+    """The bot with a small daily allowance (18 credits: three 4-second Veo 3.1 Fast videos) and one owner."""
+    proc = await start_bot(fake, sim, tmp_path, QUOTA_USER_DAILY_CREDITS="18", OWNER_IDS=str(fake.owner_user.id))
     async with proc:
         yield proc
         if body_failed(request):
@@ -82,29 +84,29 @@ async def test_the_daily_allowance_is_spent_refunded_on_failure_and_refused_when
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
     for prompt in ("one", "please FAIL", "two", "three"):
-        await finished(fake, await create(fake, prompt=prompt, model="sora-2"))
+        await finished(fake, await create(fake, prompt=prompt, model=MODEL, duration=4))
 
-    refused = await create(fake, prompt="four", model="sora-2")
+    refused = await create(fake, prompt="four", model=MODEL, duration=4)
     text = await private_text(fake, refused, "left today")
-    assert "costs 4 credits; you have 0 left today" in text
+    assert "costs 6 credits; you have 0 left today" in text
     assert sim.stats.route_classes["create"] == 4  # the refused one never reached the gateway
 
     quota = await fake.invoke_slash(subcommand="quota")
-    # Three successes of 4 credits: the failed job was refunded.
-    await quota.wait_for(lambda _call: "12 / 12 used" in str(getattr(fake.original_message(quota), "embeds", "")), WAIT)
+    # Three successes of 6 credits: the failed job was refunded.
+    await quota.wait_for(lambda _call: "18 / 18 used" in str(getattr(fake.original_message(quota), "embeds", "")), WAIT)
 
 
 async def test_bonus_credits_are_spent_after_the_allowance(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
-    await admin(fake, "limits set", user_daily=4)
-    await admin(fake, "credits grant", member=fake.default_user.id, amount=4)
-    await finished(fake, await create(fake, prompt="from the allowance", model="sora-2"))
-    await finished(fake, await create(fake, prompt="from the bonus", model="sora-2"))
-    refused = await create(fake, prompt="nothing left", model="sora-2")
+    await admin(fake, "limits set", user_daily=6)
+    await admin(fake, "credits grant", member=fake.default_user.id, amount=6)
+    await finished(fake, await create(fake, prompt="from the allowance", model=MODEL, duration=4))
+    await finished(fake, await create(fake, prompt="from the bonus", model=MODEL, duration=4))
+    refused = await create(fake, prompt="nothing left", model=MODEL, duration=4)
     await private_text(fake, refused, "left today")
 
     report = await admin(fake, "server report")
-    assert "8 (2 videos)" in reply_of(fake, report)
-    assert f"<@{fake.default_user.id}>: 8 credits, 2 videos" in reply_of(fake, report)
+    assert "12 (2 videos)" in reply_of(fake, report)
+    assert f"<@{fake.default_user.id}>: 12 credits, 2 videos" in reply_of(fake, report)
 
 
 async def test_blocked_words_are_caught_through_evasions_and_audited(
@@ -113,13 +115,15 @@ async def test_blocked_words_are_caught_through_evasions_and_audited(
     log_channel = fake.channel(name="reelbot-log")
     await admin(fake, "server log-channel", channel=log_channel.id)
     await admin(fake, "words add", pattern="dragon")
-    refused = await create(fake, prompt="a fierce D.R.4.G.O.N over the sea", model="sora-2")
+    refused = await create(fake, prompt="a fierce D.R.4.G.O.N over the sea", model=MODEL, duration=4)
     await private_text(fake, refused, "does not allow")
 
     logged = await fake.wait_for_message(log_channel.id, lambda m: "refused" in str(m.embeds), timeout=WAIT)
     assert "blocked word" in str(logged.embeds) and "dragon" in str(logged.embeds)
     assert sim.stats.route_classes["create"] == 0
-    await finished(fake, await create(fake, prompt="a dragonfly on a leaf", model="sora-2"))  # innocent word passes
+    await finished(
+        fake, await create(fake, prompt="a dragonfly on a leaf", model=MODEL, duration=4)
+    )  # innocent word passes
 
 
 async def test_pause_blocks_and_channel_rules_apply_at_once(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
@@ -135,8 +139,8 @@ async def test_pause_blocks_and_channel_rules_apply_at_once(fake: FakeDiscord, s
     await private_text(fake, await create(fake, prompt="x"), "can't be made in this channel")
     await admin(fake, "channels disallow", channel=fake.channel(name="reelbot-log").id)
 
-    await admin(fake, "models disable", model="sora-2")
-    await private_text(fake, await create(fake, prompt="x", model="sora-2"), "turned off on this server")
+    await admin(fake, "models disable", model=MODEL)
+    await private_text(fake, await create(fake, prompt="x", model=MODEL, duration=4), "turned off on this server")
     assert sim.stats.route_classes["create"] == 0
 
 
@@ -144,9 +148,9 @@ async def test_an_exhausted_gateway_balance_pauses_everyone_and_tells_the_owner_
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
     sim.faults.exhaust_balance(count=None)
-    first = await create(fake, prompt="x", model="sora-2")
+    first = await create(fake, prompt="x", model=MODEL, duration=4)
     await private_text(fake, first, "run out of balance")
-    second = await create(fake, prompt="y", model="sora-2")
+    second = await create(fake, prompt="y", model=MODEL, duration=4)
     await private_text(fake, second, "paused")
     assert sim.stats.route_classes["create"] == 1
 
@@ -160,11 +164,11 @@ async def test_an_exhausted_gateway_balance_pauses_everyone_and_tells_the_owner_
     )
     await refused.wait_for(lambda _call: "Only the bot's owners" in reply_of(fake, refused), WAIT)
     await admin(fake, "operator resume")
-    await finished(fake, await create(fake, prompt="after the top-up", model="sora-2"))
+    await finished(fake, await create(fake, prompt="after the top-up", model=MODEL, duration=4))
 
 
 async def test_forget_erases_history_but_takedown_still_works(fake: FakeDiscord, bot: BotProcess) -> None:
-    await finished(fake, await create(fake, prompt="a secret prompt", model="sora-2"))
+    await finished(fake, await create(fake, prompt="a secret prompt", model=MODEL, duration=4))
     forget = await fake.invoke_slash(subcommand="forget")
     await private_text(fake, forget, "erased")
     history = await fake.invoke_slash(subcommand="history")
@@ -180,7 +184,7 @@ async def test_forget_erases_history_but_takedown_still_works(fake: FakeDiscord,
 
 
 async def test_moderators_purge_a_members_results(fake: FakeDiscord, bot: BotProcess, tmp_path: Path) -> None:
-    rec = await create(fake, prompt="to be purged", model="sora-2")
+    rec = await create(fake, prompt="to be purged", model=MODEL, duration=4)
     await finished(fake, rec)
     await eventually(lambda: delivered_jobs(tmp_path) == 1)  # recorded just after the post
     purge = await fake.invoke_slash(

@@ -24,6 +24,7 @@ from bot.devtools.gateway import (
     SimulatorConfig,
 )
 from bot.devtools.gateway.__main__ import config_from_args, parse_args
+from bot.devtools.gateway.config import DEFAULT_MODELS
 from bot.devtools.gateway.media import free_box_header, has_ftyp, iter_video, padded_size, sample_video
 from bot.devtools.gateway.tasks import Phase, Schedule, SimTask, TaskFormat, running_progress
 
@@ -103,7 +104,14 @@ async def launch(media_dir: str) -> AsyncIterator[Launch]:
         session = await stack.enter_async_context(aiohttp.ClientSession())
 
         async def _launch(clock: Any = None, sleep: Any = None, **overrides: Any) -> tuple[Simulator, Api]:
-            settings = {"tick_seconds": 0.0, "task_seconds": 0.0, "media_dir": media_dir, **overrides}
+            # A gateway that still has a Sora channel: the simulator keeps the gateway's Sora rules.
+            settings = {
+                "tick_seconds": 0.0,
+                "task_seconds": 0.0,
+                "media_dir": media_dir,
+                "models": (*DEFAULT_MODELS, "sora-2", "sora-2-pro"),
+                **overrides,
+            }
             sim = await stack.enter_async_context(Simulator(SimulatorConfig(**settings), clock=clock, sleep=sleep))
             return sim, Api(session, sim)
 

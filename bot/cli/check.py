@@ -1,4 +1,8 @@
-"""`python -m bot check`: is the configuration usable, the database writable and the gateway answering?"""
+"""`python -m bot check`: is the configuration usable, the database writable and the gateway serving our models?
+
+Exit codes, in this order: a local or configuration problem 2; the gateway cannot be reached 3; no catalog model
+served 2; otherwise 0. Never 1: nothing here is a job that failed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import sys
 from bot.catalog import Catalog
 from bot.cli import ExitCode
 from bot.engine import open_engine
-from bot.errors import GatewayAuthError, GatewayBalanceError, GatewayError, GatewayUnavailableError
+from bot.errors import GatewayAuthError, GatewayError, GatewayUnavailableError
+from bot.services.served import ModelState, ServedModels, when
 from bot.settings import Settings
 
 
@@ -18,41 +23,61 @@ async def run(settings: Settings, catalog: Catalog) -> int:
         _line("ok", "DISCORD_TOKEN is set (not checked here: the bot checks it when it logs in)")
     else:
         _line("warn", "DISCORD_TOKEN is not set: `generate` and `check` work, the Discord bot will not start")
-    _line("ok", f"{len(catalog)} models from {catalog.source}: {', '.join(m.name for m in catalog)}")
+    _line("ok", f"{len(catalog)} models from {catalog.source}")
     try:
         async with open_engine(settings, catalog) as engine:
             await engine.store.check_writable()
             _line("ok", f"database {settings.database_path} is writable and up to date")
-            try:
-                served = set(await engine.client.list_models())
-            except GatewayError as exc:
-                return _gateway_problem(exc)
+            models = engine.models
+            await models.refresh()
     except OSError as exc:
         _line("FAIL", f"database {settings.database_path}: {exc.strerror or exc}")
         return ExitCode.USAGE
-    _line("ok", f"the gateway accepted the key and serves {len(served)} models")
-    missing = [m.name for m in catalog if m.name not in served]
-    for spec in catalog:
-        state = "served" if spec.name in served else "NOT served by this gateway key"
-        _line("ok" if spec.name in served else "warn", f"model {spec.name} ({spec.wire_format.value} format): {state}")
-    if len(missing) == len(catalog):
-        _line("FAIL", "none of the catalog's models is served: check the key's group or MODELS_FILE")
-        return ExitCode.JOB_FAILED
+    error = models.last_error
+    if error is not None and not isinstance(error, GatewayUnavailableError):
+        return _gateway_refused(error)
+    if error is not None:
+        _line("FAIL", f"cannot reach the gateway: {error.detail or error.user_message}")
+        if models.served is None:
+            _line("warn", "no model list was ever read from this gateway, so none is shown")
+            return ExitCode.UNREACHABLE
+        _line("warn", f"the model list below is stale: it was read at {when(models.served.fetched_at)}")
+    else:
+        assert models.served is not None
+        _line("ok", f"the gateway accepted the key and serves {len(models.served.models)} models")
+    served = _list_models(models)
+    if error is not None:
+        return ExitCode.UNREACHABLE
+    if served == 0:
+        _line("FAIL", "the gateway serves none of the catalog's models: check the key's group, or set MODELS_FILE")
+        return ExitCode.USAGE
     return ExitCode.OK
 
 
-def _gateway_problem(exc: GatewayError) -> int:
+def _list_models(models: ServedModels) -> int:
+    """One line per catalog model; returns how many are served."""
+    served = 0
+    for spec in models.catalog:
+        state = models.state(spec)
+        where = f"{spec.name} ({spec.wire_format.value} format)"
+        if state is ModelState.RETIRED:
+            _line("info", f"model {where}: retired on {spec.retired}, never offered")
+        elif state is ModelState.SERVED:
+            served += 1
+            default = " (the default)" if served == 1 else ""
+            _line("ok", f"model {where}: served{default}")
+        else:
+            _line("warn", f"model {where}: not served by this gateway key, not offered")
+    return served
+
+
+def _gateway_refused(exc: GatewayError) -> int:
     if isinstance(exc, GatewayAuthError):
         _line("FAIL", "the gateway rejected GATEWAY_API_KEY: check the key in the gateway's dashboard")
-        return ExitCode.USAGE
-    if isinstance(exc, GatewayBalanceError):
-        _line("FAIL", "the gateway account has no balance left: top it up")
-        return ExitCode.JOB_FAILED
-    if isinstance(exc, GatewayUnavailableError):
-        _line("FAIL", f"cannot reach the gateway: {exc.detail or exc.user_message}")
-        return ExitCode.UNREACHABLE
-    _line("FAIL", f"the gateway answered with an error: {exc.user_message}")
-    return ExitCode.JOB_FAILED
+    else:
+        _line("FAIL", f"the gateway did not answer GET /v1/models as expected: {exc.detail or exc.user_message}")
+        _line("info", "check GATEWAY_BASE_URL: it is the gateway's address without /v1")
+    return ExitCode.USAGE
 
 
 def _line(level: str, text: str) -> None:

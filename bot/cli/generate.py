@@ -32,7 +32,7 @@ _EXIT_FOR_KIND = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `generate` command's options."""
     parser.add_argument("prompt", help="what the video should show")
-    parser.add_argument("--model", help="a model from the catalog (default: the catalog's first)")
+    parser.add_argument("--model", help="a model from the catalog (default: the first one the gateway serves)")
     parser.add_argument("--orientation", choices=[o.value for o in Orientation], default=Orientation.LANDSCAPE.value)
     parser.add_argument("--duration", type=int, help="seconds (default: the model's default)")
     parser.add_argument("--hd", action="store_true", help="HD upsampling, where the model offers it")
@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE_OR_URL",
         help="a reference image; repeat for more (models that fetch images need http(s) URLs)",
     )
+    parser.add_argument(
+        "--last-frame",
+        metavar="FILE_OR_URL",
+        help="the picture the video ends on, for models that take one",
+    )
     parser.add_argument("--out", required=True, type=Path, metavar="FILE.mp4", help="where to write the video")
 
 
@@ -50,10 +55,12 @@ async def run(args: argparse.Namespace, settings: Settings, catalog: Catalog) ->
     """Submit, follow and save one video; return the exit code."""
     try:
         images = [_load_image(value) for value in args.image]
+        last_frame = _load_image(args.last_frame) if args.last_frame else None
     except UserFacingError as exc:
         _say(exc.user_message)
         return ExitCode.USAGE
     async with open_engine(settings, catalog) as engine:
+        await engine.models.refresh()
         try:
             request = engine.jobs.build_request(
                 prompt=args.prompt,
@@ -62,6 +69,7 @@ async def run(args: argparse.Namespace, settings: Settings, catalog: Catalog) ->
                 duration=args.duration,
                 hd=args.hd,
                 images=images,
+                last_frame=last_frame,
             )
         except UserFacingError as exc:
             _say(exc.user_message)

@@ -162,14 +162,17 @@ async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *
         channel, discord.abc.Messageable
     ):
         raise UserFacingError("The channel this video was made in is gone. Start a new one with /video create.")
-    images = await bot.reference_images(job)
+    spec, note = bot.engine.models.stand_in(job.model)
+    images, last_frame = await bot.reference_images(job)
+    orientation = job.orientation if job.orientation in spec.sizes else spec.orientations[0]
     wanted = CreateInput(
         prompt=prompt if prompt is not None else job.prompt,
-        model=job.model,
-        orientation=job.orientation,
-        duration=job.duration,
-        hd=job.hd,
-        images=images,
+        model=spec.name,
+        orientation=orientation,
+        duration=job.duration if job.duration in spec.durations else spec.default_duration,
+        hd=job.hd and orientation in spec.hd_orientations,
+        images=images[: spec.max_images],
+        last_frame=last_frame if spec.takes_last_frame else None,
         parent_job_id=job.id,
     )
     created = await bot.creator.create(
@@ -179,4 +182,5 @@ async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *
         channel=channel,
         permissions=channel.permissions_for(interaction.guild.me),
     )
-    await interaction.edit_original_response(content=confirm_created(created))
+    confirmation = confirm_created(created)
+    await interaction.edit_original_response(content=f"{note}\n{confirmation}" if note else confirmation)

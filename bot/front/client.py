@@ -15,7 +15,7 @@ from bot.errors import UserFacingError
 from bot.front import references
 from bot.front.audit import AuditLog
 from bot.front.buttons import DeleteButton, RemixButton, RerollButton, RetryButton
-from bot.front.creation import ORIGIN, Creator
+from bot.front.creation import LAST_FRAME_STEM, ORIGIN, Creator
 from bot.front.delivery import Delivery
 from bot.front.progress import StatusEditor
 from bot.front.results import ResultFiles
@@ -68,6 +68,7 @@ class VideoBot(commands.Bot):
             await self.load_extension(extension)
         self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton)
         await sync_commands(self.tree, self.engine.store, self.dev_guild_id)
+        await self.engine.models.refresh()
         settings = self.engine.settings
         housekeeper = Housekeeper(
             self.engine.store,
@@ -80,6 +81,7 @@ class VideoBot(commands.Bot):
             ("poller", self.poller.run()),
             ("status editor", self.editor.run()),
             ("housekeeping", housekeeper.run()),
+            ("model list", self.engine.models.run()),
         )
         for name, work in services:
             task = asyncio.create_task(work, name=name)
@@ -100,7 +102,7 @@ class VideoBot(commands.Bot):
         await super().close()
 
     def stopped_services(self) -> list[str]:
-        """The background services (poller, status editor, housekeeping) that have ended."""
+        """The background services (poller, status editor, housekeeping, model list) that have ended."""
         return [task.get_name() for task in self._background if task.done()]
 
     async def purge_results(self, guild_id: int, user_id: int) -> int:
@@ -122,21 +124,24 @@ class VideoBot(commands.Bot):
             deleted += 1
         return deleted
 
-    async def reference_images(self, job: Job) -> list[tuple[str, bytes]]:
-        """A job's reference images, fetched again from its status message (stored URLs would have expired)."""
-        if job.image_count == 0:
-            return []
+    async def reference_images(self, job: Job) -> tuple[list[tuple[str, bytes]], tuple[str, bytes] | None]:
+        """A job's reference images and last frame, fetched again from its status message (stored URLs expire)."""
+        if job.image_count == 0 and not job.has_last_frame:
+            return [], None
         if job.channel_id is None or job.status_message_id is None:
             raise UserFacingError("This job's reference images are no longer available. Start a new one.")
         try:
             message = await self.get_partial_messageable(job.channel_id).fetch_message(job.status_message_id)
-            files = [a for a in message.attachments if a.filename.startswith("reference-")]
+            files = [a for a in message.attachments if a.filename.startswith(("reference-", LAST_FRAME_STEM))]
             data = await references.read_attachments(files)
         except discord.HTTPException as exc:
             raise UserFacingError(
                 "This job's reference images are no longer available (its status message is gone). Start a new one."
             ) from exc
-        return [(a.filename, blob) for a, blob in zip(files, data, strict=True)]
+        pairs = [(a.filename, blob) for a, blob in zip(files, data, strict=True)]
+        images = [pair for pair in pairs if not pair[0].startswith(LAST_FRAME_STEM)]
+        last = next((pair for pair in pairs if pair[0].startswith(LAST_FRAME_STEM)), None)
+        return images, last
 
 
 def _log_end(task: asyncio.Task[None]) -> None:

@@ -18,7 +18,7 @@ from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.audit import AuditLog
-from bot.services.jobs import check_image_count
+from bot.services.jobs import check_image_count, check_last_frame
 from bot.services.moderation import ModerationRefusal, Requester, gateway_pause_text
 from bot.services.quotas import QuotaRefusal
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 ORIGIN: Final = "discord"
 THREAD_ARCHIVE_MINUTES: Final = 1440
 THREAD_NAME_CHARS: Final = 100  # Discord's limit for a thread name
+LAST_FRAME_STEM: Final = "last-frame"  # the last frame's file on the status message, beside reference-N.jpg
 # How long a delivery waits for this process to finish setting up a job's status message and thread.
 SETUP_WAIT_SECONDS: Final = 60.0
 
@@ -48,6 +49,7 @@ class CreateInput:
     duration: int | None
     hd: bool
     images: Sequence[tuple[str, bytes]]  # (filename, bytes), already downloaded
+    last_frame: tuple[str, bytes] | None = None  # the picture the video ends on, for models that take one
     parent_job_id: str | None = None
 
 
@@ -96,6 +98,8 @@ class Creator:
             hd=wanted.hd,
         )
         check_image_count(spec, len(wanted.images))
+        if wanted.last_frame is not None:
+            check_last_frame(spec)
         _check_permissions(permissions)
         try:
             await engine.moderation.check(who, request.prompt, spec.name)
@@ -105,8 +109,11 @@ class Creator:
             self._audit.refused(who.guild_id, who.user_id, refusal.reason, request.prompt)
             raise
         prepared = await references.prepare(wanted.images, spec, wanted.orientation)
+        last = wanted.last_frame
+        ending = await references.prepare([last], spec, wanted.orientation, stem=LAST_FRAME_STEM) if last else []
         # Stored with the job for its image count; the images themselves are not kept in the database.
         inline = references.as_request_images(prepared, spec, urls=[image.filename for image in prepared])
+        request = dataclasses.replace(request, last_frame=ending[0].filename if ending else None)
         hold = await engine.quotas.holder(who.guild_id, who.user_id, who.role_ids, spec.cost(request.duration))
         new = NewJob(
             request=dataclasses.replace(request, images=inline),
@@ -123,7 +130,9 @@ class Creator:
             raise
         self._setting_up[job.id] = asyncio.Event()
         try:
-            return await self._post_and_send(job, request, spec, prepared, channel=channel, permissions=permissions)
+            return await self._post_and_send(
+                job, request, spec, prepared, ending, channel=channel, permissions=permissions
+            )
         finally:
             self._setting_up.pop(job.id).set()
 
@@ -133,12 +142,13 @@ class Creator:
         request: GenerationRequest,
         spec: ModelSpec,
         prepared: list[references.ReferenceImage],
+        ending: list[references.ReferenceImage],
         *,
         channel: discord.abc.Messageable,
         permissions: discord.Permissions,
     ) -> Created:
         store = self._engine.store
-        files = [discord.File(io.BytesIO(image.data), filename=image.filename) for image in prepared]
+        files = [discord.File(io.BytesIO(image.data), filename=image.filename) for image in [*prepared, *ending]]
         try:
             status_message = await channel.send(
                 embed=render.status_embed(job), files=files, allowed_mentions=discord.AllowedMentions.none()
@@ -158,9 +168,14 @@ class Creator:
             ) from exc
         await store.set_discord_refs(job.id, status_message_id=status_message.id)
         # URL models fetch the images themselves: give them the fresh links of the copies just posted.
-        urls = [attachment.url for attachment in status_message.attachments]
+        posted = status_message.attachments
+        urls = [a.url for a in posted if not a.filename.startswith(LAST_FRAME_STEM)]
         images = references.as_request_images(prepared, spec, urls)
-        job = await self._engine.jobs.send(job, dataclasses.replace(request, images=images), refusal_told=True)
+        last_frame = references.as_request_images(
+            ending, spec, [a.url for a in posted if a.filename.startswith(LAST_FRAME_STEM)]
+        )
+        request = dataclasses.replace(request, images=images, last_frame=last_frame[0] if last_frame else None)
+        job = await self._engine.jobs.send(job, request, refusal_told=True)
         if job.status is JobStatus.FAILED:
             # Refused at submit: the member is told privately, and the public message goes away.
             await _delete_quietly(status_message)

@@ -46,9 +46,9 @@ async def read_attachments(attachments: Sequence[discord.Attachment]) -> list[by
 
 
 async def prepare(
-    images: Sequence[tuple[str, bytes]], model: ModelSpec, orientation: Orientation
+    images: Sequence[tuple[str, bytes]], model: ModelSpec, orientation: Orientation, *, stem: str = "reference"
 ) -> list[ReferenceImage]:
-    """Check and convert (filename, bytes) pairs; runs Pillow off the event loop."""
+    """Check and convert (filename, bytes) pairs into ``{stem}-N.jpg`` files; runs Pillow off the event loop."""
     size = _parse_size(model.size_for(orientation)) if model.image_transport is ImageTransport.DATA_URI else None
     prepared = []
     for number, (filename, data) in enumerate(images, start=1):
@@ -58,7 +58,7 @@ async def prepare(
                 "those formats."
             )
         converted = await asyncio.to_thread(_convert, data, size, number, filename)
-        prepared.append(ReferenceImage(filename=f"reference-{number}.jpg", data=converted))
+        prepared.append(ReferenceImage(filename=f"{stem}-{number}.jpg", data=converted))
     return prepared
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import discord
 
-from bot.catalog import Catalog
+from bot.catalog import ModelSpec
 from bot.cli.progress import render_bar
 from bot.domain import DeliveryState, Job, JobStatus
 from bot.services.quotas import QuotaStatus
@@ -107,32 +109,39 @@ def linked_text(job: Job, link: str) -> str:
     )
 
 
-def models_embed(catalog: Catalog) -> discord.Embed:
-    """Every model with its durations, orientations, image limit and cost."""
+def models_embed(offered: Sequence[ModelSpec]) -> discord.Embed:
+    """Every model members may pick, with its durations, orientations, images and cost; the first is the default."""
     embed = discord.Embed(title="Video models", colour=COLOUR_RUNNING)
-    for spec in catalog:
+    for spec in offered:
         hd = f" · HD ({', '.join(o.value for o in spec.hd_orientations)})" if spec.hd_orientations else ""
         images = f"up to {spec.max_images} reference image{'s' if spec.max_images != 1 else ''}"
+        if spec.max_images == 0:
+            images = "no reference images"
+        last = " · a last frame" if spec.takes_last_frame else ""
         embed.add_field(
             name=f"{spec.label} (`{spec.name}`)",
             value=(
                 f"{', '.join(str(d) for d in spec.durations)} seconds (default {spec.default_duration})\n"
-                f"{' / '.join(o.value for o in spec.orientations)} · {images}{hd}\n"
+                f"{' / '.join(o.value for o in spec.orientations)} · {images}{last}{hd}\n"
                 f"{spec.credits_per_second:g} credit{'s' if spec.credits_per_second != 1 else ''} per second"
             ),
             inline=False,
         )
-    embed.set_footer(text=f"The default model is {catalog.default.name}.")
+    if offered:
+        embed.set_footer(text=f"The default model is {offered[0].name}.")
+    else:
+        embed.description = "The video service offers none of this bot's models right now. Tell the bot's operator."
     return embed
 
 
-def help_embed(catalog: Catalog) -> discord.Embed:
-    """How to use the bot, in a few lines."""
+def help_embed(default: str) -> discord.Embed:
+    """How to use the bot, in a few lines; ``default`` names the default model."""
     embed = discord.Embed(title="Making videos with Reelbot", colour=COLOUR_RUNNING)
     embed.description = (
         "**/video create** `prompt` — describe the video. Options: `orientation` (landscape or portrait), "
-        f"`model` (default {catalog.default.name}), `duration`, up to three reference images (`image`, `image2`, "
-        "`image3`: PNG, JPEG, WebP or GIF) and `hd` where the model offers it.\n"
+        f"`model` (default {default}), `duration`, up to three reference images (`image`, `image2`, "
+        "`image3`: PNG, JPEG, WebP or GIF), a `last_frame` for models that end on a given picture, "
+        "and `hd` where the model offers it.\n"
         "The bot answers privately, then posts a status message and opens a thread where the video arrives. "
         "Under a finished video: **Re-roll** makes another take, **Remix** lets you edit the prompt, "
         "**Delete** removes it (for the requester and moderators).\n\n"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
-from bot.catalog import Catalog, ModelSpec
+from bot.catalog import ModelSpec
 from bot.domain import (
     DeliveryState,
     ErrorKind,
@@ -24,6 +24,7 @@ from bot.gateway.client import GatewayClient
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
+from bot.services.served import ServedModels
 from bot.storage import JobStore
 from bot.storage.database import Session
 
@@ -44,7 +45,7 @@ class JobService:
         *,
         store: JobStore,
         client: GatewayClient,
-        catalog: Catalog,
+        models: ServedModels,
         policy: PollPolicy,
         on_submitted: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
@@ -52,7 +53,7 @@ class JobService:
     ) -> None:
         self._store = store
         self._client = client
-        self.catalog = catalog
+        self.models = models
         self._policy = policy
         self.on_submitted = on_submitted
         self._metrics = metrics or Metrics(runtime=False)
@@ -67,6 +68,7 @@ class JobService:
         duration: int | None = None,
         hd: bool = False,
         images: Sequence[str] = (),
+        last_frame: str | None = None,
     ) -> GenerationRequest:
         """Check what a user asked for against the catalog; every refusal says what to change."""
         spec = self.model(model)
@@ -90,20 +92,22 @@ class JobService:
                 raise UserFacingError(f"HD is only available for {where} videos with {spec.label}. Turn HD off.")
             raise UserFacingError(f"{spec.label} has no HD option. Turn HD off or pick another model.")
         check_image_count(spec, len(images))
-        _check_image_forms(spec, images)
+        if last_frame is not None:
+            check_last_frame(spec)
+        _check_image_forms(spec, [*images, *([last_frame] if last_frame else [])])
         return GenerationRequest(
-            prompt=prompt, model=spec.name, orientation=orientation, duration=chosen, hd=hd, images=tuple(images)
+            prompt=prompt,
+            model=spec.name,
+            orientation=orientation,
+            duration=chosen,
+            hd=hd,
+            images=tuple(images),
+            last_frame=last_frame,
         )
 
     def model(self, name: str | None) -> ModelSpec:
-        """The named model (or the default), or a refusal listing the choices."""
-        if not name:
-            return self.catalog.default
-        spec = self.catalog.get(name.strip())
-        if spec is None:
-            choices = ", ".join(m.name for m in self.catalog)
-            raise UserFacingError(f"There is no model called {name!r}. Choose one of: {choices}.")
-        return spec
+        """The named model (or the default) if members may use it now, or a refusal that says what to pick."""
+        return self.models.resolve(name)
 
     async def submit(self, new: NewJob) -> Job:
         """Store the job, then send it. A refused or unconfirmed submit comes back as a failed job, not an error."""
@@ -114,7 +118,7 @@ class JobService:
 
         ``hold`` reserves the job's credits in the same transaction; if it refuses, nothing is stored.
         """
-        spec = self.model(new.request.model)
+        spec = self.models.named(new.request.model)
         # Time for the caller to get to send() (posting a status message first) and for the submit itself.
         give_up_at = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
         return await self._store.add(new, spec.wire_format, first_poll_at=give_up_at, hold=hold)
@@ -135,7 +139,7 @@ class JobService:
         ``refusal_told``: the caller tells the requester about a refusal itself, so a refused job is recorded as
         delivered in the same write (nothing is posted for it later).
         """
-        spec = self.model(request.model)
+        spec = self.models.named(request.model)
         # Move the give-up time past this submit's own timeout; if the poller already gave the job up (its
         # set-up took too long), do not submit at all.
         deadline = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
@@ -165,13 +169,27 @@ class JobService:
 
 
 def check_image_count(spec: ModelSpec, count: int) -> None:
-    """Refuse more reference images than the model takes."""
+    """Refuse more reference images than the model takes, or fewer than it needs."""
+    if count < spec.min_images:
+        raise UserFacingError(
+            f"{spec.label} makes videos from a picture: attach {spec.min_images} reference image"
+            f"{'s' if spec.min_images > 1 else ''} (the `image` option), or pick a model that starts from text."
+        )
     if count > spec.max_images:
         if spec.max_images == 0:
             raise UserFacingError(f"{spec.label} does not take reference images. Remove them or pick another model.")
         raise UserFacingError(
             f"{spec.label} takes at most {spec.max_images} reference image{'s' if spec.max_images > 1 else ''}; "
             f"you gave {count}. Remove some."
+        )
+
+
+def check_last_frame(spec: ModelSpec) -> None:
+    """Refuse a last frame for a model that cannot end on one."""
+    if not spec.takes_last_frame:
+        raise UserFacingError(
+            f"{spec.label} cannot end the video on a given picture. Remove the last frame or pick a model that "
+            "takes one (/video models shows which)."
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import assert_never
 
 from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, RemoteState, SubmitResult, TaskSnapshot
@@ -21,6 +22,10 @@ DOWNLOAD_ATTEMPTS = 4
 _QUEUED_WORDS = frozenset({"", "queued", "pending", "submitted", "not_start", "unknown", "not started"})
 
 GENERIC_FAILURE = "The video provider could not make this video. Try again, perhaps with a different prompt."
+NO_VIDEO_MESSAGE = (
+    "The video provider reported this video finished but sent no video: providers do this when their safety "
+    "filter withholds a result. Nothing was charged; try again with a different prompt or image."
+)
 TIMED_OUT_MESSAGE = "The video took too long and was given up. Nothing was delivered; try again later."
 UNCONFIRMED_MESSAGE = (
     "The bot stopped while sending this job, so it cannot tell whether the video service received it. "
@@ -145,10 +150,18 @@ def downloaded(job: Job, path: str, size: int, now: float) -> Job:
     return _finish(job, JobStatus.SUCCEEDED, now, result_path=path, result_bytes=size, error_kind=None, attempts=0)
 
 
-def download_failed(job: Job, error: GatewayError, now: float, policy: PollPolicy) -> Job:
-    """The result could not be fetched intact; poll again and retry, a few times."""
+def download_failed(
+    job: Job, error: GatewayError, now: float, policy: PollPolicy, *, reported_url: str | None = None
+) -> Job:
+    """The result could not be fetched intact; poll again and retry, a few times.
+
+    A task that reported success with no result link, whose content route keeps answering 502 (the gateway has no
+    video to fetch), is a provider's withheld result: it fails as a generation failure with that reason.
+    """
     attempts = job.attempts + 1 if job.error_kind is ErrorKind.BAD_RESULT else 1
     if not error.retryable or attempts >= DOWNLOAD_ATTEMPTS or now >= deadline(job, policy):
+        if reported_url is None and error.status == HTTPStatus.BAD_GATEWAY:
+            return fail(job, ErrorKind.GENERATION_FAILED, NO_VIDEO_MESSAGE, now)
         return fail(job, ErrorKind.BAD_RESULT, error.user_message, now)
     retry_at = now + _retry_delay(attempts, error, policy)
     return dataclasses.replace(

@@ -214,7 +214,10 @@ class Poller:
             )
         except GatewayError as exc:
             log.warning("Job %s: result download failed: %s", job.id, exc)
-            return lifecycle.download_failed(step.job, exc, self._clock(), self._policy), False
+            failed = lifecycle.download_failed(
+                step.job, exc, self._clock(), self._policy, reported_url=step.download_url
+            )
+            return failed, False
         log.info("Job %s: result saved to %s (%d bytes)", job.id, path, size)
         return lifecycle.downloaded(step.job, str(path), size, self._clock()), False
 

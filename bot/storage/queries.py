@@ -8,13 +8,13 @@ JOB_COLUMNS: Final = (
     "created_at, submitted_at, updated_at, finished_at, next_poll_at, last_poll_at, poll_count, attempts, "
     "refresh_start, refresh_end, slow_notified, error_kind, error_message, result_path, result_bytes, "
     "delivery_state, deliver_at, delivery_attempts, maybe_delivered, delivered_at, parent_job_id, result_deleted_at, "
-    "forgotten_at, result_channel_id"
+    "forgotten_at, result_channel_id, has_last_frame"
 )
 
 INSERT_JOB: Final = """
 INSERT INTO jobs (id, origin, requester_id, guild_id, channel_id, prompt, model, wire_format, orientation, duration,
-                  hd, image_count, status, created_at, updated_at, next_poll_at, parent_job_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  hd, image_count, status, created_at, updated_at, next_poll_at, parent_job_id, has_last_frame)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # Only while still submitting: a job the poller already gave up stays given up.

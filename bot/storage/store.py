@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: ids are read aloud and typed
 _ID_LENGTH = 8
+SERVED_MODELS_KEY = "gateway_models"
 
 
 def new_job_id() -> str:
@@ -86,6 +87,7 @@ class JobStore:
                 now,
                 first_poll_at,
                 new.parent_job_id,
+                int(req.last_frame is not None),
             )
             try:
                 async with self._db.transaction() as tx:
@@ -221,6 +223,18 @@ class JobStore:
         """Store an installation fact."""
         await self._write(queries.SET_META, (key, value))
 
+    async def save_served_models(self, models: list[str], fetched_at: float) -> None:
+        """Keep the gateway's last good model list, for a restart while the gateway cannot be read."""
+        await self.set_meta(SERVED_MODELS_KEY, json.dumps({"models": models, "fetched_at": fetched_at}))
+
+    async def served_models(self) -> tuple[list[str], float] | None:
+        """The last good model list and when it was read, or None when none was ever kept."""
+        raw = await self.get_meta(SERVED_MODELS_KEY)
+        if raw is None:
+            return None
+        kept = json.loads(raw)
+        return [str(name) for name in kept["models"]], float(kept["fetched_at"])
+
     async def list_by_requester(self, requester_id: int, limit: int = 10) -> list[Job]:
         """A member's most recent jobs, newest first."""
         return await self._many(queries.LIST_BY_REQUESTER, (requester_id, limit))
@@ -302,4 +316,5 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         result_deleted_at=row["result_deleted_at"],
         forgotten_at=row["forgotten_at"],
         result_channel_id=row["result_channel_id"],
+        has_last_frame=bool(row["has_last_frame"]),
     )

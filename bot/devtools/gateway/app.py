@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.devtools.gateway import control
-from bot.devtools.gateway.config import MODERATION_MESSAGE, is_sora
+from bot.devtools.gateway.config import MODERATION_MESSAGE
 from bot.devtools.gateway.content import content_route, file_route
 from bot.devtools.gateway.faults import FaultKind, RouteClass
 from bot.devtools.gateway.intake import IntakeError, read_create_body
@@ -114,7 +114,7 @@ async def create_openai(request: web.Request) -> web.Response:
     """Handle `POST /v1/videos` (OpenAI/Sora format)."""
     state = request.app[STATE]
     try:
-        body = await read_create_body(request, state.config)
+        body = await read_create_body(request, state.models)
         create = validate_openai(body)
         _check_account(state, create)
         check_upstream_openai(create)
@@ -130,7 +130,7 @@ async def create_unified(request: web.Request) -> web.Response:
     """Handle `POST /v1/video/create` (reseller unified format)."""
     state = request.app[STATE]
     try:
-        body = await read_create_body(request, state.config)
+        body = await read_create_body(request, state.models)
         create = validate_unified(body, state.config)
         _check_account(state, create)
         _check_policy(state, create)
@@ -147,7 +147,7 @@ async def poll_openai(request: web.Request) -> web.Response:
     if task is None:
         return task_error(400, "task_not_exist", "task_not_exist")
     snapshot = _observe(state, task)
-    return web.json_response(openai_video(task, snapshot, state.tasks, state.config))
+    return web.json_response(openai_video(task, snapshot, state.tasks, state.config, origin_of(request)))
 
 
 async def poll_unified(request: web.Request) -> web.Response:
@@ -171,12 +171,18 @@ async def list_models(request: web.Request) -> web.Response:
             "id": model,
             "object": "model",
             "created": 1626777600,
-            "owned_by": "openai" if is_sora(model) else "vertex-ai",
+            "owned_by": owner_of_model(model),
             "supported_endpoint_types": ["openai-video"],
         }
-        for model in state.config.models
+        for model in state.models
     ]
     return web.json_response({"object": "list", "data": data, "success": True})
+
+
+def owner_of_model(model: str) -> str:
+    """The `owned_by` new-api reports for a model (its vendor)."""
+    vendors = (("sora", "openai"), ("veo", "vertex-ai"), ("kling", "kling"), ("doubao", "volcengine"), ("wan", "ali"))
+    return next((vendor for prefix, vendor in vendors if model.startswith(prefix)), "custom")
 
 
 def _observe(state: SimState, task: SimTask) -> Snapshot:
@@ -223,5 +229,6 @@ def _store(state: SimState, fmt: TaskFormat, owner: str, create: CreateRequest) 
         run_seconds=state.config.task_seconds_for(create.model),
         failure=_doom(state, create),
         lose_after_polls=lose.after_polls if lose is not None else None,
+        no_video=state.faults.take(FaultKind.NO_VIDEO, model=create.model, prompt=create.prompt) is not None,
         detail=create.detail,
     )

@@ -13,7 +13,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS: tuple[str, ...] = ("sora-2", "sora-2-pro", "veo3.1-fast", "veo3.1-fast-components")
+# What a gateway serves today: the live models of the bot's catalog (Sora 2 was shut down on 2026-09-24).
+DEFAULT_MODELS: tuple[str, ...] = (
+    "veo-3.1-fast-generate-preview",
+    "veo-3.1-generate-preview",
+    "veo3.1-fast",
+    "veo3.1-fast-components",
+    "kling-v2-1",
+    "doubao-seedance-1-0-pro-250528",
+    "wan2.5-i2v-preview",
+)
 DEFAULT_KEY = "sk-sim"
 DEFAULT_OVERSIZE_BYTES = 30 * 1024 * 1024
 MODERATION_MESSAGE = "Your request was blocked by our moderation system."

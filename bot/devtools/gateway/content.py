@@ -35,6 +35,8 @@ async def content_route(request: web.Request) -> web.StreamResponse:
     snapshot = state.tasks.snapshot(task)
     if snapshot.phase is not Phase.SUCCEEDED:
         return reduced_error(400, f"Task is not completed yet, current status: {snapshot.phase}")
+    if task.no_video:
+        return reduced_error(502, "Failed to fetch video content")  # VideoProxy with an empty result URL
     if _take(state, FaultKind.JSON_URL, task):
         task.downloads += 1
         return web.json_response({"url": file_url(origin_of(request), task)})

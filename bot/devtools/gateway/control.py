@@ -98,10 +98,11 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 async def get_config(request: web.Request) -> web.Response:
     """Return the non-secret configuration."""
-    config = request.app[STATE].config
+    state = request.app[STATE]
+    config = state.config
     return web.json_response(
         {
-            "models": list(config.models),
+            "models": list(state.models),
             "tick_seconds": config.tick_seconds,
             "tick_spacing_seconds": config.tick_spacing_seconds,
             "task_seconds": config.task_seconds,

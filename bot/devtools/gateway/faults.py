@@ -2,7 +2,7 @@
 
 A fault is a `FaultSpec`; `count` is how many times it fires (`None` = until cleared). Route faults
 (`rate_limit`, `server_error`, `html_page`, `delay`) hit the next requests of a route class. Task faults
-(`fail_task`, `policy_refusal`, `balance_exhausted`, `lose_task`) act when a task is created, and download
+(`fail_task`, `policy_refusal`, `balance_exhausted`, `lose_task`, `no_video`) act when a task is created, and download
 faults (`expired_link`, `json_url`, `oversize`, `cut_download`) when a finished video is fetched; both can
 be narrowed to a model or a prompt substring. The same JSON object goes to `POST /_sim/faults`.
 """
@@ -40,6 +40,7 @@ class FaultKind(StrEnum):
     POLICY_REFUSAL = "policy_refusal"
     BALANCE_EXHAUSTED = "balance_exhausted"
     LOSE_TASK = "lose_task"
+    NO_VIDEO = "no_video"
     EXPIRED_LINK = "expired_link"
     JSON_URL = "json_url"
     OVERSIZE = "oversize"
@@ -258,6 +259,12 @@ class Faults:
             FaultKind.LOSE_TASK, count, model=model, prompt_contains=prompt_contains, after_polls=after_polls
         )
         return self.add(spec)
+
+    def withhold_videos(
+        self, *, count: int | None = 1, model: str | None = None, prompt_contains: str | None = None
+    ) -> FaultSpec:
+        """Make the next created tasks finish "completed" with no video, as a provider's filtered result does."""
+        return self.add(FaultSpec(FaultKind.NO_VIDEO, count, model=model, prompt_contains=prompt_contains))
 
     def expire_links(
         self, *, count: int | None = 1, model: str | None = None, prompt_contains: str | None = None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
 
-from bot.devtools.gateway.config import SimulatorConfig
 from bot.devtools.gateway.responses import openai_error
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def go_json_type(value: object) -> str:
     return "string"
 
 
-async def read_create_body(request: web.Request, config: SimulatorConfig) -> Body:
+async def read_create_body(request: web.Request, served: Collection[str]) -> Body:
     """Parse the body like the gateway's `Distribute` and return it; raise IntakeError on refusal."""
     content_type = request.content_type
     body: Body = {}
@@ -75,7 +75,7 @@ async def read_create_body(request: web.Request, config: SimulatorConfig) -> Bod
         raise IntakeError(openai_error(400, message))
     if not model:
         raise IntakeError(openai_error(400, "Model name not specified, model name cannot be empty"))
-    if model not in config.models:
+    if model not in served:
         message = f"No available channel for model {model} under group default (distributor)"
         raise IntakeError(openai_error(503, message, code="model_not_found"))
     return body

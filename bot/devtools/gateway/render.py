@@ -63,9 +63,14 @@ def unified_created(task: SimTask) -> dict[str, object]:
 
 
 def openai_video(
-    task: SimTask, snapshot: Snapshot, registry: TaskRegistry, config: SimulatorConfig
+    task: SimTask, snapshot: Snapshot, registry: TaskRegistry, config: SimulatorConfig, origin: str
 ) -> dict[str, object]:
-    """Return the OpenAI video object `GET /v1/videos/{id}` shows for the stored state."""
+    """Return the OpenAI video object `GET /v1/videos/{id}` shows for the stored state.
+
+    Sora tasks show the upstream's own body; every other provider's task is built from the stored task
+    (`ToVideoStatus`): `unknown` before the first refresh, the result link in `metadata.url` (except Veo, whose
+    video only the content route serves), and `completed_at` set to the last update even while running.
+    """
     status = _OPENAI_STATUS[snapshot.phase]
     sora = is_sora(task.model)
     if snapshot.phase is Phase.NOT_STARTED and not sora and config.unknown_before_first_refresh:
@@ -81,7 +86,10 @@ def openai_video(
         if sora and snapshot.phase is Phase.SUCCEEDED:
             body["expires_at"] = changed_wall + LINK_LIFETIME_SECONDS
     elif not sora:
-        body["completed_at"] = int(registry.wall(registry.now()))
+        body["completed_at"] = changed_wall  # new-api copies the task's last update here while it runs
+    if not sora and not task.model.startswith("veo"):
+        done = snapshot.phase is Phase.SUCCEEDED and not task.no_video
+        body["metadata"] = {"url": file_url(origin, task) if done else ""}
     return body
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 from aiohttp import web
@@ -34,7 +35,9 @@ class Simulator:
         self.tasks = TaskRegistry(schedule, self.clock)
         self.faults = Faults(self.config.faults)
         self.stats = Stats()
-        self.state = SimState(self.config, self.tasks, self.faults, self.stats, sleep or real_sleep)
+        self.state = SimState(
+            self.config, self.tasks, self.faults, self.stats, sleep or real_sleep, list(self.config.models)
+        )
         self.app = build_app(self.state)
         self._runner: web.AppRunner | None = None
         self.port = self.config.port
@@ -101,6 +104,10 @@ class Simulator:
     def all_task_stats(self) -> list[TaskStats]:
         """Return the stats of every task in creation order."""
         return [TaskStats.of(self.tasks, task) for task in self.tasks]
+
+    def serve_models(self, models: Sequence[str]) -> None:
+        """Change which models the gateway's channels serve (GET /v1/models and creates), as an operator would."""
+        self.state.models[:] = list(models)
 
     def lose_task(self, task_id: str) -> bool:
         """Make a task answer `task_not_exist` from now on; return whether it existed."""

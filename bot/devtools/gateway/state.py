@@ -25,6 +25,7 @@ class SimState:
     faults: Faults
     stats: Stats
     sleep: Sleep
+    models: list[str]  # the models a channel serves; starts as config.models, changed by Simulator.serve_models
 
 
 STATE = web.AppKey("reelbot_gateway_sim_state", SimState)

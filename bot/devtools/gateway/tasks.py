@@ -70,6 +70,7 @@ class SimTask:
     failure: Failure | None = None
     lose_after_polls: int | None = None
     lost: bool = False
+    no_video: bool = False  # finishes "completed" with no video, as a provider's filtered result does
     detail: dict[str, object] = field(default_factory=dict)
     polls: int = 0
     downloads: int = 0
@@ -219,6 +220,7 @@ class TaskRegistry:
         run_seconds: float,
         failure: Failure | None = None,
         lose_after_polls: int | None = None,
+        no_video: bool = False,
         detail: dict[str, object] | None = None,
     ) -> SimTask:
         """Store a new task created now and return it."""
@@ -238,6 +240,7 @@ class TaskRegistry:
             offset=self.schedule.offset_for(self._seq),
             run_seconds=run_seconds,
             failure=failure,
+            no_video=no_video,
             lose_after_polls=lose_after_polls,
             detail=detail or {},
         )

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 
+from bot.devtools.gateway import providers
 from bot.devtools.gateway.config import SimulatorConfig, is_sora, sora_sizes
 from bot.devtools.gateway.intake import Body, FilePart, go_json_type
 from bot.devtools.gateway.responses import task_error, upstream_error_body
@@ -30,6 +31,7 @@ _TASK_FIELDS = {
     "images": "[]string",
     "mode": "string",
     "duration": "int",
+    "image_url": "string",
 }
 
 
@@ -52,6 +54,7 @@ class CreateRequest:
     seconds: str
     input_reference: str | FilePart | None = None
     detail: dict[str, object] = field(default_factory=dict)
+    reading: providers.Reading | None = None  # how the provider's adaptor read the body (not for Sora)
 
 
 def _invalid(code: str, message: str, status: int = 400) -> ValidationError:
@@ -119,13 +122,22 @@ def validate_openai(body: Body) -> CreateRequest:
         "seconds": seconds,
         "input_reference": shown_reference,
     }
-    return CreateRequest(model, prompt, size, seconds, input_reference, detail)
+    reading = providers.read(body)
+    if reading is not None:
+        seconds = str(reading.duration)
+        detail.update(reading.detail())
+    return CreateRequest(model, prompt, size, seconds, input_reference, detail, reading)
 
 
 def check_upstream_openai(request: CreateRequest) -> None:
     """Apply the checks the upstream makes (seconds, input_reference); raise ValidationError on refusal."""
     if is_sora(request.model) and request.seconds not in SORA_SECONDS:
         raise upstream_refusal("Invalid value for seconds", "invalid_value")
+    if request.reading is not None:
+        try:
+            providers.check(request.reading)
+        except providers.ProviderRefusal as refusal:
+            raise upstream_refusal(refusal.message, refusal.code) from refusal
     reference = request.input_reference
     if isinstance(reference, str) and not _is_reference(reference):
         raise upstream_refusal(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import quote
 
@@ -13,16 +14,32 @@ from bot.gateway.vocab import content_path, parse_snapshot, parse_submit
 
 
 def build_create(request: GenerationRequest, model: ModelSpec) -> dict[str, Any]:
-    """The JSON body of a create request; `seconds` is a string and `input_reference` a single image."""
-    body: dict[str, Any] = {
-        "model": model.name,
-        "prompt": request.prompt,
-        "size": model.size_for(request.orientation),
-        "seconds": str(request.duration),
-    }
-    if request.images:
-        body["input_reference"] = request.images[0]
+    """The JSON body of a create request, each option in the field the model's catalog entry names."""
+    fields = model.request
+    body: dict[str, Any] = {"model": model.name, "prompt": request.prompt}
+    fields.duration.put(body, request.duration)
+    size = model.size_for(request.orientation)
+    if fields.size is not None:
+        fields.size.put(body, size)
+    if fields.aspect_ratio is not None:
+        fields.aspect_ratio.put(body, aspect_ratio(size))
+    if fields.resolution is not None:
+        fields.resolution.put(body, model.hd_resolution if request.hd and model.hd_resolution else model.resolution)
+    if request.images and fields.images is not None:
+        fields.images.put(body, request.images)
+    if request.last_frame is not None and fields.last_frame is not None:
+        fields.last_frame.put(body, request.last_frame)
+    for field, value in fields.fixed:
+        field.put(body, value)
     return body
+
+
+def aspect_ratio(size: str) -> str:
+    """'1280x720' -> '16:9': the frame shape as providers that take a ratio spell it."""
+    width, _, height = size.partition("x")
+    w, h = int(width), int(height)
+    divisor = math.gcd(w, h)
+    return f"{w // divisor}:{h // divisor}"
 
 
 def create_path() -> str:
