@@ -12,6 +12,7 @@ from bot.gateway.vocab import (
     looks_like_content_policy,
     normalise_status,
     parse_progress,
+    parse_snapshot,
     parse_timestamp,
 )
 
@@ -249,3 +250,22 @@ class TestContentPolicy:
 
     def test_markers_are_lower_case(self) -> None:
         assert all(marker == marker.lower() for marker in CONTENT_POLICY_MARKERS)
+
+
+def test_a_non_sora_task_over_v1_videos() -> None:
+    """What new-api builds for Kling, Seedance, Wan and Veo tasks (`ToVideoStatus`): read as the gateway means it."""
+    unknown = parse_snapshot(
+        {"id": "task_x", "object": "video", "status": "unknown", "progress": 0, "completed_at": 1765000000}
+    )
+    assert unknown.state is RemoteState.RUNNING
+    assert unknown.updated_at == 1765000000  # the task's last update, filled while it still runs
+    running = parse_snapshot(
+        {"status": "in_progress", "progress": 30, "completed_at": 1765000015, "metadata": {"url": ""}}
+    )
+    assert (running.state, running.progress, running.result_url) == (RemoteState.RUNNING, 30, None)
+    done = parse_snapshot(
+        {"status": "completed", "progress": 100, "metadata": {"url": "https://cdn.example.com/v.mp4"}, "error": None}
+    )
+    assert (done.state, done.result_url) == (RemoteState.SUCCEEDED, "https://cdn.example.com/v.mp4")
+    withheld = parse_snapshot({"status": "completed", "progress": 100, "metadata": {"url": ""}})
+    assert (withheld.state, withheld.result_url) == (RemoteState.SUCCEEDED, None)  # the content route decides
