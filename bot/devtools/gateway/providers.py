@@ -110,7 +110,9 @@ def read_veo(body: Body) -> Reading:
     aspect = _text(meta.get("aspectRatio")) or (_ratio_of_size(size, "16:9", "9:16", "16:9") if size else "16:9")
     resolution = (_text(meta.get("resolution")) or _veo_resolution(size)).lower()
     images = _basic_images(body)
-    return Reading("veo", duration, aspect, resolution, images[0] if images else None)
+    # ParseImageInput takes a data URI or bare base64; a link is dropped without a word (text-to-video then).
+    first = images[0] if images and not (isinstance(images[0], str) and images[0].startswith("http")) else None
+    return Reading("veo", duration, aspect, resolution, first)
 
 
 def _veo_resolution(size: str) -> str:
@@ -127,8 +129,6 @@ def check_veo(reading: Reading) -> None:
         raise ProviderRefusal(f"aspectRatio {reading.aspect_ratio} is not supported: use 16:9 or 9:16.")
     if reading.resolution not in ("720p", "1080p", "4k"):
         raise ProviderRefusal(f"resolution {reading.resolution} is not supported.")
-    if isinstance(reading.first_frame, str) and reading.first_frame.startswith(("http://", "https://")):
-        raise ProviderRefusal("image must be inline bytes (bytesBase64Encoded), not a URL.")
 
 
 _KLING_RATIOS = {"1280x720": "16:9", "1920x1080": "16:9", "720x1280": "9:16", "1080x1920": "9:16"}
