@@ -18,6 +18,7 @@ from bot.engine import Engine, open_engine
 from bot.errors import UserFacingError
 from bot.gateway.download import check_mp4
 from bot.images import to_data_uri
+from bot.services import lifecycle
 from bot.settings import Settings
 from tests.conftest import Deliveries, engine_env, run_until
 
@@ -279,6 +280,25 @@ async def test_a_job_given_up_during_a_slow_set_up_is_never_submitted(sim: Simul
         await engine.poller(origin="discord", deliver=Deliveries()).poll_once()
         with pytest.raises(UserFacingError, match="not sent"):
             await engine.jobs.send(job, request)
+        stored = await engine.store.get(job.id)
+
+    assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_a_job_the_poller_is_giving_up_is_never_submitted(sim: Simulator, tmp_path: Path) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    later = [time.time()]
+    async with open_engine(settings, Catalog.load(), clock=lambda: later[0]) as engine:
+        request = engine.jobs.build_request(prompt="slow set-up", model="sora-2")
+        job = await engine.jobs.add(NewJob(request=request))
+        later[0] += 3600
+        # The poller has taken the job to give it up as unconfirmed, and not yet recorded that.
+        claimed = await engine.store.claim_due("discord", later[0], 10, settings.job_lease_seconds)
+        assert [j.id for j in claimed] == [job.id]
+        with pytest.raises(UserFacingError, match="not sent"):
+            await engine.jobs.send(job, request)
+        await engine.store.save(lifecycle.unconfirmed(claimed[0], later[0]), only_if=JobStatus.SUBMITTING)
         stored = await engine.store.get(job.id)
 
     assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED

@@ -136,10 +136,10 @@ class JobService:
         delivered in the same write (nothing is posted for it later).
         """
         spec = self.model(request.model)
-        # Move the give-up time past this submit's own timeout; if the poller already gave the job up (its
-        # set-up took too long), do not submit at all.
+        # Move the give-up time past this submit's own timeout; if the poller already gave the job up, or took
+        # it to do so (its set-up took too long), do not submit at all.
         deadline = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
-        if not await self._store.extend_submit(job.id, deadline):
+        if not await self._store.extend_submit(job, deadline):
             raise UserFacingError(
                 "Setting this video up took too long, so it was not sent. Nothing was charged; try again."
             )

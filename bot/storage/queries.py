@@ -17,8 +17,9 @@ INSERT INTO jobs (id, origin, requester_id, guild_id, channel_id, prompt, model,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-# Only while still submitting: a job the poller already gave up stays given up.
-EXTEND_SUBMIT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting'"
+# A compare-and-set on the give-up time the sender read: once the poller has claimed the job to give it up (the
+# claim moves next_poll_at), the submit loses; once the submit has moved it, the poller's claim no longer matches.
+EXTEND_SUBMIT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
 
 SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 

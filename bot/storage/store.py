@@ -101,9 +101,13 @@ class JobStore:
             return job
         raise RuntimeError("could not find a free job id")
 
-    async def extend_submit(self, job_id: str, give_up_at: float) -> bool:
-        """Push an unsent job's give-up time out; False when it is no longer waiting to be sent."""
-        return await self._db.execute(queries.EXTEND_SUBMIT, (give_up_at, job_id)) > 0
+    async def extend_submit(self, job: Job, give_up_at: float) -> bool:
+        """Push an unsent job's give-up time out, from the one it was stored with.
+
+        False when the poller got there first (it claimed the job to give it up) or the job is no longer waiting
+        to be sent: then the submit must not go out.
+        """
+        return await self._db.execute(queries.EXTEND_SUBMIT, (give_up_at, job.id, job.next_poll_at)) > 0
 
     async def get(self, job_id: str) -> Job | None:
         """The job with this bot id, or None."""
