@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import subprocess
 import time
 from pathlib import Path
@@ -153,6 +154,24 @@ async def test_a_submit_left_unanswered_is_unconfirmed_and_not_resent(
     assert job.error_kind is ErrorKind.UNCONFIRMED
     assert "not sent again" in (job.error_message or "")
     assert sim.stats.route_classes["create"] == 1
+
+
+async def test_an_unconfirmed_submit_is_logged_by_job_id_without_its_prompt(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    sim.faults.delay(5.0, route="create")
+    caplog.set_level(logging.DEBUG, logger="bot")  # every line of the bot's own, down to DEBUG
+    async with open_engine(settings, Catalog.load()) as engine:
+        engine.client.timeouts = dataclasses.replace(engine.client.timeouts, submit=0.5)
+        request = engine.jobs.build_request(prompt="my neighbour's secret garden", model="sora-2")
+        job = await engine.jobs.submit(NewJob(request=request))
+
+    assert job.error_kind is ErrorKind.UNCONFIRMED
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any(job.id in line and "no answer" in line for line in errors), errors
+    # The log outlives /video forget: it must never hold a prompt.
+    assert "secret garden" not in caplog.text
 
 
 async def test_a_cut_download_is_detected_and_retried(engine: Engine, sim: Simulator) -> None:

@@ -19,7 +19,7 @@ from bot.domain import (
     NewJob,
     Orientation,
 )
-from bot.errors import GatewayError, UserFacingError
+from bot.errors import GatewayError, GatewayUnconfirmedError, UserFacingError
 from bot.gateway.client import GatewayClient
 from bot.metrics import Metrics
 from bot.services import lifecycle
@@ -150,7 +150,12 @@ class JobService:
         try:
             result = await self._client.submit(request, spec)
         except GatewayError as exc:
-            log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
+            if isinstance(exc, GatewayUnconfirmedError):
+                # The gateway may hold (and bill) a task nobody can see: the operator finds it by the job id. The
+                # prompt stays out of the log, which outlives /video forget.
+                log.error("Job %s: the submit for %s got no answer (%s); not resending", job.id, spec.name, exc.detail)
+            else:
+                log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
             self._metrics.submit_errors.labels(kind=exc.kind.value).inc()
             job = lifecycle.fail_with(job, exc, self._clock())
             if refusal_told:
