@@ -110,6 +110,15 @@ async def test_a_transaction_cancelled_in_its_body_is_rolled_back(path: Path) ->
         assert other.execute("SELECT x FROM t").fetchall() == [(2,)]
 
 
+async def test_every_commit_is_on_disk_before_the_next_step(path: Path) -> None:
+    # A delivery claimed in a commit that a power cut undoes would be posted again, unlooked-for, after restart.
+    db = await Database.open(path)
+    try:
+        assert await db.scalar("PRAGMA synchronous") == 2  # FULL
+    finally:
+        await db.close()
+
+
 def test_the_health_check_waits_longer_than_sqlite_does_for_a_lock() -> None:
     # Otherwise a locked database cuts the health check off instead of answering "not writable".
     assert HEALTH_TIMEOUT_SECONDS > BUSY_TIMEOUT_SECONDS

@@ -62,7 +62,9 @@ class Database:
         try:
             conn.row_factory = aiosqlite.Row
             await conn.execute("PRAGMA journal_mode = WAL")
-            await conn.execute("PRAGMA synchronous = NORMAL")
+            # Every commit is on disk before the bot acts on it: a delivery claim undone by a power cut after its
+            # post went out would be posted again without looking first. (In WAL mode, one fsync per commit.)
+            await conn.execute("PRAGMA synchronous = FULL")
             await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
             await conn.execute("PRAGMA foreign_keys = ON")
             await migrate(conn)
