@@ -174,6 +174,7 @@ class Job:
     result_deleted_at: float | None = None
     forgotten_at: float | None = None
     result_channel_id: int | None = None
+    delivery_started_at: float | None = None  # when the first delivery attempt was claimed
 
     @property
     def fingerprint(self) -> tuple[str, int | None]:

@@ -298,6 +298,7 @@ async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobSto
     assert [j.id for j in again] == [job.id]
     assert again[0].maybe_delivered is True
     assert again[0].delivery_attempts == 2
+    assert again[0].delivery_started_at == 1_000.0  # where the search for the earlier post starts
 
 
 async def test_retry_delivery_puts_it_back(store: JobStore, clock: FakeClock) -> None:

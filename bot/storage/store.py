@@ -179,7 +179,7 @@ class JobStore:
         self, origin: str, now: float, limit: int, lease_seconds: float, skip: Collection[str] = ()
     ) -> list[Job]:
         """Take finished jobs due for delivery (not those in ``skip``); ``maybe_delivered`` flags cut-off attempts."""
-        params = (now + lease_seconds, now, origin, json.dumps(list(skip)), limit)
+        params = (now + lease_seconds, now, now, origin, json.dumps(list(skip)), limit)
         return await self._many_write(queries.CLAIM_DELIVERIES, params)
 
     async def next_delivery_at(self, origin: str) -> float | None:
@@ -306,4 +306,5 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         result_deleted_at=row["result_deleted_at"],
         forgotten_at=row["forgotten_at"],
         result_channel_id=row["result_channel_id"],
+        delivery_started_at=row["delivery_started_at"],
     )
