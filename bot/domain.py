@@ -176,6 +176,7 @@ class Job:
     forgotten_at: float | None = None
     result_channel_id: int | None = None
     has_last_frame: bool = False
+    delivery_started_at: float | None = None  # when the first delivery attempt was claimed
 
     @property
     def fingerprint(self) -> tuple[str, int | None]:

@@ -80,10 +80,12 @@ def poll_policy(settings: Settings) -> PollPolicy:
 async def open_engine(
     settings: Settings, catalog: Catalog, *, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[Engine]:
-    """Open the HTTP session and the database, yield the engine, and close both on the way out."""
+    """Open the HTTP session and the database, yield the engine, and close them (and its threads) on the way out."""
     async with aiohttp.ClientSession(raise_for_status=False) as session:
         db = await Database.open(settings.database_path)
         store = JobStore(db, clock)
+        guilds = GuildStore(db, clock)
+        moderation = ModerationService(guilds)
         try:
             client = GatewayClient(
                 session,
@@ -95,7 +97,6 @@ async def open_engine(
             metrics = Metrics()
             models = ServedModels(catalog, client, store, clock=clock)
             jobs = JobService(store=store, client=client, models=models, policy=policy, metrics=metrics, clock=clock)
-            guilds = GuildStore(db, clock)
             yield Engine(
                 settings=settings,
                 models=models,
@@ -106,9 +107,10 @@ async def open_engine(
                 jobs=jobs,
                 guilds=guilds,
                 quotas=QuotaService(guilds, settings, clock),
-                moderation=ModerationService(guilds),
+                moderation=moderation,
                 metrics=metrics,
                 clock=clock,
             )
         finally:
+            moderation.close()
             await db.close()

@@ -34,3 +34,6 @@ def setup_logging(level: int, secrets: Iterable[str] = ()) -> None:
     # aiohttp's access log and discord.py's gateway chatter are noise below WARNING.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # it logs every statement at DEBUG
+    # At DEBUG, discord.py logs every request body and gateway event: prompts, which must not outlive /video forget.
+    logging.getLogger("discord.http").setLevel(logging.INFO)
+    logging.getLogger("discord.gateway").setLevel(logging.INFO)

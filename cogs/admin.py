@@ -224,7 +224,9 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         store = self.bot.engine.guilds
         words = [v for v, _ in await store.entries(interaction.guild_id, ListKind.BLOCKED_WORD)]
-        patterns = [v for v, _ in await store.entries(interaction.guild_id, ListKind.BLOCKED_REGEX)]
+        patterns = [
+            (v, validate_rule(v, True)) for v, _ in await store.entries(interaction.guild_id, ListKind.BLOCKED_REGEX)
+        ]
         await interaction.edit_original_response(embed=admin_render.words_embed(words, patterns))
 
     @users.command(name="block", description="Stop a member from making videos here")
@@ -288,6 +290,8 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         """Choose the audit log channel."""
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.set_log_channel(interaction.guild_id, channel.id if channel else None)
+        if channel is not None:
+            await self.bot.report_inactive_patterns(interaction.guild_id)  # what it was not yet told
         text = f"The audit log goes to {channel.mention}." if channel else "The audit log is off."
         await interaction.edit_original_response(content=self._changed(interaction, text))
 

@@ -266,6 +266,29 @@ async def test_killed_right_after_posting_the_result_is_not_posted_twice(
     assert len(fake.requests_to("POST", f"/channels/{thread.id}/messages")) == 1
 
 
+async def test_a_busy_thread_does_not_hide_the_earlier_post_from_a_retried_delivery(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    first = await start_bot(fake, sim, tmp_path)
+    async with first:
+        rec = await create(fake, prompt="crash after posting, then chatter", model="veo-3.1-fast-generate-preview")
+        await private_text(fake, rec, "on its way")
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        fake.inject_error("PATCH", f"/channels/*/messages/{thread.starter_message_id}", status=502, times=10)
+        await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+        await first.kill()  # posted, not yet recorded as delivered
+    fake.clear_faults()
+    for number in range(250):  # more than two pages of Discord's message history after the post
+        fake.post_user_message(thread.id, f"nice one {number}")
+    second = await start_bot(fake, sim, tmp_path)
+    async with second:
+        await fake.wait_for_message(
+            fake.channel().id, lambda m: m.id == thread.starter_message_id and "Done" in str(m.embeds), timeout=WAIT
+        )
+    assert "found its earlier post" in second.output()
+    assert len([m for m in fake.messages(thread.id) if has_video(m)]) == 1
+
+
 async def test_buttons_work_after_a_restart(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
     first = await start_bot(fake, sim, tmp_path)
     async with first:

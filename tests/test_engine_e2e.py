@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.engine import Engine, open_engine
 from bot.errors import UserFacingError
 from bot.gateway.download import check_mp4
 from bot.images import to_data_uri
+from bot.services import lifecycle
 from bot.settings import Settings
 from tests.conftest import Deliveries, engine_env, run_until
 
@@ -222,6 +224,24 @@ async def test_a_submit_left_unanswered_is_unconfirmed_and_not_resent(
     assert sim.stats.route_classes["create"] == 1
 
 
+async def test_an_unconfirmed_submit_is_logged_by_job_id_without_its_prompt(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    sim.faults.delay(5.0, route="create")
+    caplog.set_level(logging.DEBUG, logger="bot")  # every line of the bot's own, down to DEBUG
+    async with open_engine(settings, Catalog.load()) as engine:
+        engine.client.timeouts = dataclasses.replace(engine.client.timeouts, submit=0.5)
+        request = engine.jobs.build_request(prompt="my neighbour's secret garden", model="veo-3.1-fast-generate-preview")
+        job = await engine.jobs.submit(NewJob(request=request))
+
+    assert job.error_kind is ErrorKind.UNCONFIRMED
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any(job.id in line and "no answer" in line for line in errors), errors
+    # The log outlives /video forget: it must never hold a prompt.
+    assert "secret garden" not in caplog.text
+
+
 async def test_a_cut_download_is_detected_and_retried(engine: Engine, sim: Simulator) -> None:
     sim.faults.cut_downloads(count=2, after_bytes=2000)
     job = await generate(engine, Deliveries(), prompt="cut", model="veo-3.1-fast-generate-preview")
@@ -357,6 +377,25 @@ async def test_a_job_given_up_during_a_slow_set_up_is_never_submitted(sim: Simul
         await engine.poller(origin="discord", deliver=Deliveries()).poll_once()
         with pytest.raises(UserFacingError, match="not sent"):
             await engine.jobs.send(job, request)
+        stored = await engine.store.get(job.id)
+
+    assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_a_job_the_poller_is_giving_up_is_never_submitted(sim: Simulator, tmp_path: Path) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    later = [time.time()]
+    async with open_engine(settings, Catalog.load(), clock=lambda: later[0]) as engine:
+        request = engine.jobs.build_request(prompt="slow set-up", model="veo-3.1-fast-generate-preview")
+        job = await engine.jobs.add(NewJob(request=request))
+        later[0] += 3600
+        # The poller has taken the job to give it up as unconfirmed, and not yet recorded that.
+        claimed = await engine.store.claim_due("discord", later[0], 10, settings.job_lease_seconds)
+        assert [j.id for j in claimed] == [job.id]
+        with pytest.raises(UserFacingError, match="not sent"):
+            await engine.jobs.send(job, request)
+        await engine.store.save(lifecycle.unconfirmed(claimed[0], later[0]), only_if=JobStatus.SUBMITTING)
         stored = await engine.store.get(job.id)
 
     assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED

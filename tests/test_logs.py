@@ -95,3 +95,11 @@ def test_setup_logging_redacts_through_the_root_handler() -> None:
     assert stream.getvalue().rstrip().endswith("key=[redacted] tiny")
     assert "hidden" not in stream.getvalue()
     assert logging.getLogger("aiohttp.access").getEffectiveLevel() == logging.WARNING
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_even_at_debug_no_library_logs_message_bodies() -> None:
+    setup_logging(logging.DEBUG)
+    # aiosqlite logs statements with their parameters, discord.py request bodies and events: prompts, all of them.
+    for name in ("aiosqlite", "discord.http", "discord.gateway"):
+        assert logging.getLogger(name).getEffectiveLevel() >= logging.INFO, name

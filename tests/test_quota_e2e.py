@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.devtools.gateway import Simulator
-from tests.botproc import BotProcess
+from bot.storage.database import Database
+from bot.storage.guilds import GuildStore, ListKind
+from tests.botproc import BotProcess, bot_env
 from tests.conftest import body_failed, eventually
-from tests.fakediscord import FakeDiscord, InteractionRecord
+from tests.fakediscord import FakeDiscord, InteractionRecord, Message
 from tests.test_discord_e2e import WAIT, create, has_video, private_text, start_bot
 
 MODEL = "veo-3.1-fast-generate-preview"  # 1.5 credits a second: a 4-second video costs 6
@@ -124,6 +127,64 @@ async def test_blocked_words_are_caught_through_evasions_and_audited(
     await finished(
         fake, await create(fake, prompt="a dragonfly on a leaf", model=MODEL, duration=4)
     )  # innocent word passes
+
+
+PATHOLOGICAL = (r"(a|aa)+$", r"\w*\w*\w*\w*\w*!", r"a{1,100}a{1,100}a{1,100}b")
+
+
+async def test_patterns_that_backtrack_cannot_stall_other_servers(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    other = fake.create_guild("Another server")
+    # Global commands, so the other server has them too.
+    async with BotProcess(bot_env(fake, sim, tmp_path, DISCORD_DEV_GUILD_ID=""), tmp_path) as proc:
+        await fake.wait_for_request("PUT", "/applications/*/commands", timeout=WAIT)
+        await fake.wait_connected(timeout=WAIT)
+        for pattern in PATHOLOGICAL:
+            assert "Blocked pattern added" in reply_of(
+                fake, await admin(fake, "words add", pattern=pattern, regex=True)
+            )
+
+        # A 2,000-character prompt against all three (on a backtracking engine, the second alone blocked the event
+        # loop for about 14 s on 100 characters): another server's command is answered meanwhile, and the check ends.
+        checked = await create(fake, prompt="a" * 1999 + "!", model=MODEL)
+        elsewhere = await fake.invoke_slash(guild_id=other.id, subcommand="quota")
+        await elsewhere.wait_for(lambda _call: bool(reply_of(fake, elsewhere)), WAIT)
+        await private_text(fake, checked, "does not allow")
+        assert "Traceback" not in proc.output()
+    assert sim.stats.route_classes["create"] == 0
+
+
+async def test_stored_patterns_re2_cannot_run_are_listed_inactive_and_reported_once(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    log_channel = fake.channel(name="reelbot-log")
+    # A server's settings from before the bot matched on RE2: a look-around pattern was accepted then.
+    db = await Database.open(tmp_path / "reelbot.sqlite3")
+    guilds = GuildStore(db, time.time)
+    await guilds.set_log_channel(fake.guild.id, log_channel.id)
+    await guilds.add_to_list(fake.guild.id, ListKind.BLOCKED_REGEX, "(?<=blood)bath")
+    await guilds.add_to_list(fake.guild.id, ListKind.BLOCKED_REGEX, "gore+")
+    await db.close()
+
+    def notices() -> list[Message]:
+        return [m for m in fake.messages(log_channel.id) if "kept but not applied" in str(m.embeds)]
+
+    async with await start_bot(fake, sim, tmp_path):
+        await fake.wait_for_message(log_channel.id, lambda m: "kept but not applied" in str(m.embeds), timeout=WAIT)
+        listed = reply_of(fake, await admin(fake, "words list"))
+        assert "`(?<=blood)bath` (inactive)" in listed and "look-around" in listed
+        assert "`gore+`" in listed and "`gore+` (inactive)" not in listed
+        refused = await create(fake, prompt="a goreee scene", model=MODEL)
+        await private_text(fake, refused, "does not allow")  # the usable pattern still applies
+        await finished(fake, await create(fake, prompt="a bloodbath", model=MODEL))  # the inactive one does not
+    [notice] = notices()
+    assert "(?<=blood)bath" in str(notice.embeds) and "gore+" not in str(notice.embeds)
+
+    async with await start_bot(fake, sim, tmp_path):
+        # Setting the log channel reports what it was not yet told before answering: nothing, it was told.
+        await admin(fake, "server log-channel", channel=log_channel.id)
+    assert len(notices()) == 1
 
 
 async def test_pause_blocks_and_channel_rules_apply_at_once(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:

@@ -220,6 +220,20 @@ async def test_claim_due_leases_jobs(store: JobStore) -> None:
     assert [j.id for j in again] == [job.id]
 
 
+async def test_a_submit_cannot_extend_a_job_the_poller_took_to_give_up(store: JobStore) -> None:
+    job = await add(store, first_poll_at=1_000.0)  # its submit's deadline has come
+    assert [j.id for j in await store.claim_due("discord", 1_000.0, 10, LEASE)] == [job.id]  # to give it up
+    assert await store.extend_submit(job, 1_150.0) is False  # the submit must not go out now
+    assert (await store.get(job.id)).next_poll_at == 1_000.0 + LEASE  # type: ignore[union-attr]
+
+
+async def test_an_extended_submit_is_not_given_up(store: JobStore) -> None:
+    job = await add(store, first_poll_at=1_000.0)
+    assert await store.extend_submit(job, 1_150.0) is True
+    assert await store.claim_due("discord", 1_000.0, 10, LEASE) == []
+    assert await store.extend_submit(job, 1_200.0) is False  # once: it was extended from a deadline since moved
+
+
 async def test_claim_due_skips_jobs_not_yet_due(store: JobStore) -> None:
     await add(store, first_poll_at=1_100.0)
     assert await store.claim_due("discord", 1_099.0, 10, LEASE) == []
@@ -284,6 +298,7 @@ async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobSto
     assert [j.id for j in again] == [job.id]
     assert again[0].maybe_delivered is True
     assert again[0].delivery_attempts == 2
+    assert again[0].delivery_started_at == 1_000.0  # where the search for the earlier post starts
 
 
 async def test_retry_delivery_puts_it_back(store: JobStore, clock: FakeClock) -> None:

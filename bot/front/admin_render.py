@@ -65,11 +65,16 @@ def access_embed(lists: dict[ListKind, list[tuple[str, str | None]]]) -> discord
     return embed
 
 
-def words_embed(words: list[str], patterns: list[str]) -> discord.Embed:
-    """The server's blocked words and patterns (the operator's default list applies as well)."""
+def words_embed(words: list[str], patterns: list[tuple[str, str | None]]) -> discord.Embed:
+    """The server's blocked words and patterns, and why inactive patterns are (the operator's default list applies
+    as well)."""
     embed = discord.Embed(title="Blocked words", colour=COLOUR)
     embed.add_field(name="Words", value=_clip(", ".join(f"`{w}`" for w in words)) or "none", inline=False)
-    embed.add_field(name="Patterns", value=_clip("\n".join(f"`{p}`" for p in patterns)) or "none", inline=False)
+    shown = "\n".join(f"`{p}`" + (" (inactive)" if problem else "") for p, problem in patterns)
+    embed.add_field(name="Patterns", value=_clip(shown) or "none", inline=False)
+    inactive = "\n".join(f"`{p}`: {problem}" for p, problem in patterns if problem)
+    if inactive:
+        embed.add_field(name="Inactive patterns are kept but not applied", value=_clip(inactive), inline=False)
     embed.set_footer(
         text="Matching ignores case, accents, leetspeak and hidden characters. A default list applies too."
     )

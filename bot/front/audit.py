@@ -14,6 +14,7 @@ from bot.storage.guilds import GuildStore
 log = logging.getLogger(__name__)
 
 PROMPT_CHARS: Final = 300
+EMBED_TEXT_CHARS: Final = 4096  # Discord's limit on an embed's description
 COLOURS: Final = {
     "submitted": discord.Colour.blurple(),
     "succeeded": discord.Colour.green(),
@@ -30,7 +31,7 @@ class AuditLog:
     def __init__(self, client: discord.Client, guilds: GuildStore) -> None:
         self._client = client
         self._guilds = guilds
-        self._posting: set[asyncio.Task[None]] = set()
+        self._posting: set[asyncio.Task[bool]] = set()
 
     def submitted(self, job: Job, link: str | None) -> None:
         """A job was accepted."""
@@ -65,6 +66,10 @@ class AuditLog:
         """Something every moderator should see (a pause of all generation)."""
         self._post(guild_id, self._embed("notice", "Notice", text))
 
+    async def notice_now(self, guild_id: int, text: str) -> bool:
+        """A notice posted before returning; False when the server has no log channel or the post failed."""
+        return await self._send(guild_id, self._embed("notice", "Notice", text, limit=EMBED_TEXT_CHARS))
+
     async def notice_everywhere(self, text: str) -> None:
         """A notice to every server that has a log channel."""
         for guild_id, _ in await self._guilds.log_channels():
@@ -76,8 +81,8 @@ class AuditLog:
             await asyncio.wait(list(self._posting), timeout=grace)
 
     @staticmethod
-    def _embed(kind: str, title: str, text: str) -> discord.Embed:
-        body = text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 1] + "…"
+    def _embed(kind: str, title: str, text: str, limit: int = PROMPT_CHARS) -> discord.Embed:
+        body = text if len(text) <= limit else text[: limit - 1] + "…"
         return discord.Embed(title=title[:256], description=body or "(no prompt kept)", colour=COLOURS[kind])
 
     def _post(self, guild_id: int | None, embed: discord.Embed) -> None:
@@ -87,14 +92,17 @@ class AuditLog:
         self._posting.add(task)
         task.add_done_callback(self._posting.discard)
 
-    async def _send(self, guild_id: int, embed: discord.Embed) -> None:
+    async def _send(self, guild_id: int, embed: discord.Embed) -> bool:
         try:
             channel_id = (await self._guilds.config(guild_id)).log_channel_id
             if channel_id is None:
-                return
+                return False
             channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
             await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:
             log.warning("Could not post to the audit log of guild %s: %s", guild_id, exc)
         except Exception:
             log.exception("Audit log post for guild %s failed", guild_id)
+        else:
+            return True
+        return False

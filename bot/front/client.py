@@ -24,6 +24,7 @@ from bot.front.tree import BotTree
 from bot.media.ffmpeg import Encoder
 from bot.media.server import MediaLinks
 from bot.services.housekeeping import Housekeeper
+from bot.services.moderation import inactive_patterns_text
 from cogs import EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,20 @@ class VideoBot(commands.Bot):
             task = asyncio.create_task(work, name=name)
             task.add_done_callback(_log_end)
             self._background.append(task)
+
+    async def on_ready(self) -> None:
+        """Once connected (again): tell audit logs about stored patterns that cannot be applied."""
+        await self.report_inactive_patterns()
+
+    async def report_inactive_patterns(self, guild_id: int | None = None) -> None:
+        """Tell each server's audit log once (of one server, or all) which stored patterns are not applied, and why.
+
+        A server without a log channel is told when it gets one.
+        """
+        moderation = self.engine.moderation
+        for guild, patterns in (await moderation.unreported_inactive_patterns(guild_id)).items():
+            if await self.audit.notice_now(guild, inactive_patterns_text(patterns)):
+                await moderation.mark_inactive_reported(guild, [pattern for pattern, _ in patterns])
 
     async def close(self) -> None:
         """Stop taking commands, stop the background services, then disconnect."""

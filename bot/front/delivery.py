@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,8 +29,11 @@ from bot.storage import JobStore
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT_BYTES: Final = 10 * 1024 * 1024
-# How far back a restarted bot looks in a thread for a post it may already have made.
-MARKER_SEARCH_MESSAGES: Final = 50
+# A retried delivery looks for its earlier post among at most this many messages per place, from the first
+# attempt on (oldest first, so the post, made at an attempt, comes early), however busy the place has been since.
+MARKER_SEARCH_MESSAGES: Final = 1000
+# Message ids are Discord's clock; the first attempt's time is ours: start the search this much earlier.
+CLOCK_SKEW_SECONDS: Final = 300.0
 ARCHIVED_THREAD: Final = 50083
 
 Compose = Callable[[], dict[str, Any]]  # the keyword arguments of one send; files can only be sent once each
@@ -99,9 +103,10 @@ class Delivery:
         """After an attempt that may have posted: that post, if it went out."""
         marker = render.job_marker(job.id)
         me = self._client.user
+        since = _earliest_post(job)
         for target in targets:
             try:
-                async for message in target.history(limit=MARKER_SEARCH_MESSAGES):
+                async for message in target.history(limit=MARKER_SEARCH_MESSAGES, after=since, oldest_first=True):
                     if me is not None and message.author.id == me.id and marker in message.content:
                         log.info("Job %s: found its earlier post %s; not posting again", job.id, message.id)
                         return message
@@ -206,6 +211,15 @@ class _DirectMessage(discord.abc.Messageable):
     async def _get_channel(self) -> discord.abc.MessageableChannel:
         user = self._client.get_user(self.user_id) or await self._client.fetch_user(self.user_id)
         return await user.create_dm()
+
+
+def _earliest_post(job: Job) -> discord.Object:
+    """A message id older than any post of this job: its status message, or its first delivery attempt."""
+    floor = job.status_message_id or 0
+    if job.delivery_started_at is not None:
+        started = datetime.fromtimestamp(job.delivery_started_at - CLOCK_SKEW_SECONDS, tz=UTC)
+        floor = max(floor, discord.utils.time_snowflake(started))
+    return discord.Object(id=floor)
 
 
 def _explained_in_dm(compose: Compose, job: Job) -> Compose:

@@ -13,11 +13,14 @@ from bot.front.client import VideoBot
 from bot.media.server import MediaLinks, create_media_app, load_signing_key, serve
 from bot.metrics import HealthCheck, HealthReport, create_metrics_app
 from bot.settings import Settings
+from bot.storage.database import BUSY_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
 # The gateway counts as reachable when it answered this recently; otherwise /healthz asks it.
 GATEWAY_FRESH_SECONDS: Final = 300.0
+# Longer than SQLite waits for a lock, so a locked database is reported as such instead of cutting the check off.
+HEALTH_TIMEOUT_SECONDS: Final = BUSY_TIMEOUT_SECONDS + 5.0
 
 
 def media_links(settings: Settings) -> MediaLinks | None:
@@ -37,7 +40,7 @@ async def start_servers(
         stack.push_async_callback(runner.cleanup)
         log.info("Serving finished videos on %s as %s", settings.media_listen, settings.media_public_url)
     if settings.metrics_listen is not None:
-        app = create_metrics_app(engine.metrics, lambda: health(engine, bot))
+        app = create_metrics_app(engine.metrics, lambda: health(engine, bot), health_timeout=HEALTH_TIMEOUT_SECONDS)
         runner = await serve(app, settings.metrics_listen)
         stack.push_async_callback(runner.cleanup)
         log.info("Serving /healthz and /metrics on %s", settings.metrics_listen)

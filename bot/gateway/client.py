@@ -96,13 +96,7 @@ class GatewayClient:
         except GatewayUnavailableError as exc:
             if not isinstance(exc.__cause__, aiohttp.ClientConnectorError):
                 # The request left and no answer came back: the gateway may hold (and bill) a task we cannot see.
-                log.error(
-                    "Submit to %s for model %s got no answer (%s); not resending. Prompt: %r",
-                    url,
-                    model.name,
-                    exc.detail,
-                    request.prompt,
-                )
+                # The caller logs it under its job id; the prompt is never logged (it outlives /video forget).
                 raise GatewayUnconfirmedError(exc.detail) from exc
             raise
         if response.status != 200 or is_html(response.content_type, response.body):

@@ -2,6 +2,10 @@
 
 Words match whole words of the normalised text (see ``normalise``), so a blocked "ass" leaves "class" alone, and also
 match when spelled out letter by letter ("a.s.s", "a s s"). Regexes are tried on the normalised and the raw text.
+
+Admins' regexes run on RE2, whose matching time grows linearly with the text whatever the pattern, so no pattern can
+stall the bot; it has no look-around or back-references, and such patterns are refused. The bot's own expressions
+(normalisation, the words regex) stay on Python's ``re``: they are fixed, and built to match without backtracking.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
+
+import re2
 
 MAX_WORD_LENGTH = 100
 MAX_REGEX_LENGTH = 200
@@ -71,12 +77,9 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 _Trie: TypeAlias = dict[str, "_Trie"]
 _GAP = " "
 _END = ""
-# A regex, token by token: an atom (escape, character class, comment, literal), a group's opening or closing, or
-# a quantifier (*, +, ?, {m}, {m,}, {,n}, {m,n}) with its lazy or possessive modifier. A stray "{" is a literal.
-_REGEX_TOKEN = re.compile(
-    r"(?P<atom>\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|\(\?#[^)]*\)|[^()*+?{])|(?P<open>\(\??)|(?P<close>\))"
-    r"|(?P<quantifier>[*+?]|\{(?=[0-9,])(?P<low>[0-9]*)(?P<comma>,?)(?P<high>[0-9]*)\})[?+]?|.",
-    re.DOTALL,
+_UNSUPPORTED = (
+    "RE2 leaves out look-around ((?=…), (?!…), (?<=…), (?<!…)), back-references (\\1, (?P=name)), possessive and "
+    "atomic repetition, and \\Z (write \\z), so that no pattern can stall the bot: rewrite it without them"
 )
 
 
@@ -163,33 +166,30 @@ def _words_regex(words: Iterable[str]) -> re.Pattern[str]:
     return re.compile(rf"(?<![^\W_]){_emit(root)}(?:e?s)?(?![^\W_])")
 
 
-def _repeats(token: re.Match[str]) -> bool:
-    """Whether a quantifier token can repeat its atom more than once."""
-    if not token.group("quantifier").startswith("{"):
-        return token.group("quantifier") != "?"
-    most = token.group("high") if token.group("comma") else token.group("low")
-    return most == "" or int(most) > 1  # {m,} has no upper bound
+def _engine_options() -> re2.Options:
+    """RE2's options for admins' patterns: case-insensitive, and quiet (a refused pattern is explained, not logged)."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    return options
 
 
-def _has_nested_quantifier(pattern: str) -> bool:
-    """Whether a repeated group holds a repetition, like (a+)+: the shape of catastrophic backtracking."""
-    groups: list[bool] = []  # for each open group, whether something inside it repeats
-    after_repeating_group = False
-    for token in _REGEX_TOKEN.finditer(pattern):
-        if token.group("quantifier") is not None and _repeats(token):
-            if after_repeating_group:
-                return True
-            if groups:
-                groups[-1] = True
-        elif token.group("open") is not None:
-            groups.append(False)
-        elif token.group("close") is not None and groups:
-            after_repeating_group = groups.pop()
-            if after_repeating_group and groups:
-                groups[-1] = True
-            continue
-        after_repeating_group = False
-    return False
+_OPTIONS = _engine_options()
+
+
+def _compile(pattern: str) -> re2._Regexp[str]:
+    """An admin's pattern on the linear-time engine; raises re2.error when RE2 cannot take it."""
+    return re2.compile(pattern, _OPTIONS)
+
+
+def _compile_problem(pattern: str, exc: re2.error) -> str:
+    """Why RE2 refused a pattern, in plain words."""
+    detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+    try:
+        re.compile(pattern)
+    except re.error:
+        return f"the regex does not compile: {detail}"
+    return f"RE2, the bot's regex engine, cannot run it (it says: {detail}). {_UNSUPPORTED}"
 
 
 def validate_rule(pattern: str, is_regex: bool) -> str | None:
@@ -206,11 +206,9 @@ def validate_rule(pattern: str, is_regex: bool) -> str | None:
     if len(pattern) > MAX_REGEX_LENGTH:
         return f"too long (max {MAX_REGEX_LENGTH} characters)"
     try:
-        compiled = re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        return f"the regex does not compile: {exc}"
-    if _has_nested_quantifier(pattern):
-        return "the regex could take too long to match: a repeated group holds another repetition, like (a+)+"
+        compiled = _compile(pattern)
+    except re2.error as exc:
+        return _compile_problem(pattern, exc)
     if compiled.search("") is not None:
         return "the regex matches empty text, so it would block every prompt"
     return None
@@ -245,7 +243,7 @@ class WordFilter:
     _word_rules: dict[str, tuple[tuple[re.Pattern[str], BlockRule], ...]] = field(
         init=False, default_factory=dict, repr=False, compare=False
     )
-    _regexes: tuple[tuple[re.Pattern[str], BlockRule], ...] = field(init=False, default=(), repr=False, compare=False)
+    _regexes: tuple[tuple[re2._Regexp[str], BlockRule], ...] = field(init=False, default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Put the rules in canonical order, drop duplicates and unusable rules, and compile the rest."""
@@ -261,7 +259,7 @@ class WordFilter:
         for rule in words:
             letters = _NOT_ALNUM.sub("", normalise(rule.pattern))
             by_letters.setdefault(letters, []).append((re.compile(rf"{_word_body(rule.pattern)}(?:e?s)?"), rule))
-        regexes = tuple((re.compile(rule.pattern, re.IGNORECASE), rule) for rule in usable.values() if rule.is_regex)
+        regexes = tuple((_compile(rule.pattern), rule) for rule in usable.values() if rule.is_regex)
         object.__setattr__(self, "rules", tuple(usable.values()))
         object.__setattr__(self, "rejected", tuple(rejected))
         object.__setattr__(self, "_words", _words_regex(rule.pattern for rule in words) if words else None)

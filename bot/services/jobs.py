@@ -19,7 +19,7 @@ from bot.domain import (
     NewJob,
     Orientation,
 )
-from bot.errors import GatewayError, UserFacingError
+from bot.errors import GatewayError, GatewayUnconfirmedError, UserFacingError
 from bot.gateway.client import GatewayClient
 from bot.metrics import Metrics
 from bot.services import lifecycle
@@ -140,10 +140,10 @@ class JobService:
         delivered in the same write (nothing is posted for it later).
         """
         spec = self.models.named(request.model)
-        # Move the give-up time past this submit's own timeout; if the poller already gave the job up (its
-        # set-up took too long), do not submit at all.
+        # Move the give-up time past this submit's own timeout; if the poller already gave the job up, or took
+        # it to do so (its set-up took too long), do not submit at all.
         deadline = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
-        if not await self._store.extend_submit(job.id, deadline):
+        if not await self._store.extend_submit(job, deadline):
             raise UserFacingError(
                 "Setting this video up took too long, so it was not sent. Nothing was charged; try again."
             )
@@ -154,7 +154,12 @@ class JobService:
         try:
             result = await self._client.submit(request, spec)
         except GatewayError as exc:
-            log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
+            if isinstance(exc, GatewayUnconfirmedError):
+                # The gateway may hold (and bill) a task nobody can see: the operator finds it by the job id. The
+                # prompt stays out of the log, which outlives /video forget.
+                log.error("Job %s: the submit for %s got no answer (%s); not resending", job.id, spec.name, exc.detail)
+            else:
+                log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
             self._metrics.submit_errors.labels(kind=exc.kind.value).inc()
             job = lifecycle.fail_with(job, exc, self._clock())
             if refusal_told:

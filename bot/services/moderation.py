@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
 from bot.domain import ErrorKind
 from bot.errors import UserFacingError
-from bot.moderation.filters import DEFAULT_BLOCKED, BlockRule, WordFilter
+from bot.moderation.filters import DEFAULT_BLOCKED, BlockRule, WordFilter, validate_rule
 from bot.storage.guilds import GuildStore, ListKind
 
+log = logging.getLogger(__name__)
+
+# The longest a prompt's word check may take; it takes milliseconds, so reaching this means something is wrong.
+FILTER_TIMEOUT_SECONDS: Final = 5.0
+# Checks run off the event loop (RE2 releases the GIL while it matches), so none holds up other servers or the
+# Discord heartbeat. A fixed pool: were checks ever stuck, later ones would wait and time out, not add threads.
+FILTER_THREADS: Final = 2
 OPERATOR_PAUSE: Final = "operator_pause"
 GATEWAY_PAUSE: Final = "gateway_pause"
 _GATEWAY_PAUSE_MESSAGES: Final = {
@@ -41,8 +52,14 @@ class Requester:
 class ModerationService:
     """Checks a request against the operator's and the server's rules; every refusal says what to do."""
 
-    def __init__(self, store: GuildStore) -> None:
+    def __init__(self, store: GuildStore, *, filter_timeout: float = FILTER_TIMEOUT_SECONDS) -> None:
         self.store = store
+        self._filter_timeout = filter_timeout
+        self._filter_threads = ThreadPoolExecutor(FILTER_THREADS, thread_name_prefix="word-filter")
+
+    def close(self) -> None:
+        """Stop the word-filter threads (a check under way is left to finish on its own)."""
+        self._filter_threads.shutdown(wait=False, cancel_futures=True)
 
     async def check(self, who: Requester, prompt: str, model: str) -> None:
         """Raise ModerationRefusal unless this member may generate this prompt with this model here, now."""
@@ -67,7 +84,7 @@ class ModerationService:
             raise ModerationRefusal(
                 f"The model {model} is turned off on this server. Pick another one (/video models).", "model disabled"
             )
-        rule = (await self.word_filter(who.guild_id)).match(prompt)
+        rule = await self._blocked_rule(who.guild_id, prompt)
         if rule is not None:
             raise ModerationRefusal(
                 "Your prompt contains a word or phrase this server does not allow. Rephrase it and try again.",
@@ -93,7 +110,21 @@ class ModerationService:
                 f"Video generation is paused on this server{why}. A moderator can resume it.", "server pause"
             )
 
-    async def word_filter(self, guild_id: int) -> WordFilter:
+    async def _blocked_rule(self, guild_id: int, prompt: str) -> BlockRule | None:
+        """The rule the prompt breaks, checked off the event loop in bounded time; a check that overruns refuses."""
+        rules = await self._rules(guild_id)
+        work = asyncio.get_running_loop().run_in_executor(self._filter_threads, _first_broken, rules, prompt)
+        try:
+            return await asyncio.wait_for(work, self._filter_timeout)
+        except TimeoutError:
+            log.error("Guild %s: the word check took over %g s; the prompt was refused", guild_id, self._filter_timeout)
+            raise ModerationRefusal(
+                "Your prompt could not be checked against this server's blocked words in time, so it was not sent "
+                "and nothing was charged. Try again in a moment.",
+                "the word check took too long",
+            ) from None
+
+    async def _rules(self, guild_id: int) -> list[BlockRule]:
         """The operator's default list plus the server's own words and patterns."""
         rules = [BlockRule(word, is_regex=False, source="global") for word in DEFAULT_BLOCKED]
         rules += [
@@ -104,7 +135,23 @@ class ModerationService:
             BlockRule(v, is_regex=True, source="server")
             for v, _ in await self.store.entries(guild_id, ListKind.BLOCKED_REGEX)
         ]
-        return WordFilter.from_rules(rules)
+        return rules
+
+    async def unreported_inactive_patterns(self, guild_id: int | None = None) -> dict[int, list[tuple[str, str]]]:
+        """Stored patterns the regex engine cannot run, with why, per server, that its audit log was not yet told of.
+
+        Such patterns (added before the bot matched on RE2) stay listed but are not applied.
+        """
+        found: dict[int, list[tuple[str, str]]] = {}
+        for guild, pattern in await self.store.unreported_patterns(guild_id):
+            problem = validate_rule(pattern, is_regex=True)
+            if problem is not None:
+                found.setdefault(guild, []).append((pattern, problem))
+        return found
+
+    async def mark_inactive_reported(self, guild_id: int, patterns: Sequence[str]) -> None:
+        """Record that the server's audit log was told about these patterns, so it is told once."""
+        await self.store.mark_patterns_reported(guild_id, patterns)
 
     async def pause_for_gateway(self, kind: ErrorKind) -> bool:
         """Pause all new submissions after the gateway rejected the key or ran out of balance.
@@ -123,6 +170,21 @@ class ModerationService:
             lifted = await self.store.set_flag(GATEWAY_PAUSE, None)
             return await self.store.set_flag(OPERATOR_PAUSE, None) or lifted
         return await self.store.set_flag(OPERATOR_PAUSE, reason)
+
+
+def _first_broken(rules: list[BlockRule], prompt: str) -> BlockRule | None:
+    """Build the filter and match the prompt (on a filter thread)."""
+    return WordFilter.from_rules(rules).match(prompt)
+
+
+def inactive_patterns_text(patterns: Sequence[tuple[str, str]]) -> str:
+    """What a server's audit log is told about its stored patterns that are kept but not applied."""
+    lines = "\n".join(f"`{pattern}`: {problem}" for pattern, problem in patterns)
+    return (
+        f"{len(patterns)} blocked pattern{'s' if len(patterns) != 1 else ''} of this server "
+        f"{'are' if len(patterns) != 1 else 'is'} kept but not applied, because the bot's regex engine cannot run "
+        "them. Replace them with /video-admin words add and remove these with /video-admin words remove:\n" + lines
+    )
 
 
 def gateway_pause_text(kind: ErrorKind) -> str:

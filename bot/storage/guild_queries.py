@@ -42,6 +42,18 @@ LIST: Final = "SELECT value, note FROM guild_lists WHERE guild_id = ? AND kind =
 
 IN_LIST: Final = "SELECT note FROM guild_lists WHERE guild_id = ? AND kind = ? AND value = ?"
 
+# Stored patterns whose server was not yet told they cannot be used (all servers, or the one given).
+UNREPORTED_PATTERNS: Final = """
+SELECT guild_id, value FROM guild_lists
+WHERE kind = 'blocked_regex' AND inactive_reported_at IS NULL AND (:guild IS NULL OR guild_id = :guild)
+ORDER BY guild_id, created_at, value
+"""
+
+MARK_PATTERN_REPORTED: Final = """
+UPDATE guild_lists SET inactive_reported_at = ?
+WHERE guild_id = ? AND kind = 'blocked_regex' AND value = ? AND inactive_reported_at IS NULL
+"""
+
 # Allowance spending excludes the bonus part and anything before an admin's reset; pools count everything.
 USAGE: Final = """
 SELECT

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -178,6 +178,17 @@ class GuildStore:
     async def entries(self, guild_id: int, kind: ListKind) -> list[tuple[str, str | None]]:
         """(value, note) of every entry of one kind, oldest first."""
         return [(str(r[0]), r[1]) for r in await self._db.fetchall(q.LIST, (guild_id, kind.value))]
+
+    async def unreported_patterns(self, guild_id: int | None = None) -> list[tuple[int, str]]:
+        """(guild, pattern) of every stored pattern not yet reported as unusable, of one server or all."""
+        rows = await self._db.fetchall(q.UNREPORTED_PATTERNS, {"guild": guild_id})
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def mark_patterns_reported(self, guild_id: int, patterns: Sequence[str]) -> None:
+        """Record that the server was told these patterns cannot be used."""
+        async with self._db.transaction() as tx:
+            for pattern in patterns:
+                await tx.execute(q.MARK_PATTERN_REPORTED, (self._clock(), guild_id, pattern))
 
     async def list_note(self, guild_id: int, kind: ListKind, value: str) -> tuple[bool, str | None]:
         """Whether ``value`` is listed, and its note."""

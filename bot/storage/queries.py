@@ -8,7 +8,7 @@ JOB_COLUMNS: Final = (
     "created_at, submitted_at, updated_at, finished_at, next_poll_at, last_poll_at, poll_count, attempts, "
     "refresh_start, refresh_end, slow_notified, error_kind, error_message, result_path, result_bytes, "
     "delivery_state, deliver_at, delivery_attempts, maybe_delivered, delivered_at, parent_job_id, result_deleted_at, "
-    "forgotten_at, result_channel_id, has_last_frame"
+    "forgotten_at, result_channel_id, has_last_frame, delivery_started_at"
 )
 
 INSERT_JOB: Final = """
@@ -17,8 +17,9 @@ INSERT INTO jobs (id, origin, requester_id, guild_id, channel_id, prompt, model,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-# Only while still submitting: a job the poller already gave up stays given up.
-EXTEND_SUBMIT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting'"
+# A compare-and-set on the give-up time the sender read: once the poller has claimed the job to give it up (the
+# claim moves next_poll_at), the submit loses; once the submit has moved it, the poller's claim no longer matches.
+EXTEND_SUBMIT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
 
 SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 
@@ -47,11 +48,12 @@ CLAIM_DUE: Final = (
 NEXT_POLL_AT: Final = "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND origin = ?"
 
 # maybe_delivered is computed from the old values: 'delivering' means an attempt was cut off, and once an
-# attempt may have posted, every later one must look before posting too.
+# attempt may have posted, every later one must look before posting too (from delivery_started_at on).
 CLAIM_DELIVERIES: Final = (
     "UPDATE jobs SET maybe_delivered = (maybe_delivered OR delivery_state = 'delivering'), "
     "delivery_state = 'delivering', "
-    "deliver_at = ?, delivery_attempts = delivery_attempts + 1 WHERE id IN "
+    "deliver_at = ?, delivery_started_at = COALESCE(delivery_started_at, ?), "
+    "delivery_attempts = delivery_attempts + 1 WHERE id IN "
     "(SELECT id FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? "
     "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY deliver_at LIMIT ?) "
     "RETURNING " + JOB_COLUMNS

@@ -103,9 +103,13 @@ class JobStore:
             return job
         raise RuntimeError("could not find a free job id")
 
-    async def extend_submit(self, job_id: str, give_up_at: float) -> bool:
-        """Push an unsent job's give-up time out; False when it is no longer waiting to be sent."""
-        return await self._db.execute(queries.EXTEND_SUBMIT, (give_up_at, job_id)) > 0
+    async def extend_submit(self, job: Job, give_up_at: float) -> bool:
+        """Push an unsent job's give-up time out, from the one it was stored with.
+
+        False when the poller got there first (it claimed the job to give it up) or the job is no longer waiting
+        to be sent: then the submit must not go out.
+        """
+        return await self._db.execute(queries.EXTEND_SUBMIT, (give_up_at, job.id, job.next_poll_at)) > 0
 
     async def get(self, job_id: str) -> Job | None:
         """The job with this bot id, or None."""
@@ -177,7 +181,7 @@ class JobStore:
         self, origin: str, now: float, limit: int, lease_seconds: float, skip: Collection[str] = ()
     ) -> list[Job]:
         """Take finished jobs due for delivery (not those in ``skip``); ``maybe_delivered`` flags cut-off attempts."""
-        params = (now + lease_seconds, now, origin, json.dumps(list(skip)), limit)
+        params = (now + lease_seconds, now, now, origin, json.dumps(list(skip)), limit)
         return await self._many_write(queries.CLAIM_DELIVERIES, params)
 
     async def next_delivery_at(self, origin: str) -> float | None:
@@ -317,4 +321,5 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         forgotten_at=row["forgotten_at"],
         result_channel_id=row["result_channel_id"],
         has_last_frame=bool(row["has_last_frame"]),
+        delivery_started_at=row["delivery_started_at"],
     )
