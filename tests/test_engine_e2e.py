@@ -232,7 +232,9 @@ async def test_an_unconfirmed_submit_is_logged_by_job_id_without_its_prompt(
     caplog.set_level(logging.DEBUG, logger="bot")  # every line of the bot's own, down to DEBUG
     async with open_engine(settings, Catalog.load()) as engine:
         engine.client.timeouts = dataclasses.replace(engine.client.timeouts, submit=0.5)
-        request = engine.jobs.build_request(prompt="my neighbour's secret garden", model="veo-3.1-fast-generate-preview")
+        request = engine.jobs.build_request(
+            prompt="my neighbour's secret garden", model="veo-3.1-fast-generate-preview"
+        )
         job = await engine.jobs.submit(NewJob(request=request))
 
     assert job.error_kind is ErrorKind.UNCONFIRMED
