@@ -59,6 +59,7 @@ class Settings:
     retention_days: float = 30.0
     media_max_gb: float = 20.0
     gateway_requests_per_second: float = 20.0
+    image_decode_memory_mb: int = 512
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_discord: bool = True) -> Settings:
@@ -104,6 +105,7 @@ class Settings:
             retention_days=reader.number("RETENTION_DAYS", 30.0, float, minimum=0.01),
             media_max_gb=reader.number("MEDIA_MAX_GB", 20.0, float, minimum=0.001),
             gateway_requests_per_second=reader.number("GATEWAY_REQUESTS_PER_SECOND", 20.0, float, minimum=0.1),
+            image_decode_memory_mb=reader.number("IMAGE_DECODE_MEMORY_MB", 512, int, minimum=16),
         )
         if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
             reader.problems.append(
