@@ -55,10 +55,13 @@ class Settings:
     media_listen: str = "127.0.0.1:8080"
     media_signing_key: str = field(repr=False, default="")
     media_link_hours: float = 72.0
+    media_header_timeout_seconds: float = 15.0
+    media_max_connections: int = 256
     metrics_listen: str | None = None
     retention_days: float = 30.0
     media_max_gb: float = 20.0
     gateway_requests_per_second: float = 20.0
+    image_decode_memory_mb: int = 512
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_discord: bool = True) -> Settings:
@@ -100,10 +103,13 @@ class Settings:
             media_listen=reader.text("MEDIA_LISTEN", default="127.0.0.1:8080", check=_check_listen),
             media_signing_key=reader.text("MEDIA_SIGNING_KEY", check=_check_signing_key),
             media_link_hours=reader.number("MEDIA_LINK_HOURS", 72.0, float, minimum=0.01),
+            media_header_timeout_seconds=reader.number("MEDIA_HEADER_TIMEOUT_SECONDS", 15.0, float, minimum=0.1),
+            media_max_connections=reader.number("MEDIA_MAX_CONNECTIONS", 256, int, minimum=1),
             metrics_listen=reader.text("METRICS_LISTEN", check=_check_listen) or None,
             retention_days=reader.number("RETENTION_DAYS", 30.0, float, minimum=0.01),
             media_max_gb=reader.number("MEDIA_MAX_GB", 20.0, float, minimum=0.001),
             gateway_requests_per_second=reader.number("GATEWAY_REQUESTS_PER_SECOND", 20.0, float, minimum=0.1),
+            image_decode_memory_mb=reader.number("IMAGE_DECODE_MEMORY_MB", 512, int, minimum=16),
         )
         if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
             reader.problems.append(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import sys
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -580,3 +582,25 @@ async def test_a_last_frame_reaches_the_model_and_a_reroll_keeps_it(
     assert (first.detail["mode"], first.detail["duration"]) == ("pro", 5)
     assert again.detail["last_frame"] and again.detail["last_frame"] != first.detail["last_frame"]  # posted anew
     assert again.detail["first_frame"] and again.detail["first_frame"] != first.detail["first_frame"]
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels in 65 bytes: a decompression bomb's header."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+async def test_a_decompression_bomb_is_refused_by_name(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
+    bomb = png_header_only(20000, 10000)
+    assert len(bomb) == 65
+    rec = await create(fake, prompt="x", model="veo-3.1-fast-generate-preview", image=("bomb.png", bomb, "image/png"))
+    text = await private_text(fake, rec, "bomb.png")
+    assert "40 megapixels" in text and "Use a smaller image" in text
+    assert "Something went wrong" not in text
+    assert [m for m in fake.messages(fake.channel().id) if not m.flags & EPHEMERAL] == []
+    assert sim.stats.route_classes["create"] == 0
+    assert "Traceback" not in bot.output() and "DecompressionBomb" not in bot.output()

@@ -70,7 +70,9 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     (tmp_path / "secret.txt").write_text("do not serve")
     clock = Clock()
     links = MediaLinks(PUBLIC, SECRET, clock)
-    runner = await serve(create_media_app(results, links), "127.0.0.1:0")
+    runner = await serve(
+        create_media_app(results, links), "127.0.0.1:0", header_timeout_seconds=15, max_connections=256
+    )
     host, port = runner.addresses[0][:2]
     try:
         async with aiohttp.ClientSession(auto_decompress=False) as http:

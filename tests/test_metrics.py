@@ -29,7 +29,9 @@ def metrics() -> Metrics:
 
 
 async def start(metrics: Metrics, health: Health, **kwargs: Any) -> tuple[aiohttp.ClientSession, str, Any]:
-    runner = await serve(create_metrics_app(metrics, health, **kwargs), "127.0.0.1:0")
+    runner = await serve(
+        create_metrics_app(metrics, health, **kwargs), "127.0.0.1:0", header_timeout_seconds=15, max_connections=256
+    )
     host, port = runner.addresses[0][:2]
     return aiohttp.ClientSession(), f"http://{host}:{port}", runner
 

@@ -18,6 +18,7 @@ from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.audit import AuditLog
+from bot.front.memory_budget import MemoryBudget
 from bot.services.jobs import check_image_count, check_last_frame
 from bot.services.moderation import ModerationRefusal, Requester, gateway_pause_text
 from bot.services.quotas import QuotaRefusal
@@ -70,6 +71,7 @@ class Creator:
         self._client = client
         self._audit = audit
         self._setting_up: dict[str, asyncio.Event] = {}
+        self._decodes = MemoryBudget(engine.settings.image_decode_memory_mb * 1024 * 1024)
 
     async def wait_for_setup(self, job_id: str) -> None:
         """Return once this process is no longer setting up the job's status message and thread."""
@@ -108,9 +110,13 @@ class Creator:
                 await engine.guilds.record_strike(who.guild_id, who.user_id, None, refusal.reason)
             self._audit.refused(who.guild_id, who.user_id, refusal.reason, request.prompt)
             raise
-        prepared = await references.prepare(wanted.images, spec, wanted.orientation)
+        prepared = await references.prepare(wanted.images, spec, wanted.orientation, self._decodes)
         last = wanted.last_frame
-        ending = await references.prepare([last], spec, wanted.orientation, stem=LAST_FRAME_STEM) if last else []
+        ending = (
+            await references.prepare([last], spec, wanted.orientation, self._decodes, stem=LAST_FRAME_STEM)
+            if last
+            else []
+        )
         # Stored with the job for its image count; the images themselves are not kept in the database.
         inline = references.as_request_images(prepared, spec, urls=[image.filename for image in prepared])
         request = dataclasses.replace(request, last_frame=ending[0].filename if ending else None)

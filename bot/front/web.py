@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from contextlib import AsyncExitStack
@@ -35,13 +36,18 @@ async def start_servers(
     stack: AsyncExitStack, settings: Settings, engine: Engine, bot: VideoBot, links: MediaLinks | None
 ) -> None:
     """Start the configured servers; ``stack`` stops them."""
+    serve_limited = functools.partial(
+        serve,
+        header_timeout_seconds=settings.media_header_timeout_seconds,
+        max_connections=settings.media_max_connections,
+    )
     if links is not None:
-        runner = await serve(create_media_app(settings.results_dir, links), settings.media_listen)
+        runner = await serve_limited(create_media_app(settings.results_dir, links), settings.media_listen)
         stack.push_async_callback(runner.cleanup)
         log.info("Serving finished videos on %s as %s", settings.media_listen, settings.media_public_url)
     if settings.metrics_listen is not None:
         app = create_metrics_app(engine.metrics, lambda: health(engine, bot), health_timeout=HEALTH_TIMEOUT_SECONDS)
-        runner = await serve(app, settings.metrics_listen)
+        runner = await serve_limited(app, settings.metrics_listen)
         stack.push_async_callback(runner.cleanup)
         log.info("Serving /healthz and /metrics on %s", settings.metrics_listen)
 

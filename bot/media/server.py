@@ -48,6 +48,10 @@ _EXPIRY = re.compile(r"\d{1,12}")
 _RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})", re.IGNORECASE)
 _TYPES = {".mp4": "video/mp4", ".fit.mp4": "video/mp4", ".poster.jpg": "image/jpeg"}
 _CHUNK = 256 * 1024
+# Signed links are about 150 characters; browsers send some 15 headers, proxies a few more.
+_MAX_REQUEST_LINE = 2048
+_MAX_HEADERS = 32
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 5\r\n\r\n"
 _MIN_SECRET_BYTES = 16
 
 
@@ -287,15 +291,106 @@ def parse_listen(listen: str) -> tuple[str | None, int]:
     return (host or None), int(port)
 
 
-async def serve(app: web.Application, listen: str) -> web.AppRunner:
-    """Start ``app`` on ``listen`` (host:port, port 0 picks one); the caller awaits ``runner.cleanup()``."""
+async def serve(
+    app: web.Application, listen: str, *, header_timeout_seconds: float, max_connections: int
+) -> web.AppRunner:
+    """Start ``app`` on ``listen`` (host:port, port 0 picks one); the caller awaits ``runner.cleanup()``.
+
+    A connection must send a whole request head within ``header_timeout_seconds`` of opening or of its last answer
+    (aiohttp's keep-alive timer runs from the connection's start and is not reset by partial data, so it is the
+    header timeout too); past ``max_connections`` open at once, new ones get a short 503 and are closed.
+    """
     host, port = parse_listen(listen)
-    runner = web.AppRunner(app, access_log_class=_AccessLogger, access_log=logging.getLogger(f"{__name__}.access"))
+    runner = web.AppRunner(
+        app,
+        access_log_class=_AccessLogger,
+        access_log=logging.getLogger(f"{__name__}.access"),
+        keepalive_timeout=header_timeout_seconds,
+        max_line_size=_MAX_REQUEST_LINE,
+        max_headers=_MAX_HEADERS,
+    )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await _CappedSite(runner, host, port, max_connections).start()
     except BaseException:
         await runner.cleanup()
         raise
     log.info("Listening on %s", ", ".join(str(a) for a in runner.addresses))
     return runner
+
+
+class _CappedSite(web.BaseSite):
+    """A TCP site that hands each connection to aiohttp only while fewer than ``limit`` are open."""
+
+    def __init__(self, runner: web.AppRunner, host: str | None, port: int, limit: int) -> None:
+        super().__init__(runner)
+        self._host, self._port = host, port
+        self._gate = _Gate(limit)
+
+    @property
+    def name(self) -> str:
+        """How aiohttp names the site in its logs."""
+        return f"http://{self._host or '0.0.0.0'}:{self._port}"  # noqa: S104 - a name, not a bind address
+
+    async def start(self) -> None:
+        """Listen, wrapping aiohttp's handler for each connection in the gate."""
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _GatedConnection(self._gate, server), self._host, self._port
+        )
+
+
+class _Gate:
+    """Counts the connections let through."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+
+class _GatedConnection(asyncio.Protocol):
+    """One connection: aiohttp's handler when there is room, else a 503 and a close, before reading anything."""
+
+    def __init__(self, gate: _Gate, make_handler: Callable[[], asyncio.Protocol]) -> None:
+        self._gate = gate
+        self._make_handler = make_handler
+        self._handler: asyncio.Protocol | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit the connection or turn it away (counted here, on the loop, so a burst cannot overshoot)."""
+        if self._gate.open >= self._gate.limit:
+            log.warning("Turned a connection away: %d are open, the most allowed", self._gate.open)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(_BUSY)
+            transport.close()
+            return
+        self._gate.open += 1
+        self._handler = self._make_handler()
+        self._handler.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Free the connection's place."""
+        if self._handler is not None:
+            self._gate.open -= 1
+            self._handler.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Pass what arrives to aiohttp."""
+        if self._handler is not None:
+            self._handler.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        """Pass the end of the client's data to aiohttp."""
+        return self._handler.eof_received() if self._handler is not None else None
+
+    def pause_writing(self) -> None:
+        """Pass flow control to aiohttp."""
+        if self._handler is not None:
+            self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        """Pass flow control to aiohttp."""
+        if self._handler is not None:
+            self._handler.resume_writing()
