@@ -77,6 +77,15 @@ async def test_generate_writes_a_playable_mp4(sim: Simulator, tmp_path: Path, ex
     assert_playable(tmp_path / "fox.mp4")
 
 
+async def test_generate_without_a_model_uses_the_first_one_the_gateway_serves(sim: Simulator, tmp_path: Path) -> None:
+    sim.serve_models(("doubao-seedance-1-0-pro-250528", "kling-v2-1"))  # no Sora, no Veo
+    ran = await run_bot(tmp_path, engine_env(sim, tmp_path), "generate", "a red fox", "--out", "fox.mp4")
+
+    assert ran.code == 0, ran
+    assert_playable(tmp_path / "fox.mp4")
+    assert [task.model for task in sim.tasks] == ["kling-v2-1"]  # the first of them in the catalog's order
+
+
 async def test_generate_exit_codes(sim: Simulator, tmp_path: Path) -> None:
     env = engine_env(sim, tmp_path)
     failed = await run_bot(
