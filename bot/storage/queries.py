@@ -81,12 +81,13 @@ WHERE id = ?
 """
 
 LIST_BY_REQUESTER: Final = (
-    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE requester_id = ? AND forgotten_at IS NULL "
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE guild_id = ? AND requester_id = ? AND forgotten_at IS NULL "
     "ORDER BY created_at DESC, rowid DESC LIMIT ?"
 )
 
 LIST_UNFINISHED_BY_REQUESTER: Final = (
-    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE requester_id = ? AND status NOT IN ('succeeded', 'failed') "
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE guild_id = ? AND requester_id = ? "
+    "AND status NOT IN ('succeeded', 'failed') "
     "ORDER BY created_at"
 )
 

@@ -221,13 +221,13 @@ class JobStore:
         """Store an installation fact."""
         await self._write(queries.SET_META, (key, value))
 
-    async def list_by_requester(self, requester_id: int, limit: int = 10) -> list[Job]:
-        """A member's most recent jobs, newest first."""
-        return await self._many(queries.LIST_BY_REQUESTER, (requester_id, limit))
+    async def list_by_requester(self, guild_id: int, requester_id: int, limit: int = 10) -> list[Job]:
+        """A member's most recent jobs on one server, newest first."""
+        return await self._many(queries.LIST_BY_REQUESTER, (guild_id, requester_id, limit))
 
-    async def list_unfinished_by_requester(self, requester_id: int) -> list[Job]:
-        """A member's jobs that are still running, oldest first."""
-        return await self._many(queries.LIST_UNFINISHED_BY_REQUESTER, (requester_id,))
+    async def list_unfinished_by_requester(self, guild_id: int, requester_id: int) -> list[Job]:
+        """A member's jobs on one server that are still running, oldest first."""
+        return await self._many(queries.LIST_UNFINISHED_BY_REQUESTER, (guild_id, requester_id))
 
     async def ids_in_progress(self) -> set[str]:
         """Jobs still running or not yet delivered (their files must stay)."""
