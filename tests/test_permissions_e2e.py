@@ -2,15 +2,161 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.devtools.gateway import Simulator
+from bot.media.server import MediaLinks
 from tests.botproc import BotProcess, bot_env
-from tests.fakediscord import FakeDiscord
-from tests.test_discord_e2e import WAIT, private_text
+from tests.conftest import body_failed, eventually
+from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
+from tests.test_cli import free_port
+from tests.test_discord_e2e import EPHEMERAL, WAIT, has_video, private_text, start_bot
+from tests.test_quota_e2e import delivered_jobs
+
+SIGNING_KEY = "test-signing-key-0123456789"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord with #general and #mod-corner in one guild."""
+    async with FakeDiscord() as discord_fake:
+        discord_fake.create_channel(discord_fake.guild.id, "mod-corner")
+        yield discord_fake
+
+
+@pytest.fixture
+def media_port() -> int:
+    """The port of the bot's media server."""
+    return free_port()
+
+
+@pytest.fixture
+async def bot(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, media_port: int, request: pytest.FixtureRequest
+) -> AsyncIterator[BotProcess]:
+    """The bot, with its media server on (so a result has signed links that can be checked)."""
+    media = {
+        "MEDIA_PUBLIC_URL": f"http://127.0.0.1:{media_port}/media",
+        "MEDIA_LISTEN": f"127.0.0.1:{media_port}",
+        "MEDIA_SIGNING_KEY": SIGNING_KEY,
+    }
+    proc = await start_bot(fake, sim, tmp_path, **media)
+    async with proc:
+        yield proc
+        if body_failed(request):
+            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
+
+
+async def delivered(fake: FakeDiscord, tmp_path: Path, prompt: str) -> Message:
+    """Make a video and return its result post, once the delivery is recorded."""
+    before = delivered_jobs(tmp_path)
+    channel = fake.channel().id
+    rec = await fake.invoke_slash(channel_id=channel, options={"prompt": prompt, "model": "sora-2"})
+    text = await private_text(fake, rec, "on its way")
+    thread = int(text.split("<#")[1].split(">")[0])
+    result = await fake.wait_for_message(thread, has_video, timeout=WAIT)
+    await eventually(lambda: delivered_jobs(tmp_path) == before + 1, within=WAIT)
+    return result
+
+
+def job_of(result: Message) -> str:
+    """The job id a result post names."""
+    return result.content.split("`")[1]
+
+
+async def reply(fake: FakeDiscord, rec: InteractionRecord) -> str:
+    """The private answer to an interaction, once it is more than a deferral."""
+
+    def answered() -> bool:
+        message = fake.original_message(rec)
+        sent = [c for c in rec.responses if c.kind == "callback" and c.type == 4]
+        return bool(sent) or (message is not None and bool(message.content))
+
+    await rec.wait_for(lambda _call: answered(), WAIT)
+    message = fake.original_message(rec)
+    if message is not None and message.content:
+        assert message.flags & EPHEMERAL
+        return message.content
+    return str(rec.responses[0].data)
+
+
+async def test_purge_needs_manage_messages_on_the_whole_server(
+    fake: FakeDiscord, bot: BotProcess, tmp_path: Path
+) -> None:
+    result = await delivered(fake, tmp_path, "a harmless kite")
+    corner = fake.channel(name="mod-corner")
+    local_mod = fake.create_user("corner-mod", guild_ids=[fake.guild.id])
+    fake.set_member_permissions(corner.id, local_mod.id, allow=P.MANAGE_MESSAGES)
+    refused = await fake.invoke_slash(
+        name="video-purge",
+        subcommand=None,
+        channel_id=corner.id,
+        options={"member": fake.default_user.id},
+        user_id=local_mod.id,
+    )
+    assert "whole server" in await reply(fake, refused)
+    assert not fake.message(result.id).deleted
+
+    moderators = fake.create_role(fake.guild.id, "Moderators", P.MANAGE_MESSAGES)
+    server_mod = fake.create_user("server-mod", guild_ids=[fake.guild.id])
+    fake.add_member(fake.guild.id, server_mod.id, role_ids=[moderators.id])
+    purge = await fake.invoke_slash(
+        name="video-purge",
+        subcommand=None,
+        channel_id=corner.id,
+        options={"member": fake.default_user.id},
+        user_id=server_mod.id,
+    )
+    assert "Deleted 1 video" in await reply(fake, purge)
+    assert fake.message(result.id).deleted
+
+
+async def status_link(session: aiohttp.ClientSession, url: str) -> int:
+    async with session.get(url) as response:
+        return response.status
+
+
+@pytest.mark.parametrize("how", ["delete", "purge"])
+async def test_delete_and_purge_take_the_video_down(
+    fake: FakeDiscord, bot: BotProcess, tmp_path: Path, media_port: int, how: str
+) -> None:
+    result = await delivered(fake, tmp_path, "a secret garden party")
+    job_id = job_of(result)
+    results = tmp_path / "results"
+    thread = fake.channel(result.channel_id)
+    status = fake.message(thread.starter_message_id or 0)
+    link = MediaLinks(f"http://127.0.0.1:{media_port}/media", SIGNING_KEY).link(job_id, results / f"{job_id}.mp4", 3600)
+    async with aiohttp.ClientSession() as session:
+        assert await status_link(session, link) == 200
+        assert "secret garden" in str(status.embeds) and "secret garden" in thread.name
+
+        if how == "delete":
+            rec = await fake.click_button(result.id, f"reelbot:delete:{job_id}")
+            assert "deleted" in await reply(fake, rec)
+        else:
+            rec = await fake.invoke_slash(
+                name="video-purge",
+                subcommand=None,
+                options={"member": fake.default_user.id},
+                user_id=fake.owner_user.id,
+            )
+            assert "Deleted 1 video" in await reply(fake, rec)
+
+        assert fake.message(result.id).deleted
+        await eventually(lambda: not list(results.glob(f"{job_id}.*")), within=WAIT)
+        assert await status_link(session, link) == 410
+    await fake.wait_for_message(
+        fake.channel().id, lambda m: m.id == status.id and "Video deleted" in str(m.embeds), timeout=WAIT
+    )
+    await eventually(lambda: "secret garden" not in fake.channel(thread.id).name, within=WAIT)
+    assert "secret garden" not in str(fake.message(status.id).embeds)
+    assert job_id in fake.channel(thread.id).name
+    assert not fake.message(status.id).attachments
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import UserFacingError
-from bot.front import render
 from bot.front.creation import CreateInput, requester_of
 from bot.front.replies import confirm_created, report_error
 
@@ -107,9 +106,8 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
     action, label, style = "delete", "Delete", discord.ButtonStyle.danger
 
     async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
-        """Delete the result message and mark the status message."""
-        store = interaction.client.engine.store
-        job = await store.get(self.job_id)
+        """Delete the result message and take the video down."""
+        job = await interaction.client.engine.store.get(self.job_id)
         allowed = job is not None and interaction.user.id == job.requester_id
         if not allowed and not interaction.permissions.manage_messages:
             raise UserFacingError("Only the person who asked for this video, or a moderator, can delete it.")
@@ -117,16 +115,7 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
         if interaction.message is not None:
             await interaction.message.delete()
         if job is not None:
-            await store.mark_result_deleted(job.id)
-            job = await store.get(job.id)
-        if job is not None and job.status_message_id is not None and job.channel_id is not None:
-            status = interaction.client.get_partial_messageable(job.channel_id).get_partial_message(
-                job.status_message_id
-            )
-            try:
-                await status.edit(embed=render.status_embed(job), attachments=[], view=None)
-            except discord.HTTPException as exc:
-                log.warning("Job %s: could not mark the status message deleted (%s)", job.id, exc)
+            await interaction.client.takedown.take_down(job)
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
         await interaction.edit_original_response(content="The video was deleted.")
 

@@ -97,6 +97,8 @@ SET_RESULT_CHANNEL: Final = "UPDATE jobs SET result_channel_id = ? WHERE id = ?"
 
 MARK_RESULT_DELETED: Final = "UPDATE jobs SET result_deleted_at = ?, updated_at = ? WHERE id = ?"
 
+IS_RESULT_DELETED: Final = "SELECT 1 FROM jobs WHERE id = ? AND result_deleted_at IS NOT NULL"
+
 GET_META: Final = "SELECT value FROM meta WHERE key = ?"
 
 SET_META: Final = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"

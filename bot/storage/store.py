@@ -212,6 +212,10 @@ class JobStore:
         now = self._clock()
         await self._write(queries.MARK_RESULT_DELETED, (now, now, job_id))
 
+    async def is_result_deleted(self, job_id: str) -> bool:
+        """Whether the job's result was taken down (its links then answer 410)."""
+        return await self._db.scalar(queries.IS_RESULT_DELETED, (job_id,)) is not None
+
     async def get_meta(self, key: str) -> str | None:
         """A stored installation fact, or None."""
         value = await self._db.scalar(queries.GET_META, (key,))
