@@ -15,7 +15,7 @@ from tests.botproc import BotProcess, bot_env
 from tests.conftest import body_failed, eventually
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
 from tests.test_cli import free_port
-from tests.test_discord_e2e import EPHEMERAL, WAIT, has_video, private_text, start_bot
+from tests.test_discord_e2e import EPHEMERAL, WAIT, create, has_video, private_text, start_bot
 from tests.test_quota_e2e import delivered_jobs
 
 SIGNING_KEY = "test-signing-key-0123456789"
@@ -157,6 +157,55 @@ async def test_delete_and_purge_take_the_video_down(
     assert "secret garden" not in str(fake.message(status.id).embeds)
     assert job_id in fake.channel(thread.id).name
     assert not fake.message(status.id).attachments
+
+
+async def test_reroll_needs_the_right_to_post_where_the_job_was_made(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess, tmp_path: Path
+) -> None:
+    result = await delivered(fake, tmp_path, "a paper boat")
+    muted = fake.create_user("muted", guild_ids=[fake.guild.id])
+    fake.set_member_permissions(fake.channel().id, muted.id, deny=P.SEND_MESSAGES)
+    click = await fake.click_button(result.id, f"reelbot:reroll:{job_of(result)}", user_id=muted.id)
+    text = await reply(fake, click)
+    assert f"<#{fake.channel().id}>" in text and "post" in text
+    assert sim.stats.route_classes["create"] == 1
+
+
+async def test_a_button_naming_another_servers_job_is_refused(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess, tmp_path: Path
+) -> None:
+    result = await delivered(fake, tmp_path, "made on the first server")
+    other = fake.create_guild("Other Guild")
+    elsewhere = fake.state.text_channels(other.id)[0]
+    # A message of the bot on the other server whose button names the first server's job (a forged custom id).
+    forged = fake.post_user_message(elsewhere.id, "forged", user_id=fake.state.bot_user.id)
+    forged.components = result.components
+    click = await fake.click_button(forged.id, f"reelbot:reroll:{job_of(result)}")
+    assert "another server" in await reply(fake, click)
+    assert sim.stats.route_classes["create"] == 1
+
+
+async def test_reroll_from_a_dm_is_checked_on_the_jobs_server(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess
+) -> None:
+    general = fake.channel().id
+    rec = await create(fake, prompt="delivered by dm", model="sora-2")
+    await private_text(fake, rec, "on its way")
+    fake.set_bot_permissions(general, deny=P.ATTACH_FILES)  # the thread and channel refuse the video: it goes by DM
+    await fake.wait_for_request("POST", "/users/@me/channels", timeout=WAIT)
+    dm = next(channel.id for channel in fake.state.channels.values() if channel.type == 1)
+    result = await fake.wait_for_message(dm, has_video, timeout=WAIT)
+    fake.set_bot_permissions(general)
+
+    fake.set_member_permissions(general, fake.default_user.id, deny=P.SEND_MESSAGES)
+    refused = await fake.click_button(result.id, f"reelbot:reroll:{job_of(result)}")
+    assert f"<#{general}>" in await reply(fake, refused)
+    assert sim.stats.route_classes["create"] == 1
+
+    fake.set_member_permissions(general, fake.default_user.id)
+    again = await fake.click_button(result.id, f"reelbot:reroll:{job_of(result)}")
+    await private_text(fake, again, "on its way")
+    assert sim.stats.route_classes["create"] == 2
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import UserFacingError
+from bot.front.access import origin_for
 from bot.front.creation import CreateInput, requester_of
 from bot.front.replies import confirm_created, report_error
 
@@ -141,16 +142,12 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
 
 
 async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *, prompt: str | None) -> None:
-    """A new job from an old one's inputs (and images), posted where the old one started."""
+    """A new job from an old one's inputs (and images), posted where the old one started, if the presser may."""
     bot = interaction.client
     job = await bot.engine.store.get(job_id)
-    if job is None or job.channel_id is None or interaction.guild is None:
+    if job is None:
         raise UserFacingError("That job no longer exists. Start a new one with /video create.")
-    channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
-    if not isinstance(channel, discord.abc.GuildChannel | discord.Thread) or not isinstance(
-        channel, discord.abc.Messageable
-    ):
-        raise UserFacingError("The channel this video was made in is gone. Start a new one with /video create.")
+    origin = await origin_for(interaction, job)
     images = await bot.reference_images(job)
     wanted = CreateInput(
         prompt=prompt if prompt is not None else job.prompt,
@@ -163,9 +160,9 @@ async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *
     )
     created = await bot.creator.create(
         wanted,
-        requester=interaction.user,
-        who=requester_of(interaction.user, channel, interaction.guild.id),
-        channel=channel,
-        permissions=channel.permissions_for(interaction.guild.me),
+        requester=origin.member,
+        who=requester_of(origin.member, origin.channel, origin.guild.id),
+        channel=origin.channel,
+        permissions=origin.channel.permissions_for(origin.guild.me),
     )
     await interaction.edit_original_response(content=confirm_created(created))
