@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -238,3 +240,31 @@ async def test_history_and_status_list_only_this_servers_jobs(
             away = await fake.invoke_slash(channel_id=second, subcommand=subcommand)
             text = await private_text(fake, away, there)
             assert "only on the first" not in text
+
+
+@contextlib.contextmanager
+def write_lock(database: Path) -> Iterator[None]:
+    """Hold the database's write lock from another connection, as a stuck writer elsewhere would."""
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            db.execute("ROLLBACK")
+
+
+async def test_remix_and_delete_answer_while_the_database_is_busy(
+    fake: FakeDiscord, bot: BotProcess, tmp_path: Path
+) -> None:
+    result = await delivered(fake, tmp_path, "a busy day")
+    job_id = job_of(result)
+    with write_lock(tmp_path / "reelbot.sqlite3"):
+        # The admin command's write now waits for the lock (busy_timeout), holding the bot's one connection.
+        pause = await fake.invoke_slash(name="video-admin", subcommand="server pause", user_id=fake.owner_user.id)
+        await pause.wait_response(WAIT)
+        remix = await fake.click_button(result.id, f"reelbot:remix:{job_id}")
+        delete = await fake.click_button(result.id, f"reelbot:delete:{job_id}")
+        remix_answer, delete_answer = await remix.wait_response(WAIT), await delete.wait_response(WAIT)
+    assert remix_answer.ok and remix_answer.type == 9  # the form, at once
+    assert delete_answer.ok and delete_answer.type == 5  # deferred, at once
+    assert "deleted" in await reply(fake, delete)

@@ -92,13 +92,8 @@ class RemixButton(_JobButton, template=rf"reelbot:remix:{_JOB}"):
     action, label = "remix", "Remix"
 
     async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
-        """Open the remix form, prefilled with the job's prompt."""
-        job = await interaction.client.engine.store.get(self.job_id)
-        if job is None:
-            raise UserFacingError(
-                "That job no longer exists, so it can't be remixed. Start a new one with /video create."
-            )
-        await interaction.response.send_modal(RemixModal(job.id, job.prompt))
+        """Open the remix form at once; the job is read when the form comes back."""
+        await interaction.response.send_modal(RemixModal(self.job_id))
 
 
 class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
@@ -108,11 +103,13 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
 
     async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Delete the result message and take the video down."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
         job = await interaction.client.engine.store.get(self.job_id)
         allowed = job is not None and interaction.user.id == job.requester_id
         if not allowed and not interaction.permissions.manage_messages:
             raise UserFacingError("Only the person who asked for this video, or a moderator, can delete it.")
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not allowed and job is not None and job.guild_id != interaction.guild_id:
+            raise UserFacingError("That video was made on another server; a moderator there can delete it.")
         if interaction.message is not None:
             await interaction.message.delete()
         if job is not None:
@@ -122,13 +119,17 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
 
 
 class RemixModal(discord.ui.Modal, title="Remix this video"):
-    """The remix form: the prompt, ready to edit."""
+    """The remix form: a new prompt. It opens before the database is read (Discord waits 3 seconds at most), so
+    the old prompt is not in it; the status message above the video shows it."""
 
-    def __init__(self, job_id: str, prompt: str) -> None:
+    def __init__(self, job_id: str) -> None:
         super().__init__(timeout=900)  # a dismissed form is forgotten after 15 minutes, like its interaction
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt", style=discord.TextStyle.paragraph, default=prompt[:2000], max_length=2000
+            label="New prompt",
+            style=discord.TextStyle.paragraph,
+            placeholder="What the new take should show (the old prompt is on the status message)",
+            max_length=2000,
         )
         self.add_item(self.prompt)
 

@@ -140,7 +140,7 @@ def help_embed(catalog: Catalog) -> discord.Embed:
         f"`model` (default {catalog.default.name}), `duration`, up to three reference images (`image`, `image2`, "
         "`image3`: PNG, JPEG, WebP or GIF) and `hd` where the model offers it.\n"
         "The bot answers privately, then posts a status message and opens a thread where the video arrives. "
-        "Under a finished video: **Re-roll** makes another take, **Remix** lets you edit the prompt, "
+        "Under a finished video: **Re-roll** makes another take, **Remix** takes a new prompt, "
         "**Delete** takes it down (for the requester and moderators).\n\n"
         "**/video status** `[job]` — your running jobs, or one job by its id.\n"
         "**/video history** — your recent videos.\n"
