@@ -349,11 +349,21 @@ class PurgeCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_messages=True)
     async def purge(self, interaction: discord.Interaction[VideoBot], member: discord.Member) -> None:
-        """Delete a member's posted results (moderators with Manage Messages)."""
-        if not interaction.permissions.manage_messages or interaction.guild_id is None:
-            raise UserFacingError("Only members with the Manage Messages permission can purge videos.")
+        """Take down a member's posted results (moderators with Manage Messages on the whole server)."""
+        moderator = interaction.user
+        # The purge reaches every channel, so one channel's Manage Messages (interaction.permissions) is not enough.
+        if (
+            interaction.guild_id is None
+            or not isinstance(moderator, discord.Member)
+            or not moderator.guild_permissions.manage_messages
+        ):
+            raise UserFacingError(
+                "/video-purge deletes videos in every channel, so it needs the Manage Messages permission for the "
+                "whole server (from a role), not only in one channel. Ask a server admin, or use each video's "
+                "Delete button where you moderate."
+            )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        deleted = await self.bot.purge_results(interaction.guild_id, member.id)
+        deleted = await self.bot.takedown.purge(interaction.guild_id, member.id)
         text = f"Deleted {deleted} video{'s' if deleted != 1 else ''} by {member.mention}."
         self.bot.audit.admin_change(interaction.guild_id, interaction.user.id, text)
         await interaction.edit_original_response(content=text)

@@ -127,7 +127,8 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
                 raise UserFacingError(f"There is no job {job!r} in this server. /video history lists yours.")
             await interaction.edit_original_response(content=render.job_summary(found))
             return
-        running = await store.list_unfinished_by_requester(interaction.user.id)
+        assert interaction.guild_id is not None
+        running = await store.list_unfinished_by_requester(interaction.guild_id, interaction.user.id)
         if not running:
             await interaction.edit_original_response(
                 content="You have no videos in progress. /video history lists your recent ones."
@@ -140,7 +141,8 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
     async def history(self, interaction: discord.Interaction[VideoBot]) -> None:
         """The member's last videos, newest first, with links."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        jobs = await self.bot.engine.store.list_by_requester(interaction.user.id, HISTORY_LENGTH)
+        assert interaction.guild_id is not None
+        jobs = await self.bot.engine.store.list_by_requester(interaction.guild_id, interaction.user.id, HISTORY_LENGTH)
         if not jobs:
             await interaction.edit_original_response(content="You have not made any videos yet. Try /video create.")
             return

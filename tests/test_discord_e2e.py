@@ -345,8 +345,7 @@ async def test_delete_is_for_the_requester_and_moderators(fake: FakeDiscord, sim
     stranger = fake.create_user("stranger", guild_ids=[fake.guild.id])
 
     refused = await fake.click_button(result.id, f"reelbot:delete:{job_id}", user_id=stranger.id, member_permissions=0)
-    await refused.wait_response(WAIT)
-    assert "Only the person who asked" in str(refused.responses[0].data)
+    await private_text(fake, refused, "Only the person who asked")
     assert not fake.message(result.id).deleted
 
     allowed = await fake.click_button(result.id, f"reelbot:delete:{job_id}")

@@ -47,6 +47,7 @@ class Site:
     clock: Clock
     results: Path
     http: aiohttp.ClientSession
+    taken_down: set[str]
 
     def path_of(self, link: str) -> str:
         """The link's path and query, as a proxy that keeps the prefix forwards it."""
@@ -70,13 +71,18 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     (tmp_path / "secret.txt").write_text("do not serve")
     clock = Clock()
     links = MediaLinks(PUBLIC, SECRET, clock)
+    taken_down: set[str] = set()
+
+    async def is_taken_down(job_id: str) -> bool:
+        return job_id in taken_down
+
     runner = await serve(
-        create_media_app(results, links), "127.0.0.1:0", header_timeout_seconds=15, max_connections=256
+        create_media_app(results, links, is_taken_down), "127.0.0.1:0", header_timeout_seconds=15, max_connections=256
     )
     host, port = runner.addresses[0][:2]
     try:
         async with aiohttp.ClientSession(auto_decompress=False) as http:
-            yield Site(f"http://{host}:{port}", links, clock, results, http)
+            yield Site(f"http://{host}:{port}", links, clock, results, http, taken_down)
     finally:
         await runner.cleanup()
 
@@ -217,6 +223,15 @@ async def test_an_expired_link_gets_410(site: Site) -> None:
     assert ok.headers["Cache-Control"] == "private, max-age=1"
     site.clock.now += 1
     assert (await site.get(link)).status == 410
+
+
+@pytest.mark.parametrize("name", [f"{JOB}.mp4", f"{JOB}.fit.mp4", f"{JOB}.poster.jpg"])
+async def test_a_video_taken_down_gets_410_even_with_its_files_still_there(site: Site, name: str) -> None:
+    link = video_link(site, name)
+    site.taken_down.add(JOB)
+    gone = await site.get(link)
+    assert gone.status == 410
+    assert (await site.get(link.replace("&s=", "&s=x"))).status == 403  # a bad signature learns nothing
 
 
 async def test_a_deleted_file_gets_404(site: Site) -> None:

@@ -143,3 +143,11 @@ async def test_the_file_work_runs_off_the_event_loop(tmp_path: Path, monkeypatch
     await sweep(tmp_path, max_age_seconds=DAY, max_bytes=NO_SIZE_LIMIT, now=NOW)
     assert seen
     assert seen[0] is not threading.main_thread()
+
+
+async def test_a_taken_down_job_loses_every_file_at_once(tmp_path: Path) -> None:
+    job_files(tmp_path, "gonejob1", age=HOUR)
+    kept = job_files(tmp_path, "keptjob1", age=HOUR)
+    await retention.remove_job(tmp_path, "gonejob1")
+    assert names(tmp_path) == {p.name for p in kept}
+    await retention.remove_job(tmp_path, "gonejob1")  # already gone: nothing to do, no error

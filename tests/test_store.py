@@ -395,15 +395,16 @@ async def test_list_by_requester_newest_first_with_limit(store: JobStore, clock:
         clock.advance(10)
         made.append(await add(store, prompt=f"prompt {i}"))
     await add(store, requester_id=99)
-    listed = await store.list_by_requester(42, limit=3)
+    listed = await store.list_by_requester(7, 42, limit=3)
     assert [j.id for j in listed] == [made[4].id, made[3].id, made[2].id]
-    assert len(await store.list_by_requester(99)) == 1
-    assert await store.list_by_requester(12345) == []
+    assert len(await store.list_by_requester(7, 99)) == 1
+    assert await store.list_by_requester(7, 12345) == []
+    assert await store.list_by_requester(8, 42) == []  # another server's jobs are not listed
 
 
 async def test_list_by_requester_orders_same_second_jobs_by_insertion(store: JobStore) -> None:
     made = [await add(store) for _ in range(3)]
-    listed = await store.list_by_requester(42)
+    listed = await store.list_by_requester(7, 42)
     assert [j.id for j in listed] == [j.id for j in reversed(made)]
 
 
@@ -414,7 +415,8 @@ async def test_list_unfinished_and_count_by_status(store: JobStore, clock: FakeC
     clock.advance(1)
     done = await add(store)
     await finish(store, done, deliver_at=clock.now)
-    unfinished = await store.list_unfinished_by_requester(42)
+    unfinished = await store.list_unfinished_by_requester(7, 42)
+    assert await store.list_unfinished_by_requester(8, 42) == []
     assert [j.id for j in unfinished] == [older.id, newer.id]
     counts = await store.count_by_status()
     assert {status: n for (status, _model), n in counts.items()} == {JobStatus.SUBMITTING: 2, JobStatus.SUCCEEDED: 1}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import UserFacingError
-from bot.front import render
+from bot.front.access import origin_for
 from bot.front.creation import CreateInput, requester_of
 from bot.front.replies import confirm_created, report_error
 
@@ -92,13 +92,8 @@ class RemixButton(_JobButton, template=rf"reelbot:remix:{_JOB}"):
     action, label = "remix", "Remix"
 
     async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
-        """Open the remix form, prefilled with the job's prompt."""
-        job = await interaction.client.engine.store.get(self.job_id)
-        if job is None:
-            raise UserFacingError(
-                "That job no longer exists, so it can't be remixed. Start a new one with /video create."
-            )
-        await interaction.response.send_modal(RemixModal(job.id, job.prompt))
+        """Open the remix form at once; the job is read when the form comes back."""
+        await interaction.response.send_modal(RemixModal(self.job_id))
 
 
 class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
@@ -107,38 +102,34 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
     action, label, style = "delete", "Delete", discord.ButtonStyle.danger
 
     async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
-        """Delete the result message and mark the status message."""
-        store = interaction.client.engine.store
-        job = await store.get(self.job_id)
+        """Delete the result message and take the video down."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job = await interaction.client.engine.store.get(self.job_id)
         allowed = job is not None and interaction.user.id == job.requester_id
         if not allowed and not interaction.permissions.manage_messages:
             raise UserFacingError("Only the person who asked for this video, or a moderator, can delete it.")
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not allowed and job is not None and job.guild_id != interaction.guild_id:
+            raise UserFacingError("That video was made on another server; a moderator there can delete it.")
         if interaction.message is not None:
             await interaction.message.delete()
         if job is not None:
-            await store.mark_result_deleted(job.id)
-            job = await store.get(job.id)
-        if job is not None and job.status_message_id is not None and job.channel_id is not None:
-            status = interaction.client.get_partial_messageable(job.channel_id).get_partial_message(
-                job.status_message_id
-            )
-            try:
-                await status.edit(embed=render.status_embed(job), attachments=[], view=None)
-            except discord.HTTPException as exc:
-                log.warning("Job %s: could not mark the status message deleted (%s)", job.id, exc)
+            await interaction.client.takedown.take_down(job)
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
         await interaction.edit_original_response(content="The video was deleted.")
 
 
 class RemixModal(discord.ui.Modal, title="Remix this video"):
-    """The remix form: the prompt, ready to edit."""
+    """The remix form: a new prompt. It opens before the database is read (Discord waits 3 seconds at most), so
+    the old prompt is not in it; the status message above the video shows it."""
 
-    def __init__(self, job_id: str, prompt: str) -> None:
+    def __init__(self, job_id: str) -> None:
         super().__init__(timeout=900)  # a dismissed form is forgotten after 15 minutes, like its interaction
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt", style=discord.TextStyle.paragraph, default=prompt[:2000], max_length=2000
+            label="New prompt",
+            style=discord.TextStyle.paragraph,
+            placeholder="What the new take should show (the old prompt is on the status message)",
+            max_length=2000,
         )
         self.add_item(self.prompt)
 
@@ -152,16 +143,12 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
 
 
 async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *, prompt: str | None) -> None:
-    """A new job from an old one's inputs (and images), posted where the old one started."""
+    """A new job from an old one's inputs (and images), posted where the old one started, if the presser may."""
     bot = interaction.client
     job = await bot.engine.store.get(job_id)
-    if job is None or job.channel_id is None or interaction.guild is None:
+    if job is None:
         raise UserFacingError("That job no longer exists. Start a new one with /video create.")
-    channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
-    if not isinstance(channel, discord.abc.GuildChannel | discord.Thread) or not isinstance(
-        channel, discord.abc.Messageable
-    ):
-        raise UserFacingError("The channel this video was made in is gone. Start a new one with /video create.")
+    origin = await origin_for(interaction, job)
     spec, note = bot.engine.models.stand_in(job.model)
     images, last_frame = await bot.reference_images(job)
     orientation = job.orientation if job.orientation in spec.sizes else spec.orientations[0]
@@ -177,10 +164,10 @@ async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *
     )
     created = await bot.creator.create(
         wanted,
-        requester=interaction.user,
-        who=requester_of(interaction.user, channel, interaction.guild.id),
-        channel=channel,
-        permissions=channel.permissions_for(interaction.guild.me),
+        requester=origin.member,
+        who=requester_of(origin.member, origin.channel, origin.guild.id),
+        channel=origin.channel,
+        permissions=origin.channel.permissions_for(origin.guild.me),
     )
     confirmation = confirm_created(created)
     await interaction.edit_original_response(content=f"{note}\n{confirmation}" if note else confirmation)

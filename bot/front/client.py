@@ -20,6 +20,7 @@ from bot.front.delivery import Delivery
 from bot.front.progress import StatusEditor
 from bot.front.results import ResultFiles
 from bot.front.sync import sync_commands
+from bot.front.takedown import Takedown
 from bot.front.tree import BotTree
 from bot.media.ffmpeg import Encoder
 from bot.media.server import MediaLinks
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # On shutdown, in-flight posts get this long to finish; anything cut off resumes from the database.
 SHUTDOWN_GRACE_SECONDS: Final = 5.0
-UNKNOWN_MESSAGE: Final = 10008
 
 
 class VideoBot(commands.Bot):
@@ -55,6 +55,7 @@ class VideoBot(commands.Bot):
         self.audit = AuditLog(self, engine.guilds)
         self.creator = Creator(engine, self, self.audit)
         self.editor = StatusEditor(self)
+        self.takedown = Takedown(self, engine.store, engine.guilds, engine.settings.results_dir)
         results = ResultFiles(Encoder(), media_links, engine.settings.media_link_hours * 3600)
         self.poller = engine.poller(
             origin=ORIGIN,
@@ -119,25 +120,6 @@ class VideoBot(commands.Bot):
     def stopped_services(self) -> list[str]:
         """The background services (poller, status editor, housekeeping, model list) that have ended."""
         return [task.get_name() for task in self._background if task.done()]
-
-    async def purge_results(self, guild_id: int, user_id: int) -> int:
-        """Delete every posted result of a member on a server; returns how many were deleted."""
-        deleted = 0
-        for job_id, where, message_id in await self.engine.guilds.results_of(guild_id, user_id):
-            if where is None:
-                continue
-            try:
-                await self.get_partial_messageable(where).get_partial_message(message_id).delete()
-            except discord.NotFound as exc:
-                if exc.code != UNKNOWN_MESSAGE:
-                    log.warning("Job %s: its result's channel is gone: %s", job_id, exc)
-                    continue  # the message may live on elsewhere; do not count it as deleted
-            except discord.HTTPException as exc:
-                log.warning("Job %s: could not delete its result: %s", job_id, exc)
-                continue
-            await self.engine.store.mark_result_deleted(job_id)
-            deleted += 1
-        return deleted
 
     async def reference_images(self, job: Job) -> tuple[list[tuple[str, bytes]], tuple[str, bytes] | None]:
         """A job's reference images and last frame, fetched again from its status message (stored URLs expire)."""

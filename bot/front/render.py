@@ -32,6 +32,11 @@ def job_marker(job_id: str) -> str:
     return f"job `{job_id}`"
 
 
+def deleted_thread_name(job_id: str) -> str:
+    """A deleted video's thread name, which no longer shows its prompt."""
+    return f"Deleted video · {job_id}"
+
+
 def message_link(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
     """A jump link to a message, when all its parts are known."""
     if guild_id is None or channel_id is None or message_id is None:
@@ -44,7 +49,8 @@ def status_embed(job: Job, *, result_link: str | None = None, note: str | None =
     colour = {JobStatus.SUCCEEDED: COLOUR_DONE, JobStatus.FAILED: COLOUR_FAILED}.get(job.status, COLOUR_RUNNING)
     if job.result_deleted_at is not None:
         colour = COLOUR_DELETED
-    embed = discord.Embed(title=_title(job), description=_preview(job.prompt), colour=colour)
+    prompt = _preview(job.prompt) if job.result_deleted_at is None else "The prompt is hidden: this video was deleted."
+    embed = discord.Embed(title=_title(job), description=prompt, colour=colour)
     embed.add_field(name="Model", value=job.model)
     embed.add_field(name="Orientation", value=job.orientation.value)
     embed.add_field(name="Duration", value=f"{job.duration} s{' · HD' if job.hd else ''}")
@@ -143,8 +149,8 @@ def help_embed(default: str) -> discord.Embed:
         "`image3`: PNG, JPEG, WebP or GIF), a `last_frame` for models that end on a given picture, "
         "and `hd` where the model offers it.\n"
         "The bot answers privately, then posts a status message and opens a thread where the video arrives. "
-        "Under a finished video: **Re-roll** makes another take, **Remix** lets you edit the prompt, "
-        "**Delete** removes it (for the requester and moderators).\n\n"
+        "Under a finished video: **Re-roll** makes another take, **Remix** takes a new prompt, "
+        "**Delete** takes it down (for the requester and moderators).\n\n"
         "**/video status** `[job]` — your running jobs, or one job by its id.\n"
         "**/video history** — your recent videos.\n"
         "**/video models** — what each model can do and costs.\n\n"

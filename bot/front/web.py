@@ -42,7 +42,9 @@ async def start_servers(
         max_connections=settings.media_max_connections,
     )
     if links is not None:
-        runner = await serve_limited(create_media_app(settings.results_dir, links), settings.media_listen)
+        runner = await serve_limited(
+            create_media_app(settings.results_dir, links, engine.store.is_result_deleted), settings.media_listen
+        )
         stack.push_async_callback(runner.cleanup)
         log.info("Serving finished videos on %s as %s", settings.media_listen, settings.media_public_url)
     if settings.metrics_listen is not None:

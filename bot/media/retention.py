@@ -28,6 +28,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PART_MAX_AGE_SECONDS = 3600.0
+JOB_FILE_SUFFIXES = (".mp4", ".fit.mp4", ".poster.jpg")
 _RESULT = re.compile(r"(?P<job>[A-Za-z0-9_-]+)\.(?:mp4|fit\.mp4|poster\.jpg)")
 _PART = re.compile(r"\.?(?P<job>[A-Za-z0-9_-]+)(?:\..*)?\.part")
 
@@ -78,6 +79,20 @@ async def sweep(
             report.remaining_bytes,
         )
     return report
+
+
+async def remove_job(results_dir: Path, job_id: str) -> None:
+    """Delete a job's result, fitted copy and poster at once (its video was taken down)."""
+    await asyncio.to_thread(_remove_job, results_dir, job_id)
+
+
+def _remove_job(root: Path, job_id: str) -> None:
+    for suffix in JOB_FILE_SUFFIXES:
+        path = root / f"{job_id}{suffix}"
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("Could not delete %s: %s", path, exc)
 
 
 def _sweep(root: Path, max_age: float, max_bytes: int, now: float, protected: frozenset[str]) -> SweepReport:

@@ -9,7 +9,8 @@ it. The signature does not cover the prefix.
 
 Only the files a job owns are served, straight from the results directory (naming in bot.media.retention):
 ``{job_id}.mp4`` and ``{job_id}.fit.mp4`` as video/mp4, ``{job_id}.poster.jpg`` as image/jpeg.
-Checks, in order: missing or bad signature 403, expired link 410, unknown name or missing file 404.
+Checks, in order: missing or bad signature 403, expired link 410, a video taken down (deleted or purged on
+Discord) 410, unknown name or missing file 404.
 
 Ranges (RFC 9110): one byte range per request gets 206 with Content-Range; an unsatisfiable one 416 with
 ``Content-Range: bytes */{size}``; a malformed or multi-range header, a Range on HEAD or a failed If-Range get the
@@ -31,7 +32,7 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -177,15 +178,18 @@ def _if_range_holds(value: str, etag: str, mtime: float) -> bool:
         return False
 
 
+TakenDown = Callable[[str], Awaitable[bool]]  # whether a job's video was taken down
 _LINKS: web.AppKey[MediaLinks] = web.AppKey("media_links", MediaLinks)
 _RESULTS: web.AppKey[Path] = web.AppKey("media_results_dir", Path)
+_TAKEN_DOWN: web.AppKey[TakenDown] = web.AppKey("media_taken_down")
 
 
-def create_media_app(results_dir: Path, links: MediaLinks) -> web.Application:
+def create_media_app(results_dir: Path, links: MediaLinks, taken_down: TakenDown) -> web.Application:
     """The media app: GET/HEAD ``[prefix]/v/{job_id}/{filename}`` with a signed query."""
     app = web.Application()
     app[_LINKS] = links
     app[_RESULTS] = results_dir
+    app[_TAKEN_DOWN] = taken_down
     for prefix in dict.fromkeys((links.prefix, "")):
         app.router.add_get(prefix + "/v/{job_id}/{filename}", _serve_file)
     return app
@@ -200,6 +204,8 @@ async def _serve_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPGone(text="This link has expired. Ask the bot for a new one.\n") from None
     except InvalidLink:
         raise web.HTTPForbidden(text="This link is not valid.\n") from None
+    if await request.app[_TAKEN_DOWN](job_id):
+        raise web.HTTPGone(text="This video was deleted.\n")
     kind = content_type(job_id, filename)
     opened = await asyncio.to_thread(_open_inside, request.app[_RESULTS], filename) if kind else None
     if kind is None or opened is None:

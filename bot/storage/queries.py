@@ -83,12 +83,13 @@ WHERE id = ?
 """
 
 LIST_BY_REQUESTER: Final = (
-    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE requester_id = ? AND forgotten_at IS NULL "
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE guild_id = ? AND requester_id = ? AND forgotten_at IS NULL "
     "ORDER BY created_at DESC, rowid DESC LIMIT ?"
 )
 
 LIST_UNFINISHED_BY_REQUESTER: Final = (
-    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE requester_id = ? AND status NOT IN ('succeeded', 'failed') "
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE guild_id = ? AND requester_id = ? "
+    "AND status NOT IN ('succeeded', 'failed') "
     "ORDER BY created_at"
 )
 
@@ -97,6 +98,8 @@ COUNT_BY_STATUS_AND_MODEL: Final = "SELECT status, model, COUNT(*) FROM jobs GRO
 SET_RESULT_CHANNEL: Final = "UPDATE jobs SET result_channel_id = ? WHERE id = ?"
 
 MARK_RESULT_DELETED: Final = "UPDATE jobs SET result_deleted_at = ?, updated_at = ? WHERE id = ?"
+
+IS_RESULT_DELETED: Final = "SELECT 1 FROM jobs WHERE id = ? AND result_deleted_at IS NOT NULL"
 
 GET_META: Final = "SELECT value FROM meta WHERE key = ?"
 

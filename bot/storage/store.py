@@ -218,6 +218,10 @@ class JobStore:
         now = self._clock()
         await self._write(queries.MARK_RESULT_DELETED, (now, now, job_id))
 
+    async def is_result_deleted(self, job_id: str) -> bool:
+        """Whether the job's result was taken down (its links then answer 410)."""
+        return await self._db.scalar(queries.IS_RESULT_DELETED, (job_id,)) is not None
+
     async def get_meta(self, key: str) -> str | None:
         """A stored installation fact, or None."""
         value = await self._db.scalar(queries.GET_META, (key,))
@@ -239,13 +243,13 @@ class JobStore:
         kept = json.loads(raw)
         return [str(name) for name in kept["models"]], float(kept["fetched_at"])
 
-    async def list_by_requester(self, requester_id: int, limit: int = 10) -> list[Job]:
-        """A member's most recent jobs, newest first."""
-        return await self._many(queries.LIST_BY_REQUESTER, (requester_id, limit))
+    async def list_by_requester(self, guild_id: int, requester_id: int, limit: int = 10) -> list[Job]:
+        """A member's most recent jobs on one server, newest first."""
+        return await self._many(queries.LIST_BY_REQUESTER, (guild_id, requester_id, limit))
 
-    async def list_unfinished_by_requester(self, requester_id: int) -> list[Job]:
-        """A member's jobs that are still running, oldest first."""
-        return await self._many(queries.LIST_UNFINISHED_BY_REQUESTER, (requester_id,))
+    async def list_unfinished_by_requester(self, guild_id: int, requester_id: int) -> list[Job]:
+        """A member's jobs on one server that are still running, oldest first."""
+        return await self._many(queries.LIST_UNFINISHED_BY_REQUESTER, (guild_id, requester_id))
 
     async def ids_in_progress(self) -> set[str]:
         """Jobs still running or not yet delivered (their files must stay)."""

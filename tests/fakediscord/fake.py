@@ -83,11 +83,14 @@ class FakeDiscord(FakeServer, InteractionsMixin):
         E.g. ``deny=P.SEND_MESSAGES | P.ATTACH_FILES``. Routes then answer 403/50013 and interactions in that
         channel carry the reduced ``app_permissions``.
         """
+        self.set_member_permissions(channel_id, self.state.bot_user.id, deny=deny, allow=allow)
+
+    def set_member_permissions(self, channel_id: int, user_id: int, *, deny: int = 0, allow: int = 0) -> None:
+        """Set (or, with neither, remove) a member overwrite on a channel or a thread's parent; sends CHANNEL_UPDATE."""
         channel = self.state.thread_parent(self.state.channels[channel_id])
-        bot_id = self.state.bot_user.id
-        channel.overwrites = [ow for ow in channel.overwrites if not (ow.type == 1 and ow.id == bot_id)]
+        channel.overwrites = [ow for ow in channel.overwrites if not (ow.type == 1 and ow.id == user_id)]
         if deny or allow:
-            channel.overwrites.append(Overwrite(id=bot_id, type=1, allow=allow, deny=deny))
+            channel.overwrites.append(Overwrite(id=user_id, type=1, allow=allow, deny=deny))
         self.state.emit("CHANNEL_UPDATE", self.state.channel_payload(channel), channel.guild_id)
 
     def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> None:

@@ -1,0 +1,72 @@
+"""Where a button acts on a job: the job's own server and channel, checked against the presser's rights there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.domain import Job
+from bot.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from bot.front.client import VideoBot
+
+Postable = discord.TextChannel | discord.Thread | discord.VoiceChannel | discord.StageChannel
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The job's server, the presser as a member of it, and the channel the job started in."""
+
+    guild: discord.Guild
+    member: discord.Member
+    channel: Postable
+
+
+async def origin_for(interaction: discord.Interaction[VideoBot], job: Job) -> Origin:
+    """Where a new take of ``job`` would go, if the presser may post there; a button in a DM counts as the job's
+    server. Refuses a job of another server, a presser who left it, and one who may not post in its channel."""
+    if job.guild_id is None or job.channel_id is None:
+        raise UserFacingError("That job no longer exists. Start a new one with /video create.")
+    if interaction.guild_id is not None and interaction.guild_id != job.guild_id:
+        raise UserFacingError("That video was made on another server. Start a new one here with /video create.")
+    bot = interaction.client
+    guild = bot.get_guild(job.guild_id)
+    if guild is None:
+        raise UserFacingError("I am no longer on the server that video was made on, so I can't make another take.")
+    member = await _member(interaction, guild)
+    channel = await _channel(bot, guild, job.channel_id)
+    permissions = channel.permissions_for(member)
+    may_post = (
+        permissions.send_messages_in_threads if isinstance(channel, discord.Thread) else permissions.send_messages
+    )
+    if not (permissions.view_channel and may_post):
+        raise UserFacingError(
+            f"You can't post in {channel.mention}, where this video was made, so you can't start another take of it "
+            "there. Use /video create in a channel where you can post."
+        )
+    return Origin(guild=guild, member=member, channel=channel)
+
+
+async def _member(interaction: discord.Interaction[VideoBot], guild: discord.Guild) -> discord.Member:
+    if isinstance(interaction.user, discord.Member) and interaction.user.guild.id == guild.id:
+        return interaction.user
+    try:
+        # Pressed in a DM: the member's roles on the job's server decide (asked of Discord, no members intent).
+        return guild.get_member(interaction.user.id) or await guild.fetch_member(interaction.user.id)
+    except discord.NotFound:
+        raise UserFacingError(
+            f"You are not a member of {guild.name}, where this video was made, so you can't start another take."
+        ) from None
+
+
+async def _channel(bot: VideoBot, guild: discord.Guild, channel_id: int) -> Postable:
+    try:
+        channel = guild.get_channel_or_thread(channel_id) or await bot.fetch_channel(channel_id)
+    except (discord.NotFound, discord.Forbidden):
+        channel = None
+    if not isinstance(channel, Postable) or channel.guild.id != guild.id:
+        raise UserFacingError("The channel this video was made in is gone. Start a new one with /video create.")
+    return channel
