@@ -124,6 +124,16 @@ class GatewayProtocolError(GatewayUnavailableError):
     default_message = "The video service sent an answer the bot could not read. The operator should check the gateway."
 
 
+class GatewayAcceptedUnreadableError(GatewayProtocolError):
+    """A submit was answered 200 with a body that cannot be read: the gateway may run (and bill) a task nobody sees."""
+
+    retryable = False
+    default_message = (
+        "The video service accepted the job but sent an answer the bot could not read, so the bot cannot follow it. "
+        "It was not sent again, to avoid paying twice. The operator should check the gateway."
+    )
+
+
 class GatewayUnconfirmedError(GatewayError):
     """A submit was sent but never answered; the gateway may have created (and charged) the task."""
 
