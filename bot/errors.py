@@ -118,6 +118,13 @@ class GatewayBadResultError(GatewayError):
     default_message = "The finished video could not be downloaded intact."
 
 
+class GatewayResultRefusedError(GatewayBadResultError):
+    """The result is one the bot will not fetch: larger than RESULT_MAX_MB, or at an address it does not reach."""
+
+    retryable = False
+    default_message = "The finished video is at a link the bot does not fetch from."
+
+
 class GatewayProtocolError(GatewayUnavailableError):
     """The gateway answered 200 with a body that is not what the API returns (wrong base URL, broken proxy)."""
 
