@@ -15,6 +15,8 @@ JSON_BODY_MAX_BYTES: Final = 8 * 1024 * 1024
 # The deepest answer the gateway sends nests about five levels; a deeper one is refused as unreadable, so nothing
 # that later walks or prints a value can run out of stack.
 JSON_MAX_DEPTH: Final = 32
+# An integer longer than this is larger than any float, so no parser could use it (float() would overflow).
+JSON_MAX_INT_DIGITS: Final = 300
 
 
 async def read_body(resp: aiohttp.ClientResponse, limit: int = JSON_BODY_MAX_BYTES) -> bytes:
@@ -33,14 +35,20 @@ async def read_body(resp: aiohttp.ClientResponse, limit: int = JSON_BODY_MAX_BYT
 
 
 def decode_json(raw: bytes | str) -> object:
-    """A JSON value; ValueError when it cannot be read, including nesting deeper than JSON_MAX_DEPTH."""
+    """A JSON value; ValueError when it cannot be read, is nested deeper than JSON_MAX_DEPTH or has a huge integer."""
     try:
-        value: object = json.loads(raw)
+        value: object = json.loads(raw, parse_int=_bounded_int)
     except RecursionError as exc:
         raise ValueError("the JSON is nested too deeply to read") from exc
     if _deeper_than(value, JSON_MAX_DEPTH):
         raise ValueError(f"the JSON is nested more than {JSON_MAX_DEPTH} levels deep")
     return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > JSON_MAX_INT_DIGITS:
+        raise ValueError(f"the JSON has an integer of more than {JSON_MAX_INT_DIGITS} digits")
+    return int(text)
 
 
 def _deeper_than(value: object, limit: int) -> bool:
