@@ -110,6 +110,7 @@ async def work(args: argparse.Namespace) -> dict[str, Any]:
                 job.wire_format,
                 snapshot.result_url,
                 args.workdir / "results" / f"{job.id}-{number}.mp4",
+                engine.result_rules,
             )
             elapsed = time.monotonic() - start
             after = rusage_self()

@@ -11,6 +11,8 @@ import aiohttp
 
 from bot.catalog import Catalog
 from bot.gateway.client import GatewayClient
+from bot.gateway.download import ResultRules
+from bot.gateway.hosts import PublicResolver, ResultHosts
 from bot.gateway.ratelimit import RateLimiter
 from bot.metrics import Metrics
 from bot.services.jobs import JobService
@@ -41,6 +43,7 @@ class Engine:
     quotas: QuotaService
     moderation: ModerationService
     metrics: Metrics
+    result_rules: ResultRules
     clock: Callable[[], float]
 
     def poller(self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None) -> Poller:
@@ -51,6 +54,7 @@ class Engine:
             session=self.session,
             policy=self.policy,
             results_dir=self.settings.results_dir,
+            result_rules=self.result_rules,
             deliver=deliver,
             origin=origin,
             on_change=on_change,
@@ -81,36 +85,47 @@ async def open_engine(
     settings: Settings, catalog: Catalog, *, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[Engine]:
     """Open the HTTP session and the database, yield the engine, and close them (and its threads) on the way out."""
-    async with aiohttp.ClientSession(raise_for_status=False) as session:
-        db = await Database.open(settings.database_path)
-        store = JobStore(db, clock)
-        guilds = GuildStore(db, clock)
-        moderation = ModerationService(guilds)
-        try:
-            client = GatewayClient(
-                session,
-                settings.gateway_base_url,
-                settings.gateway_api_key,
-                rate_limiter=RateLimiter(settings.gateway_requests_per_second),
-            )
-            policy = poll_policy(settings)
-            metrics = Metrics()
-            models = ServedModels(catalog, client, store, clock=clock)
-            jobs = JobService(store=store, client=client, models=models, policy=policy, metrics=metrics, clock=clock)
-            yield Engine(
-                settings=settings,
-                models=models,
-                session=session,
-                store=store,
-                client=client,
-                policy=policy,
-                jobs=jobs,
-                guilds=guilds,
-                quotas=QuotaService(guilds, settings, clock),
-                moderation=moderation,
-                metrics=metrics,
-                clock=clock,
-            )
-        finally:
-            moderation.close()
-            await db.close()
+    hosts = ResultHosts.of(settings.gateway_base_url, settings.result_url_allow)
+    # Every connection the session makes resolves through it: a result link cannot reach a private address.
+    resolver = PublicResolver(hosts)
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=resolver), raise_for_status=False
+        ) as session:
+            db = await Database.open(settings.database_path)
+            store = JobStore(db, clock)
+            guilds = GuildStore(db, clock)
+            moderation = ModerationService(guilds)
+            try:
+                client = GatewayClient(
+                    session,
+                    settings.gateway_base_url,
+                    settings.gateway_api_key,
+                    rate_limiter=RateLimiter(settings.gateway_requests_per_second),
+                )
+                policy = poll_policy(settings)
+                metrics = Metrics()
+                models = ServedModels(catalog, client, store, clock=clock)
+                jobs = JobService(
+                    store=store, client=client, models=models, policy=policy, metrics=metrics, clock=clock
+                )
+                yield Engine(
+                    settings=settings,
+                    models=models,
+                    session=session,
+                    store=store,
+                    client=client,
+                    policy=policy,
+                    jobs=jobs,
+                    guilds=guilds,
+                    quotas=QuotaService(guilds, settings, clock),
+                    moderation=moderation,
+                    metrics=metrics,
+                    result_rules=ResultRules(hosts, settings.result_max_mb * 1024 * 1024),
+                    clock=clock,
+                )
+            finally:
+                moderation.close()
+                await db.close()
+    finally:
+        await resolver.close()

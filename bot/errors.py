@@ -118,10 +118,27 @@ class GatewayBadResultError(GatewayError):
     default_message = "The finished video could not be downloaded intact."
 
 
+class GatewayResultRefusedError(GatewayBadResultError):
+    """The result is one the bot will not fetch: larger than RESULT_MAX_MB, or at an address it does not reach."""
+
+    retryable = False
+    default_message = "The finished video is at a link the bot does not fetch from."
+
+
 class GatewayProtocolError(GatewayUnavailableError):
     """The gateway answered 200 with a body that is not what the API returns (wrong base URL, broken proxy)."""
 
     default_message = "The video service sent an answer the bot could not read. The operator should check the gateway."
+
+
+class GatewayAcceptedUnreadableError(GatewayProtocolError):
+    """A submit was answered 200 with a body that cannot be read: the gateway may run (and bill) a task nobody sees."""
+
+    retryable = False
+    default_message = (
+        "The video service accepted the job but sent an answer the bot could not read, so the bot cannot follow it. "
+        "It was not sent again, to avoid paying twice. The operator should check the gateway."
+    )
 
 
 class GatewayUnconfirmedError(GatewayError):

@@ -62,6 +62,8 @@ class Settings:
     media_max_gb: float = 20.0
     gateway_requests_per_second: float = 20.0
     image_decode_memory_mb: int = 512
+    result_max_mb: int = 512
+    result_url_allow: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_discord: bool = True) -> Settings:
@@ -110,6 +112,8 @@ class Settings:
             media_max_gb=reader.number("MEDIA_MAX_GB", 20.0, float, minimum=0.001),
             gateway_requests_per_second=reader.number("GATEWAY_REQUESTS_PER_SECOND", 20.0, float, minimum=0.1),
             image_decode_memory_mb=reader.number("IMAGE_DECODE_MEMORY_MB", 512, int, minimum=16),
+            result_max_mb=reader.number("RESULT_MAX_MB", 512, int, minimum=1),
+            result_url_allow=reader.host_list("RESULT_URL_ALLOW"),
         )
         if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
             reader.problems.append(
@@ -164,6 +168,17 @@ class _Reader:
                 continue
             ids.add(int(part))
         return frozenset(ids)
+
+    def host_list(self, name: str) -> tuple[str, ...]:
+        hosts: list[str] = []
+        for part in (p.strip() for p in self.env.get(name, "").split(",")):
+            if not part:
+                continue
+            if problem := _check_host(part):
+                self.problems.append(f"{name} {problem}")
+                continue
+            hosts.append(part.lower())
+        return tuple(hosts)
 
     def number(
         self, name: str, default: _T, kind: Callable[[str], _T], *, minimum: float, maximum: float | None = None
@@ -235,6 +250,18 @@ def _check_listen(value: str) -> str | None:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         return f"must be host:port such as 127.0.0.1:8080, got {value!r}"
+    return None
+
+
+def _check_host(value: str) -> str | None:
+    wrong = f"must be a comma-separated list of host or host:port entries such as cdn.internal:9000, got {value!r}"
+    parts = urlsplit(f"//{value}")
+    try:
+        parts.port  # noqa: B018 - reading it checks the port
+    except ValueError:
+        return wrong
+    if not parts.hostname or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
+        return wrong
     return None
 
 

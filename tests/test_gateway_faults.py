@@ -347,3 +347,18 @@ def test_every_recorded_error_gives_plain_words(name: str, stage: Stage) -> None
     assert_plain(error)
     assert error.detail
     assert str(error.status if error.status is not None else "") in error.detail
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        json.dumps(task_shape("fail_to_fetch_task", "[" * 100_000 + "]" * 100_000)).encode(),
+        b'{"error": {"message": "x", "code": ' + b"9" * 5000 + b"}}",
+    ],
+    ids=["deep", "deep-nested-upstream", "huge-number"],
+)
+def test_unreadable_error_bodies_still_give_a_gateway_error(body: bytes) -> None:
+    error = error_from_response(400, body, JSON, {}, stage=Stage.SUBMIT)
+    assert isinstance(error, GatewayError)
+    assert_plain(error)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from bot.errors import GatewayBadResultError
-from bot.gateway.download import check_mp4
+from bot.gateway.download import MAX_MP4_BOXES, check_mp4
 
 
 def box(kind: bytes, payload: bytes = b"") -> bytes:
@@ -115,3 +116,23 @@ def test_empty_file_fails(tmp_path: Path) -> None:
 def test_text_bodies_fail(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(GatewayBadResultError):
         check_mp4(write(tmp_path, data))
+
+
+def tiny_boxes(count: int) -> bytes:
+    """A whole MP4 followed by ``count`` empty 8-byte boxes, the smallest a box can be."""
+    return FTYP + MOOV + box(b"free") * count + MDAT
+
+
+def test_a_file_of_too_many_boxes_is_refused(tmp_path: Path) -> None:
+    rejects(write(tmp_path, tiny_boxes(MAX_MP4_BOXES)), f"more than {MAX_MP4_BOXES} top-level MP4 boxes")
+
+
+def test_the_check_keeps_nothing_per_box(tmp_path: Path) -> None:
+    path = write(tmp_path, tiny_boxes(MAX_MP4_BOXES - 10))
+    tracemalloc.start()
+    try:
+        check_mp4(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024, f"{peak} bytes for {MAX_MP4_BOXES} boxes"

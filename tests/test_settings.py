@@ -196,3 +196,22 @@ def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in valid_env(LOG_LEVEL="warning").items():
         monkeypatch.setenv(name, value)
     assert Settings.from_env().log_level == "WARNING"
+
+
+def test_result_limits_default_and_read() -> None:
+    assert Settings.from_env(valid_env()).result_max_mb == 512
+    assert Settings.from_env(valid_env()).result_url_allow == ()
+    s = Settings.from_env(valid_env(RESULT_MAX_MB="64", RESULT_URL_ALLOW=" CDN.internal:9000, 10.0.0.7 ,[fd00::1]:80"))
+    assert s.result_max_mb == 64
+    assert s.result_url_allow == ("cdn.internal:9000", "10.0.0.7", "[fd00::1]:80")
+
+
+@pytest.mark.parametrize("entry", ["http://cdn.internal", "cdn.internal/videos", "cdn:port", "user@cdn", ":80"])
+def test_result_url_allow_takes_only_hosts(entry: str) -> None:
+    assert "RESULT_URL_ALLOW must be a comma-separated list of host" in config_problems(
+        valid_env(RESULT_URL_ALLOW=f"ok.example, {entry}")
+    )
+
+
+def test_result_max_mb_must_be_positive() -> None:
+    assert "RESULT_MAX_MB must be at least 1" in config_problems(valid_env(RESULT_MAX_MB="0"))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import aiohttp
@@ -16,11 +16,13 @@ import aiohttp
 from bot.catalog import ModelSpec
 from bot.domain import GenerationRequest, SubmitResult, TaskSnapshot, WireFormat
 from bot.errors import (
+    GatewayAcceptedUnreadableError,
     GatewayError,
     GatewayProtocolError,
     GatewayUnavailableError,
     GatewayUnconfirmedError,
 )
+from bot.gateway.answers import decode_json, read_body
 from bot.gateway.faults import Stage, error_from_response, is_html
 from bot.gateway.formats import codec_for
 from bot.gateway.ratelimit import RateLimiter
@@ -93,6 +95,10 @@ class GatewayClient:
         await self._throttle()
         try:
             response = await self._send("POST", url, json_body=body, limit_seconds=self.timeouts.submit)
+        except GatewayProtocolError as exc:
+            if exc.status == HTTPStatus.OK:
+                raise _accepted_unreadable(exc) from exc
+            raise
         except GatewayUnavailableError as exc:
             if not isinstance(exc.__cause__, aiohttp.ClientConnectorError):
                 # The request left and no answer came back: the gateway may hold (and bill) a task we cannot see.
@@ -103,7 +109,11 @@ class GatewayClient:
             raise error_from_response(
                 response.status, response.body, response.content_type, response.headers, stage=Stage.SUBMIT
             )
-        result = codec.parse_submit(_decode(response))
+        try:
+            payload = await asyncio.to_thread(_decode, response)
+        except GatewayProtocolError as exc:
+            raise _accepted_unreadable(exc) from exc
+        result = codec.parse_submit(payload)
         log.info("Gateway accepted a %s job as task %s", model.name, result.task_id)
         return result
 
@@ -112,12 +122,12 @@ class GatewayClient:
         codec = codec_for(wire_format)
         path, params = codec.query(task_id)
         response = await self._get_json(self.base_url + path, params, stage=Stage.POLL)
-        return codec.parse_snapshot(_decode(response))
+        return codec.parse_snapshot(await asyncio.to_thread(_decode, response))
 
     async def list_models(self) -> list[str]:
         """The model ids the gateway serves to this key (GET /v1/models)."""
         response = await self._get_json(self.base_url + "/v1/models", {}, stage=Stage.POLL)
-        payload = _decode(response)
+        payload = await asyncio.to_thread(_decode, response)
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, list):
             raise GatewayProtocolError("GET /v1/models did not return a list of models", status=response.status)
@@ -166,7 +176,7 @@ class GatewayClient:
             async with self._session.request(
                 method, url, json=json_body, params=params, headers=self.auth_headers, timeout=client_timeout
             ) as resp:
-                body = await resp.read()
+                body = await read_body(resp)
                 if resp.status < 500 and not is_html(resp.content_type, body):
                     self.last_answer_at = time.monotonic()
                 return Response(resp.status, resp.content_type, resp.headers, body)
@@ -177,10 +187,16 @@ class GatewayClient:
 
 
 def _decode(response: Response) -> Any:
+    """The answer's JSON (run in a thread: a large answer must not hold up the event loop)."""
     try:
-        return json.loads(response.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return decode_json(response.body)
+    except ValueError as exc:
         raise GatewayProtocolError(
-            f"expected JSON, got {response.content_type or 'no content type'} ({len(response.body)} bytes)",
+            f"expected JSON, got {response.content_type or 'no content type'} ({len(response.body)} bytes): {exc}",
             status=response.status,
         ) from exc
+
+
+def _accepted_unreadable(exc: GatewayProtocolError) -> GatewayAcceptedUnreadableError:
+    # A 200 means the gateway took the job: a task may run, and be billed, though its answer cannot be read.
+    return GatewayAcceptedUnreadableError(f"submit answered 200 unreadably: {exc.detail}", status=exc.status)

@@ -6,29 +6,66 @@ import asyncio
 import base64
 import binascii
 import functools
-import json
 import logging
 import os
 import secrets
+import shutil
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+from urllib.parse import urljoin
 
 import aiohttp
 
 from bot.domain import WireFormat
-from bot.errors import GatewayBadResultError, GatewayError, GatewayProtocolError, GatewayUnavailableError
+from bot.errors import (
+    GatewayBadResultError,
+    GatewayError,
+    GatewayProtocolError,
+    GatewayResultRefusedError,
+    GatewayUnavailableError,
+)
+from bot.gateway.answers import decode_json, read_body
 from bot.gateway.client import GatewayClient
 from bot.gateway.faults import Stage, error_from_response, is_html
 from bot.gateway.formats import codec_for
+from bot.gateway.hosts import PRIVATE_ADDRESS_MESSAGE, AddressRefusedError, ResultHosts
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES: Final = 256 * 1024
-MAX_RESULT_BYTES: Final = 4 * 1024**3
-MAX_REDIRECT_BODIES: Final = 3  # a content route answering JSON {"url": ...} is followed this many times
-_JSON_LIMIT: Final = 1024 * 1024
+MAX_LINKS_FOLLOWED: Final = 5  # HTTP redirects and content-route JSON links {"url": ...}, together
+# Room left on the disk after a result lands, for the database, the log and a fitted copy.
+FREE_DISK_MARGIN_BYTES: Final = 256 * 1024 * 1024
+# A whole video has a handful of top-level boxes, a fragmented one two per fragment: this covers hours of video,
+# and keeps a file of millions of tiny boxes from holding up the check.
+MAX_MP4_BOXES: Final = 100_000
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _ACCEPTED_TYPES: Final = ("video/", "application/octet-stream", "binary/octet-stream", "application/mp4")
+NO_DISK_MESSAGE: Final = (
+    "The bot's disk is too full to store the finished video. The operator needs to free disk space; try again later."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRules:
+    """What a result download may do: how large the video may be, and which non-public hosts it may reach."""
+
+    hosts: ResultHosts
+    max_bytes: int
+
+    def too_large(self, size: int | None = None) -> GatewayResultRefusedError:
+        """The refusal of a result over ``max_bytes`` (of ``size`` bytes, when known)."""
+        limit_mb = self.max_bytes // (1024 * 1024)
+        what = f"is {size} bytes" if size is not None else "passed that"
+        return GatewayResultRefusedError(
+            f"the result {what}, over the {self.max_bytes} byte limit (RESULT_MAX_MB)",
+            user_message=(
+                f"The finished video is larger than the {limit_mb} MB the bot accepts, so it was not downloaded. "
+                "The operator can raise RESULT_MAX_MB."
+            ),
+        )
 
 
 async def download_result(
@@ -38,6 +75,7 @@ async def download_result(
     wire_format: WireFormat,
     result_url: str | None,
     dest: Path,
+    rules: ResultRules,
 ) -> int:
     """Write the task's video to ``dest`` and return its size; retries cut or failed transfers.
 
@@ -54,7 +92,7 @@ async def download_result(
     for url in candidates:
         try:
             size = await client.with_retries(
-                functools.partial(_fetch_once, client, session, url, dest), f"download of task {task_id}"
+                functools.partial(_fetch_once, client, session, url, dest, rules), f"download of task {task_id}"
             )
         except GatewayError as exc:
             log.warning("Download of task %s from %s failed: %s", task_id, _loggable(url), exc)
@@ -65,66 +103,100 @@ async def download_result(
     raise last
 
 
-async def _fetch_once(client: GatewayClient, session: aiohttp.ClientSession, url: str, dest: Path) -> int:
-    if url.startswith("data:"):
-        return _write_data_uri(url, dest)
+async def _fetch_once(
+    client: GatewayClient, session: aiohttp.ClientSession, url: str, dest: Path, rules: ResultRules
+) -> int:
     timeout = aiohttp.ClientTimeout(
         total=None, connect=client.timeouts.connect, sock_read=client.timeouts.download_read
     )
-    for _ in range(MAX_REDIRECT_BODIES + 1):
+    # Redirects are followed here, not by aiohttp, so every hop is checked and the key only goes to the gateway.
+    for _ in range(MAX_LINKS_FOLLOWED + 1):
+        if url.startswith("data:"):
+            return await asyncio.to_thread(_write_data_uri, url, dest, rules)
+        rules.hosts.check(url)
         headers = client.auth_headers if client.owns(url) else {}
         try:
-            async with session.get(url, headers=headers, timeout=timeout) as resp:
+            async with session.get(url, headers=headers, timeout=timeout, allow_redirects=False) as resp:
+                if resp.status in _REDIRECT_STATUSES:
+                    url = _redirect_target(url, resp)
+                    continue
                 if resp.status != 200:
-                    body = await resp.content.read(_JSON_LIMIT)
+                    body = await read_body(resp)
                     raise error_from_response(resp.status, body, resp.content_type, resp.headers, stage=Stage.CONTENT)
                 if resp.content_type == "application/json":
-                    url = _url_from_json(await resp.content.read(_JSON_LIMIT))
+                    url = _url_from_json(await read_body(resp))
                     continue
                 if is_html(resp.content_type, b"") or not resp.content_type.startswith(_ACCEPTED_TYPES):
                     raise GatewayProtocolError(f"the result came as {resp.content_type!r}, not a video")
                 try:
-                    return await _stream_to(resp, dest)
+                    return await _stream_to(resp, dest, rules)
                 except OSError as exc:
                     raise GatewayBadResultError(f"the result could not be written to disk: {exc.strerror}") from exc
         except TimeoutError as exc:
             raise GatewayUnavailableError("the result download stalled") from exc
         except aiohttp.ClientPayloadError as exc:
             raise GatewayBadResultError(f"the result stream was cut short ({exc})") from exc
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefusedError):
+                raise GatewayResultRefusedError(
+                    f"{exc.os_error} (RESULT_URL_ALLOW can allow it)", user_message=PRIVATE_ADDRESS_MESSAGE
+                ) from exc
+            raise GatewayUnavailableError(f"result download failed: {type(exc).__name__}") from exc
         except aiohttp.ClientError as exc:
             raise GatewayUnavailableError(f"result download failed: {type(exc).__name__}") from exc
-    raise GatewayProtocolError("the content route kept answering with links instead of the video")
+    raise GatewayResultRefusedError(f"the result link led through more than {MAX_LINKS_FOLLOWED} redirects and links")
 
 
-async def _stream_to(resp: aiohttp.ClientResponse, dest: Path) -> int:
+def _redirect_target(url: str, resp: aiohttp.ClientResponse) -> str:
+    location = resp.headers.get("Location")
+    if not location:
+        raise GatewayProtocolError(f"HTTP {resp.status} redirect without a Location")
+    return urljoin(url, location)
+
+
+async def _stream_to(resp: aiohttp.ClientResponse, dest: Path, rules: ResultRules) -> int:
     expected = resp.content_length
-    if expected is not None and expected > MAX_RESULT_BYTES:
-        raise GatewayBadResultError(f"the result is {expected} bytes, over the {MAX_RESULT_BYTES} byte limit")
+    if expected is not None and expected > rules.max_bytes:
+        raise rules.too_large(expected)
+    _check_free_space(dest.parent, (rules.max_bytes if expected is None else expected) + FREE_DISK_MARGIN_BYTES)
     partial = _partial_path(dest)
     received = 0
     try:
         with partial.open("wb") as out:
             async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
                 received += len(chunk)
-                if received > MAX_RESULT_BYTES:
-                    raise GatewayBadResultError(f"the result passed the {MAX_RESULT_BYTES} byte limit")
+                if received > rules.max_bytes:
+                    raise rules.too_large()
                 out.write(chunk)
             out.flush()
             await asyncio.to_thread(os.fsync, out.fileno())  # flushing 100 MB to disk must not stall other jobs
         # The gateway's proxy can cut a stream and still have said 200: count what arrived.
         if expected is not None and received != expected:
             raise GatewayBadResultError(f"received {received} of {expected} bytes")
-        check_mp4(partial)
+        await asyncio.to_thread(check_mp4, partial)
         os.replace(partial, dest)
     finally:
         partial.unlink(missing_ok=True)
     return received
 
 
-def _write_data_uri(url: str, dest: Path) -> int:
+def _check_free_space(folder: Path, needed: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise GatewayBadResultError(
+            f"only {free} bytes are free in {folder}; the result needs {needed} with a margin",
+            user_message=NO_DISK_MESSAGE,
+        )
+
+
+def _write_data_uri(url: str, dest: Path, rules: ResultRules) -> int:
+    """Decode, write and check a data-URI result (in a thread: decoding megabytes must not stall other jobs)."""
     header, _, payload = url.partition(",")
     if ";base64" not in header:
         raise GatewayProtocolError("the result is a data URI that is not base64")
+    decoded_size = len(payload) // 4 * 3
+    if decoded_size > rules.max_bytes:  # refused before anything is decoded
+        raise rules.too_large(decoded_size)
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -141,8 +213,8 @@ def _write_data_uri(url: str, dest: Path) -> int:
 
 def _url_from_json(body: bytes) -> str:
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = decode_json(body)
+    except ValueError as exc:
         raise GatewayProtocolError("the content route sent JSON that could not be read") from exc
     if isinstance(payload, dict):
         for key in ("url", "video_url"):
@@ -153,12 +225,20 @@ def _url_from_json(body: bytes) -> str:
 
 
 def check_mp4(path: Path) -> None:
-    """Raise GatewayBadResultError unless ``path`` is a complete MP4: ftyp first, a moov, boxes end at EOF."""
+    """Raise GatewayBadResultError unless ``path`` is a complete MP4: ftyp first, a moov, boxes end at EOF.
+
+    Constant memory, and at most MAX_MP4_BOXES header reads whatever the file holds.
+    """
     size = path.stat().st_size
-    seen: list[bytes] = []
+    first: bytes | None = None
+    has_moov = False
+    boxes = 0
     offset = 0
     with path.open("rb") as fh:
         while offset < size:
+            boxes += 1
+            if boxes > MAX_MP4_BOXES:
+                raise GatewayBadResultError(f"more than {MAX_MP4_BOXES} top-level MP4 boxes: not a video")
             fh.seek(offset)
             header = fh.read(16)
             if len(header) < 8:
@@ -172,11 +252,12 @@ def check_mp4(path: Path) -> None:
                 box_size = size - offset
             if box_size < 8 or offset + box_size > size:
                 raise GatewayBadResultError(f"MP4 box {box_type!r} at byte {offset} runs past the end: file cut short")
-            seen.append(box_type)
+            first = first or box_type
+            has_moov = has_moov or box_type == b"moov"
             offset += box_size
-    if not seen or seen[0] != b"ftyp":
+    if first != b"ftyp":
         raise GatewayBadResultError("not an MP4 file (no ftyp box at the start)")
-    if b"moov" not in seen:
+    if not has_moov:
         raise GatewayBadResultError("MP4 without a moov box: the file is incomplete")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from bot.errors import (
     GatewayTaskLostError,
     GatewayUnavailableError,
 )
+from bot.gateway.answers import decode_json
 from bot.gateway.vocab import looks_like_content_policy
 
 
@@ -227,7 +227,7 @@ def _read(status: int, body: bytes) -> _Answer:
     if not text:
         return _Answer(status, None, None)
     try:
-        code, message = _fields(json.loads(text))
+        code, message = _fields(decode_json(text))
     except ValueError:
         return _Answer(status, None, _clean(text))
     if code != "fail_to_fetch_task":
@@ -235,7 +235,7 @@ def _read(status: int, body: bytes) -> _Answer:
     upstream_code, upstream_message = None, message
     for _ in range(NESTED_UPSTREAM_MAX_DEPTH):
         try:
-            nested_code, nested_message = _fields(json.loads(upstream_message or ""))
+            nested_code, nested_message = _fields(decode_json(upstream_message or ""))
         except ValueError:
             break
         upstream_code, upstream_message = nested_code or upstream_code, nested_message

@@ -19,7 +19,7 @@ from bot.domain import (
     NewJob,
     Orientation,
 )
-from bot.errors import GatewayError, GatewayUnconfirmedError, UserFacingError
+from bot.errors import GatewayAcceptedUnreadableError, GatewayError, GatewayUnconfirmedError, UserFacingError
 from bot.gateway.client import GatewayClient
 from bot.metrics import Metrics
 from bot.services import lifecycle
@@ -158,6 +158,14 @@ class JobService:
                 # The gateway may hold (and bill) a task nobody can see: the operator finds it by the job id. The
                 # prompt stays out of the log, which outlives /video forget.
                 log.error("Job %s: the submit for %s got no answer (%s); not resending", job.id, spec.name, exc.detail)
+            elif isinstance(exc, GatewayAcceptedUnreadableError):
+                log.error(
+                    "Job %s: the gateway accepted the submit for %s, but its answer could not be read (%s); the task "
+                    "may run and be billed; not resending",
+                    job.id,
+                    spec.name,
+                    exc.detail,
+                )
             else:
                 log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
             self._metrics.submit_errors.labels(kind=exc.kind.value).inc()

@@ -15,7 +15,7 @@ import aiohttp
 from bot.domain import Job, JobStatus
 from bot.errors import GatewayError, GatewayUnavailableError
 from bot.gateway.client import GatewayClient
-from bot.gateway.download import download_result
+from bot.gateway.download import ResultRules, download_result
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
@@ -50,6 +50,7 @@ class Poller:
         session: aiohttp.ClientSession,
         policy: PollPolicy,
         results_dir: Path,
+        result_rules: ResultRules,
         deliver: Deliver,
         origin: str,
         on_change: OnChange | None = None,
@@ -63,6 +64,7 @@ class Poller:
         self._session = session
         self._policy = policy
         self._results_dir = results_dir
+        self._result_rules = result_rules
         self._deliver = deliver
         self._origin = origin
         self._on_change = on_change
@@ -210,7 +212,7 @@ class Poller:
         path = self._results_dir / f"{job.id}.mp4"
         try:
             size = await download_result(
-                self._client, self._session, job.task_id, job.wire_format, step.download_url, path
+                self._client, self._session, job.task_id, job.wire_format, step.download_url, path, self._result_rules
             )
         except GatewayError as exc:
             log.warning("Job %s: result download failed: %s", job.id, exc)

@@ -14,7 +14,7 @@ from bot.devtools.gateway.content import content_route, file_route
 from bot.devtools.gateway.faults import FaultKind, RouteClass
 from bot.devtools.gateway.intake import IntakeError, read_create_body
 from bot.devtools.gateway.render import openai_created, openai_video, unified_created, unified_query
-from bot.devtools.gateway.responses import dashboard, empty, openai_error, server_error, task_error
+from bot.devtools.gateway.responses import dashboard, empty, openai_error, raw_body, server_error, task_error
 from bot.devtools.gateway.state import STATE, SimState, bearer_key, origin_of, owner_of, poll_task
 from bot.devtools.gateway.tasks import Failure, SimTask, Snapshot, TaskFormat
 from bot.devtools.gateway.validation import (
@@ -41,7 +41,7 @@ _ROUTE_CLASSES = {
     "GET /files/{name}": RouteClass.CONTENT,
     "GET /v1/models": RouteClass.MODELS,
 }
-_RESPONSE_FAULTS = (FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR, FaultKind.HTML_PAGE)
+_RESPONSE_FAULTS = (FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR, FaultKind.HTML_PAGE, FaultKind.RAW_BODY)
 
 
 def build_app(state: SimState) -> web.Application:
@@ -104,6 +104,8 @@ async def _answer(
                 return empty(429, headers)
             if kind is FaultKind.SERVER_ERROR:
                 return server_error(fault.status, fault.message)
+            if kind is FaultKind.RAW_BODY:
+                return await raw_body(request, fault, state.sleep)
             return dashboard()
     if gateway_path and not state.config.accepts_key(bearer_key(request)):
         return openai_error(401, "Invalid token")

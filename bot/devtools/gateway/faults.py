@@ -1,7 +1,7 @@
 """Fault injection: what can go wrong, how it is described, and the runtime switchboard.
 
 A fault is a `FaultSpec`; `count` is how many times it fires (`None` = until cleared). Route faults
-(`rate_limit`, `server_error`, `html_page`, `delay`) hit the next requests of a route class. Task faults
+(`rate_limit`, `server_error`, `html_page`, `delay`, `raw_body`) hit the next requests of a route class. Task faults
 (`fail_task`, `policy_refusal`, `balance_exhausted`, `lose_task`, `no_video`) act when a task is created, and download
 faults (`expired_link`, `json_url`, `oversize`, `cut_download`) when a finished video is fetched; both can
 be narrowed to a model or a prompt substring. The same JSON object goes to `POST /_sim/faults`.
@@ -45,9 +45,12 @@ class FaultKind(StrEnum):
     JSON_URL = "json_url"
     OVERSIZE = "oversize"
     CUT_DOWNLOAD = "cut_download"
+    RAW_BODY = "raw_body"
 
 
-ROUTE_FAULTS = frozenset({FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR, FaultKind.HTML_PAGE, FaultKind.DELAY})
+ROUTE_FAULTS = frozenset(
+    {FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR, FaultKind.HTML_PAGE, FaultKind.DELAY, FaultKind.RAW_BODY}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ class FaultSpec:
     after_bytes: int = 1024
     after_polls: int = 1
     at_fraction: float = 1.0
+    body: str = ""
+    content_type: str = "application/json"
+    chunk_bytes: int = 0
 
     def __post_init__(self) -> None:
         """Reject values that cannot be served."""
@@ -75,8 +81,8 @@ class FaultSpec:
             raise ValueError("count must be >= 1 or null")
         if self.kind is FaultKind.SERVER_ERROR and not 500 <= self.status <= 599:
             raise ValueError("server_error status must be 5xx")
-        if self.seconds < 0 or self.after_bytes < 0 or self.size_bytes < 0 or self.after_polls < 0:
-            raise ValueError("seconds, size_bytes, after_bytes and after_polls must be >= 0")
+        if min(self.seconds, self.after_bytes, self.size_bytes, self.after_polls, self.chunk_bytes) < 0:
+            raise ValueError("seconds, size_bytes, after_bytes, after_polls and chunk_bytes must be >= 0")
 
     def matches(self, route: RouteClass | None, model: str | None, prompt: str | None) -> bool:
         """Tell whether this fault applies to a request of `route` about `model` / `prompt`."""
@@ -105,7 +111,7 @@ class FaultSpec:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-_INT_FIELDS = frozenset({"count", "status", "retry_after", "size_bytes", "after_bytes", "after_polls"})
+_INT_FIELDS = frozenset({"count", "status", "retry_after", "size_bytes", "after_bytes", "after_polls", "chunk_bytes"})
 _FLOAT_FIELDS = frozenset({"seconds", "at_fraction"})
 _NULLABLE = frozenset({"count", "route", "model", "prompt_contains", "retry_after"})
 
@@ -196,6 +202,33 @@ class Faults:
     def html_page(self, route: RouteClass | str | None, count: int | None = 1) -> FaultSpec:
         """Answer the 200 HTML dashboard to the next requests of `route`."""
         return self.add(FaultSpec(FaultKind.HTML_PAGE, count, _route(route)))
+
+    def raw_body(
+        self,
+        route: RouteClass | str | None,
+        body: str,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        chunk_bytes: int = 0,
+        pause_seconds: float = 0.0,
+        count: int | None = 1,
+    ) -> FaultSpec:
+        """Answer the next requests of `route` with `body` as given, as a broken proxy or a hostile gateway would.
+
+        With `chunk_bytes` the body goes out chunked, in pieces of that size, `pause_seconds` apart.
+        """
+        spec = FaultSpec(
+            FaultKind.RAW_BODY,
+            count,
+            _route(route),
+            status=status,
+            body=body,
+            content_type=content_type,
+            chunk_bytes=chunk_bytes,
+            seconds=pause_seconds,
+        )
+        return self.add(spec)
 
     def delay(self, seconds: float, route: RouteClass | str | None = None, count: int | None = 1) -> FaultSpec:
         """Hold the next requests of `route` for `seconds` before answering."""

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from bot.devtools.gateway.clock import Sleep
+from bot.devtools.gateway.faults import FaultSpec
+
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
@@ -94,6 +97,23 @@ def server_error(status: int, message: str = "") -> web.Response:
         page = _PROXY_PAGE.format(status=status, reason=_PROXY_REASONS[status])
         return web.Response(status=status, text=page, content_type="text/html")
     return openai_error(status, message or "internal server error")
+
+
+async def raw_body(request: web.Request, fault: FaultSpec, sleep: Sleep) -> web.StreamResponse:
+    """Send a raw_body fault's body as given; chunked, in pieces `fault.seconds` apart, when it has a chunk size."""
+    body = fault.body.encode()
+    if not fault.chunk_bytes:
+        return web.Response(status=fault.status, body=body, content_type=fault.content_type)
+    response = web.StreamResponse(status=fault.status)
+    response.content_type = fault.content_type
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for start in range(0, len(body), fault.chunk_bytes):
+        if start:
+            await sleep(fault.seconds)
+        await response.write(body[start : start + fault.chunk_bytes])
+    await response.write_eof()
+    return response
 
 
 def empty(status: int, headers: dict[str, str] | None = None) -> web.Response:
