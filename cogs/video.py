@@ -8,12 +8,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.catalog import ModelSpec
 from bot.domain import Orientation
 from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.creation import CreateInput, requester_of
 from bot.front.replies import confirm_created
 from bot.services.jobs import check_image_count, check_last_frame
+from bot.services.served import ModelState
 
 if TYPE_CHECKING:
     from bot.front.client import VideoBot
@@ -72,7 +74,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
             orientation=Orientation(orientation),
             duration=duration,
             hd=hd,
-            images=[(a.filename, blob) for a, blob in zip(attachments, blobs, strict=False)],
+            images=[(a.filename, blob) for a, blob in zip(attachments, blobs[: len(attachments)], strict=True)],
             last_frame=(last_frame.filename, blobs[-1]) if last_frame is not None else None,
         )
         created = await self.bot.creator.create(
@@ -103,8 +105,10 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         """The durations of the model chosen so far (or of the default model)."""
         models = self.bot.engine.models
         chosen = models.catalog.get(str(getattr(interaction.namespace, "model", "") or ""))
-        offered = models.offered()
-        spec = chosen if chosen is not None and chosen in offered else (offered[0] if offered else None)
+        if chosen is not None and models.state(chosen) is ModelState.SERVED:
+            spec: ModelSpec | None = chosen
+        else:
+            spec = next(iter(models.offered()), None)
         if spec is None:
             return []
         return [

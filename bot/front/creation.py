@@ -119,10 +119,10 @@ class Creator:
         )
         # Stored with the job for its image count; the images themselves are not kept in the database.
         inline = references.as_request_images(prepared, spec, urls=[image.filename for image in prepared])
-        request = dataclasses.replace(request, last_frame=ending[0].filename if ending else None)
+        stored = dataclasses.replace(request, images=inline, last_frame=ending[0].filename if ending else None)
         hold = await engine.quotas.holder(who.guild_id, who.user_id, who.role_ids, spec.cost(request.duration))
         new = NewJob(
-            request=dataclasses.replace(request, images=inline),
+            request=stored,
             origin=ORIGIN,
             requester_id=requester.id,
             guild_id=who.guild_id,
@@ -173,13 +173,10 @@ class Creator:
                 "Check my permissions here, or try another channel."
             ) from exc
         await store.set_discord_refs(job.id, status_message_id=status_message.id)
-        # URL models fetch the images themselves: give them the fresh links of the copies just posted.
-        posted = status_message.attachments
-        urls = [a.url for a in posted if not a.filename.startswith(LAST_FRAME_STEM)]
-        images = references.as_request_images(prepared, spec, urls)
-        last_frame = references.as_request_images(
-            ending, spec, [a.url for a in posted if a.filename.startswith(LAST_FRAME_STEM)]
-        )
+        # URL models fetch the images themselves: give them the fresh links of the copies just posted, in order.
+        urls = [attachment.url for attachment in status_message.attachments]
+        sent = references.as_request_images([*prepared, *ending], spec, urls)
+        images, last_frame = sent[: len(prepared)], sent[len(prepared) :]
         request = dataclasses.replace(request, images=images, last_frame=last_frame[0] if last_frame else None)
         job = await self._engine.jobs.send(job, request, refusal_told=True)
         if job.status is JobStatus.FAILED:
