@@ -219,20 +219,27 @@ def check_wan(reading: Reading) -> None:
         raise ProviderRefusal(f"The duration {reading.duration} is invalid: use 5 or 10.", "InvalidParameter")
 
 
-_PROVIDERS: tuple[tuple[str, Callable[[Body], Reading], Callable[[Reading], None]], ...] = (
-    ("veo-", read_veo, check_veo),
-    ("kling-", read_kling, check_kling),
-    ("doubao-seedance-", read_seedance, check_seedance),
-    ("wan", read_wan, check_wan),
+# By model-name prefix: how the adaptor reads the body; by the reading's provider: what the provider refuses.
+_READERS: tuple[tuple[str, Callable[[Body], Reading]], ...] = (
+    ("veo-", read_veo),
+    ("kling-", read_kling),
+    ("doubao-seedance-", read_seedance),
+    ("wan", read_wan),
 )
+_CHECKS: dict[str, Callable[[Reading], None]] = {
+    "veo": check_veo,
+    "kling": check_kling,
+    "seedance": check_seedance,
+    "wan": check_wan,
+}
 
 
 def read(body: Body) -> Reading | None:
     """How the adaptor for the body's model reads it, or None for Sora and models the simulator has no rules for."""
     model = _text(body.get("model"))
-    return next((reader(body) for prefix, reader, _ in _PROVIDERS if model.startswith(prefix)), None)
+    return next((reader(body) for prefix, reader in _READERS if model.startswith(prefix)), None)
 
 
 def check(reading: Reading) -> None:
     """Apply the provider's own checks; raise ProviderRefusal when it would refuse."""
-    next(checker for _, reader, checker in _PROVIDERS if reader.__name__ == f"read_{reading.provider}")(reading)
+    _CHECKS[reading.provider](reading)
