@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from bot.devtools.gateway.tasks import TickModel
+
 if TYPE_CHECKING:
     from bot.devtools.gateway.faults import FaultSpec
 
@@ -47,6 +49,8 @@ class SimulatorConfig:
     models: tuple[str, ...] = DEFAULT_MODELS
     tick_seconds: float = 15.0
     tick_spacing_seconds: float = 1.0
+    tick_model: TickModel = TickModel.SPACED
+    refresh_hints: bool = True  # a running task's change time: `completed_at` (non-Sora) and `status_update_time`
     task_seconds: float = 20.0
     model_task_seconds: Mapping[str, float] = field(default_factory=dict)
     unified_progress: ProgressStyle = ProgressStyle.ALTERNATE
