@@ -19,6 +19,7 @@ from bot.gateway.download import ResultRules, download_result
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
+from bot.services.phase import GatewayClock, RefreshWindow
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 IDLE_CHECK_SECONDS: Final = 2.0
 MAX_DELIVERY_ATTEMPTS: Final = 8
 DELIVERY_CONCURRENCY: Final = 4
+# What this process learnt of the gateway's refresh loop is merged with the store's (other processes') this often.
+CLOCK_SYNC_SECONDS: Final = 5.0
 
 Deliver = Callable[[Job], Awaitable[int | None]]
 """Hands a finished job (succeeded or failed) to its recipient; returns the posted message id, if any.
@@ -78,6 +81,7 @@ class Poller:
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._draining = False
+        self._clock_synced_at: float | None = None
 
     def wake(self) -> None:
         """Look for due work now (a job was just added or finished)."""
@@ -89,6 +93,7 @@ class Poller:
             while True:
                 self._wake.clear()
                 try:
+                    await self._sync_clock()
                     await self._dispatch()
                     await self._sleep_until_due()
                 except Exception:
@@ -108,10 +113,41 @@ class Poller:
 
     async def poll_once(self) -> None:
         """Start every due poll and delivery and wait for them: one cycle, for tests and the CLI."""
+        await self._sync_clock(force=True)
         await self._dispatch()
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
             await self._dispatch()
+        await self._sync_clock(force=True)
+
+    async def _sync_clock(self, *, force: bool = False) -> None:
+        """Merge the gateway clock this process learnt with the one in the store, and keep the result there."""
+        shared = self._policy.timing.shared
+        now = self._clock()
+        if shared is None or (
+            not force and self._clock_synced_at is not None and now - self._clock_synced_at < CLOCK_SYNC_SECONDS
+        ):
+            return
+        self._clock_synced_at = now
+        record = await self._store.gateway_clock()
+        kept = GatewayClock.from_record(record) if record is not None else None
+        if kept is not None:
+            shared.estimate = shared.estimate.merged(kept)
+        if shared.estimate != kept:
+            await self._store.save_gateway_clock(shared.estimate.as_record())
+
+    def _learn_clock(self, before: Job, after: Job) -> None:
+        """Tell the shared gateway clock what this poll taught the job about its refresh phase."""
+        shared = self._policy.timing.shared
+        if shared is None or after.refresh_start is None or after.refresh_end is None:
+            return
+        if (after.refresh_start, after.refresh_end) == (before.refresh_start, before.refresh_end):
+            return
+        if shared.note(RefreshWindow(after.refresh_start, after.refresh_end)):
+            log.info(
+                "The gateway's refresh loop moved (job %s refreshed outside its learnt phase); learning it again",
+                after.id,
+            )
 
     async def _dispatch(self) -> None:
         if self._draining:
@@ -174,6 +210,7 @@ class Poller:
             log.exception("Job %s: unexpected error while polling", job.id)
             problem = GatewayUnavailableError("an internal error while polling")
             updated, became_slow = lifecycle.poll_failed(job, problem, self._clock(), self._policy), False
+        self._learn_clock(job, updated)
         try:
             # Only over the state this poll read: the give-up of an unsent job must not undo a submit.
             committed = await self._store.save(updated, only_if=job.status)

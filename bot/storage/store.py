@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: ids are read aloud and typed
 _ID_LENGTH = 8
 SERVED_MODELS_KEY = "gateway_models"
+GATEWAY_CLOCK_KEY = "gateway_clock"
 
 
 def new_job_id() -> str:
@@ -242,6 +243,21 @@ class JobStore:
             return None
         kept = json.loads(raw)
         return [str(name) for name in kept["models"]], float(kept["fetched_at"])
+
+    async def save_gateway_clock(self, record: dict[str, float]) -> None:
+        """Keep what was learnt of the gateway's refresh loop, for the other processes and the next start."""
+        await self.set_meta(GATEWAY_CLOCK_KEY, json.dumps(record))
+
+    async def gateway_clock(self) -> dict[str, float] | None:
+        """The gateway clock last kept, or None when none was (or it cannot be read)."""
+        raw = await self.get_meta(GATEWAY_CLOCK_KEY)
+        if raw is None:
+            return None
+        try:
+            kept = json.loads(raw)
+            return {str(key): float(value) for key, value in kept.items()}
+        except (ValueError, TypeError, AttributeError):
+            return None
 
     async def list_by_requester(self, guild_id: int, requester_id: int, limit: int = 10) -> list[Job]:
         """A member's most recent jobs on one server, newest first."""
