@@ -233,3 +233,40 @@ def test_tasks_after_the_first_few_need_fewer_polls_with_the_clock() -> None:
     assert shared.estimate.shared_phase(400.0) is not None
     assert sum(with_clock[5:]) < sum(without[5:])
     assert max(with_clock[5:]) <= 3
+
+
+def test_a_task_on_its_own_probes_the_middle() -> None:
+    shared = SharedClock(PERIOD)
+    window = RefreshWindow(0.0, 12.0)
+    assert [shared.probe_at(window, now=0.0) for _ in range(3)] == [6.0, 6.0, 6.0]
+
+
+def test_tasks_that_agree_probe_different_points_of_the_window() -> None:
+    shared = SharedClock(PERIOD)
+    for start in (1.0, 1.5, 2.0):
+        shared.note(RefreshWindow(start, start + 10.0))
+    window = RefreshWindow(0.0, 12.0)
+    probes = [shared.probe_at(window, now=12.0) for _ in range(4)]
+    assert len(set(probes)) == 4
+    assert all(window.start < probe < window.end for probe in probes)
+
+
+def test_after_a_contradiction_tasks_probe_the_middle_for_a_while() -> None:
+    shared = SharedClock(PERIOD)
+    shared.estimate = settled(refresh=10.0)
+    shared.note(RefreshWindow(46.0, 47.0))
+    for start in (61.0, 76.0):
+        shared.note(RefreshWindow(start, start + 1.0))
+    window = RefreshWindow(80.0, 90.0)
+    assert shared.probe_at(window, now=80.0) == 85.0
+    assert GatewayClock.from_record(shared.estimate.as_record()) == shared.estimate
+
+
+def test_learn_from_needs_a_window_that_moved() -> None:
+    shared = SharedClock(PERIOD)
+    window = RefreshWindow(1.0, 2.0)
+    assert not shared.learn_from(window, window)
+    assert not shared.learn_from(window, None)
+    assert shared.estimate.agreeing == 0
+    assert not shared.learn_from(None, window)
+    assert shared.estimate.agreeing == 1

@@ -47,6 +47,14 @@ CLAIM_DUE: Final = (
 
 NEXT_POLL_AT: Final = "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND origin = ?"
 
+# Polls that follow the refresh schedule: not an error's backoff (attempts), not a slow job's long interval.
+PLANNED_POLLS: Final = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE origin = ? AND next_poll_at > ? AND status IN ('queued', 'running') "
+    "AND attempts = 0 AND slow_notified = 0"
+)
+
+REPLAN_POLL: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND next_poll_at = ?"
+
 # maybe_delivered is computed from the old values: 'delivering' means an attempt was cut off, and once an
 # attempt may have posted, every later one must look before posting too (from delivery_started_at on).
 CLAIM_DELIVERIES: Final = (

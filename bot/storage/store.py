@@ -178,6 +178,19 @@ class JobStore:
         """When ``origin``'s earliest scheduled poll is due, or None when nothing is left to poll."""
         return await self._scalar(queries.NEXT_POLL_AT, (origin,))
 
+    async def planned_polls(self, origin: str, after: float) -> list[Job]:
+        """``origin``'s running jobs whose next poll, due after ``after``, follows the refresh schedule.
+
+        Left out: polls that back off after an error, and the long interval of a job that turned slow.
+        """
+        return await self._many(queries.PLANNED_POLLS, (origin, after))
+
+    async def replan_polls(self, moves: list[tuple[str, float, float]]) -> None:
+        """Move polls, each given as (job id, planned time, new time); one claimed or moved meanwhile stays put."""
+        async with self._db.transaction() as tx:
+            for job_id, planned, moved in moves:
+                await tx.execute(queries.REPLAN_POLL, (moved, job_id, planned))
+
     async def claim_deliveries(
         self, origin: str, now: float, limit: int, lease_seconds: float, skip: Collection[str] = ()
     ) -> list[Job]:
