@@ -420,3 +420,33 @@ async def test_list_unfinished_and_count_by_status(store: JobStore, clock: FakeC
     assert [j.id for j in unfinished] == [older.id, newer.id]
     counts = await store.count_by_status()
     assert {status: n for (status, _model), n in counts.items()} == {JobStatus.SUBMITTING: 2, JobStatus.SUCCEEDED: 1}
+
+
+async def test_planned_polls_are_the_running_jobs_on_their_refresh_schedule(store: JobStore) -> None:
+    running = dataclasses.replace(await add(store), status=JobStatus.RUNNING, next_poll_at=1_020.0)
+    backing_off = dataclasses.replace(await add(store), status=JobStatus.RUNNING, next_poll_at=1_020.0, attempts=2)
+    slow = dataclasses.replace(await add(store), status=JobStatus.RUNNING, next_poll_at=1_020.0, slow_notified=True)
+    overdue = dataclasses.replace(await add(store), status=JobStatus.QUEUED, next_poll_at=990.0)
+    for job in (running, backing_off, slow, overdue):
+        await store.save(job)
+    assert [job.id for job in await store.planned_polls("discord", 1_000.0)] == [running.id]
+    assert await store.planned_polls("elsewhere", 1_000.0) == []
+
+
+async def test_replan_moves_only_polls_still_as_planned(store: JobStore) -> None:
+    kept = dataclasses.replace(await add(store), status=JobStatus.RUNNING, next_poll_at=1_020.0)
+    claimed = dataclasses.replace(await add(store), status=JobStatus.RUNNING, next_poll_at=1_030.0)
+    for job in (kept, claimed):
+        await store.save(job)
+    await store.save(dataclasses.replace(claimed, next_poll_at=1_090.0))  # claimed (leased) meanwhile
+    await store.replan_polls([(kept.id, 1_020.0, 1_012.5), (claimed.id, 1_030.0, 1_011.0)])
+    assert (await store.get(kept.id)).next_poll_at == 1_012.5  # type: ignore[union-attr]
+    assert (await store.get(claimed.id)).next_poll_at == 1_090.0  # type: ignore[union-attr]
+
+
+async def test_gateway_clock_is_kept_in_meta(store: JobStore) -> None:
+    assert await store.gateway_clock() is None
+    await store.save_gateway_clock({"period": 15.0, "start": 1.5, "end": 2.0})
+    assert await store.gateway_clock() == {"period": 15.0, "start": 1.5, "end": 2.0}
+    await store.set_meta("gateway_clock", "not json")
+    assert await store.gateway_clock() is None
