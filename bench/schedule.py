@@ -86,6 +86,7 @@ def model_run(
     hints: bool = True,
     shared: bool = True,
     submit_seconds: float = 0.0,
+    start_after: float = 0.0,
     trace: bool = False,
 ) -> dict[str, Any]:
     """Polls and lag of ``jobs`` tasks created over ``submit_seconds``, all polled in time order.
@@ -107,7 +108,7 @@ def model_run(
     task_format, wire_format, model = FORMATS[fmt]
     codec = codec_for(wire_format)
     traced = {round(phase / TICK_SECONDS * jobs) % jobs for phase in TRACE_PHASES}
-    start = clock.now
+    start = clock.now + start_after
     due: list[tuple[float, int]] = []
     tasks: list[SimTask] = []
     states: list[Job] = []
@@ -187,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hints", choices=("on", "off"), default="off", help="running tasks' change times")
     parser.add_argument("--no-shared-clock", action="store_true", help="each task learns on its own (the old way)")
     parser.add_argument("--submit-seconds", type=float, default=1.5, help="the creates are spread over this long")
+    parser.add_argument(
+        "--start-after", type=float, default=0.0, help="seconds from the gateway loop's start to the first create"
+    )
     args = parser.parse_args(argv)
     print(
         f"schedule model: {args.jobs} tasks, tick {TICK_SECONDS:g} s, tasks {TASK_SECONDS:g} s, "
@@ -207,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 hints=args.hints == "on",
                 shared=not args.no_shared_clock,
                 submit_seconds=args.submit_seconds,
+                start_after=args.start_after,
                 trace=args.trace,
             )
             hist = " ".join(f"{k}:{v}" for k, v in row["polls_histogram"].items())

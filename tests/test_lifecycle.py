@@ -390,3 +390,14 @@ def test_fail_with_uses_the_errors_kind_and_message() -> None:
     assert job.error_kind is ErrorKind.AUTH
     assert job.error_message == GatewayAuthError.default_message
     assert_finished(job, now)
+
+
+def test_a_quiet_poll_rules_out_refreshes_only_until_it_was_sent() -> None:
+    # Sent at +6, answered at +7.5: a refresh at +7 may have landed after the gateway read the task.
+    job = lifecycle.observe(submitted_job(), snap("queued", 0), SUBMITTED + 7.5, POLICY, sent_at=SUBMITTED + 6).job
+    assert (job.refresh_start, job.refresh_end) == (SUBMITTED + 6, SUBMITTED + 15)
+
+
+def test_a_change_is_placed_before_the_answer() -> None:
+    job = lifecycle.observe(submitted_job(), snap("in_progress", 30), SUBMITTED + 7.5, POLICY, sent_at=SUBMITTED + 6)
+    assert (job.job.refresh_start, job.job.refresh_end) == (SUBMITTED, SUBMITTED + 7.5)

@@ -290,8 +290,10 @@ def next_poll(now: float, known: RefreshWindow, timing: PollTiming, *, slow: boo
     window = known.shifted_after(now, timing.period)
     if timing.shared is not None:
         window = timing.shared.focus(window, now)
-    if window.width > NARROW_ENOUGH_SECONDS:
-        probe = timing.shared.probe_at(window, now) if timing.shared is not None else (window.start + window.end) / 2
-        if probe >= earliest:
-            return min(probe, latest)
+    if window.width > NARROW_ENOUGH_SECONDS and (window.start + window.end) / 2 >= earliest:
+        # Probe the part of the window after the earliest allowed poll (where a single task probes its middle).
+        probe = (window.start + window.end) / 2
+        if timing.shared is not None:
+            probe = timing.shared.probe_at(RefreshWindow(max(window.start, earliest), window.end), now)
+        return min(probe, latest)
     return min(max(window.end + MARGIN_SECONDS, earliest), latest)
