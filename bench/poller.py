@@ -1,7 +1,7 @@
 """Poller benchmark: 1,000 jobs submitted at once against a gateway that refreshes every 15 s.
 
 ``python -m bench.poller [--jobs 1000] [--runs 3] [--format openai|unified|both] [--tick-model global|spaced|drifting]
-[--hints on|off] [--naive]``
+[--hints on|off] [--naive] [--warm-up N]``
 
 Per run, the simulator (``python -m bot.devtools.gateway``) runs in its own process with the real gateway's timing
 (15 s refresh tick, 20 s tasks) and one of its tick models: ``global`` (every task refreshed at the same instant),
@@ -9,12 +9,13 @@ Per run, the simulator (``python -m bot.devtools.gateway``) runs in its own proc
 a pass starts 15 s after the previous one ended and takes ``--tick-spacing`` per unfinished task). ``--hints off``
 makes the simulator leave out a running task's change time (``completed_at``, ``status_update_time``), so the bot
 learns the refresh loop from changes alone. ``--naive`` replaces the bot's schedule with a poll every 3 s (the
-baseline of the issue). A fresh worker process opens an engine with the bot's default poll settings,
-starts the poller, submits every job concurrently and waits until each one is delivered. The worker records
-``time.monotonic()`` per delivery, its own CPU time (getrusage RUSAGE_SELF, all threads) and peak RSS; afterwards
-the simulator's ``/_sim/stats?tasks=1`` gives each task's poll count and the simulator-clock time of the refresh
-that completed it. Both sides read CLOCK_MONOTONIC, which on Linux is one system-wide clock, so
-``delivered_at - completed_at`` is the delivery lag across the two processes.
+baseline of the issue). ``--warm-up N`` first runs N jobs to the end, so the measured jobs meet a gateway clock
+that has already learnt the loop (as a bot that has been running does). A fresh worker process opens an engine
+with the bot's default poll settings, starts the poller, submits every job concurrently and waits until each one
+is delivered. The worker records ``time.monotonic()`` per delivery, its own CPU time (getrusage RUSAGE_SELF, all
+threads) and peak RSS; afterwards the simulator's ``/_sim/stats?tasks=1`` gives each task's poll count and the
+simulator-clock time of the refresh that completed it. Both sides read CLOCK_MONOTONIC, which on Linux is one
+system-wide clock, so ``delivered_at - completed_at`` is the delivery lag across the two processes.
 
 Targets (issue 11, per tick model; "hints" is any tick model with ``--hints on``): polls per job (mean and max)
 and delivery lag p95 in ``TARGETS``; peak RSS < 150 MB.
@@ -94,6 +95,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--naive", action="store_true", help=f"poll every {NAIVE_INTERVAL:g} s instead of the bot's schedule"
     )
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=0,
+        help="jobs run to the end before the measured ones, so the gateway clock starts learnt (default 0: cold)",
+    )
     parser.add_argument("--rps", type=float, default=DEFAULT_RPS, help="GATEWAY_REQUESTS_PER_SECOND")
     parser.add_argument(
         "--poll-concurrency", type=int, default=DEFAULT_POLL_CONCURRENCY, help="POLL_CONCURRENCY (default 16)"
@@ -165,8 +172,15 @@ async def work(args: argparse.Namespace) -> dict[str, Any]:
     bot_source = source_digest()
     delivered: dict[str, dict[str, Any]] = {}
     all_delivered = asyncio.Event()
+    warming: set[str] = set()  # warm-up jobs not delivered yet
+    warmed = asyncio.Event()
 
     async def deliver(job: Job) -> int | None:
+        if job.id in warming:
+            warming.discard(job.id)
+            if not warming:
+                warmed.set()
+            return None
         delivered[job.id] = {"at": time.monotonic(), "status": str(job.status), "task_id": job.task_id}
         if len(delivered) >= args.jobs:
             all_delivered.set()
@@ -176,6 +190,16 @@ async def work(args: argparse.Namespace) -> dict[str, Any]:
         limiter = CountingLimiter(getattr(engine.client, "_limiter", None))
         engine.client._limiter = limiter  # type: ignore[assignment]
         poller = engine.poller(origin="bench", deliver=deliver)
+        poller_task = asyncio.create_task(poller.run())
+        if args.warm_up:
+            # A first wave the gateway clock learns from, delivered before the measured jobs are submitted.
+            first = [
+                NewJob(request=engine.jobs.build_request(prompt=f"warm-up job {i}", model=args.model), origin="bench")
+                for i in range(args.warm_up)
+            ]
+            warming.update(job.id for job in await asyncio.gather(*(engine.jobs.submit(new) for new in first)))
+            await asyncio.wait_for(warmed.wait(), timeout=args.timeout)
+            limiter.times.clear()
         requests = [engine.jobs.build_request(prompt=f"benchmark job {i}", model=args.model) for i in range(args.jobs)]
         gc.collect()
         rss_idle = current_rss_mb()
@@ -183,7 +207,6 @@ async def work(args: argparse.Namespace) -> dict[str, Any]:
         probe_task = asyncio.create_task(probe.run())
         before = rusage_self()
         started = time.monotonic()
-        poller_task = asyncio.create_task(poller.run())
         jobs = await asyncio.gather(*(engine.jobs.submit(NewJob(request=r, origin="bench")) for r in requests))
         submitted = time.monotonic()
         await asyncio.wait_for(all_delivered.wait(), timeout=args.timeout)
@@ -332,6 +355,8 @@ def one_run(args: argparse.Namespace, fmt: str, spacing: float) -> dict[str, Any
                     args.log_level,
                     "--timeout",
                     str(args.timeout),
+                    "--warm-up",
+                    str(args.warm_up),
                     *(("--naive",) if args.naive else ()),
                 ],
                 workdir=workdir,
@@ -414,8 +439,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"poller benchmark: {args.jobs} jobs x {args.runs} runs per format; simulator tick {TICK_SECONDS:g} s "
         f"({args.tick_model}, hints {args.hints}), spacing {spacing:g} s, tasks {TASK_SECONDS:g} s; "
-        f"{'naive: a poll every 3 s; ' if args.naive else ''}engine GATEWAY_REQUESTS_PER_SECOND={args.rps:g}, "
-        f"POLL_CONCURRENCY={args.poll_concurrency}, LOG_LEVEL={args.log_level}"
+        f"{'naive: a poll every 3 s; ' if args.naive else ''}{args.warm_up} warm-up jobs; "
+        f"engine GATEWAY_REQUESTS_PER_SECOND={args.rps:g}, POLL_CONCURRENCY={args.poll_concurrency}, "
+        f"LOG_LEVEL={args.log_level}"
     )
     print("polls: simulator polls per task; lag: delivered - completed (s); seen: first terminal poll - completed")
     report: dict[str, Any] = {
@@ -429,6 +455,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "tick_model": args.tick_model,
         "hints": args.hints,
         "naive": args.naive,
+        "warm_up_jobs": args.warm_up,
         "targets_of": target,
         "task_seconds": TASK_SECONDS,
         "formats": {},
