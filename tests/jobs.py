@@ -36,7 +36,6 @@ def fresh_job(**changes: object) -> Job:
         next_poll_at=None,
         last_poll_at=None,
         poll_count=0,
-        attempts=0,
         refresh_start=None,
         refresh_end=None,
         slow_notified=False,

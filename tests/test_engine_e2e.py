@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import subprocess
 import time
@@ -393,11 +394,12 @@ async def test_a_job_the_poller_is_giving_up_is_never_submitted(sim: Simulator, 
         job = await engine.jobs.add(NewJob(request=request))
         later[0] += 3600
         # The poller has taken the job to give it up as unconfirmed, and not yet recorded that.
-        claimed = await engine.store.claim_due("discord", later[0], 10, settings.job_lease_seconds)
+        lease = functools.partial(lifecycle.lease_poll, until=later[0] + settings.job_lease_seconds)
+        claimed = await engine.store.claim_due("discord", later[0], 10, lease)
         assert [j.id for j in claimed] == [job.id]
         with pytest.raises(UserFacingError, match="not sent"):
             await engine.jobs.send(job, request)
-        await engine.store.save(lifecycle.unconfirmed(claimed[0], later[0]), only_if=JobStatus.SUBMITTING)
+        await engine.store.apply(lifecycle.unconfirmed(claimed[0], later[0]))
         stored = await engine.store.get(job.id)
 
     assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED

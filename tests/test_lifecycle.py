@@ -61,7 +61,7 @@ def snap(
 
 def submitted_job() -> Job:
     result = SubmitResult(task_id="video_Task-123", snapshot=snap("queued", 0))
-    return lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY)
+    return lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY).job
 
 
 def assert_finished(job: Job, now: float) -> None:
@@ -89,7 +89,7 @@ def test_after_submit_records_the_task_and_schedules_a_poll() -> None:
 
 def test_after_submit_with_progress_is_running() -> None:
     result = SubmitResult(task_id="t", snapshot=snap("in_progress", 10))
-    assert lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY).status is JobStatus.RUNNING
+    assert lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY).job.status is JobStatus.RUNNING
 
 
 @pytest.mark.parametrize(
@@ -137,8 +137,11 @@ def test_observe_keeps_progress_the_snapshot_leaves_out() -> None:
 
 
 def test_observe_resets_failed_attempts() -> None:
-    job = dataclasses.replace(submitted_job(), attempts=2)
-    assert lifecycle.observe(job, snap(), SUBMITTED + 10, POLICY).job.attempts == 0
+    job = dataclasses.replace(
+        submitted_job(), poll_errors=2, poll_error_kind=ErrorKind.UNAVAILABLE, download_attempts=1
+    )
+    seen = lifecycle.observe(job, snap(), SUBMITTED + 10, POLICY).job
+    assert (seen.poll_errors, seen.poll_error_kind, seen.download_attempts) == (0, None, 0)
 
 
 def test_succeeded_asks_for_a_download() -> None:
@@ -162,7 +165,7 @@ def test_succeeded_without_a_url_still_downloads() -> None:
 
 def test_downloaded_succeeds_and_queues_delivery() -> None:
     now = SUBMITTED + 45
-    job = lifecycle.downloaded(submitted_job(), "/data/results/abcd2345.mp4", 1_234_567, now)
+    job = lifecycle.downloaded(submitted_job(), "/data/results/abcd2345.mp4", 1_234_567, now).job
     assert job.status is JobStatus.SUCCEEDED
     assert job.result_path == "/data/results/abcd2345.mp4"
     assert job.result_bytes == 1_234_567
@@ -264,8 +267,8 @@ def test_crossing_the_notice_threshold_is_reported_once() -> None:
 def test_poll_failed_backs_off_within_bounds(error: GatewayError) -> None:
     job = submitted_job()
     now = SUBMITTED + 10
-    failed = lifecycle.poll_failed(job, error, now, POLICY)
-    assert failed.attempts == 1
+    failed = lifecycle.poll_failed(job, error, now, POLICY).job
+    assert failed.poll_errors == 1
     assert failed.status is job.status
     assert failed.updated_at == now
     assert failed.last_poll_at == job.last_poll_at  # nothing was observed
@@ -278,8 +281,8 @@ def test_poll_failed_keeps_backing_off_within_bounds() -> None:
     now = SUBMITTED
     for attempt in range(1, 12):
         now += 7
-        job = lifecycle.poll_failed(job, GatewayUnavailableError("503"), now, POLICY)
-        assert job.attempts == attempt
+        job = lifecycle.poll_failed(job, GatewayUnavailableError("503"), now, POLICY).job
+        assert job.poll_errors == attempt
         assert job.next_poll_at is not None
         assert now + MIN <= job.next_poll_at <= now + MAX
         assert not job.status.is_terminal
@@ -287,9 +290,9 @@ def test_poll_failed_keeps_backing_off_within_bounds() -> None:
 
 def test_poll_failed_honours_retry_after_up_to_four_max_intervals() -> None:
     now = SUBMITTED + 10
-    asked = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=50.0), now, POLICY)
+    asked = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=50.0), now, POLICY).job
     assert asked.next_poll_at == now + 50.0
-    huge = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=10_000.0), now, POLICY)
+    huge = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=10_000.0), now, POLICY).job
     assert huge.next_poll_at is not None
     assert now + MIN <= huge.next_poll_at <= now + 4 * MAX
 
@@ -299,11 +302,11 @@ def test_lost_task_fails_only_after_repeated_polls() -> None:
     now = SUBMITTED
     for _ in range(LOST_AFTER_POLLS - 1):
         now += 10
-        job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY)
+        job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY).job
         assert not job.status.is_terminal
         assert job.next_poll_at is not None
     now += 10
-    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY)
+    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY).job
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.LOST
     assert job.error_message == GatewayTaskLostError.default_message
@@ -313,23 +316,23 @@ def test_lost_task_fails_only_after_repeated_polls() -> None:
 def test_a_successful_poll_resets_the_lost_count() -> None:
     job = submitted_job()
     for i in range(LOST_AFTER_POLLS - 1):
-        job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + i + 1, POLICY)
+        job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + i + 1, POLICY).job
     job = lifecycle.observe(job, snap("in_progress", 10), SUBMITTED + 20, POLICY).job
-    job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + 30, POLICY)
+    job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + 30, POLICY).job
     assert not job.status.is_terminal
 
 
 def test_outage_then_one_lost_answer_is_not_yet_lost() -> None:
     job = submitted_job()
-    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 10, POLICY)
-    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 20, POLICY)
-    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), SUBMITTED + 30, POLICY)
+    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 10, POLICY).job
+    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 20, POLICY).job
+    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), SUBMITTED + 30, POLICY).job
     assert not job.status.is_terminal
 
 
 def test_poll_failed_past_the_deadline_times_out() -> None:
     now = SUBMITTED + TIMEOUT + 1
-    job = lifecycle.poll_failed(submitted_job(), GatewayUnavailableError("502"), now, POLICY)
+    job = lifecycle.poll_failed(submitted_job(), GatewayUnavailableError("502"), now, POLICY).job
     assert job.error_kind is ErrorKind.TIMED_OUT
     assert_finished(job, now)
 
@@ -339,13 +342,13 @@ def test_download_failed_retries_then_fails_bad_result() -> None:
     now = SUBMITTED + 30
     for attempt in range(1, DOWNLOAD_ATTEMPTS):
         now += 10
-        job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY)
-        assert job.attempts == attempt
+        job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY).job
+        assert job.download_attempts == attempt
         assert not job.status.is_terminal
         assert job.next_poll_at is not None
         assert now + MIN <= job.next_poll_at <= now + MAX
     now += 10
-    job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY)
+    job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY).job
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.BAD_RESULT
     assert job.error_message == GatewayBadResultError.default_message
@@ -354,7 +357,7 @@ def test_download_failed_retries_then_fails_bad_result() -> None:
 
 def test_download_failed_without_retry_fails_at_once() -> None:
     now = SUBMITTED + 40
-    job = lifecycle.download_failed(submitted_job(), GatewayAuthError("401"), now, POLICY)
+    job = lifecycle.download_failed(submitted_job(), GatewayAuthError("401"), now, POLICY).job
     assert job.error_kind is ErrorKind.BAD_RESULT
     assert_finished(job, now)
 
@@ -367,7 +370,7 @@ def test_download_retries_through_polls_end() -> None:
         now += 30
         step = lifecycle.observe(job, done, now, POLICY)
         assert step.download
-        job = lifecycle.download_failed(step.job, GatewayBadResultError("502 from the CDN"), now, POLICY)
+        job = lifecycle.download_failed(step.job, GatewayBadResultError("502 from the CDN"), now, POLICY).job
         if job.status.is_terminal:
             break
     assert job.status is JobStatus.FAILED
@@ -376,7 +379,7 @@ def test_download_retries_through_polls_end() -> None:
 
 def test_unconfirmed() -> None:
     now = CREATED + 120
-    job = lifecycle.unconfirmed(stored_job(), now)
+    job = lifecycle.unconfirmed(stored_job(), now).job
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.UNCONFIRMED
     assert job.error_message == lifecycle.UNCONFIRMED_MESSAGE
@@ -386,7 +389,7 @@ def test_unconfirmed() -> None:
 
 def test_fail_with_uses_the_errors_kind_and_message() -> None:
     now = SUBMITTED + 5
-    job = lifecycle.fail_with(submitted_job(), GatewayAuthError("401 from gateway"), now)
+    job = lifecycle.fail_with(submitted_job(), GatewayAuthError("401 from gateway"), now).job
     assert job.error_kind is ErrorKind.AUTH
     assert job.error_message == GatewayAuthError.default_message
     assert_finished(job, now)

@@ -138,14 +138,14 @@ async def refused(rig: Rig, cost: float, user_id: int = USER, *, roles: Iterable
 
 async def fail(rig: Rig, job: Job, kind: ErrorKind) -> Job:
     failed = lifecycle.fail(job, kind, "it did not work", rig.clock())
-    await rig.jobs.save(failed)
-    return failed
+    await rig.jobs.apply(failed)
+    return failed.job
 
 
 async def succeed(rig: Rig, job: Job) -> Job:
     done = lifecycle.downloaded(job, "/results/video.mp4", 1234, rig.clock())
-    await rig.jobs.save(done)
-    return done
+    await rig.jobs.apply(done)
+    return done.job
 
 
 async def count(rig: Rig, sql: str, params: tuple[object, ...] = ()) -> int:
@@ -346,7 +346,7 @@ async def test_every_failure_kind_refunds_the_reservation(make_rig: RigFactory, 
 
     # Saving the finished job again (a retry after a crash) settles nothing a second time.
     rig.clock.advance(60)
-    await rig.jobs.save(failed)
+    await rig.jobs.apply(lifecycle.fail(job, kind, "it did not work", rig.clock()))
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.REFUND]
     assert await reservation(rig, job.id) == ("refunded", 4.0, 0.0)
     assert await rig.db.scalar("SELECT settled_at FROM reservations WHERE job_id = ?", (job.id,)) == settled_at
@@ -366,9 +366,9 @@ async def test_success_commits_the_reservation_once(make_rig: RigFactory) -> Non
     spent = await usage(rig)
     assert (spent.user_today, spent.guild_today, spent.user_in_flight) == (4, 4, 0)
 
-    await rig.jobs.save(done)
+    await rig.jobs.apply(lifecycle.downloaded(job, "/results/video.mp4", 1234, rig.clock()))
     # A late failure of a job already settled does not refund it either.
-    await rig.jobs.save(lifecycle.fail(job, ErrorKind.CONTENT_POLICY, "refused", rig.clock()))
+    await rig.jobs.apply(lifecycle.fail(job, ErrorKind.CONTENT_POLICY, "refused", rig.clock()))
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.COMMIT]
     assert await reservation(rig, job.id) == ("committed", 4.0, 0.0)
     assert (await usage(rig)).user_today == 4
@@ -379,8 +379,8 @@ async def test_a_job_saved_while_running_settles_nothing(make_rig: RigFactory) -
     rig = await make_rig()
     job = await submit(rig, 4)
     running = lifecycle.poll_failed(job, GatewayUnavailableError("connection reset"), rig.clock(), POLICY)
-    assert not running.status.is_terminal
-    await rig.jobs.save(running)
+    assert not running.job.status.is_terminal
+    await rig.jobs.apply(running)
     assert await reservation(rig, job.id) == ("held", 4.0, 0.0)
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE]
 
@@ -832,7 +832,7 @@ async def test_a_video_that_could_never_be_delivered_is_refunded(make_rig: RigFa
     job = await succeed(rig, await submit(rig, cost=4))
     assert (await reservation(rig, job.id))[0] == "committed"
 
-    await rig.jobs.give_up_delivery(job.id, "Discord refused every place")
+    await rig.jobs.apply(lifecycle.give_up_delivery(job, "Discord refused every place", rig.clock()))
 
     assert (await reservation(rig, job.id))[0] == "refunded"
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.COMMIT, LedgerKind.REFUND]

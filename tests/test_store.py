@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,10 +18,13 @@ from bot.domain import (
     JobStatus,
     NewJob,
     Orientation,
+    Transition,
     WireFormat,
 )
+from bot.services import lifecycle
 from bot.storage import JobStore
 from bot.storage.migrate import bundled_migrations
+from bot.storage.store import Claim
 
 LEASE = 60.0
 
@@ -37,6 +41,19 @@ class FakeClock:
     def advance(self, seconds: float) -> float:
         self.now += seconds
         return self.now
+
+
+def poll_lease(now: float) -> Claim:
+    return functools.partial(lifecycle.lease_poll, until=now + LEASE)
+
+
+def delivery_lease(now: float) -> Claim:
+    return functools.partial(lifecycle.lease_delivery, now=now, until=now + LEASE)
+
+
+async def save(store: JobStore, before: Job, after: Job) -> None:
+    """Store ``after`` over ``before``, with no effects."""
+    await store.apply(Transition(before=before, job=after))
 
 
 @pytest.fixture
@@ -90,7 +107,7 @@ async def finish(store: JobStore, job: Job, deliver_at: float) -> Job:
         delivery_state=DeliveryState.PENDING,
         deliver_at=deliver_at,
     )
-    await store.save(done)
+    await save(store, job, done)
     return done
 
 
@@ -142,7 +159,7 @@ async def test_add_stores_a_submitting_job(store: JobStore, clock: FakeClock) ->
     assert job.task_id is None
     assert job.delivery_state is DeliveryState.NONE
     assert job.deliver_at is None
-    assert (job.poll_count, job.attempts, job.delivery_attempts) == (0, 0, 0)
+    assert (job.poll_count, job.poll_errors, job.download_attempts, job.delivery_attempts) == (0, 0, 0, 0)
     assert job.maybe_delivered is False
     assert job.slow_notified is False
 
@@ -166,7 +183,7 @@ async def test_find_by_bot_id_ignores_case_and_spaces(store: JobStore) -> None:
 async def test_find_by_task_id_is_exact(store: JobStore) -> None:
     job = await add(store)
     saved = dataclasses.replace(job, task_id="Video_AbC123", status=JobStatus.QUEUED)
-    await store.save(saved)
+    await save(store, job, saved)
     assert await store.find("Video_AbC123") == saved
     assert await store.find(" Video_AbC123 ") == saved
     assert await store.find("video_abc123") is None
@@ -186,7 +203,9 @@ async def test_save_round_trips_every_field(store: JobStore, clock: FakeClock) -
         next_poll_at=1_070.125,
         last_poll_at=1_049.0,
         poll_count=11,
-        attempts=2,
+        poll_errors=2,
+        poll_error_kind=ErrorKind.UNAVAILABLE,
+        download_attempts=1,
         refresh_start=1_040.5,
         refresh_end=1_041.5,
         slow_notified=True,
@@ -197,32 +216,35 @@ async def test_save_round_trips_every_field(store: JobStore, clock: FakeClock) -
         delivery_state=DeliveryState.PENDING,
         deliver_at=1_061.0,
     )
-    await store.save(changed)
+    await save(store, job, changed)
     assert await store.get(job.id) == changed
 
 
 async def test_save_can_clear_optional_fields(store: JobStore) -> None:
     job = await add(store)
-    await store.save(dataclasses.replace(job, error_kind=ErrorKind.LOST, error_message="gone", progress=5))
+    lost = dataclasses.replace(job, error_kind=ErrorKind.LOST, error_message="gone", progress=5)
+    await save(store, job, lost)
     cleared = dataclasses.replace(job, error_kind=None, error_message=None, progress=None, next_poll_at=None)
-    await store.save(cleared)
+    await save(store, lost, cleared)
     assert await store.get(job.id) == cleared
 
 
 async def test_claim_due_leases_jobs(store: JobStore) -> None:
     job = await add(store, first_poll_at=1_000.0)
-    claimed = await store.claim_due("discord", 1_000.0, 10, LEASE)
+    claimed = await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0))
     assert [j.id for j in claimed] == [job.id]
     assert claimed[0].next_poll_at == 1_000.0 + LEASE
-    assert await store.claim_due("discord", 1_000.0, 10, LEASE) == []
-    assert await store.claim_due("discord", 1_000.0 + LEASE - 0.5, 10, LEASE) == []
-    again = await store.claim_due("discord", 1_000.0 + LEASE, 10, LEASE)
+    assert await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0)) == []
+    assert await store.claim_due("discord", 1_000.0 + LEASE - 0.5, 10, poll_lease(1_000.0 + LEASE - 0.5)) == []
+    again = await store.claim_due("discord", 1_000.0 + LEASE, 10, poll_lease(1_000.0 + LEASE))
     assert [j.id for j in again] == [job.id]
 
 
 async def test_a_submit_cannot_extend_a_job_the_poller_took_to_give_up(store: JobStore) -> None:
     job = await add(store, first_poll_at=1_000.0)  # its submit's deadline has come
-    assert [j.id for j in await store.claim_due("discord", 1_000.0, 10, LEASE)] == [job.id]  # to give it up
+    assert [j.id for j in await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0))] == [
+        job.id
+    ]  # to give it up
     assert await store.extend_submit(job, 1_150.0) is False  # the submit must not go out now
     assert (await store.get(job.id)).next_poll_at == 1_000.0 + LEASE  # type: ignore[union-attr]
 
@@ -230,37 +252,37 @@ async def test_a_submit_cannot_extend_a_job_the_poller_took_to_give_up(store: Jo
 async def test_an_extended_submit_is_not_given_up(store: JobStore) -> None:
     job = await add(store, first_poll_at=1_000.0)
     assert await store.extend_submit(job, 1_150.0) is True
-    assert await store.claim_due("discord", 1_000.0, 10, LEASE) == []
+    assert await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0)) == []
     assert await store.extend_submit(job, 1_200.0) is False  # once: it was extended from a deadline since moved
 
 
 async def test_claim_due_skips_jobs_not_yet_due(store: JobStore) -> None:
     await add(store, first_poll_at=1_100.0)
-    assert await store.claim_due("discord", 1_099.0, 10, LEASE) == []
-    assert len(await store.claim_due("discord", 1_100.0, 10, LEASE)) == 1
+    assert await store.claim_due("discord", 1_099.0, 10, poll_lease(1_099.0)) == []
+    assert len(await store.claim_due("discord", 1_100.0, 10, poll_lease(1_100.0))) == 1
 
 
 async def test_claim_due_is_per_origin(store: JobStore) -> None:
     cli_job = await add(store, origin="cli")
     discord_job = await add(store, origin="discord")
-    assert [j.id for j in await store.claim_due("discord", 2_000.0, 10, LEASE)] == [discord_job.id]
-    assert [j.id for j in await store.claim_due("cli", 2_000.0, 10, LEASE)] == [cli_job.id]
-    assert await store.claim_due("elsewhere", 2_000.0, 10, LEASE) == []
+    assert [j.id for j in await store.claim_due("discord", 2_000.0, 10, poll_lease(2_000.0))] == [discord_job.id]
+    assert [j.id for j in await store.claim_due("cli", 2_000.0, 10, poll_lease(2_000.0))] == [cli_job.id]
+    assert await store.claim_due("elsewhere", 2_000.0, 10, poll_lease(2_000.0)) == []
 
 
 async def test_claim_due_takes_the_earliest_up_to_the_limit(store: JobStore) -> None:
     late = await add(store, first_poll_at=1_030.0)
     early = await add(store, first_poll_at=1_010.0)
     middle = await add(store, first_poll_at=1_020.0)
-    first = await store.claim_due("discord", 1_050.0, 2, LEASE)
+    first = await store.claim_due("discord", 1_050.0, 2, poll_lease(1_050.0))
     assert {j.id for j in first} == {early.id, middle.id}
-    assert [j.id for j in await store.claim_due("discord", 1_050.0, 2, LEASE)] == [late.id]
+    assert [j.id for j in await store.claim_due("discord", 1_050.0, 2, poll_lease(1_050.0))] == [late.id]
 
 
 async def test_claim_due_ignores_jobs_with_nothing_to_poll(store: JobStore) -> None:
     job = await add(store)
     await finish(store, job, deliver_at=1_000.0)
-    assert await store.claim_due("discord", 10_000.0, 10, LEASE) == []
+    assert await store.claim_due("discord", 10_000.0, 10, poll_lease(10_000.0)) == []
 
 
 async def test_next_poll_at_per_origin(store: JobStore) -> None:
@@ -271,7 +293,7 @@ async def test_next_poll_at_per_origin(store: JobStore) -> None:
     assert await store.next_poll_at("discord") == 1_200.0
     assert await store.next_poll_at("cli") == 1_050.0
     assert await store.next_poll_at("other") is None
-    await store.save(dataclasses.replace(soonest, next_poll_at=None))
+    await save(store, soonest, dataclasses.replace(soonest, next_poll_at=None))
     assert await store.next_poll_at("discord") == 1_300.0
 
 
@@ -279,22 +301,22 @@ async def test_claim_deliveries_leases_and_counts_attempts(store: JobStore) -> N
     job = await finish(store, await add(store), deliver_at=1_000.0)
     assert await store.next_delivery_at("discord") == 1_000.0
     assert await store.next_delivery_at("cli") is None
-    claimed = await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
+    claimed = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     assert [j.id for j in claimed] == [job.id]
     assert claimed[0].delivery_state is DeliveryState.DELIVERING
     assert claimed[0].delivery_attempts == 1
     assert claimed[0].maybe_delivered is False
     assert claimed[0].deliver_at == 1_000.0 + LEASE
-    assert await store.claim_deliveries("discord", 1_000.0, 10, LEASE) == []
-    assert await store.claim_deliveries("cli", 5_000.0, 10, LEASE) == []
+    assert await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0)) == []
+    assert await store.claim_deliveries("cli", 5_000.0, 10, delivery_lease(5_000.0)) == []
 
 
 async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobStore) -> None:
     job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
+    await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     # The process stops here: the delivery is neither marked nor retried, so only the lease brings it back.
-    assert await store.claim_deliveries("discord", 1_000.0 + LEASE - 1, 10, LEASE) == []
-    again = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, LEASE)
+    assert await store.claim_deliveries("discord", 1_000.0 + LEASE - 1, 10, delivery_lease(1_000.0 + LEASE - 1)) == []
+    again = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, delivery_lease(1_000.0 + LEASE))
     assert [j.id for j in again] == [job.id]
     assert again[0].maybe_delivered is True
     assert again[0].delivery_attempts == 2
@@ -303,16 +325,19 @@ async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobSto
 
 async def test_retry_delivery_puts_it_back(store: JobStore, clock: FakeClock) -> None:
     job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
+    (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     clock.advance(5)
-    await store.retry_delivery(job.id, at=1_030.0)
+    retry = lifecycle.delivery_failed(attempt, clock.now)
+    at = retry.job.deliver_at
+    assert at is not None and at > clock.now
+    await store.apply(retry)
     retried = await store.get(job.id)
     assert retried is not None
     assert retried.delivery_state is DeliveryState.PENDING
-    assert retried.deliver_at == 1_030.0
+    assert retried.deliver_at == at
     assert retried.updated_at == clock.now
-    assert await store.claim_deliveries("discord", 1_029.0, 10, LEASE) == []
-    claimed = await store.claim_deliveries("discord", 1_030.0, 10, LEASE)
+    assert await store.claim_deliveries("discord", at - 1, 10, delivery_lease(at - 1)) == []
+    claimed = await store.claim_deliveries("discord", at, 10, delivery_lease(at))
     assert [j.id for j in claimed] == [job.id]
     assert claimed[0].maybe_delivered is True  # the failed attempt may have posted before its answer was lost
     assert claimed[0].delivery_attempts == 2
@@ -320,34 +345,39 @@ async def test_retry_delivery_puts_it_back(store: JobStore, clock: FakeClock) ->
 
 async def test_maybe_delivered_survives_a_failed_retry(store: JobStore) -> None:
     job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)  # attempt 1: cut off by a crash
-    second = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, LEASE)
+    await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))  # attempt 1: cut off by a crash
+    second = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, delivery_lease(1_000.0 + LEASE))
     assert second[0].maybe_delivered is True
-    await store.retry_delivery(job.id, at=1_100.0)  # attempt 2 raised before it could check
-    third = await store.claim_deliveries("discord", 1_100.0, 10, LEASE)
+    retry = lifecycle.delivery_failed(second[0], 1_000.0 + LEASE)  # attempt 2 raised before it could check
+    await store.apply(retry)
+    at = retry.job.deliver_at
+    assert at is not None
+    third = await store.claim_deliveries("discord", at, 10, delivery_lease(at))
     assert [j.id for j in third] == [job.id]
     assert third[0].maybe_delivered is True
 
 
 async def test_mark_delivered_is_final(store: JobStore, clock: FakeClock) -> None:
     job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
+    (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     clock.advance(3)
-    await store.mark_delivered(job.id, result_message_id=555)
+    await store.apply(lifecycle.delivered(attempt, 555, clock.now))
     done = await store.get(job.id)
     assert done is not None
     assert done.delivery_state is DeliveryState.DELIVERED
     assert done.deliver_at is None
     assert done.delivered_at == clock.now
     assert done.result_message_id == 555
-    assert await store.claim_deliveries("discord", 1e12, 10, LEASE) == []
+    assert await store.claim_deliveries("discord", 1e12, 10, delivery_lease(1e12)) == []
     assert await store.next_delivery_at("discord") is None
 
 
 async def test_mark_delivered_keeps_an_earlier_message_id(store: JobStore) -> None:
     job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.mark_delivered(job.id, result_message_id=777)
-    await store.mark_delivered(job.id)
+    await store.apply(lifecycle.delivered(job, 777, 1_001.0))
+    stored = await store.get(job.id)
+    assert stored is not None
+    await store.apply(lifecycle.delivered(stored, None, 1_002.0))
     done = await store.get(job.id)
     assert done is not None
     assert done.result_message_id == 777
@@ -355,26 +385,27 @@ async def test_mark_delivered_keeps_an_earlier_message_id(store: JobStore) -> No
 
 async def test_give_up_delivery(store: JobStore) -> None:
     job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
-    await store.give_up_delivery(job.id, "could not post")
+    (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
+    await store.apply(lifecycle.give_up_delivery(attempt, "could not post", 1_001.0))
     gave_up = await store.get(job.id)
     assert gave_up is not None
     assert gave_up.delivery_state is DeliveryState.FAILED
     assert gave_up.deliver_at is None
     assert gave_up.error_message == "could not post"
-    assert await store.claim_deliveries("discord", 1e12, 10, LEASE) == []
+    assert await store.claim_deliveries("discord", 1e12, 10, delivery_lease(1e12)) == []
 
 
 async def test_give_up_delivery_keeps_the_jobs_own_error(store: JobStore) -> None:
     job = await add(store)
+    done = await finish(store, job, deliver_at=1_000.0)
     failed = dataclasses.replace(
-        await finish(store, job, deliver_at=1_000.0),
+        done,
         status=JobStatus.FAILED,
         error_kind=ErrorKind.TIMED_OUT,
         error_message="took too long",
     )
-    await store.save(failed)
-    await store.give_up_delivery(job.id, "could not post")
+    await save(store, done, failed)
+    await store.apply(lifecycle.give_up_delivery(failed, "could not post", 1_001.0))
     gave_up = await store.get(job.id)
     assert gave_up is not None
     assert gave_up.error_message == "took too long"

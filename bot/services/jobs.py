@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -10,12 +9,10 @@ from typing import Final
 
 from bot.catalog import ModelSpec
 from bot.domain import (
-    DeliveryState,
     ErrorKind,
     GenerationRequest,
     ImageTransport,
     Job,
-    JobStatus,
     NewJob,
     Orientation,
 )
@@ -128,10 +125,9 @@ class JobService:
 
         The caller tells the requester, so the job is recorded as delivered in the same write.
         """
-        failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, self._clock())
-        failed = dataclasses.replace(failed, delivery_state=DeliveryState.DELIVERED, deliver_at=None)
-        await self._store.save(failed)
-        return failed
+        failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, self._clock(), told=True)
+        await self._store.apply(failed)
+        return failed.job
 
     async def send(self, job: Job, request: GenerationRequest, *, refusal_told: bool = False) -> Job:
         """Submit a stored job's request and record the outcome.
@@ -169,16 +165,14 @@ class JobService:
             else:
                 log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
             self._metrics.submit_errors.labels(kind=exc.kind.value).inc()
-            job = lifecycle.fail_with(job, exc, self._clock())
-            if refusal_told:
-                job = dataclasses.replace(job, delivery_state=DeliveryState.DELIVERED, deliver_at=None)
+            outcome = lifecycle.fail_with(job, exc, self._clock(), told=refusal_told)
         else:
             self._metrics.job_submitted(spec.name)
-            job = lifecycle.after_submit(job, result, self._clock(), self._policy)
-        await self._store.save(job, only_if=JobStatus.SUBMITTING)
+            outcome = lifecycle.after_submit(job, result, self._clock(), self._policy)
+        await self._store.apply(outcome)
         if self.on_submitted is not None:
             self.on_submitted()
-        return job
+        return outcome.job
 
 
 def check_image_count(spec: ModelSpec, count: int) -> None:
