@@ -837,3 +837,46 @@ async def test_a_video_that_could_never_be_delivered_is_refunded(make_rig: RigFa
     assert (await reservation(rig, job.id))[0] == "refunded"
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.COMMIT, LedgerKind.REFUND]
     assert (await usage(rig)).user_today == 0
+
+
+async def test_a_transition_that_fails_half_way_leaves_nothing_done(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    job = await submit(rig, 4)
+    # The last step of a content refusal, its strike, fails (a full disk, say): the job row was written and the
+    # credits refunded by then, inside the same transaction.
+    await rig.db.execute(
+        "CREATE TRIGGER no_strikes BEFORE INSERT ON strikes BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    refused = lifecycle.fail(job, ErrorKind.CONTENT_POLICY, "refused", rig.clock())
+    with pytest.raises(sqlite3.IntegrityError, match="disk trouble"):
+        await rig.jobs.apply(refused)
+
+    assert await rig.jobs.get(job.id) == job
+    assert await reservation(rig, job.id) == ("held", 4.0, 0.0)
+    assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE]
+
+    # Once the failure is gone, the same transition goes through whole.
+    await rig.db.execute("DROP TRIGGER no_strikes")
+    await rig.jobs.apply(refused)
+    assert await rig.jobs.get(job.id) == refused.job
+    assert await reservation(rig, job.id) == ("refunded", 4.0, 0.0)
+    assert await count(rig, "SELECT COUNT(*) FROM strikes WHERE job_id = ?", (job.id,)) == 1
+
+
+async def test_a_transition_from_a_state_the_job_has_left_does_nothing(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    job = await submit(rig, 4)
+    running = lifecycle.poll_failed(job, GatewayUnavailableError("connection reset"), rig.clock(), POLICY)
+    # Meanwhile the job was given up as unconfirmed: the stale transition neither writes nor settles.
+    await rig.jobs.apply(lifecycle.unconfirmed(job, rig.clock()))
+    late = lifecycle.downloaded(running.job, "/results/video.mp4", 1234, rig.clock())
+    assert await rig.jobs.apply(late) == 0.0
+    stored = await rig.jobs.get(job.id)
+    assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED
+    assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.REFUND]
+
+
+async def test_apply_returns_the_credits_a_success_committed(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    job = await submit(rig, 4)
+    assert await rig.jobs.apply(lifecycle.downloaded(job, "/results/video.mp4", 1234, rig.clock())) == 4.0
