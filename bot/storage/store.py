@@ -127,6 +127,10 @@ class JobStore:
         Nothing is written or carried out unless the stored job is still in the status the transition started
         from. Returns the credits a settlement committed (0 otherwise).
         """
+        if all(isinstance(effect, Notify) for effect in transition.effects):
+            # Nothing but the job's own row: one UPDATE is atomic on its own.
+            async with self._db.session() as session:
+                return await self._apply(session, transition)
         async with self._db.transaction() as tx:
             return await self._apply(tx, transition)
 
