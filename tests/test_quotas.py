@@ -119,12 +119,17 @@ def new_job(user_id: int = USER, guild_id: int = GUILD) -> NewJob:
     return NewJob(request=request, origin="discord", requester_id=user_id, guild_id=guild_id, channel_id=9)
 
 
+def unsaved(rig: Rig, new: NewJob) -> Job:
+    """The job as the job service makes it, before it is stored."""
+    return lifecycle.created(new, WireFormat.OPENAI, rig.clock(), rig.clock() + 120)
+
+
 async def submit(
     rig: Rig, cost: float, user_id: int = USER, *, roles: Iterable[int] = (), guild_id: int = GUILD
 ) -> Job:
     """What the Discord front does: a holder for this member, then the job stored with it."""
     hold = await rig.quotas.holder(guild_id, user_id, roles, cost)
-    return await rig.jobs.add(new_job(user_id, guild_id), WireFormat.OPENAI, first_poll_at=rig.clock() + 120, hold=hold)
+    return await rig.jobs.add(unsaved(rig, new_job(user_id, guild_id)), hold=hold)
 
 
 async def refused(rig: Rig, cost: float, user_id: int = USER, *, roles: Iterable[int] = ()) -> QuotaRefusal:
@@ -732,7 +737,7 @@ async def test_a_hold_that_fails_after_writing_leaves_nothing_behind(make_rig: R
         raise sqlite3.OperationalError("disk I/O error")
 
     with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
-        await rig.jobs.add(new_job(), WireFormat.OPENAI, first_poll_at=START + 120, hold=hold_then_break)
+        await rig.jobs.add(unsaved(rig, new_job()), hold=hold_then_break)
 
     assert await count(rig, "SELECT COUNT(*) FROM jobs") == 0
     assert await count(rig, "SELECT COUNT(*) FROM reservations") == 0
@@ -787,9 +792,7 @@ async def test_a_submission_cancelled_inside_its_transaction_stores_nothing(make
         inside.set()
         await never.wait()
 
-    task = asyncio.create_task(
-        rig.jobs.add(new_job(), WireFormat.OPENAI, first_poll_at=START + 120, hold=hold_and_hang)
-    )
+    task = asyncio.create_task(rig.jobs.add(unsaved(rig, new_job()), hold=hold_and_hang))
     await inside.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -86,6 +86,7 @@ def new_job(
 
 async def add(
     store: JobStore,
+    clock: FakeClock,
     *,
     first_poll_at: float = 1_000.0,
     origin: str = "discord",
@@ -94,7 +95,7 @@ async def add(
     images: int = 0,
 ) -> Job:
     new = new_job(origin=origin, requester_id=requester_id, prompt=prompt, images=images)
-    return await store.add(new, WireFormat.OPENAI, first_poll_at=first_poll_at)
+    return await store.add(lifecycle.created(new, WireFormat.OPENAI, clock.now, first_poll_at))
 
 
 async def finish(store: JobStore, job: Job, deliver_at: float) -> Job:
@@ -120,7 +121,7 @@ async def test_open_twice_keeps_data_and_schema_version(tmp_path: Path, clock: F
     path = tmp_path / "jobs.sqlite3"
     first = await JobStore.open(path, clock)
     try:
-        job = await add(first)
+        job = await add(first, clock)
     finally:
         await first.close()
     second = await JobStore.open(path, clock)
@@ -141,7 +142,7 @@ async def test_check_writable(store: JobStore) -> None:
 
 
 async def test_add_stores_a_submitting_job(store: JobStore, clock: FakeClock) -> None:
-    job = await add(store, first_poll_at=1_120.0, images=2)
+    job = await add(store, clock, first_poll_at=1_120.0, images=2)
     assert len(job.id) == 8
     assert job.id == job.id.lower()
     assert job.status is JobStatus.SUBMITTING
@@ -164,8 +165,8 @@ async def test_add_stores_a_submitting_job(store: JobStore, clock: FakeClock) ->
     assert job.slow_notified is False
 
 
-async def test_ids_are_distinct(store: JobStore) -> None:
-    ids = {(await add(store)).id for _ in range(20)}
+async def test_ids_are_distinct(store: JobStore, clock: FakeClock) -> None:
+    ids = {(await add(store, clock)).id for _ in range(20)}
     assert len(ids) == 20
 
 
@@ -174,14 +175,14 @@ async def test_get_unknown_is_none(store: JobStore) -> None:
     assert await store.find("nosuchid") is None
 
 
-async def test_find_by_bot_id_ignores_case_and_spaces(store: JobStore) -> None:
-    job = await add(store)
+async def test_find_by_bot_id_ignores_case_and_spaces(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     assert await store.find(job.id) == job
     assert await store.find(f"  {job.id.upper()} ") == job
 
 
-async def test_find_by_task_id_is_exact(store: JobStore) -> None:
-    job = await add(store)
+async def test_find_by_task_id_is_exact(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     saved = dataclasses.replace(job, task_id="Video_AbC123", status=JobStatus.QUEUED)
     await save(store, job, saved)
     assert await store.find("Video_AbC123") == saved
@@ -190,7 +191,7 @@ async def test_find_by_task_id_is_exact(store: JobStore) -> None:
 
 
 async def test_save_round_trips_every_field(store: JobStore, clock: FakeClock) -> None:
-    job = await add(store)
+    job = await add(store, clock)
     changed = dataclasses.replace(
         job,
         task_id="task-xyz",
@@ -220,8 +221,8 @@ async def test_save_round_trips_every_field(store: JobStore, clock: FakeClock) -
     assert await store.get(job.id) == changed
 
 
-async def test_save_can_clear_optional_fields(store: JobStore) -> None:
-    job = await add(store)
+async def test_save_can_clear_optional_fields(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     lost = dataclasses.replace(job, error_kind=ErrorKind.LOST, error_message="gone", progress=5)
     await save(store, job, lost)
     cleared = dataclasses.replace(job, error_kind=None, error_message=None, progress=None, next_poll_at=None)
@@ -229,8 +230,8 @@ async def test_save_can_clear_optional_fields(store: JobStore) -> None:
     assert await store.get(job.id) == cleared
 
 
-async def test_claim_due_leases_jobs(store: JobStore) -> None:
-    job = await add(store, first_poll_at=1_000.0)
+async def test_claim_due_leases_jobs(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock, first_poll_at=1_000.0)
     claimed = await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0))
     assert [j.id for j in claimed] == [job.id]
     assert claimed[0].next_poll_at == 1_000.0 + LEASE
@@ -240,8 +241,8 @@ async def test_claim_due_leases_jobs(store: JobStore) -> None:
     assert [j.id for j in again] == [job.id]
 
 
-async def test_a_submit_cannot_extend_a_job_the_poller_took_to_give_up(store: JobStore) -> None:
-    job = await add(store, first_poll_at=1_000.0)  # its submit's deadline has come
+async def test_a_submit_cannot_extend_a_job_the_poller_took_to_give_up(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock, first_poll_at=1_000.0)  # its submit's deadline has come
     assert [j.id for j in await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0))] == [
         job.id
     ]  # to give it up
@@ -249,47 +250,47 @@ async def test_a_submit_cannot_extend_a_job_the_poller_took_to_give_up(store: Jo
     assert (await store.get(job.id)).next_poll_at == 1_000.0 + LEASE  # type: ignore[union-attr]
 
 
-async def test_an_extended_submit_is_not_given_up(store: JobStore) -> None:
-    job = await add(store, first_poll_at=1_000.0)
+async def test_an_extended_submit_is_not_given_up(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock, first_poll_at=1_000.0)
     assert await store.extend_submit(job, 1_150.0) is True
     assert await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0)) == []
     assert await store.extend_submit(job, 1_200.0) is False  # once: it was extended from a deadline since moved
 
 
-async def test_claim_due_skips_jobs_not_yet_due(store: JobStore) -> None:
-    await add(store, first_poll_at=1_100.0)
+async def test_claim_due_skips_jobs_not_yet_due(store: JobStore, clock: FakeClock) -> None:
+    await add(store, clock, first_poll_at=1_100.0)
     assert await store.claim_due("discord", 1_099.0, 10, poll_lease(1_099.0)) == []
     assert len(await store.claim_due("discord", 1_100.0, 10, poll_lease(1_100.0))) == 1
 
 
-async def test_claim_due_is_per_origin(store: JobStore) -> None:
-    cli_job = await add(store, origin="cli")
-    discord_job = await add(store, origin="discord")
+async def test_claim_due_is_per_origin(store: JobStore, clock: FakeClock) -> None:
+    cli_job = await add(store, clock, origin="cli")
+    discord_job = await add(store, clock, origin="discord")
     assert [j.id for j in await store.claim_due("discord", 2_000.0, 10, poll_lease(2_000.0))] == [discord_job.id]
     assert [j.id for j in await store.claim_due("cli", 2_000.0, 10, poll_lease(2_000.0))] == [cli_job.id]
     assert await store.claim_due("elsewhere", 2_000.0, 10, poll_lease(2_000.0)) == []
 
 
-async def test_claim_due_takes_the_earliest_up_to_the_limit(store: JobStore) -> None:
-    late = await add(store, first_poll_at=1_030.0)
-    early = await add(store, first_poll_at=1_010.0)
-    middle = await add(store, first_poll_at=1_020.0)
+async def test_claim_due_takes_the_earliest_up_to_the_limit(store: JobStore, clock: FakeClock) -> None:
+    late = await add(store, clock, first_poll_at=1_030.0)
+    early = await add(store, clock, first_poll_at=1_010.0)
+    middle = await add(store, clock, first_poll_at=1_020.0)
     first = await store.claim_due("discord", 1_050.0, 2, poll_lease(1_050.0))
     assert {j.id for j in first} == {early.id, middle.id}
     assert [j.id for j in await store.claim_due("discord", 1_050.0, 2, poll_lease(1_050.0))] == [late.id]
 
 
-async def test_claim_due_ignores_jobs_with_nothing_to_poll(store: JobStore) -> None:
-    job = await add(store)
+async def test_claim_due_ignores_jobs_with_nothing_to_poll(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     await finish(store, job, deliver_at=1_000.0)
     assert await store.claim_due("discord", 10_000.0, 10, poll_lease(10_000.0)) == []
 
 
-async def test_next_poll_at_per_origin(store: JobStore) -> None:
+async def test_next_poll_at_per_origin(store: JobStore, clock: FakeClock) -> None:
     assert await store.next_poll_at("discord") is None
-    await add(store, first_poll_at=1_300.0)
-    soonest = await add(store, first_poll_at=1_200.0)
-    await add(store, origin="cli", first_poll_at=1_050.0)
+    await add(store, clock, first_poll_at=1_300.0)
+    soonest = await add(store, clock, first_poll_at=1_200.0)
+    await add(store, clock, origin="cli", first_poll_at=1_050.0)
     assert await store.next_poll_at("discord") == 1_200.0
     assert await store.next_poll_at("cli") == 1_050.0
     assert await store.next_poll_at("other") is None
@@ -297,8 +298,8 @@ async def test_next_poll_at_per_origin(store: JobStore) -> None:
     assert await store.next_poll_at("discord") == 1_300.0
 
 
-async def test_claim_deliveries_leases_and_counts_attempts(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
+async def test_claim_deliveries_leases_and_counts_attempts(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
     assert await store.next_delivery_at("discord") == 1_000.0
     assert await store.next_delivery_at("cli") is None
     claimed = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
@@ -311,8 +312,8 @@ async def test_claim_deliveries_leases_and_counts_attempts(store: JobStore) -> N
     assert await store.claim_deliveries("cli", 5_000.0, 10, delivery_lease(5_000.0)) == []
 
 
-async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
+async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
     await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     # The process stops here: the delivery is neither marked nor retried, so only the lease brings it back.
     assert await store.claim_deliveries("discord", 1_000.0 + LEASE - 1, 10, delivery_lease(1_000.0 + LEASE - 1)) == []
@@ -324,7 +325,7 @@ async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobSto
 
 
 async def test_retry_delivery_puts_it_back(store: JobStore, clock: FakeClock) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
     (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     clock.advance(5)
     retry = lifecycle.delivery_failed(attempt, clock.now)
@@ -343,8 +344,8 @@ async def test_retry_delivery_puts_it_back(store: JobStore, clock: FakeClock) ->
     assert claimed[0].delivery_attempts == 2
 
 
-async def test_maybe_delivered_survives_a_failed_retry(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
+async def test_maybe_delivered_survives_a_failed_retry(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
     await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))  # attempt 1: cut off by a crash
     second = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, delivery_lease(1_000.0 + LEASE))
     assert second[0].maybe_delivered is True
@@ -358,7 +359,7 @@ async def test_maybe_delivered_survives_a_failed_retry(store: JobStore) -> None:
 
 
 async def test_mark_delivered_is_final(store: JobStore, clock: FakeClock) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
     (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     clock.advance(3)
     await store.apply(lifecycle.delivered(attempt, 555, clock.now))
@@ -372,8 +373,8 @@ async def test_mark_delivered_is_final(store: JobStore, clock: FakeClock) -> Non
     assert await store.next_delivery_at("discord") is None
 
 
-async def test_mark_delivered_keeps_an_earlier_message_id(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
+async def test_mark_delivered_keeps_an_earlier_message_id(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
     await store.apply(lifecycle.delivered(job, 777, 1_001.0))
     stored = await store.get(job.id)
     assert stored is not None
@@ -383,8 +384,8 @@ async def test_mark_delivered_keeps_an_earlier_message_id(store: JobStore) -> No
     assert done.result_message_id == 777
 
 
-async def test_give_up_delivery(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
+async def test_give_up_delivery(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
     (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     await store.apply(lifecycle.give_up_delivery(attempt, "could not post", 1_001.0))
     gave_up = await store.get(job.id)
@@ -395,8 +396,8 @@ async def test_give_up_delivery(store: JobStore) -> None:
     assert await store.claim_deliveries("discord", 1e12, 10, delivery_lease(1e12)) == []
 
 
-async def test_give_up_delivery_keeps_the_jobs_own_error(store: JobStore) -> None:
-    job = await add(store)
+async def test_give_up_delivery_keeps_the_jobs_own_error(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     done = await finish(store, job, deliver_at=1_000.0)
     failed = dataclasses.replace(
         done,
@@ -411,8 +412,8 @@ async def test_give_up_delivery_keeps_the_jobs_own_error(store: JobStore) -> Non
     assert gave_up.error_message == "took too long"
 
 
-async def test_set_discord_refs_only_overwrites_given_values(store: JobStore) -> None:
-    job = await add(store)
+async def test_set_discord_refs_only_overwrites_given_values(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     await store.set_discord_refs(job.id, thread_id=111, status_message_id=222)
     await store.set_discord_refs(job.id, status_message_id=333)
     refs = await store.get(job.id)
@@ -424,8 +425,8 @@ async def test_list_by_requester_newest_first_with_limit(store: JobStore, clock:
     made = []
     for i in range(5):
         clock.advance(10)
-        made.append(await add(store, prompt=f"prompt {i}"))
-    await add(store, requester_id=99)
+        made.append(await add(store, clock, prompt=f"prompt {i}"))
+    await add(store, clock, requester_id=99)
     listed = await store.list_by_requester(7, 42, limit=3)
     assert [j.id for j in listed] == [made[4].id, made[3].id, made[2].id]
     assert len(await store.list_by_requester(7, 99)) == 1
@@ -433,18 +434,18 @@ async def test_list_by_requester_newest_first_with_limit(store: JobStore, clock:
     assert await store.list_by_requester(8, 42) == []  # another server's jobs are not listed
 
 
-async def test_list_by_requester_orders_same_second_jobs_by_insertion(store: JobStore) -> None:
-    made = [await add(store) for _ in range(3)]
+async def test_list_by_requester_orders_same_second_jobs_by_insertion(store: JobStore, clock: FakeClock) -> None:
+    made = [await add(store, clock) for _ in range(3)]
     listed = await store.list_by_requester(7, 42)
     assert [j.id for j in listed] == [j.id for j in reversed(made)]
 
 
 async def test_list_unfinished_and_count_by_status(store: JobStore, clock: FakeClock) -> None:
-    older = await add(store)
+    older = await add(store, clock)
     clock.advance(1)
-    newer = await add(store)
+    newer = await add(store, clock)
     clock.advance(1)
-    done = await add(store)
+    done = await add(store, clock)
     await finish(store, done, deliver_at=clock.now)
     unfinished = await store.list_unfinished_by_requester(7, 42)
     assert await store.list_unfinished_by_requester(8, 42) == []

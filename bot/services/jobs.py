@@ -117,8 +117,9 @@ class JobService:
         """
         spec = self.models.named(new.request.model)
         # Time for the caller to get to send() (posting a status message first) and for the submit itself.
-        give_up_at = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
-        return await self._store.add(new, spec.wire_format, first_poll_at=give_up_at, hold=hold)
+        now = self._clock()
+        give_up_at = now + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
+        return await self._store.add(lifecycle.created(new, spec.wire_format, now, give_up_at), hold=hold)
 
     async def abandon(self, job: Job, reason: str) -> Job:
         """End a stored job that was never sent (its set-up failed); its credits are refunded.

@@ -18,6 +18,7 @@ from bot.domain import (
     ErrorKind,
     Job,
     JobStatus,
+    NewJob,
     Notify,
     Refund,
     RemoteState,
@@ -26,6 +27,7 @@ from bot.domain import (
     SubmitResult,
     TaskSnapshot,
     Transition,
+    WireFormat,
 )
 from bot.errors import GatewayError, GatewayRateLimitedError, GatewayTaskLostError
 from bot.gateway.faults import scrub
@@ -84,6 +86,56 @@ class Step:
         """Whether the job just crossed the notice threshold."""
         notify = self.transition.notify
         return notify is not None and notify.became_slow
+
+
+def created(new: NewJob, wire_format: WireFormat, now: float, give_up_at: float) -> Job:
+    """A job about to be stored, before anything is sent; the store gives it its id.
+
+    It waits in SUBMITTING; if its submit is not confirmed by ``give_up_at``, the poller gives it up as unconfirmed.
+    """
+    request = new.request
+    return Job(
+        id="",
+        origin=new.origin,
+        requester_id=new.requester_id,
+        guild_id=new.guild_id,
+        channel_id=new.channel_id,
+        thread_id=None,
+        status_message_id=None,
+        result_message_id=None,
+        prompt=request.prompt,
+        model=request.model,
+        wire_format=wire_format,
+        orientation=request.orientation,
+        duration=request.duration,
+        hd=request.hd,
+        image_count=len(request.images),
+        task_id=None,
+        status=JobStatus.SUBMITTING,
+        remote_status=None,
+        progress=None,
+        created_at=now,
+        submitted_at=None,
+        updated_at=now,
+        finished_at=None,
+        next_poll_at=give_up_at,
+        last_poll_at=None,
+        poll_count=0,
+        refresh_start=None,
+        refresh_end=None,
+        slow_notified=False,
+        error_kind=None,
+        error_message=None,
+        result_path=None,
+        result_bytes=None,
+        delivery_state=DeliveryState.NONE,
+        deliver_at=None,
+        delivery_attempts=0,
+        maybe_delivered=False,
+        delivered_at=None,
+        parent_job_id=new.parent_job_id,
+        has_last_frame=new.request.last_frame is not None,
+    )
 
 
 def after_submit(job: Job, result: SubmitResult, now: float, policy: PollPolicy) -> Transition:

@@ -8,11 +8,7 @@ from bot.storage.job_rows import COLUMNS
 # Every column of a job, in the Job dataclass's field order.
 JOB_COLUMNS: Final = ", ".join(COLUMNS)
 
-INSERT_JOB: Final = """
-INSERT INTO jobs (id, origin, requester_id, guild_id, channel_id, prompt, model, wire_format, orientation, duration,
-                  hd, image_count, status, created_at, updated_at, next_poll_at, parent_job_id, has_last_frame)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+INSERT_JOB: Final = "INSERT INTO jobs (" + JOB_COLUMNS + ") VALUES (" + ", ".join("?" for _ in COLUMNS) + ")"
 
 # A compare-and-set on the give-up time the sender read: once the poller has claimed the job to give it up (the
 # claim moves next_poll_at), the submit loses; once the submit has moved it, the poller's claim no longer matches.

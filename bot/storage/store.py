@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -10,7 +11,7 @@ from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any, assert_never
 
-from bot.domain import Job, JobStatus, NewJob, Notify, Refund, Settle, Strike, Transition, WireFormat
+from bot.domain import Job, JobStatus, Notify, Refund, Settle, Strike, Transition
 from bot.storage import job_rows, queries
 from bot.storage.database import Database, Session
 from bot.storage.guilds import GuildStore
@@ -54,53 +55,23 @@ class JobStore:
         async with self._db.transaction() as tx:
             await tx.execute(queries.SET_META, ("last_write_check", str(self._clock())))
 
-    async def add(
-        self,
-        new: NewJob,
-        wire_format: WireFormat,
-        *,
-        first_poll_at: float,
-        hold: Callable[[Session, str], Awaitable[None]] | None = None,
-    ) -> Job:
-        """Store a job in the SUBMITTING state; ``first_poll_at`` is when an unconfirmed submit is given up.
+    async def add(self, unsaved: Job, *, hold: Callable[[Session, str], Awaitable[None]] | None = None) -> Job:
+        """Store a new job (as the lifecycle made it) under a fresh id, and return it with that id.
 
         ``hold`` runs in the same transaction (reserving credits); if it raises, the job is not stored.
         """
-        now = self._clock()
-        req = new.request
         for _ in range(5):
-            job_id = new_job_id()
-            row = (
-                job_id,
-                new.origin,
-                new.requester_id,
-                new.guild_id,
-                new.channel_id,
-                req.prompt,
-                req.model,
-                wire_format.value,
-                req.orientation.value,
-                req.duration,
-                int(req.hd),
-                len(req.images),
-                JobStatus.SUBMITTING.value,
-                now,
-                now,
-                first_poll_at,
-                new.parent_job_id,
-                int(req.last_frame is not None),
-            )
+            job = dataclasses.replace(unsaved, id=new_job_id())
+            row = tuple(job_rows.to_value(getattr(job, name)) for name in job_rows.COLUMNS)
             try:
                 async with self._db.transaction() as tx:
                     await tx.execute(queries.INSERT_JOB, row)
                     if hold is not None:
-                        await hold(tx, job_id)
+                        await hold(tx, job.id)
             except sqlite3.IntegrityError as exc:
                 if "jobs.id" not in str(exc):
                     raise
                 continue  # the random id was taken: draw another
-            job = await self.get(job_id)
-            assert job is not None
             return job
         raise RuntimeError("could not find a free job id")
 
