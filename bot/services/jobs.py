@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 Hold = Callable[[Session, str], Awaitable[None]]
 
 MAX_PROMPT_CHARS: Final = 2000
-# An unanswered submit is given up (as unconfirmed) this long after it started, if the process died meanwhile.
-SUBMIT_GRACE_SECONDS: Final = 30.0
 
 
 class JobService:
@@ -116,9 +114,8 @@ class JobService:
         ``hold`` reserves the job's credits in the same transaction; if it refuses, nothing is stored.
         """
         spec = self.models.named(new.request.model)
-        # Time for the caller to get to send() (posting a status message first) and for the submit itself.
         now = self._clock()
-        give_up_at = now + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
+        give_up_at = lifecycle.unsent_deadline(now, self._client.timeouts.submit)
         return await self._store.add(lifecycle.created(new, spec.wire_format, now, give_up_at), hold=hold)
 
     async def abandon(self, job: Job, reason: str) -> Job:
@@ -139,7 +136,7 @@ class JobService:
         spec = self.models.named(request.model)
         # Move the give-up time past this submit's own timeout; if the poller already gave the job up, or took
         # it to do so (its set-up took too long), do not submit at all.
-        deadline = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
+        deadline = lifecycle.unsent_deadline(self._clock(), self._client.timeouts.submit)
         if not await self._store.extend_submit(job, deadline):
             raise UserFacingError(
                 "Setting this video up took too long, so it was not sent. Nothing was charged; try again."

@@ -40,6 +40,8 @@ from bot.services.phase import PollTiming, RefreshWindow, first_window, learn, n
 LOST_AFTER_POLLS = 3
 # A result that cannot be fetched intact is tried again on this many polls before the job fails.
 DOWNLOAD_ATTEMPTS = 4
+# An unanswered submit is given up (as unconfirmed) this long after its own timeout, if the process died meanwhile.
+SUBMIT_GRACE_SECONDS: Final = 30.0
 # A delivery that keeps failing is given up after this many attempts, waiting longer before each.
 MAX_DELIVERY_ATTEMPTS: Final = 8
 DELIVERY_BACKOFF: Final = Backoff(first=5.0, cap=300.0)
@@ -136,6 +138,12 @@ def created(new: NewJob, wire_format: WireFormat, now: float, give_up_at: float)
         parent_job_id=new.parent_job_id,
         has_last_frame=new.request.last_frame is not None,
     )
+
+
+def unsent_deadline(now: float, submit_timeout: float) -> float:
+    """When a job about to be sent is given up as unconfirmed unless its outcome is recorded by then: time for the
+    caller to get to the submit (posting a status message first) and for the submit itself."""
+    return now + submit_timeout + SUBMIT_GRACE_SECONDS
 
 
 def after_submit(job: Job, result: SubmitResult, now: float, policy: PollPolicy) -> Transition:
