@@ -256,8 +256,12 @@ class Transition:
         """This move and ``following``, which starts where this one ends, as one."""
         if following.before != self.job:
             raise ValueError(f"job {following.job.id}: a transition must start where the previous one ended")
-        added = tuple(effect for effect in following.effects if effect not in self.effects)
-        return Transition(before=self.before, job=following.job, effects=self.effects + added)
+        both = (*self.effects, *following.effects)
+        effects: list[Effect] = [effect for effect in dict.fromkeys(both) if not isinstance(effect, Notify)]
+        told = [effect for effect in both if isinstance(effect, Notify)]
+        if told:  # listeners are told once, of everything the two moves showed
+            effects.append(Notify(became_slow=any(notify.became_slow for notify in told)))
+        return Transition(before=self.before, job=following.job, effects=tuple(effects))
 
     @property
     def notify(self) -> Notify | None:

@@ -550,6 +550,8 @@ def test_transitions_chain_from_where_the_last_ended() -> None:
     done = seen.transition.then(lifecycle.downloaded(seen.job, "/data/results/x.mp4", 10, SUBMITTED + 31))
     assert done.before == job
     assert done.job.status is JobStatus.SUCCEEDED
-    assert done.effects == (Notify(), Settle())
+    assert done.effects == (Settle(), Notify())
+    slow = Transition(before=job, job=job, effects=(Notify(became_slow=True),))
+    assert slow.then(Transition(before=job, job=job, effects=(Notify(),))).effects == (Notify(became_slow=True),)
     with pytest.raises(ValueError, match="start where"):
         seen.transition.then(Transition(before=job, job=job))
