@@ -119,13 +119,13 @@ class Poller:
         now = self._clock()
         if self._poll_slots > 0:
             busy = self._in_hand("poll")
-            claim = functools.partial(lifecycle.lease_poll, until=now + self._lease)
-            for job in await self._store.claim_due(self._origin, now, self._poll_slots, claim, busy):
+            lease = functools.partial(lifecycle.lease_poll, until=now + self._lease)
+            for job in await self._store.claim_due(self._origin, now, self._poll_slots, lease, busy):
                 self._start(job, self._poll(job), "poll")
         if self._delivery_slots > 0:
             busy = self._in_hand("deliver")
-            lease = functools.partial(lifecycle.lease_delivery, now=now, until=now + self._lease)
-            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, lease, busy):
+            handover = functools.partial(lifecycle.lease_delivery, now=now, until=now + self._lease)
+            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, handover, busy):
                 self._start(job, self._deliver_job(job), "deliver")
 
     def _in_hand(self, kind: str) -> list[str]:
