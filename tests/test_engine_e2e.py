@@ -22,7 +22,7 @@ from bot.gateway.download import check_mp4
 from bot.images import to_data_uri
 from bot.services import lifecycle
 from bot.settings import Settings
-from tests.conftest import Deliveries, engine_env, run_until
+from tests.conftest import Deliveries, engine_env, eventually, run_until
 
 PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -344,6 +344,46 @@ async def test_a_delivery_cut_off_by_a_crash_is_retried_and_flagged(sim: Simulat
 
     assert [j.maybe_delivered for j in posted] == [False]
     assert [j.maybe_delivered for j in deliveries.of(job.id)] == [True]
+
+
+async def test_a_delivery_that_keeps_failing_is_retried_then_given_up(sim: Simulator, tmp_path: Path) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    offset = [0.0]  # the bot's clock runs ahead by this much, to reach each retry without waiting for it
+    refused: list[Job] = []
+
+    async def refuse(job: Job) -> int | None:
+        refused.append(job)
+        raise RuntimeError("Discord is down")
+
+    async with open_engine(settings, Catalog.load(), clock=lambda: time.time() + offset[0]) as engine:
+        request = engine.jobs.build_request(prompt="undeliverable", model="veo-3.1-fast-generate-preview")
+        job = await engine.jobs.submit(NewJob(request=request))
+        poller = engine.poller(origin="discord", deliver=refuse)
+        running = asyncio.create_task(poller.run())
+
+        async def first_attempt_recorded() -> bool:
+            stored = await engine.store.get(job.id)
+            return (
+                stored is not None and stored.delivery_attempts == 1 and stored.delivery_state is DeliveryState.PENDING
+            )
+
+        await eventually(first_attempt_recorded)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        for _ in range(2 * lifecycle.MAX_DELIVERY_ATTEMPTS):
+            stored = await engine.store.get(job.id)
+            assert stored is not None
+            if stored.delivery_state is DeliveryState.FAILED:
+                break
+            assert stored.deliver_at is not None
+            offset[0] += max(0.0, stored.deliver_at - (time.time() + offset[0])) + 1.0
+            await poller.poll_once()
+
+    assert stored.delivery_state is DeliveryState.FAILED
+    assert stored.status is JobStatus.SUCCEEDED
+    assert stored.error_message == lifecycle.UNDELIVERABLE_MESSAGE
+    assert [j.delivery_attempts for j in refused] == list(range(1, lifecycle.MAX_DELIVERY_ATTEMPTS + 1))
+    assert [j.maybe_delivered for j in refused] == [False] + [True] * (lifecycle.MAX_DELIVERY_ATTEMPTS - 1)
 
 
 async def test_jobs_of_another_origin_are_left_alone(engine: Engine) -> None:
