@@ -379,7 +379,7 @@ async def test_a_delivery_that_keeps_failing_is_retried_then_given_up(sim: Simul
             offset[0] += max(0.0, stored.deliver_at - (time.time() + offset[0])) + 1.0
             await poller.poll_once()
 
-    assert stored.delivery_state is DeliveryState.FAILED
+    assert stored is not None and stored.delivery_state is DeliveryState.FAILED
     assert stored.status is JobStatus.SUCCEEDED
     assert stored.error_message == lifecycle.UNDELIVERABLE_MESSAGE
     assert [j.delivery_attempts for j in refused] == list(range(1, lifecycle.MAX_DELIVERY_ATTEMPTS + 1))
