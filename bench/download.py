@@ -30,9 +30,9 @@ from typing import Any
 from bench.common import (
     MIB,
     RESULTS_DIR,
+    SIM_KEY,
     SimProcess,
     current_rss_mb,
-    engine_env,
     machine,
     median,
     percentile,
@@ -48,6 +48,7 @@ from bot.engine import open_engine
 from bot.gateway import download
 from bot.logs import setup_logging
 from bot.settings import Settings
+from tests.helpers import gateway_env
 
 MODELS = {"openai": "veo-3.1-fast-generate-preview", "unified": "veo3.1-fast"}
 TARGET_RSS_INCREASE_MB = 20.0
@@ -85,7 +86,9 @@ class FsyncTimer:
 
 async def work(args: argparse.Namespace) -> dict[str, Any]:
     """The measured side: warm up an engine, then download the same big result twice."""
-    settings = Settings.from_env(engine_env(args.base_url, args.workdir, LOG_LEVEL="INFO"), need_discord=False)
+    settings = Settings.from_env(
+        gateway_env(args.base_url, SIM_KEY, args.workdir, LOG_LEVEL="INFO"), need_discord=False
+    )
     setup_logging(settings.log_level_number, [settings.gateway_api_key])
     bot_source = source_digest()
     fsync = FsyncTimer()

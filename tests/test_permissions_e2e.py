@@ -13,12 +13,9 @@ import pytest
 
 from bot.devtools.gateway import Simulator
 from bot.media.server import MediaLinks
-from tests.botproc import BotProcess, bot_env
-from tests.conftest import body_failed, eventually
+from tests.botproc import EPHEMERAL, WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
-from tests.test_cli import free_port
-from tests.test_discord_e2e import EPHEMERAL, WAIT, create, has_video, private_text, start_bot
-from tests.test_quota_e2e import delivered_jobs
+from tests.helpers import body_failed, delivered_jobs, eventually, free_port
 
 SIGNING_KEY = "test-signing-key-0123456789"
 
