@@ -172,6 +172,12 @@ def count_log_levels(log_path: Path) -> dict[str, int]:
     return counts
 
 
+def milliseconds(seconds: float | None) -> float:
+    """An interaction's answer latency in ms (the fake Discord times every answer it got, so None is a bug)."""
+    assert seconds is not None, "the fake Discord recorded an answer without its latency"
+    return seconds * 1000
+
+
 def percentile(values: Iterable[float], q: float) -> float:
     """The q-th percentile (0-100) with linear interpolation between closest ranks (numpy's default)."""
     ordered = sorted(values)

@@ -276,7 +276,7 @@ def one_run(args: argparse.Namespace, fmt: str, spacing: float) -> dict[str, Any
     """Start a simulator and a worker, run ``args.jobs`` jobs of one format, and return the run's figures."""
     with tempfile.TemporaryDirectory(prefix="reelbot-bench-poller-") as tmp:
         workdir = Path(tmp)
-        sim_args = ("--tick-seconds", str(TICK_SECONDS), "--tick-spacing", str(spacing))
+        sim_args: tuple[str, ...] = ("--tick-seconds", str(TICK_SECONDS), "--tick-spacing", str(spacing))
         sim_args += ("--task-seconds", str(TASK_SECONDS), "--log-level", "WARNING")
         with SimProcess(*sim_args, log_path=workdir / "sim.log") as sim:
             sim_cpu = sim.cpu_seconds()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import imageio_ffmpeg
+import imageio_ffmpeg  # type: ignore[import-untyped]  # the wheel ships no type information
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 

@@ -282,7 +282,7 @@ async def test_remix_edits_the_prompt(fake: FakeDiscord, sim: Simulator, bot: Bo
     field_id = click.modal["components"][0]["components"][0]["custom_id"]
     submitted = await fake.submit_modal(click, {field_id: "a pink whale"})
     await private_text(fake, submitted, "on its way")
-    await fake.wait_for_thread(lambda t: "a pink whale" in t.name, timeout=WAIT)
+    await fake.wait_for_thread(lambda t: "a pink whale" in (t.name or ""), timeout=WAIT)
     assert list(sim.tasks)[1].prompt == "a pink whale"
 
 
@@ -440,6 +440,7 @@ async def test_a_long_prompt_still_gets_a_thread(fake: FakeDiscord, bot: BotProc
     rec = await create(fake, prompt=prompt, model="veo-3.1-fast-generate-preview")
     await private_text(fake, rec, "on its way")
     thread = await fake.wait_for_thread(timeout=WAIT)
+    assert thread.name is not None
     assert len(thread.name) <= 100 and thread.name.startswith("a very long description")
 
 

@@ -134,6 +134,7 @@ async def test_delete_and_purge_take_the_video_down(
     link = MediaLinks(f"http://127.0.0.1:{media_port}/media", SIGNING_KEY).link(job_id, results / f"{job_id}.mp4", 3600)
     async with aiohttp.ClientSession() as session:
         assert await status_link(session, link) == 200
+        assert thread.name is not None
         assert "secret garden" in str(status.embeds) and "secret garden" in thread.name
 
         if how == "delete":
@@ -154,9 +155,9 @@ async def test_delete_and_purge_take_the_video_down(
     await fake.wait_for_message(
         fake.channel().id, lambda m: m.id == status.id and "Video deleted" in str(m.embeds), timeout=WAIT
     )
-    await eventually(lambda: "secret garden" not in fake.channel(thread.id).name, within=WAIT)
+    await eventually(lambda: "secret garden" not in (fake.channel(thread.id).name or ""), within=WAIT)
     assert "secret garden" not in str(fake.message(status.id).embeds)
-    assert job_id in fake.channel(thread.id).name
+    assert job_id in (fake.channel(thread.id).name or "")
     assert not fake.message(status.id).attachments
 
 
