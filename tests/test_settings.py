@@ -232,6 +232,11 @@ def test_readme_table_is_written_from_the_declarations() -> None:
     assert with_table(readme) == readme, "README's settings table differs: run `python -m bot.settings.docs`"
 
 
+def test_a_readme_without_the_table_markers_is_named() -> None:
+    with pytest.raises(ValueError, match="around its settings table"):
+        with_table("# Reelbot\n\n| setting | default | meaning |\n")
+
+
 def example_lines() -> list[tuple[str, str]]:
     """Each NAME=value line of .env.example, commented out or not."""
     return [

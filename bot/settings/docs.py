@@ -57,8 +57,11 @@ def readme_table() -> str:
 
 def with_table(readme: str) -> str:
     """``readme`` with the text between the table markers (included) replaced by the current table."""
-    start = readme.index(TABLE_START)
-    end = readme.index(TABLE_END, start) + len(TABLE_END)
+    start = readme.find(TABLE_START)
+    end = readme.find(TABLE_END, start)
+    if start < 0 or end < 0:
+        raise ValueError(f"README.md has lost the lines {TABLE_START} and {TABLE_END} around its settings table")
+    end += len(TABLE_END)
     return readme[:start] + readme_table().rstrip("\n") + readme[end:]
 
 
@@ -97,7 +100,10 @@ def main() -> None:
     root = parser.parse_args().root
     (root / ".env.example").write_text(env_example())
     readme = root / "README.md"
-    readme.write_text(with_table(readme.read_text()))
+    try:
+        readme.write_text(with_table(readme.read_text()))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":
