@@ -42,10 +42,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class FakeClock:
+    """A clock that only moves when told."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
 def gateway_env(base_url: str, key: str, workdir: Path, **overrides: str) -> dict[str, str]:
     """Settings.from_env input for an engine on the gateway at ``base_url``, its database and results under ``workdir``.
 
-    Everything not given here keeps the bot's default (5 s / 30 s poll bounds, 15 s gateway refresh, ...).
+    Everything not given here keeps the bot's default (bench/ measures with those).
     """
     env = {
         "GATEWAY_BASE_URL": base_url,

@@ -16,25 +16,12 @@ from bot.settings import Settings
 from bot.storage import JobStore
 from bot.storage.database import Database
 from bot.storage.guilds import GuildStore, RawUsage
+from tests.helpers import FakeClock
 
 GUILD = 7
 USER = 42
 # Mid-day, mid-month: hours can pass without crossing a quota period.
 START = datetime(2025, 3, 10, 12, 0, tzinfo=UTC).timestamp()
-
-
-class FakeClock:
-    """A clock that only moves when told."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 def make_settings(**env: str | float) -> Settings:

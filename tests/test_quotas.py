@@ -21,11 +21,11 @@ from bot.services.phase import PollTiming
 from bot.services.quotas import Limits, QuotaRefusal, StrikeRule, cooldown_until, decide, resolve_limits
 from bot.storage.database import Session
 from bot.storage.guilds import GuildConfig, LedgerKind, LedgerRow, RawUsage
+from tests.helpers import FakeClock
 from tests.quotarig import (
     GUILD,
     START,
     USER,
-    FakeClock,
     Rig,
     count,
     fail,
@@ -52,7 +52,7 @@ RigFactory = Callable[..., Awaitable[Rig]]
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture
