@@ -9,7 +9,7 @@ from dataclasses import Field, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 _T = TypeVar("_T")
 _N = TypeVar("_N", int, float)
@@ -84,31 +84,19 @@ def spec_of(item: Field[Any]) -> Spec:
 
 def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     """A reader of whole numbers within bounds."""
-
-    def read(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise Invalid(f"must be a whole number, got {raw!r}") from None
-        return _bounded(value, raw, minimum, maximum)
-
-    return read
+    return lambda raw: _number(raw, int, "a whole number", minimum, maximum)
 
 
 def decimal(minimum: float) -> Callable[[str], float]:
     """A reader of finite numbers of at least ``minimum`` (fractions allowed)."""
-
-    def read(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise Invalid(f"must be a number, got {raw!r}") from None
-        return _bounded(value, raw, minimum, None)
-
-    return read
+    return lambda raw: _number(raw, float, "a number", minimum, None)
 
 
-def _bounded(value: _N, raw: str, minimum: float, maximum: float | None) -> _N:
+def _number(raw: str, kind: type[_N], what: str, minimum: float, maximum: float | None) -> _N:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise Invalid(f"must be {what}, got {raw!r}") from None
     if not math.isfinite(value) or value < minimum:
         raise Invalid(f"must be at least {minimum:g}, got {raw}")
     if maximum is not None and value > maximum:
@@ -135,9 +123,7 @@ def level_name(raw: str) -> str:
 
 def gateway_url(raw: str) -> str:
     """The gateway's root: a plain http(s) URL without /v1, kept without a trailing slash."""
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise Invalid(f"must be an http(s) URL such as https://gateway.example.com, got {raw!r}")
+    parts = _url(raw, "http", "https://gateway.example.com")
     if parts.path.rstrip("/").endswith("/v1"):
         raise Invalid("must be the gateway's root without /v1 (the bot adds /v1/... itself)")
     if parts.query or parts.fragment:
@@ -147,9 +133,7 @@ def gateway_url(raw: str) -> str:
 
 def http_url(raw: str) -> str:
     """An http(s) URL, kept without a trailing slash."""
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise Invalid(f"must be an http(s) URL such as https://discord-proxy.internal/api/v10, got {raw!r}")
+    _url(raw, "http", "https://discord-proxy.internal/api/v10")
     return raw.rstrip("/")
 
 
@@ -165,10 +149,16 @@ def media_url(raw: str) -> str:
 
 def ws_url(raw: str) -> str:
     """A ws(s) URL."""
-    parts = urlsplit(raw)
-    if parts.scheme not in ("ws", "wss") or not parts.netloc:
-        raise Invalid(f"must be a ws(s) URL such as wss://gateway.discord.gg/, got {raw!r}")
+    _url(raw, "ws", "wss://gateway.discord.gg/")
     return raw
+
+
+def _url(raw: str, scheme: str, example: str) -> SplitResult:
+    parts = urlsplit(raw)
+    if parts.scheme not in (scheme, f"{scheme}s") or not parts.netloc:
+        article = "an" if scheme == "http" else "a"
+        raise Invalid(f"must be {article} {scheme}(s) URL such as {example}, got {raw!r}")
+    return parts
 
 
 def listen(raw: str) -> str:
