@@ -16,7 +16,7 @@ from bot.services.moderation import ModerationRefusal, Requester
 from bot.services.quotas import QuotaRefusal
 from bot.settings import Settings
 from bot.storage.guilds import LedgerKind, ListKind
-from tests.conftest import engine_env
+from tests.helpers import engine_env
 
 MODEL = "veo-3.1-fast-generate-preview"
 GUILD, USER, CHANNEL = 10, 20, 30
