@@ -30,7 +30,7 @@ from bot.domain import (
     WireFormat,
 )
 from bot.errors import GatewayError, GatewayRateLimitedError, GatewayTaskLostError
-from bot.gateway.faults import scrub
+from bot.gateway.error_answers import scrub
 from bot.gateway.retry import backoff_delay
 from bot.gateway.vocab import looks_like_content_policy
 from bot.services.phase import PollTiming, RefreshWindow, first_window, learn, next_poll
