@@ -67,12 +67,17 @@ def new_job(user_id: int = USER, guild_id: int = GUILD) -> NewJob:
     return NewJob(request=request, origin="discord", requester_id=user_id, guild_id=guild_id, channel_id=9)
 
 
+def unsaved(rig: Rig, new: NewJob) -> Job:
+    """The job as the job service makes it, before it is stored."""
+    return lifecycle.created(new, WireFormat.OPENAI, rig.clock(), rig.clock() + 120)
+
+
 async def submit(
     rig: Rig, cost: float, user_id: int = USER, *, roles: Iterable[int] = (), guild_id: int = GUILD
 ) -> Job:
     """What the Discord front does: a holder for this member, then the job stored with it."""
     hold = await rig.quotas.holder(guild_id, user_id, roles, cost)
-    return await rig.jobs.add(new_job(user_id, guild_id), WireFormat.OPENAI, first_poll_at=rig.clock() + 120, hold=hold)
+    return await rig.jobs.add(unsaved(rig, new_job(user_id, guild_id)), hold=hold)
 
 
 async def refused(rig: Rig, cost: float, user_id: int = USER, *, roles: Iterable[int] = ()) -> QuotaRefusal:
@@ -86,14 +91,14 @@ async def refused(rig: Rig, cost: float, user_id: int = USER, *, roles: Iterable
 
 async def fail(rig: Rig, job: Job, kind: ErrorKind) -> Job:
     failed = lifecycle.fail(job, kind, "it did not work", rig.clock())
-    await rig.jobs.save(failed)
-    return failed
+    await rig.jobs.apply(failed)
+    return failed.job
 
 
 async def succeed(rig: Rig, job: Job) -> Job:
     done = lifecycle.downloaded(job, "/results/video.mp4", 1234, rig.clock())
-    await rig.jobs.save(done)
-    return done
+    await rig.jobs.apply(done)
+    return done.job
 
 
 async def count(rig: Rig, sql: str, params: tuple[object, ...] = ()) -> int:

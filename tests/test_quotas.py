@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import ErrorKind, Job, JobStatus, WireFormat
+from bot.domain import ErrorKind, Job, JobStatus
 from bot.errors import GatewayUnavailableError
 from bot.services import lifecycle
 from bot.services.periods import current_periods
@@ -35,6 +35,7 @@ from tests.quotarig import (
     refused,
     submit,
     succeed,
+    unsaved,
     usage,
 )
 
@@ -260,7 +261,7 @@ async def test_every_failure_kind_refunds_the_reservation(make_rig: RigFactory, 
 
     # Saving the finished job again (a retry after a crash) settles nothing a second time.
     rig.clock.advance(60)
-    await rig.jobs.save(failed)
+    await rig.jobs.apply(lifecycle.fail(job, kind, "it did not work", rig.clock()))
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.REFUND]
     assert await reservation(rig, job.id) == ("refunded", 4.0, 0.0)
     assert await rig.db.scalar("SELECT settled_at FROM reservations WHERE job_id = ?", (job.id,)) == settled_at
@@ -280,9 +281,9 @@ async def test_success_commits_the_reservation_once(make_rig: RigFactory) -> Non
     spent = await usage(rig)
     assert (spent.user_today, spent.guild_today, spent.user_in_flight) == (4, 4, 0)
 
-    await rig.jobs.save(done)
+    await rig.jobs.apply(lifecycle.downloaded(job, "/results/video.mp4", 1234, rig.clock()))
     # A late failure of a job already settled does not refund it either.
-    await rig.jobs.save(lifecycle.fail(job, ErrorKind.CONTENT_POLICY, "refused", rig.clock()))
+    await rig.jobs.apply(lifecycle.fail(job, ErrorKind.CONTENT_POLICY, "refused", rig.clock()))
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.COMMIT]
     assert await reservation(rig, job.id) == ("committed", 4.0, 0.0)
     assert (await usage(rig)).user_today == 4
@@ -293,8 +294,8 @@ async def test_a_job_saved_while_running_settles_nothing(make_rig: RigFactory) -
     rig = await make_rig()
     job = await submit(rig, 4)
     running = lifecycle.poll_failed(job, GatewayUnavailableError("connection reset"), rig.clock(), POLICY)
-    assert not running.status.is_terminal
-    await rig.jobs.save(running)
+    assert not running.job.status.is_terminal
+    await rig.jobs.apply(running)
     assert await reservation(rig, job.id) == ("held", 4.0, 0.0)
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE]
 
@@ -646,7 +647,7 @@ async def test_a_hold_that_fails_after_writing_leaves_nothing_behind(make_rig: R
         raise sqlite3.OperationalError("disk I/O error")
 
     with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
-        await rig.jobs.add(new_job(), WireFormat.OPENAI, first_poll_at=START + 120, hold=hold_then_break)
+        await rig.jobs.add(unsaved(rig, new_job()), hold=hold_then_break)
 
     assert await count(rig, "SELECT COUNT(*) FROM jobs") == 0
     assert await count(rig, "SELECT COUNT(*) FROM reservations") == 0
@@ -701,9 +702,7 @@ async def test_a_submission_cancelled_inside_its_transaction_stores_nothing(make
         inside.set()
         await never.wait()
 
-    task = asyncio.create_task(
-        rig.jobs.add(new_job(), WireFormat.OPENAI, first_poll_at=START + 120, hold=hold_and_hang)
-    )
+    task = asyncio.create_task(rig.jobs.add(unsaved(rig, new_job()), hold=hold_and_hang))
     await inside.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -746,8 +745,51 @@ async def test_a_video_that_could_never_be_delivered_is_refunded(make_rig: RigFa
     job = await succeed(rig, await submit(rig, cost=4))
     assert (await reservation(rig, job.id))[0] == "committed"
 
-    await rig.jobs.give_up_delivery(job.id, "Discord refused every place")
+    await rig.jobs.apply(lifecycle.give_up_delivery(job, "Discord refused every place", rig.clock()))
 
     assert (await reservation(rig, job.id))[0] == "refunded"
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.COMMIT, LedgerKind.REFUND]
     assert (await usage(rig)).user_today == 0
+
+
+async def test_a_transition_that_fails_half_way_leaves_nothing_done(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    job = await submit(rig, 4)
+    # The last step of a content refusal, its strike, fails (a full disk, say): the job row was written and the
+    # credits refunded by then, inside the same transaction.
+    await rig.db.execute(
+        "CREATE TRIGGER no_strikes BEFORE INSERT ON strikes BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    refused = lifecycle.fail(job, ErrorKind.CONTENT_POLICY, "refused", rig.clock())
+    with pytest.raises(sqlite3.IntegrityError, match="disk trouble"):
+        await rig.jobs.apply(refused)
+
+    assert await rig.jobs.get(job.id) == job
+    assert await reservation(rig, job.id) == ("held", 4.0, 0.0)
+    assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE]
+
+    # Once the failure is gone, the same transition goes through whole.
+    await rig.db.execute("DROP TRIGGER no_strikes")
+    await rig.jobs.apply(refused)
+    assert await rig.jobs.get(job.id) == refused.job
+    assert await reservation(rig, job.id) == ("refunded", 4.0, 0.0)
+    assert await count(rig, "SELECT COUNT(*) FROM strikes WHERE job_id = ?", (job.id,)) == 1
+
+
+async def test_a_transition_from_a_state_the_job_has_left_does_nothing(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    job = await submit(rig, 4)
+    running = lifecycle.poll_failed(job, GatewayUnavailableError("connection reset"), rig.clock(), POLICY)
+    # Meanwhile the job was given up as unconfirmed: the stale transition neither writes nor settles.
+    await rig.jobs.apply(lifecycle.unconfirmed(job, rig.clock()))
+    late = lifecycle.downloaded(running.job, "/results/video.mp4", 1234, rig.clock())
+    assert await rig.jobs.apply(late) == 0.0
+    stored = await rig.jobs.get(job.id)
+    assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED
+    assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE, LedgerKind.REFUND]
+
+
+async def test_apply_returns_the_credits_a_success_committed(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    job = await submit(rig, 4)
+    assert await rig.jobs.apply(lifecycle.downloaded(job, "/results/video.mp4", 1234, rig.clock())) == 4.0
