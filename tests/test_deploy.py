@@ -180,7 +180,7 @@ async def test_the_health_check_fails_when_nothing_listens() -> None:
 
 def systemd_unit() -> configparser.ConfigParser:
     unit = configparser.ConfigParser(strict=False, interpolation=None)
-    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.optionxform = str  # type: ignore[assignment,method-assign]  # configparser's documented way to keep case
     unit.read(ROOT / "deploy/reelbot.service", encoding="utf-8")
     return unit
 
