@@ -38,9 +38,9 @@ from typing import Any
 
 from bench.common import (
     RESULTS_DIR,
+    SIM_KEY,
     SimProcess,
     current_rss_mb,
-    engine_env,
     machine,
     median,
     percentile,
@@ -54,6 +54,7 @@ from bot.domain import Job, NewJob
 from bot.engine import open_engine
 from bot.logs import setup_logging
 from bot.settings import Settings
+from tests.helpers import gateway_env
 
 MODELS = {"openai": "veo-3.1-fast-generate-preview", "unified": "veo3.1-fast"}
 TICK_SECONDS = 15.0
@@ -159,8 +160,9 @@ async def work(args: argparse.Namespace) -> dict[str, Any]:
         if args.naive
         else {}
     )
-    env = engine_env(
+    env = gateway_env(
         args.base_url,
+        SIM_KEY,
         args.workdir,
         GATEWAY_REQUESTS_PER_SECOND=str(args.rps),
         POLL_CONCURRENCY=str(args.poll_concurrency),
@@ -330,7 +332,7 @@ def one_run(args: argparse.Namespace, fmt: str, spacing: float) -> dict[str, Any
     """Start a simulator and a worker, run ``args.jobs`` jobs of one format, and return the run's figures."""
     with tempfile.TemporaryDirectory(prefix="reelbot-bench-poller-") as tmp:
         workdir = Path(tmp)
-        sim_args = ("--tick-seconds", str(TICK_SECONDS), "--tick-spacing", str(spacing))
+        sim_args: tuple[str, ...] = ("--tick-seconds", str(TICK_SECONDS), "--tick-spacing", str(spacing))
         sim_args += ("--tick-model", args.tick_model, "--task-seconds", str(TASK_SECONDS), "--log-level", "WARNING")
         if args.hints == "off":
             sim_args += ("--no-refresh-hints",)
@@ -469,8 +471,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(format_row(f"{fmt} #{number}", figures), flush=True)
         summary = summarise(runs)
         print(format_row(f"{fmt} median", summary), flush=True)
-        verdicts = targets(summary, target)
-        report["formats"][fmt] = {"model": MODELS[fmt], "runs": runs, "median": summary, "targets": verdicts}
+        met = targets(summary, target)
+        report["formats"][fmt] = {"model": MODELS[fmt], "runs": runs, "median": summary, "targets": met}
     sources = sorted({run["bot_source"] for data in report["formats"].values() for run in data["runs"]})
     report["bot_source"] = sources
     print(f"bot/ source digest: {', '.join(sources)}" + (" (CHANGED during the benchmark)" if len(sources) > 1 else ""))

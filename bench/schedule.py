@@ -128,7 +128,9 @@ def model_run(
         )
         created = openai_created(task) if task_format is TaskFormat.OPENAI else unified_created(task)
         bot_now = registry.wall(clock.now)
-        job = lifecycle.after_submit(new_job(model, wire_format, bot_now), codec.parse_submit(created), bot_now, policy)
+        job = lifecycle.after_submit(
+            new_job(model, wire_format, bot_now), codec.parse_submit(created), bot_now, policy
+        ).job
         tasks.append(task)
         states.append(job)
         times.append([])

@@ -16,7 +16,7 @@ from bot.engine import Engine, open_engine
 from bot.services.phase import GatewayClock
 from bot.services.poller import Poller
 from bot.settings import Settings
-from tests.conftest import Deliveries, engine_env
+from tests.helpers import Deliveries, engine_env
 
 MODEL = "veo-3.1-fast-generate-preview"
 TICK = 15.0
