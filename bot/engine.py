@@ -19,7 +19,7 @@ from bot.services.creation import CreationService
 from bot.services.jobs import JobService
 from bot.services.lifecycle import PollPolicy
 from bot.services.moderation import ModerationService
-from bot.services.phase import PollTiming
+from bot.services.phase import PollTiming, SharedClock
 from bot.services.poller import Deliver, OnChange, Poller
 from bot.services.quotas import QuotaService
 from bot.services.served import ServedModels
@@ -76,6 +76,7 @@ def poll_policy(settings: Settings) -> PollPolicy:
             period=settings.gateway_refresh_seconds,
             min_interval=settings.poll_interval_min_seconds,
             max_interval=settings.poll_interval_max_seconds,
+            shared=SharedClock(settings.gateway_refresh_seconds) if settings.gateway_refresh_seconds > 0 else None,
         ),
         notice_after_seconds=settings.job_notice_minutes * 60,
         timeout_after_seconds=settings.job_timeout_minutes * 60,

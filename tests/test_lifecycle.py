@@ -406,6 +406,26 @@ def test_fail_with_uses_the_errors_kind_and_message() -> None:
     assert_finished(job, now)
 
 
+def test_a_quiet_poll_rules_out_refreshes_only_until_it_was_sent() -> None:
+    # Sent at +6, answered at +7.5: a refresh at +7 may have landed after the gateway read the task.
+    job = lifecycle.observe(submitted_job(), snap("queued", 0), SUBMITTED + 7.5, POLICY, sent_at=SUBMITTED + 6).job
+    assert (job.refresh_start, job.refresh_end) == (SUBMITTED + 6, SUBMITTED + 15)
+
+
+def test_a_quiet_poll_rules_out_refreshes_only_after_the_previous_answer() -> None:
+    # The previous poll, sent at +5 and answered at +6.5, saw a refresh at +6 (the gateway read the task late):
+    # a quiet poll now must not rule out (+5, +6.5], or the window would lose that refresh.
+    seen = lifecycle.observe(submitted_job(), snap("in_progress", 30), SUBMITTED + 6.5, POLICY, sent_at=SUBMITTED + 5)
+    assert (seen.job.refresh_start, seen.job.refresh_end) == (SUBMITTED, SUBMITTED + 6.5)
+    quiet = lifecycle.observe(seen.job, snap("in_progress", 30), SUBMITTED + 9, POLICY, sent_at=SUBMITTED + 8.5).job
+    assert (quiet.refresh_start, quiet.refresh_end) == (SUBMITTED, SUBMITTED + 6.5)
+
+
+def test_a_change_is_placed_before_the_answer() -> None:
+    job = lifecycle.observe(submitted_job(), snap("in_progress", 30), SUBMITTED + 7.5, POLICY, sent_at=SUBMITTED + 6)
+    assert (job.job.refresh_start, job.job.refresh_end) == (SUBMITTED, SUBMITTED + 7.5)
+
+
 # What comes with each transition: the store carries these out with the job's new state, nothing else.
 
 

@@ -83,15 +83,23 @@ def test_contradicting_change_resets_to_the_observation() -> None:
     assert learn(RefreshWindow(10.0, 12.0), 20.0, 24.0, changed=True, period=PERIOD) == RefreshWindow(20.0, 24.0)
 
 
-def test_reported_time_inside_the_span_narrows_to_the_slack() -> None:
+def test_reported_whole_second_covers_the_second_after_it() -> None:
+    # new-api truncates the write's time to the second: a change stamped 6 was written in [6, 7).
+    window = learn(RefreshWindow(0.0, 15.0), 0.0, 7.5, changed=True, period=PERIOD, reported_at=6.0)
+    assert window.start == pytest.approx(6.0, abs=0.01)
+    assert window.end == pytest.approx(6.0 + REPORTED_SLACK_SECONDS)
+
+
+def test_reported_milliseconds_are_taken_as_exact() -> None:
     window = learn(RefreshWindow(0.0, 15.0), 0.0, 7.5, changed=True, period=PERIOD, reported_at=6.2)
-    assert window.end == pytest.approx(6.2)
-    assert window.width == pytest.approx(REPORTED_SLACK_SECONDS)
+    assert window.start == pytest.approx(6.2, abs=0.01)
+    assert window.end == pytest.approx(6.2, abs=0.01)
 
 
 def test_reported_time_near_the_last_poll_stays_inside_the_span() -> None:
-    window = learn(RefreshWindow(0.0, 15.0), 3.0, 7.5, changed=True, period=PERIOD, reported_at=3.4)
-    assert window == RefreshWindow(3.0, 3.4)
+    # Stamped 3, written in [3, 4): a poll sent at 3.2 had not seen it, so the change came in (3.2, 4].
+    window = learn(RefreshWindow(0.0, 15.0), 3.2, 7.5, changed=True, period=PERIOD, reported_at=3.0)
+    assert window == RefreshWindow(3.2, 4.0)
 
 
 @pytest.mark.parametrize("reported_at", [2.0, 9.0, 1_000_000.0, -50.0])

@@ -439,3 +439,39 @@ async def test_list_unfinished_and_count_by_status(store: JobStore, clock: FakeC
     assert [j.id for j in unfinished] == [older.id, newer.id]
     counts = await store.count_by_status()
     assert {status: n for (status, _model), n in counts.items()} == {JobStatus.SUBMITTING: 2, JobStatus.SUCCEEDED: 1}
+
+
+async def test_planned_polls_are_the_running_jobs_on_their_refresh_schedule(store: JobStore, clock: FakeClock) -> None:
+    changes: list[dict[str, object]] = [
+        {"status": JobStatus.RUNNING, "next_poll_at": 1_020.0},
+        {"status": JobStatus.RUNNING, "next_poll_at": 1_020.0, "poll_errors": 2},  # backing off
+        {"status": JobStatus.RUNNING, "next_poll_at": 1_020.0, "slow_notified": True},
+        {"status": JobStatus.QUEUED, "next_poll_at": 990.0},  # overdue
+    ]
+    jobs = []
+    for change in changes:
+        added = await add(store, clock)
+        jobs.append(dataclasses.replace(added, **change))  # type: ignore[arg-type]
+        await save(store, added, jobs[-1])
+    assert [job.id for job in await store.planned_polls("discord", 1_000.0)] == [jobs[0].id]
+    assert await store.planned_polls("elsewhere", 1_000.0) == []
+
+
+async def test_replan_moves_only_polls_still_as_planned(store: JobStore, clock: FakeClock) -> None:
+    first, second = await add(store, clock), await add(store, clock)
+    kept = dataclasses.replace(first, status=JobStatus.RUNNING, next_poll_at=1_020.0)
+    claimed = dataclasses.replace(second, status=JobStatus.RUNNING, next_poll_at=1_030.0)
+    await save(store, first, kept)
+    await save(store, second, claimed)
+    await save(store, claimed, dataclasses.replace(claimed, next_poll_at=1_090.0))  # claimed (leased) meanwhile
+    await store.replan_polls([(kept.id, 1_020.0, 1_012.5), (claimed.id, 1_030.0, 1_011.0)])
+    assert (await store.get(kept.id)).next_poll_at == 1_012.5  # type: ignore[union-attr]
+    assert (await store.get(claimed.id)).next_poll_at == 1_090.0  # type: ignore[union-attr]
+
+
+async def test_gateway_clock_is_kept_in_meta(store: JobStore) -> None:
+    assert await store.gateway_clock() is None
+    await store.save_gateway_clock({"period": 15.0, "start": 1.5, "end": 2.0})
+    assert await store.gateway_clock() == {"period": 15.0, "start": 1.5, "end": 2.0}
+    await store.set_meta("gateway_clock", "not json")
+    assert await store.gateway_clock() is None

@@ -193,13 +193,16 @@ def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy, *,
     """Apply one poll's snapshot, answered at ``now`` to a request sent at ``sent_at``.
 
     The gateway read the task somewhere between sending and answering, so a change is placed after the previous
-    poll was *sent* and before this one was *answered*: the window never excludes the refresh that caused it.
+    poll was *sent* and before this one was *answered*: the window never excludes the refresh that caused it. No
+    change rules out refreshes only from when the previous poll was answered (``updated_at``; one landing while it
+    was on its way was seen by it) until this one was sent (one landing while this one was answered went unseen).
     """
     changed = _visible(snapshot.raw_status, snapshot.progress) != _visible(job.remote_status, job.progress)
+    previous = job.last_poll_at if job.last_poll_at is not None else now
     window = learn(
         _window_of(job, policy),
-        job.last_poll_at if job.last_poll_at is not None else now,
-        now,
+        previous if changed else max(previous, job.updated_at),
+        now if changed or sent_at is None else sent_at,
         changed=changed,
         period=policy.timing.period,
         reported_at=snapshot.updated_at,

@@ -7,10 +7,17 @@ sees the task change, the refresh happened between that poll and the one before 
 windows (shifted by whole periods) narrows the refresh phase, and each poll is placed either just after
 the end of the window (to see the next refresh as soon as it lands) or, while the window is still wide,
 in its middle (to halve it).
+
+The refresh loop is the gateway's, not the task's: where it refreshes every task at the same instant, what one
+task's polls reveal holds for all of them. A ``GatewayClock`` intersects the windows of every task; once windows
+seen over a whole period agree on one narrow phase, each task plans within that phase (where its own window
+allows it), and a new task starts there instead of probing a blank period. Where tasks refresh one after another,
+their windows disagree, the clock never settles and each task keeps to its own window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -18,8 +25,19 @@ from dataclasses import dataclass
 MARGIN_SECONDS = 0.4
 # A window no wider than this is good enough: probing further would cost more polls than the lag it saves.
 NARROW_ENOUGH_SECONDS = 2.0
-# The gateway reports change times to the second: the refresh may have started this much earlier.
+# A change time reported in whole seconds is the write's time truncated (new-api's ``time.Now().Unix()``): the
+# change was written up to this much later. One with a fraction (milliseconds) is taken as exact to this.
 REPORTED_SLACK_SECONDS = 1.0
+REPORTED_FINE_SECONDS = 0.001
+# The shared phase is trusted only once windows agreeing on it span this share of a period: windows seen within
+# one pass cannot tell tasks refreshed all at once from tasks refreshed one after another.
+TRUST_AFTER_PERIODS = 0.9
+# ... and only when at least this many windows agree on it.
+MIN_AGREEING = 3
+# A shared phase no window confirmed for this many periods is stale (the gateway may have restarted while idle).
+STALE_AFTER_PERIODS = 20.0
+# Tasks spread their probes over the shared window only when no window contradicted it for this many periods.
+CALM_PERIODS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,29 +79,22 @@ def learn(
     A change means a refresh fell in (last_poll, now]. No change means none did, as far as anything visible
     goes: a refresh that changed nothing shown (a flat progress figure) looks the same, so a contradiction
     later resets the window to the fresh observation instead of trusting the old one. ``reported_at`` is the
-    gateway's own time of the change, when it says it; it is used only when it falls inside the observed span,
-    so a gateway whose clock is off cannot mislead the schedule.
+    gateway's own time of the change, when it says it (in whole seconds: truncated, so the change came up to a
+    second later); it is used only where it overlaps the observed span, so a gateway whose clock is off cannot
+    mislead the schedule.
     """
     if period <= 0:
         return known
     observed = RefreshWindow(last_poll, now)
-    if changed and reported_at is not None and last_poll < reported_at <= now:
-        observed = RefreshWindow(max(last_poll, reported_at - REPORTED_SLACK_SECONDS), reported_at)
+    if changed and reported_at is not None:
+        observed = _reported(observed, reported_at)
     if observed.width >= period:
         return known  # a span of a whole period holds a refresh whatever the phase: it tells nothing
+    if changed:
+        # The gateway's loop drifted (a restart, more tasks) when the two disagree: trust the fresh observation.
+        return overlap(known, observed, period) or observed
     k = round((observed.end - known.end) / period)
     moved = RefreshWindow(known.start + k * period, known.end + k * period)
-    if changed:
-        # The span may overlap two copies of the window; either may hold the refresh, so keep both (their hull).
-        pieces = [
-            (max(moved.start + j * period, observed.start), min(moved.end + j * period, observed.end))
-            for j in (-1, 0, 1)
-        ]
-        agreeing = [(start, end) for start, end in pieces if end > start]
-        if not agreeing:
-            # The gateway's loop drifted (a restart, more tasks): trust the fresh observation.
-            return observed
-        return RefreshWindow(min(s for s, _ in agreeing), max(e for _, e in agreeing))
     # Cut the quiet span off whichever end of the window it covers; a span inside the window tells too little.
     for k_offset in (0, -1, 1):
         shift = RefreshWindow(moved.start + k_offset * period, moved.end + k_offset * period)
@@ -94,13 +105,178 @@ def learn(
     return known
 
 
+def _reported(span: RefreshWindow, reported_at: float) -> RefreshWindow:
+    """The part of the observed span the gateway's reported change time allows (the span when it allows none)."""
+    slack = REPORTED_SLACK_SECONDS if reported_at == math.floor(reported_at) else REPORTED_FINE_SECONDS
+    start, end = max(span.start, reported_at - REPORTED_FINE_SECONDS), min(span.end, reported_at + slack)
+    return RefreshWindow(start, end) if end > start else span
+
+
+def overlap(phase: RefreshWindow, span: RefreshWindow, period: float) -> RefreshWindow | None:
+    """The part of ``span`` where ``phase``, shifted by whole periods, falls; None when none of it does.
+
+    The span may overlap two copies of the phase window; either may hold the refresh, so both are kept (their hull).
+    """
+    k = round((span.end - phase.end) / period)
+    pieces = [
+        (max(phase.start + (k + j) * period, span.start), min(phase.end + (k + j) * period, span.end))
+        for j in (-1, 0, 1)
+    ]
+    agreeing = [(start, end) for start, end in pieces if end > start]
+    if not agreeing:
+        return None
+    return RefreshWindow(min(s for s, _ in agreeing), max(e for _, e in agreeing))
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayClock:
+    """The gateway's refresh loop as the windows of all its tasks describe it: one phase shared by every task.
+
+    ``window`` is the intersection of the agreeing windows, placed at the latest one; ``since`` is the end of the
+    first of them and ``agreeing`` their number. A window that contradicts the phase (a gateway restart, a longer
+    pass, or tasks refreshed one after another) starts the learning over from that window and counts a drift.
+    """
+
+    period: float  # the refresh period windows are shifted by: GATEWAY_REFRESH_SECONDS
+    window: RefreshWindow | None = None
+    since: float = 0.0
+    agreeing: int = 0
+    drifts: int = 0
+    drifted_at: float = -math.inf  # the end of the last contradicting window
+
+    def observed(self, seen: RefreshWindow) -> GatewayClock:
+        """Fold in one task's refresh window (one of that task's refreshes falls in it)."""
+        if self.period <= 0 or seen.width >= self.period:
+            return self
+        common = overlap(self.window, seen, self.period) if self.window is not None else None
+        if common is None:
+            if self.window is None:
+                return dataclasses.replace(self, window=seen, since=seen.end, agreeing=1)
+            return dataclasses.replace(
+                self, window=seen, since=seen.end, agreeing=1, drifts=self.drifts + 1, drifted_at=seen.end
+            )
+        return dataclasses.replace(self, window=common, agreeing=self.agreeing + 1)
+
+    def merged(self, other: GatewayClock) -> GatewayClock:
+        """This clock together with one another process learnt; when they disagree, the more recent one wins."""
+        if other.period != self.period or other.window is None:
+            return self
+        if self.window is None:
+            return other
+        common = overlap(other.window, self.window, self.period)
+        if common is None:
+            return self if self.window.end >= other.window.end else other
+        return dataclasses.replace(
+            self,
+            window=common,
+            since=min(self.since, other.since),
+            agreeing=max(self.agreeing, other.agreeing),
+            drifts=max(self.drifts, other.drifts),
+            drifted_at=max(self.drifted_at, other.drifted_at),
+        )
+
+    def as_record(self) -> dict[str, float]:
+        """The clock as plain numbers, for the store."""
+        record = {"period": self.period, "since": self.since, "agreeing": self.agreeing, "drifts": self.drifts}
+        if self.drifted_at > -math.inf:
+            record["drifted_at"] = self.drifted_at
+        if self.window is not None:
+            record |= {"start": self.window.start, "end": self.window.end}
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, float]) -> GatewayClock | None:
+        """A clock kept by ``as_record``; None when the record is not one."""
+        try:
+            window = RefreshWindow(record["start"], record["end"]) if "start" in record else None
+            return cls(
+                period=record["period"],
+                window=window,
+                since=record["since"],
+                agreeing=int(record["agreeing"]),
+                drifts=int(record["drifts"]),
+                drifted_at=record.get("drifted_at", -math.inf),
+            )
+        except KeyError:
+            return None
+
+    def agrees(self, now: float) -> bool:
+        """Whether enough recent windows agree that the tasks may share one phase (perhaps still to be narrowed),
+        with no contradiction for a while: where tasks refresh one after another, contradictions keep coming."""
+        return (
+            self.window is not None
+            and self.agreeing >= MIN_AGREEING
+            and now - self.window.end <= STALE_AFTER_PERIODS * self.period
+            and now - self.drifted_at > CALM_PERIODS * self.period
+        )
+
+    def shared_phase(self, now: float) -> RefreshWindow | None:
+        """The phase every task refreshes at, once enough agreeing windows over a whole period have settled it."""
+        window = self.window
+        if window is None or self.agreeing < MIN_AGREEING or window.width > NARROW_ENOUGH_SECONDS:
+            return None
+        if window.end - self.since < TRUST_AFTER_PERIODS * self.period:
+            return None
+        if now - window.end > STALE_AFTER_PERIODS * self.period:
+            return None
+        return window
+
+
+class SharedClock:
+    """The gateway clock one process's tasks learn from and plan with; the poller keeps it in step with the store."""
+
+    def __init__(self, period: float) -> None:
+        self.estimate = GatewayClock(period)
+        self._probes = 0
+
+    def note(self, seen: RefreshWindow) -> bool:
+        """Fold in a task's window; tells whether this contradicted a phase that was trusted until now."""
+        trusted = self.estimate.window is not None and self.estimate.shared_phase(seen.end) is not None
+        self.estimate = self.estimate.observed(seen)
+        return trusted and self.estimate.agreeing == 1
+
+    def learn_from(self, before: RefreshWindow | None, after: RefreshWindow | None) -> bool:
+        """Fold in a task's window when a poll moved it; tells whether this contradicted a trusted phase."""
+        if after is None or after == before:
+            return False
+        return self.note(after)
+
+    def focus(self, window: RefreshWindow, now: float) -> RefreshWindow:
+        """The part of a task's own window where the shared phase falls; the own window when they disagree."""
+        phase = self.estimate.shared_phase(now)
+        if phase is None:
+            return window
+        return overlap(phase, window, self.estimate.period) or window
+
+    def probe_at(self, window: RefreshWindow, now: float) -> float:
+        """Where to probe a wide window: its middle, or, while the tasks' windows agree on one phase still to be
+        narrowed, a different point for each probe (1/2, 1/4, 3/4, 1/8, ...): tasks that share a phase narrow it
+        far faster together than by each halving the same window."""
+        if not self.estimate.agrees(now):
+            return (window.start + window.end) / 2
+        self._probes += 1
+        return window.start + (0.25 + 0.5 * _spread(self._probes)) * window.width
+
+
+def _spread(n: int) -> float:
+    """The n-th point (from 1) of the base-2 van der Corput sequence: 1/2, 1/4, 3/4, 1/8, 5/8, ..."""
+    point, scale = 0.0, 0.5
+    while n:
+        if n & 1:
+            point += scale
+        n >>= 1
+        scale /= 2
+    return point
+
+
 @dataclass(frozen=True, slots=True)
 class PollTiming:
-    """The bounds the schedule keeps to."""
+    """The bounds the schedule keeps to, and the gateway clock shared by all tasks (None: each task on its own)."""
 
     period: float  # the gateway's refresh period; 0 when every read is fresh
     min_interval: float
     max_interval: float
+    shared: SharedClock | None = None
 
 
 def next_poll(now: float, known: RefreshWindow, timing: PollTiming, *, slow: bool = False) -> float:
@@ -112,8 +288,12 @@ def next_poll(now: float, known: RefreshWindow, timing: PollTiming, *, slow: boo
     if timing.period <= 0:
         return earliest
     window = known.shifted_after(now, timing.period)
-    if window.width > NARROW_ENOUGH_SECONDS:
+    if timing.shared is not None:
+        window = timing.shared.focus(window, now)
+    if window.width > NARROW_ENOUGH_SECONDS and (window.start + window.end) / 2 >= earliest:
+        # Probe the part of the window after the earliest allowed poll (where a single task probes its middle).
         probe = (window.start + window.end) / 2
-        if probe >= earliest:
-            return min(probe, latest)
+        if timing.shared is not None:
+            probe = timing.shared.probe_at(RefreshWindow(max(window.start, earliest), window.end), now)
+        return min(probe, latest)
     return min(max(window.end + MARGIN_SECONDS, earliest), latest)

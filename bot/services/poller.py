@@ -20,6 +20,7 @@ from bot.gateway.download import ResultRules, download_result
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
+from bot.services.phase import GatewayClock, RefreshWindow, first_window, next_poll
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 # Even with nothing due, look at the store this often: another process may have added jobs.
 IDLE_CHECK_SECONDS: Final = 2.0
 DELIVERY_CONCURRENCY: Final = 4
+# What this process learnt of the gateway's refresh loop is merged with the store's (other processes') this often.
+CLOCK_SYNC_SECONDS: Final = 5.0
 
 Deliver = Callable[[Job], Awaitable[int | None]]
 """Hands a finished job (succeeded or failed) to its recipient; returns the posted message id, if any.
@@ -78,6 +81,8 @@ class Poller:
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._draining = False
+        self._clock_synced_at: float | None = None
+        self._replan_due = False  # the shared phase became trusted, or stopped being: plan the polls again
 
     def wake(self) -> None:
         """Look for due work now (a job was just added or finished)."""
@@ -89,6 +94,7 @@ class Poller:
             while True:
                 self._wake.clear()
                 try:
+                    await self._sync_clock()
                     await self._dispatch()
                     await self._sleep_until_due()
                 except Exception:
@@ -108,14 +114,66 @@ class Poller:
 
     async def poll_once(self) -> None:
         """Start every due poll and delivery and wait for them: one cycle, for tests and the CLI."""
+        await self._sync_clock(force=True)
         await self._dispatch()
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
             await self._dispatch()
+        await self._sync_clock(force=True)
+
+    async def _sync_clock(self, *, force: bool = False) -> None:
+        """Merge the gateway clock this process learnt with the one in the store, and keep the result there."""
+        shared = self._policy.timing.shared
+        now = self._clock()
+        if shared is None or (
+            not force and self._clock_synced_at is not None and now - self._clock_synced_at < CLOCK_SYNC_SECONDS
+        ):
+            return
+        self._clock_synced_at = now
+        record = await self._store.gateway_clock()
+        kept = GatewayClock.from_record(record) if record is not None else None
+        if kept is not None:
+            trusted = shared.estimate.shared_phase(now) is not None
+            shared.estimate = shared.estimate.merged(kept)
+            self._replan_due |= trusted != (shared.estimate.shared_phase(now) is not None)
+        if shared.estimate != kept:
+            await self._store.save_gateway_clock(shared.estimate.as_record())
+
+    def _learn_clock(self, before: Job, after: Job) -> None:
+        """Tell the shared gateway clock what this poll taught the job about its refresh phase."""
+        shared = self._policy.timing.shared
+        if shared is None:
+            return
+        now = self._clock()
+        trusted = shared.estimate.shared_phase(now) is not None
+        if shared.learn_from(refresh_window(before), refresh_window(after)):
+            log.info(
+                "The gateway's refresh loop moved (job %s refreshed outside its learnt phase); learning it again",
+                after.id,
+            )
+        self._replan_due |= trusted != (shared.estimate.shared_phase(now) is not None)
+
+    async def _replan(self) -> None:
+        """Plan the scheduled polls again: they were planned before the shared phase was learnt (or moved)."""
+        now = self._clock()
+        busy = set(self._in_hand("poll"))
+        moves: list[tuple[str, float, float]] = []
+        for job in await self._store.planned_polls(self._origin, now):
+            if job.id in busy or job.next_poll_at is None:
+                continue
+            planned = replanned(job, now, self._policy)
+            if planned != job.next_poll_at:
+                moves.append((job.id, job.next_poll_at, planned))
+        if moves:
+            await self._store.replan_polls(moves)
+            log.info("Gateway clock: %d scheduled polls planned again", len(moves))
 
     async def _dispatch(self) -> None:
         if self._draining:
             return
+        if self._replan_due:
+            self._replan_due = False
+            await self._replan()
         now = self._clock()
         if self._poll_slots > 0:
             busy = self._in_hand("poll")
@@ -177,6 +235,7 @@ class Poller:
             problem = GatewayUnavailableError("an internal error while polling")
             change = lifecycle.poll_failed(job, problem, self._clock(), self._policy)
         updated, notify = change.job, change.notify
+        self._learn_clock(job, updated)
         try:
             # Only over the state this poll read: the give-up of an unsent job must not undo a submit.
             committed = await self._store.apply(change)
@@ -237,3 +296,18 @@ class Poller:
             return
         await self._store.apply(lifecycle.delivered(job, message_id, self._clock()))
         log.info("Job %s: delivered (%s)", job.id, job.status)
+
+
+def refresh_window(job: Job) -> RefreshWindow | None:
+    """The window a job's own polls narrowed its refresh phase to, if it has one."""
+    if job.refresh_start is None or job.refresh_end is None:
+        return None
+    return RefreshWindow(job.refresh_start, job.refresh_end)
+
+
+def replanned(job: Job, now: float, policy: PollPolicy) -> float:
+    """When a running job's next scheduled poll should be, planned again at ``now`` from its last poll."""
+    started = job.submitted_at if job.submitted_at is not None else job.created_at
+    window = refresh_window(job) or first_window(started, policy.timing.period)
+    since = job.last_poll_at if job.last_poll_at is not None else started
+    return min(max(now, next_poll(since, window, policy.timing)), lifecycle.deadline(job, policy))

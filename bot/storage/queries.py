@@ -37,6 +37,14 @@ SELECT_DUE: Final = (
 
 NEXT_POLL_AT: Final = "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND origin = ?"
 
+# Polls that follow the refresh schedule: not an error's backoff (attempts), not a slow job's long interval.
+PLANNED_POLLS: Final = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE origin = ? AND next_poll_at > ? AND status IN ('queued', 'running') "
+    "AND poll_errors = 0 AND slow_notified = 0"
+)
+
+REPLAN_POLL: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND next_poll_at = ?"
+
 # Finished jobs whose delivery is due, earliest first; skipping and claiming as for polls.
 SELECT_DELIVERIES_DUE: Final = (
     "SELECT " + JOB_COLUMNS + " FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? "

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: ids are read aloud and typed
 _ID_LENGTH = 8
 SERVED_MODELS_KEY = "gateway_models"
+GATEWAY_CLOCK_KEY = "gateway_clock"
 
 Claim = Callable[[Job], Transition]
 """What claiming a due job does to it (a lease), as the lifecycle decides."""
@@ -115,6 +116,19 @@ class JobStore:
         """When ``origin``'s earliest scheduled poll is due, or None when nothing is left to poll."""
         return await self._scalar(queries.NEXT_POLL_AT, (origin,))
 
+    async def planned_polls(self, origin: str, after: float) -> list[Job]:
+        """``origin``'s running jobs whose next poll, due after ``after``, follows the refresh schedule.
+
+        Left out: polls that back off after an error, and the long interval of a job that turned slow.
+        """
+        return await self._many(queries.PLANNED_POLLS, (origin, after))
+
+    async def replan_polls(self, moves: list[tuple[str, float, float]]) -> None:
+        """Move polls, each given as (job id, planned time, new time); one claimed or moved meanwhile stays put."""
+        async with self._db.transaction() as tx:
+            for job_id, planned, moved in moves:
+                await tx.execute(queries.REPLAN_POLL, (moved, job_id, planned))
+
     async def claim_deliveries(
         self, origin: str, now: float, limit: int, claim: Claim, skip: Collection[str] = ()
     ) -> list[Job]:
@@ -164,6 +178,21 @@ class JobStore:
             return None
         kept = json.loads(raw)
         return [str(name) for name in kept["models"]], float(kept["fetched_at"])
+
+    async def save_gateway_clock(self, record: dict[str, float]) -> None:
+        """Keep what was learnt of the gateway's refresh loop, for the other processes and the next start."""
+        await self.set_meta(GATEWAY_CLOCK_KEY, json.dumps(record))
+
+    async def gateway_clock(self) -> dict[str, float] | None:
+        """The gateway clock last kept, or None when none was (or it cannot be read)."""
+        raw = await self.get_meta(GATEWAY_CLOCK_KEY)
+        if raw is None:
+            return None
+        try:
+            kept = json.loads(raw)
+            return {str(key): float(value) for key, value in kept.items()}
+        except (ValueError, TypeError, AttributeError):
+            return None
 
     async def list_by_requester(self, guild_id: int, requester_id: int, limit: int = 10) -> list[Job]:
         """A member's most recent jobs on one server, newest first."""

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from bot.devtools.gateway.config import DEFAULT_KEY, DEFAULT_MODELS, SimulatorConfig
 from bot.devtools.gateway.server import Simulator
+from bot.devtools.gateway.tasks import TickModel
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--key", default=DEFAULT_KEY, help=f"API key clients must send (default {DEFAULT_KEY})")
     parser.add_argument("--tick-seconds", type=float, default=15.0, help="poller refresh period; 0 = every read")
     parser.add_argument("--tick-spacing", type=float, default=1.0, help="offset between tasks inside a tick")
+    parser.add_argument(
+        "--tick-model",
+        choices=[str(model) for model in TickModel],
+        default=str(TickModel.SPACED),
+        help="spaced (default): tasks --tick-spacing apart within each tick; global: all at once; drifting: "
+        "new-api's loop, each pass --tick-seconds after the previous one ended, --tick-spacing per unfinished task",
+    )
+    parser.add_argument(
+        "--no-refresh-hints",
+        action="store_true",
+        help="leave out a running task's change time (completed_at, status_update_time)",
+    )
     parser.add_argument("--task-seconds", type=float, default=20.0, help="how long a task runs")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated models served")
     parser.add_argument("--media-dir", default=None, help="where to cache the sample MP4 (default: temp dir)")
@@ -41,6 +54,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         models=models,
         tick_seconds=args.tick_seconds,
         tick_spacing_seconds=args.tick_spacing,
+        tick_model=TickModel(args.tick_model),
+        refresh_hints=not args.no_refresh_hints,
         task_seconds=args.task_seconds,
         media_dir=args.media_dir,
         result_video=args.result_video,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.devtools.gateway.injection import DEFAULT_OVERSIZE_BYTES, FaultSpec
+from bot.devtools.gateway.tasks import TickModel
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class SimulatorConfig:
     models: tuple[str, ...] = DEFAULT_MODELS
     tick_seconds: float = 15.0
     tick_spacing_seconds: float = 1.0
+    tick_model: TickModel = TickModel.SPACED
+    refresh_hints: bool = True  # a running task's change time: `completed_at` (non-Sora) and `status_update_time`
     task_seconds: float = 20.0
     model_task_seconds: Mapping[str, float] = field(default_factory=dict)
     unified_progress: ProgressStyle = ProgressStyle.ALTERNATE

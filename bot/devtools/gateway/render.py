@@ -85,7 +85,7 @@ def openai_video(
         body["completed_at"] = changed_wall
         if sora and snapshot.phase is Phase.SUCCEEDED:
             body["expires_at"] = changed_wall + LINK_LIFETIME_SECONDS
-    elif not sora:
+    elif not sora and config.refresh_hints:
         body["completed_at"] = changed_wall  # new-api copies the task's last update here while it runs
     if not sora and not task.model.startswith("veo"):
         done = snapshot.phase is Phase.SUCCEEDED and not task.no_video
@@ -105,11 +105,12 @@ def unified_query(
         "progress": unified_progress(snapshot.progress, config.unified_progress),
         "video_url": file_url(origin, task) if snapshot.phase is Phase.SUCCEEDED else None,
         "enhanced_prompt": task.prompt,
-        "status_update_time": int(registry.wall(snapshot.changed_at) * 1000),
         "created_at": task.created_wall,
         "size": task.size,
         "detail": {"input": task.detail},
     }
+    if config.refresh_hints:
+        body["status_update_time"] = int(registry.wall(snapshot.changed_at) * 1000)
     if snapshot.terminal:
         body["completed_at"] = int(registry.wall(snapshot.changed_at))
     if snapshot.phase is Phase.FAILED and task.failure is not None:

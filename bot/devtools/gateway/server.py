@@ -17,7 +17,7 @@ from bot.devtools.gateway.injection import Faults
 from bot.devtools.gateway.media import sample_video
 from bot.devtools.gateway.state import SimState
 from bot.devtools.gateway.stats import Stats, TaskStats
-from bot.devtools.gateway.tasks import Schedule, TaskRegistry
+from bot.devtools.gateway.tasks import TaskRegistry, make_schedule
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ class Simulator:
         """Prepare a simulator; `clock` (default `time.monotonic`) drives refreshes, `sleep` serves delay faults."""
         self.config = config or SimulatorConfig()
         self.clock: Clock = clock or time.monotonic
-        schedule = Schedule(self.clock(), self.config.tick_seconds, self.config.tick_spacing_seconds)
+        config = self.config
+        schedule = make_schedule(config.tick_model, self.clock(), config.tick_seconds, config.tick_spacing_seconds)
         self.tasks = TaskRegistry(schedule, self.clock)
         self.faults = Faults(self.config.faults)
         self.stats = Stats()

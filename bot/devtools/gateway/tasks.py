@@ -1,13 +1,21 @@
 """The simulated task store and the refresh schedule that decides what a poll may see.
 
 Like the real gateway's background poller, the stored state of a task only changes when it is refreshed.
-Task number `seq` is refreshed at `origin + (seq * spacing) % tick + k * tick` for every integer `k`, so the
-visible state at time `t` is a pure function of the creation time and the last refresh at or before `t`:
-nothing runs in the background and a thousand tasks cost nothing until they are read.
+Three tick models say when (`TickModel`):
+
+* `spaced` (the default): task number `seq` is refreshed at `origin + (seq * spacing) % tick + k * tick` for
+  every integer `k`, so the visible state at time `t` is a pure function of the creation time and the last
+  refresh at or before `t`: nothing runs in the background and a thousand tasks cost nothing until they are read.
+* `global`: the same with no spacing: every task is refreshed at the same instant of each tick.
+* `drifting`: new-api's own loop (`service/task_polling.go`). A pass over the unfinished tasks starts `tick`
+  seconds after the previous pass *ended*; it takes the tasks created before it started, in creation order, one
+  every `spacing` seconds, so a pass lasts `spacing` seconds per unfinished task and the gap between passes
+  grows and shrinks with the load. Passes are worked out lazily, up to the time of the read.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import secrets
@@ -17,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from bot.devtools.gateway.clock import Clock
 
@@ -98,6 +107,45 @@ class Snapshot:
         return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
 
 
+class TickModel(StrEnum):
+    """When the gateway's loop refreshes each task (see the module docstring)."""
+
+    SPACED = "spaced"
+    GLOBAL = "global"
+    DRIFTING = "drifting"
+
+
+class RefreshSchedule(Protocol):
+    """What the registry and the stats need to know of a refresh timetable."""
+
+    def offset_for(self, seq: int) -> float:
+        """Return the stable offset inside a tick of task number `seq` (0 when it has none)."""
+        ...
+
+    def track(self, task: SimTask) -> None:
+        """Take note of a task just created."""
+        ...
+
+    def snapshot(self, task: SimTask, now: float) -> Snapshot:
+        """Return the state the last refresh at or before `now` stored for `task`."""
+        ...
+
+    def terminal_at(self, task: SimTask) -> float:
+        """Return the clock time of the refresh that makes the task final."""
+        ...
+
+    def first_refresh_at(self, task: SimTask) -> float:
+        """Return the clock time of the task's first refresh."""
+        ...
+
+
+def make_schedule(model: TickModel, origin: float, tick: float, spacing: float) -> RefreshSchedule:
+    """The refresh timetable of one tick model; `tick == 0` means every read refreshes, whatever the model."""
+    if model is TickModel.DRIFTING and tick > 0:
+        return DriftingSchedule(origin, tick, spacing)
+    return Schedule(origin, tick, 0.0 if model is TickModel.GLOBAL else spacing)
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """The poller's refresh timetable; `tick == 0` means every read refreshes (instant mode)."""
@@ -105,6 +153,9 @@ class Schedule:
     origin: float
     tick: float
     spacing: float
+
+    def track(self, task: SimTask) -> None:
+        """Nothing to note: a task's refreshes follow from its own offset."""
 
     def offset_for(self, seq: int) -> float:
         """Return the stable offset inside a tick at which task number `seq` is refreshed."""
@@ -163,6 +214,76 @@ class Schedule:
         return max(self._first_index(task), due)
 
 
+class DriftingSchedule:
+    """new-api's end-to-start loop: passes over the unfinished tasks, one task every `spacing` seconds."""
+
+    def __init__(self, origin: float, tick: float, spacing: float) -> None:
+        """Start the loop at `origin`: its first pass begins one `tick` later, as the gateway sleeps first."""
+        self.tick = tick
+        self.spacing = spacing
+        self._tasks: list[SimTask] = []
+        self._next_pass = origin + tick
+        self._refreshes: dict[int, list[float]] = {}
+        self._done: dict[int, float] = {}
+
+    def offset_for(self, seq: int) -> float:
+        """Return 0: a task's place in a pass depends on the tasks still unfinished, not on its number."""
+        return 0.0
+
+    def track(self, task: SimTask) -> None:
+        """Queue the task for the passes that start after its creation."""
+        self._tasks.append(task)
+        self._refreshes[task.seq] = []
+
+    def snapshot(self, task: SimTask, now: float) -> Snapshot:
+        """Return the state the last refresh at or before `now` stored for `task`."""
+        self._run_passes(now)
+        refreshes = self._refreshes.get(task.seq, [])
+        seen = bisect.bisect_right(refreshes, now)
+        if seen == 0:
+            return Snapshot(Phase.NOT_STARTED, 0, task.created)
+        done = self._done.get(task.seq)
+        if done is not None and done <= now:
+            return Schedule._terminal(task, done)
+        elapsed = refreshes[seen - 1] - task.created
+        return Snapshot(Phase.RUNNING, running_progress(elapsed, task.run_seconds), refreshes[0])
+
+    def terminal_at(self, task: SimTask) -> float:
+        """Return the clock time of the refresh that makes the task final (later passes assume no new tasks)."""
+        return self._foresee(task)[1]
+
+    def first_refresh_at(self, task: SimTask) -> float:
+        """Return the clock time of the task's first refresh (later passes assume no new tasks)."""
+        return self._foresee(task)[0]
+
+    def _run_passes(self, now: float) -> None:
+        while self._next_pass <= now:
+            self._next_pass = self._pass(self._next_pass, self._done, self._refreshes)
+
+    def _pass(self, start: float, done: dict[int, float], refreshes: dict[int, list[float]] | None) -> float:
+        """Refresh the tasks due in the pass starting at `start`; return when the next pass starts."""
+        due = [t for t in self._tasks if t.created < start and t.seq not in done]
+        for place, task in enumerate(due):
+            at = start + place * self.spacing
+            if refreshes is not None:
+                refreshes[task.seq].append(at)
+            if at - task.created >= task.terminal_after:
+                done[task.seq] = at
+        return start + len(due) * self.spacing + self.tick
+
+    def _foresee(self, task: SimTask) -> tuple[float, float]:
+        """The first and the final refresh of a task, running passes beyond the last read on a copy."""
+        known = self._refreshes.get(task.seq, [])
+        if task.seq in self._done:
+            return known[0], self._done[task.seq]
+        done = dict(self._done)
+        future: dict[int, list[float]] = {t.seq: [] for t in self._tasks}
+        start = self._next_pass
+        while task.seq not in done:
+            start = self._pass(start, done, future)
+        return (known or future[task.seq])[0], done[task.seq]
+
+
 def running_progress(elapsed: float, run_seconds: float) -> int:
     """Coarse sora-style progress: elapsed share rounded to a step of 10, never 100 before the end."""
     if run_seconds <= 0:
@@ -184,7 +305,7 @@ def new_unified_id() -> str:
 class TaskRegistry:
     """All tasks of one simulator, keyed by public id."""
 
-    def __init__(self, schedule: Schedule, clock: Clock) -> None:
+    def __init__(self, schedule: RefreshSchedule, clock: Clock) -> None:
         """Store tasks on `schedule`, reading time from `clock`."""
         self.schedule = schedule
         self._clock = clock
@@ -246,6 +367,7 @@ class TaskRegistry:
         )
         self._seq += 1
         self._tasks[task_id] = task
+        self.schedule.track(task)
         log.info("created %s task %s (model %s, fails=%s)", fmt, task_id, model, failure is not None)
         return task
 

@@ -1,0 +1,272 @@
+"""The gateway clock shared by all tasks: learning one refresh phase from every task's windows, and planning with it."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.services.phase import (
+    MARGIN_SECONDS,
+    MIN_AGREEING,
+    STALE_AFTER_PERIODS,
+    GatewayClock,
+    PollTiming,
+    RefreshWindow,
+    SharedClock,
+    first_window,
+    learn,
+    next_poll,
+    overlap,
+)
+
+PERIOD = 15.0
+
+
+def holds_phase(window: RefreshWindow, refresh: float, period: float = PERIOD) -> bool:
+    """Whether ``window`` contains ``refresh`` shifted by some whole number of periods (to rounding)."""
+    k = math.ceil((window.start - refresh) / period)
+    candidate = refresh + k * period
+    if candidate <= window.start - 1e-6:
+        candidate += period
+    return candidate <= window.end + 1e-6
+
+
+def settled(refresh: float = 10.0) -> GatewayClock:
+    """A clock that saw windows around ``refresh`` (phase) over more than a period, from several tasks."""
+    clock = GatewayClock(PERIOD)
+    for seen in (
+        RefreshWindow(refresh - 6.0, refresh + 1.0),
+        RefreshWindow(refresh + PERIOD - 1.5, refresh + PERIOD + 0.5),
+        RefreshWindow(refresh + 2 * PERIOD - 0.5, refresh + 2 * PERIOD + 1.0),
+    ):
+        clock = clock.observed(seen)
+    return clock
+
+
+def test_overlap_keeps_the_part_of_the_span_where_the_phase_falls() -> None:
+    assert overlap(RefreshWindow(10.0, 12.0), RefreshWindow(20.0, 26.0), PERIOD) == RefreshWindow(25.0, 26.0)
+    assert overlap(RefreshWindow(10.0, 12.0), RefreshWindow(13.0, 24.0), PERIOD) is None
+
+
+def test_windows_of_many_tasks_narrow_one_shared_phase() -> None:
+    clock = settled(refresh=10.0)
+    assert clock.agreeing == 3
+    assert clock.drifts == 0
+    assert clock.window == RefreshWindow(39.5, 40.5)
+    assert clock.shared_phase(now=41.0) == RefreshWindow(39.5, 40.5)
+
+
+def test_windows_seen_within_one_pass_are_not_trusted() -> None:
+    # Tasks refreshed one after another look alike within one pass: the phase needs agreement over a period.
+    clock = GatewayClock(PERIOD)
+    for start in (9.0, 9.2, 9.4, 9.6):
+        clock = clock.observed(RefreshWindow(start, start + 1.0))
+    assert clock.agreeing == 4
+    assert clock.shared_phase(now=11.0) is None
+
+
+def test_too_few_windows_are_not_trusted() -> None:
+    clock = GatewayClock(PERIOD).observed(RefreshWindow(9.0, 10.0)).observed(RefreshWindow(24.0, 25.0))
+    assert clock.agreeing < MIN_AGREEING
+    assert clock.shared_phase(now=26.0) is None
+
+
+def test_a_wide_agreement_is_not_a_phase() -> None:
+    clock = GatewayClock(PERIOD)
+    for start in (0.0, 15.0, 30.0):
+        clock = clock.observed(RefreshWindow(start, start + 7.0))
+    assert clock.shared_phase(now=40.0) is None
+
+
+def test_a_contradicting_window_is_a_drift_and_learning_starts_over() -> None:
+    clock = settled(refresh=10.0).observed(RefreshWindow(46.0, 47.0))  # the loop now refreshes at phase ~1.5
+    assert clock.drifts == 1
+    assert clock.agreeing == 1
+    assert clock.shared_phase(now=48.0) is None
+    for start in (61.0, 76.0):
+        clock = clock.observed(RefreshWindow(start, start + 1.0))
+    assert clock.shared_phase(now=78.0) == RefreshWindow(76.0, 77.0)
+
+
+def test_tasks_refreshed_one_after_another_never_settle_a_phase() -> None:
+    """new-api's one task per second: each task's window is narrow and right, but they share no phase."""
+    clock = GatewayClock(PERIOD)
+    for n in range(60):
+        offset = n % 15  # task n refreshes at offset n (mod 15) within the loop
+        clock = clock.observed(RefreshWindow(100.0 + n + offset - 0.8, 100.0 + n + offset))
+        assert clock.shared_phase(now=101.0 + n + offset) is None
+
+
+def test_a_stale_phase_is_not_trusted() -> None:
+    clock = settled(refresh=10.0)
+    assert clock.shared_phase(now=40.5 + STALE_AFTER_PERIODS * PERIOD + 1.0) is None
+
+
+def test_a_whole_period_tells_nothing() -> None:
+    clock = settled()
+    assert clock.observed(RefreshWindow(0.0, PERIOD)) == clock
+    assert GatewayClock(0.0).observed(RefreshWindow(1.0, 2.0)) == GatewayClock(0.0)
+
+
+def test_merging_agreeing_clocks_keeps_their_common_phase() -> None:
+    mine = settled(refresh=10.0)
+    theirs = GatewayClock(PERIOD, window=RefreshWindow(54.8, 55.2), since=5.0, agreeing=7)
+    merged = mine.merged(theirs)
+    assert merged.window == RefreshWindow(39.8, 40.2)
+    assert merged.since == 5.0
+    assert merged.agreeing == 7
+
+
+def test_merging_disagreeing_clocks_keeps_the_more_recent() -> None:
+    mine = settled(refresh=10.0)
+    newer = GatewayClock(PERIOD, window=RefreshWindow(62.0, 63.0), since=30.0, agreeing=5)
+    assert mine.merged(newer) == newer
+    assert newer.merged(mine) == newer
+
+
+def test_merging_ignores_a_clock_for_another_period_or_one_with_nothing_learnt() -> None:
+    mine = settled()
+    assert mine.merged(GatewayClock(30.0, window=RefreshWindow(1.0, 2.0), agreeing=9)) == mine
+    assert mine.merged(GatewayClock(PERIOD)) == mine
+    assert GatewayClock(PERIOD).merged(mine) == mine
+
+
+def test_record_round_trip() -> None:
+    for clock in (settled(), GatewayClock(PERIOD)):
+        assert GatewayClock.from_record(clock.as_record()) == clock
+    assert GatewayClock.from_record({"period": 15.0}) is None
+
+
+def test_a_new_task_starts_in_the_shared_phase() -> None:
+    shared = SharedClock(PERIOD)
+    shared.estimate = settled(refresh=10.0)  # phase (9.5, 10.5] mod 15
+    timing = PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0, shared=shared)
+    # Created at 43: without the clock the first poll would probe the middle of the blank period (50.5).
+    assert next_poll(43.0, first_window(43.0, PERIOD), timing) == 55.5 + MARGIN_SECONDS
+
+
+def test_a_task_whose_window_disagrees_keeps_its_own() -> None:
+    shared = SharedClock(PERIOD)
+    shared.estimate = settled(refresh=10.0)
+    timing = PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0, shared=shared)
+    alone = PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0)
+    own = RefreshWindow(47.0, 48.0)  # this task refreshes at phase ~2.5, not ~10
+    assert next_poll(45.0, own, timing) == next_poll(45.0, own, alone)
+
+
+def test_note_tells_when_a_trusted_phase_was_contradicted() -> None:
+    shared = SharedClock(PERIOD)
+    shared.estimate = settled(refresh=10.0)
+    assert not shared.note(RefreshWindow(54.0, 56.0))
+    assert shared.note(RefreshWindow(61.0, 62.0))
+    assert not shared.note(RefreshWindow(76.0, 77.0))
+
+
+phases = st.floats(min_value=0.0, max_value=PERIOD, exclude_min=True)
+
+
+@st.composite
+def windows_holding(draw: st.DrawFn, phase: float) -> list[RefreshWindow]:
+    """Windows (start, end] of different widths and periods, each holding a copy of ``phase``."""
+    result = []
+    for _ in range(draw(st.integers(min_value=1, max_value=12))):
+        k = draw(st.integers(min_value=0, max_value=30))
+        before = draw(st.floats(min_value=0.01, max_value=7.0))
+        after = draw(st.floats(min_value=0.0, max_value=7.0))
+        refresh = phase + k * PERIOD
+        result.append(RefreshWindow(refresh - before, refresh + after))
+    return result
+
+
+@given(st.data(), phases)
+def test_windows_that_share_a_phase_never_lose_it(data: st.DataObject, phase: float) -> None:
+    clock = GatewayClock(PERIOD)
+    for seen in data.draw(windows_holding(phase)):
+        clock = clock.observed(seen)
+        assert clock.window is not None
+        assert clock.drifts == 0
+        assert holds_phase(clock.window, phase), (clock.window, phase)
+
+
+@given(st.data(), phases, st.floats(min_value=0.0, max_value=1000.0))
+def test_planning_with_the_clock_stays_inside_the_own_window(data: st.DataObject, phase: float, now: float) -> None:
+    shared = SharedClock(PERIOD)
+    for seen in data.draw(windows_holding(phase)):
+        shared.note(seen)
+    start = data.draw(st.floats(min_value=now - 20.0, max_value=now + 20.0))
+    own = RefreshWindow(start, start + data.draw(st.floats(min_value=0.05, max_value=PERIOD)))
+    focused = shared.focus(own.shifted_after(now, PERIOD), now)
+    mine = own.shifted_after(now, PERIOD)
+    assert mine.start <= focused.start < focused.end <= mine.end
+    timing = PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0, shared=shared)
+    assert now + 5.0 - 1e-9 <= next_poll(now, own, timing) <= now + 30.0 + 1e-9
+
+
+def simulate(phase: float, created: float, timing: PollTiming) -> int:
+    """Polls a 20 s task created at ``created`` takes when every task refreshes at ``phase + 15k``."""
+    refreshes = [phase + PERIOD * k for k in range(40)]
+    done_at = next(r for r in refreshes if r >= created + 20.0)
+    window, last = first_window(created, PERIOD), created
+    at = next_poll(created, window, timing)
+    polls = 0
+    while True:
+        polls += 1
+        if at >= done_at:
+            return polls
+        changed = any(last < r <= at for r in refreshes)
+        window = learn(window, last, at, changed=changed, period=PERIOD)
+        if timing.shared is not None and changed:
+            timing.shared.note(window)
+        last = at
+        at = next_poll(at, window, timing)
+
+
+def test_tasks_after_the_first_few_need_fewer_polls_with_the_clock() -> None:
+    shared = SharedClock(PERIOD)
+    timing = PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0, shared=shared)
+    alone = PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0)
+    phase = 11.0
+    with_clock = [simulate(phase, created, timing) for created in range(0, 300, 7)]
+    without = [simulate(phase, created, alone) for created in range(0, 300, 7)]
+    assert shared.estimate.shared_phase(400.0) is not None
+    assert sum(with_clock[5:]) < sum(without[5:])
+    assert max(with_clock[5:]) <= 3
+
+
+def test_a_task_on_its_own_probes_the_middle() -> None:
+    shared = SharedClock(PERIOD)
+    window = RefreshWindow(0.0, 12.0)
+    assert [shared.probe_at(window, now=0.0) for _ in range(3)] == [6.0, 6.0, 6.0]
+
+
+def test_tasks_that_agree_probe_different_points_of_the_window() -> None:
+    shared = SharedClock(PERIOD)
+    for start in (1.0, 1.5, 2.0):
+        shared.note(RefreshWindow(start, start + 10.0))
+    window = RefreshWindow(0.0, 12.0)
+    probes = [shared.probe_at(window, now=12.0) for _ in range(4)]
+    assert len(set(probes)) == 4
+    assert all(window.start < probe < window.end for probe in probes)
+
+
+def test_after_a_contradiction_tasks_probe_the_middle_for_a_while() -> None:
+    shared = SharedClock(PERIOD)
+    shared.estimate = settled(refresh=10.0)
+    shared.note(RefreshWindow(46.0, 47.0))
+    for start in (61.0, 76.0):
+        shared.note(RefreshWindow(start, start + 1.0))
+    window = RefreshWindow(80.0, 90.0)
+    assert shared.probe_at(window, now=80.0) == 85.0
+    assert GatewayClock.from_record(shared.estimate.as_record()) == shared.estimate
+
+
+def test_learn_from_needs_a_window_that_moved() -> None:
+    shared = SharedClock(PERIOD)
+    window = RefreshWindow(1.0, 2.0)
+    assert not shared.learn_from(window, window)
+    assert not shared.learn_from(window, None)
+    assert shared.estimate.agreeing == 0
+    assert not shared.learn_from(None, window)
+    assert shared.estimate.agreeing == 1
