@@ -16,7 +16,6 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from bot.devtools.gateway import Simulator, SimulatorConfig
-from bot.devtools.gateway.media import sample_video
 from bot.media import Encoder
 from tests.botproc import BotProcess, bot_env
 from tests.conftest import body_failed, eventually
@@ -105,7 +104,7 @@ async def test_text_to_video_in_a_thread(fake: FakeDiscord, sim: Simulator, bot:
 
     job_id = status.embeds[0]["footer"]["text"].removeprefix("Job ")
     task = next(iter(sim.tasks))
-    assert fake.attachment_bytes(result.attachments[0].id) == sample_video(sim.config.media_dir)
+    assert fake.attachment_bytes(result.attachments[0].id) == sim.video_of(task.task_id)
     assert task.model == model
     assert result.content.startswith(f"<@{fake.default_user.id}>") and f"job `{job_id}`" in result.content
     ids = [c["custom_id"] for row in result.components for c in row["components"]]
