@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(check.run(settings, catalog))
         return asyncio.run(run_bot(settings, catalog))
     except KeyboardInterrupt:
-        sys.stderr.write("\nStopped. A job already sent keeps running on the gateway.\n")
+        sys.stderr.write("\nStopped.\n")
         return ExitCode.INTERRUPTED
 
 

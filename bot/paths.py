@@ -25,21 +25,19 @@ def settings_problems(settings: Settings) -> list[str]:
 def database_problem(path: Path) -> str | None:
     """Why the SQLite database at ``path`` cannot be opened for writing (or created), or None."""
     label = f"DATABASE_PATH {path}"
-    if path.is_dir():
-        return f"{label}: is a directory; DATABASE_PATH names the database file, such as {path / 'reelbot.sqlite3'}"
-    if path.exists():
-        problem = _file_problem(label, path, "DATABASE_PATH")
-        if problem is not None:
-            return problem
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(len(SQLITE_HEADER))
-        except OSError as exc:
-            return f"{label}: cannot be read ({exc.strerror})"
-        if head and head != SQLITE_HEADER:
-            return f"{label}: is not an SQLite database; point DATABASE_PATH at the bot's database or a new file name"
     # SQLite writes its -wal and -shm files beside the database, so the directory must take new files too.
-    return _directory_problem(label, path.parent, "DATABASE_PATH")
+    advice = f"DATABASE_PATH names the database file, such as {path / 'reelbot.sqlite3'}"
+    problem = _file_place_problem(label, path, "DATABASE_PATH", advice)
+    if problem is not None or not path.is_file():
+        return problem
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        return f"{label}: cannot be read ({exc.strerror})"
+    if head and head != SQLITE_HEADER:
+        return f"{label}: is not an SQLite database; point DATABASE_PATH at the bot's database or a new file name"
+    return None
 
 
 def directory_problem(setting: str, path: Path) -> str | None:
@@ -52,14 +50,18 @@ def directory_problem(setting: str, path: Path) -> str | None:
 
 def output_file_problem(path: Path) -> str | None:
     """Why `generate --out` cannot write the video to ``path``, or None."""
-    label = f"--out {path}"
+    return _file_place_problem(f"--out {path}", path, "--out", f"name the file to write, such as {path / 'video.mp4'}")
+
+
+def _file_place_problem(label: str, path: Path, setting: str, advice: str) -> str | None:
+    """Why a file cannot be written (or created) at ``path``, or None; ``advice`` follows when it is a directory."""
     if path.is_dir():
-        return f"{label}: is a directory; name the file to write, such as {path / 'video.mp4'}"
+        return f"{label}: is a directory; {advice}"
     if path.exists():
-        problem = _file_problem(label, path, "--out")
+        problem = _file_problem(label, path, setting)
         if problem is not None:
             return problem
-    return _directory_problem(label, path.parent, "--out")
+    return _directory_problem(label, path.parent, setting)
 
 
 def _directory_problem(label: str, directory: Path, setting: str) -> str | None:

@@ -32,8 +32,16 @@ class Ran:
 
 async def run_bot(cwd: Path, env: dict[str, str], *args: str) -> Ran:
     """Run `python -m bot ARGS` in ``cwd`` with only ``env`` as configuration."""
+    proc = await start_bot(cwd, env, *args)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode is not None
+    return Ran(proc.returncode, out.decode(), err.decode())
+
+
+async def start_bot(cwd: Path, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """Start `python -m bot ARGS` in ``cwd`` with only ``env`` as configuration, its output piped."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "DISCORD_", "DATABASE_", "POLL_"))}
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -43,9 +51,6 @@ async def run_bot(cwd: Path, env: dict[str, str], *args: str) -> Ran:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return Ran(proc.returncode, out.decode(), err.decode())
 
 
 def free_port() -> int:
@@ -292,21 +297,6 @@ async def test_a_job_that_sees_only_errors_gives_up_at_the_timeout(sim: Simulato
     assert "was given up after 0.05 minutes (--timeout): no poll of it was answered" in ran.out
     assert "refunds it if the task fails there" in ran.out
     assert not (tmp_path / "x.mp4").exists()
-
-
-async def start_bot(cwd: Path, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    """Start `python -m bot ARGS` with its output piped."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "DISCORD_", "DATABASE_", "POLL_"))}
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env={**base, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
 
 
 @pytest.mark.sim(task_seconds=4)
