@@ -300,9 +300,16 @@ async def test_a_job_that_sees_only_errors_gives_up_at_the_timeout(sim: Simulato
 
 
 @pytest.mark.sim(task_seconds=4)
-@pytest.mark.parametrize(("signum", "code", "name"), [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+@pytest.mark.parametrize(
+    ("signum", "code", "name", "next_run"),
+    [
+        (signal.SIGINT, 130, "Ctrl-C", ["--resume"]),
+        (signal.SIGTERM, 143, "SIGTERM", ["another fox", "--out", "second.mp4"]),
+    ],
+    ids=["ctrl-c-then-resume", "sigterm-then-generate"],
+)
 async def test_a_stopped_generate_leaves_the_job_to_the_next_run(
-    sim: Simulator, tmp_path: Path, signum: int, code: int, name: str
+    sim: Simulator, tmp_path: Path, signum: int, code: int, name: str, next_run: list[str]
 ) -> None:
     env = engine_env(sim, tmp_path)
     proc = await start_bot(tmp_path, env, "generate", "a fox", "--out", "fox.mp4")
@@ -319,8 +326,8 @@ async def test_a_stopped_generate_leaves_the_job_to_the_next_run(
     assert "Traceback" not in err.decode()
     assert err.decode().endswith("\n")  # the progress ends its line
 
-    resumed = await run_bot(tmp_path, env, "generate", "--resume")
-    assert resumed.code == 0, resumed
-    assert f"Job {job_id} from an earlier run finished: its video is at" in resumed.out
+    following = await run_bot(tmp_path, env, "generate", *next_run)
+    assert following.code == 0, following
+    assert f"Job {job_id} from an earlier run finished: its video is at" in following.out
     assert_playable(tmp_path / "results" / f"{job_id}.mp4")
-    assert len(sim.tasks) == 1  # resuming sent nothing new
+    assert len(sim.tasks) == (1 if next_run == ["--resume"] else 2)  # resuming sends nothing new
