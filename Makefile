@@ -1,35 +1,58 @@
-# `make run` and `make test` each create or refresh .venv and install the project into it first.
+# `make run` creates or refreshes .venv with what running needs (requirements.lock); `make lint` and `make test` add
+# the dev tools (requirements-dev.lock). Both install the locked versions, checked by hash, then Reelbot itself.
+# `make lock` regenerates both lock files from pyproject.toml (`make lock LOCK_FLAGS=--upgrade` to take new releases).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed
+LOCK_TOOLS := $(VENV)/lock-tools
+LOCK_FLAGS ?=
+COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(LOCK_FLAGS)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-
-$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(DEV_STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+run: $(RUN_STAMP)
 	$(BIN)/python -m bot
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check bot cogs tests bench
 	$(BIN)/ruff format --check bot cogs tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -n auto -q
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.poller
 	$(BIN)/python -m bench.download
 	$(BIN)/python -m bench.ack
 	$(BIN)/python -m bench.encode
+
+$(LOCK_TOOLS)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/python -m pip install --quiet 'pip-tools>=7.4,<8'
+
+# The dev lock is constrained by the runtime lock, so both install the same version of every package they share.
+lock: $(LOCK_TOOLS)/bin/pip-compile
+	$(COMPILE) --output-file requirements.lock pyproject.toml
+	$(COMPILE) --extra dev --constraint requirements.lock --output-file requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -78,7 +78,7 @@ def follow(
     clock.now = task.created
     bot_now = registry.wall(clock.now)
     created = openai_created(task) if task_format is TaskFormat.OPENAI else unified_created(task)
-    job = lifecycle.after_submit(new_job(model, wire_format, bot_now), codec.parse_submit(created), bot_now, policy)
+    job = lifecycle.after_submit(new_job(model, wire_format, bot_now), codec.parse_submit(created), bot_now, policy).job
     polls: list[float] = []
     while job.next_poll_at is not None:
         clock.now = job.next_poll_at - registry.wall(0.0) + latency

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
+
+# Past this many doublings every wait is at its cap anyway (and 2.0**attempt would overflow for huge counts).
+_MAX_DOUBLINGS: Final = 64
 
 
 class Orientation(StrEnum):
@@ -158,11 +164,10 @@ class Job:
     next_poll_at: float | None
     last_poll_at: float | None
     poll_count: int
-    attempts: int
     refresh_start: float | None
     refresh_end: float | None
     slow_notified: bool
-    error_kind: ErrorKind | None
+    error_kind: ErrorKind | None  # why the job failed; None while it runs and once it succeeded
     error_message: str | None
     result_path: str | None
     result_bytes: int | None
@@ -177,8 +182,88 @@ class Job:
     result_channel_id: int | None = None
     has_last_frame: bool = False
     delivery_started_at: float | None = None  # when the first delivery attempt was claimed
+    poll_errors: int = 0  # consecutive polls that failed with ``poll_error_kind``
+    poll_error_kind: ErrorKind | None = None  # the kind of those failures (a lost task counts only in a row)
+    download_attempts: int = 0  # failed fetches of the finished result so far
 
     @property
     def fingerprint(self) -> tuple[str, int | None]:
         """What the last poll showed, to tell whether the next one shows a change."""
         return (self.remote_status or "", self.progress)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """The one backoff rule every retry follows: the wait doubles from ``first`` up to ``cap``.
+
+    ``jitter`` is the share of each wait drawn at random, so clients that failed together do not retry together.
+    """
+
+    first: float
+    cap: float
+    jitter: float = 0.0
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        ceiling = min(self.cap, self.first * 2.0 ** min(attempt, _MAX_DOUBLINGS))
+        if not self.jitter:
+            return ceiling
+        return ceiling * ((1.0 - self.jitter) + self.jitter * rng())
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """Commit the credits held for the job: its video arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """Give back the job's credits, held or already committed (bonus credits return as bonus credits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Strike:
+    """Count a content refusal against the member who asked for the job."""
+
+    guild_id: int
+    user_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Tell the job's progress listeners, once the change is stored: something they show changed."""
+
+    became_slow: bool = False
+
+
+Effect = Settle | Refund | Strike | Notify
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A job's move from one stored state (``before``) to the next (``job``), with what must happen along.
+
+    The lifecycle makes them; the store writes the fields that changed and carries out the effects in one
+    transaction, only while the stored job is still in ``before``'s status.
+    """
+
+    before: Job
+    job: Job
+    effects: tuple[Effect, ...] = ()
+
+    def then(self, following: Transition) -> Transition:
+        """This move and ``following``, which starts where this one ends, as one."""
+        if following.before != self.job:
+            raise ValueError(f"job {following.job.id}: a transition must start where the previous one ended")
+        both = (*self.effects, *following.effects)
+        effects: list[Effect] = [effect for effect in dict.fromkeys(both) if not isinstance(effect, Notify)]
+        told = [effect for effect in both if isinstance(effect, Notify)]
+        if told:  # listeners are told once, of everything the two moves showed
+            effects.append(Notify(became_slow=any(notify.became_slow for notify in told)))
+        return Transition(before=self.before, job=following.job, effects=tuple(effects))
+
+    @property
+    def notify(self) -> Notify | None:
+        """What to tell progress listeners, if anything."""
+        return next((effect for effect in self.effects if isinstance(effect, Notify)), None)

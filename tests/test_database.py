@@ -12,6 +12,7 @@ import pytest
 
 from bot.domain import GenerationRequest, NewJob, Orientation, WireFormat
 from bot.front.web import HEALTH_TIMEOUT_SECONDS
+from bot.services import lifecycle
 from bot.storage import JobStore
 from bot.storage.database import BUSY_TIMEOUT_SECONDS, Database
 
@@ -59,7 +60,7 @@ async def test_a_health_check_cancelled_while_the_database_is_locked_leaves_no_t
     finally:
         holder.close()
 
-    job = await store.add(a_job(), WireFormat.OPENAI, first_poll_at=1_030.0)
+    job = await store.add(lifecycle.created(a_job(), WireFormat.OPENAI, 1_000.0, 1_030.0))
 
     assert await store.get(job.id) is not None
     assert stored_prompts(path) == ["a heron at dawn"]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
-import subprocess
 import time
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
 
 from bot.catalog import Catalog
@@ -17,30 +16,12 @@ from bot.devtools.gateway import Simulator
 from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation
 from bot.engine import Engine, open_engine
 from bot.errors import UserFacingError
-from bot.gateway.download import check_mp4
 from bot.images import to_data_uri
 from bot.services import lifecycle
 from bot.settings import Settings
-from tests.conftest import Deliveries, engine_env, run_until
-
-PNG_1PX = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f0d6a30000000049454e44ae426082"
-)
+from tests.helpers import PNG_1PX, Deliveries, assert_playable, engine_env, eventually, run_until
 
 DATA_PNG = to_data_uri(PNG_1PX, "image/png")
-
-
-def assert_playable(path: Path) -> None:
-    """The file is a complete MP4 that ffmpeg decodes without an error."""
-    check_mp4(path)
-    result = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
 
 
 async def generate(engine: Engine, deliveries: Deliveries, **request: object) -> Job:
@@ -345,6 +326,46 @@ async def test_a_delivery_cut_off_by_a_crash_is_retried_and_flagged(sim: Simulat
     assert [j.maybe_delivered for j in deliveries.of(job.id)] == [True]
 
 
+async def test_a_delivery_that_keeps_failing_is_retried_then_given_up(sim: Simulator, tmp_path: Path) -> None:
+    settings = Settings.from_env(engine_env(sim, tmp_path), need_discord=False)
+    offset = [0.0]  # the bot's clock runs ahead by this much, to reach each retry without waiting for it
+    refused: list[Job] = []
+
+    async def refuse(job: Job) -> int | None:
+        refused.append(job)
+        raise RuntimeError("Discord is down")
+
+    async with open_engine(settings, Catalog.load(), clock=lambda: time.time() + offset[0]) as engine:
+        request = engine.jobs.build_request(prompt="undeliverable", model="veo-3.1-fast-generate-preview")
+        job = await engine.jobs.submit(NewJob(request=request))
+        poller = engine.poller(origin="discord", deliver=refuse)
+        running = asyncio.create_task(poller.run())
+
+        async def first_attempt_recorded() -> bool:
+            stored = await engine.store.get(job.id)
+            return (
+                stored is not None and stored.delivery_attempts == 1 and stored.delivery_state is DeliveryState.PENDING
+            )
+
+        await eventually(first_attempt_recorded)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        for _ in range(2 * lifecycle.MAX_DELIVERY_ATTEMPTS):
+            stored = await engine.store.get(job.id)
+            assert stored is not None
+            if stored.delivery_state is DeliveryState.FAILED:
+                break
+            assert stored.deliver_at is not None
+            offset[0] += max(0.0, stored.deliver_at - (time.time() + offset[0])) + 1.0
+            await poller.poll_once()
+
+    assert stored is not None and stored.delivery_state is DeliveryState.FAILED
+    assert stored.status is JobStatus.SUCCEEDED
+    assert stored.error_message == lifecycle.UNDELIVERABLE_MESSAGE
+    assert [j.delivery_attempts for j in refused] == list(range(1, lifecycle.MAX_DELIVERY_ATTEMPTS + 1))
+    assert [j.maybe_delivered for j in refused] == [False] + [True] * (lifecycle.MAX_DELIVERY_ATTEMPTS - 1)
+
+
 async def test_jobs_of_another_origin_are_left_alone(engine: Engine) -> None:
     mine, theirs = Deliveries(), Deliveries()
     job = await engine.jobs.submit(
@@ -393,11 +414,12 @@ async def test_a_job_the_poller_is_giving_up_is_never_submitted(sim: Simulator, 
         job = await engine.jobs.add(NewJob(request=request))
         later[0] += 3600
         # The poller has taken the job to give it up as unconfirmed, and not yet recorded that.
-        claimed = await engine.store.claim_due("discord", later[0], 10, settings.job_lease_seconds)
+        lease = functools.partial(lifecycle.lease_poll, until=later[0] + settings.job_lease_seconds)
+        claimed = await engine.store.claim_due("discord", later[0], 10, lease)
         assert [j.id for j in claimed] == [job.id]
         with pytest.raises(UserFacingError, match="not sent"):
             await engine.jobs.send(job, request)
-        await engine.store.save(lifecycle.unconfirmed(claimed[0], later[0]), only_if=JobStatus.SUBMITTING)
+        await engine.store.apply(lifecycle.unconfirmed(claimed[0], later[0]))
         stored = await engine.store.get(job.id)
 
     assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED

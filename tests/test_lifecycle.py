@@ -11,9 +11,14 @@ from bot.domain import (
     ErrorKind,
     Job,
     JobStatus,
+    Notify,
+    Refund,
     RemoteState,
+    Settle,
+    Strike,
     SubmitResult,
     TaskSnapshot,
+    Transition,
 )
 from bot.errors import (
     GatewayAuthError,
@@ -24,7 +29,13 @@ from bot.errors import (
     GatewayUnavailableError,
 )
 from bot.services import lifecycle
-from bot.services.lifecycle import DOWNLOAD_ATTEMPTS, LOST_AFTER_POLLS, PollPolicy
+from bot.services.lifecycle import (
+    DELIVERY_BACKOFF,
+    DOWNLOAD_ATTEMPTS,
+    LOST_AFTER_POLLS,
+    MAX_DELIVERY_ATTEMPTS,
+    PollPolicy,
+)
 from bot.services.phase import PollTiming
 from tests.jobs import fresh_job
 
@@ -61,7 +72,7 @@ def snap(
 
 def submitted_job() -> Job:
     result = SubmitResult(task_id="video_Task-123", snapshot=snap("queued", 0))
-    return lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY)
+    return lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY).job
 
 
 def assert_finished(job: Job, now: float) -> None:
@@ -89,7 +100,7 @@ def test_after_submit_records_the_task_and_schedules_a_poll() -> None:
 
 def test_after_submit_with_progress_is_running() -> None:
     result = SubmitResult(task_id="t", snapshot=snap("in_progress", 10))
-    assert lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY).status is JobStatus.RUNNING
+    assert lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY).job.status is JobStatus.RUNNING
 
 
 @pytest.mark.parametrize(
@@ -137,8 +148,11 @@ def test_observe_keeps_progress_the_snapshot_leaves_out() -> None:
 
 
 def test_observe_resets_failed_attempts() -> None:
-    job = dataclasses.replace(submitted_job(), attempts=2)
-    assert lifecycle.observe(job, snap(), SUBMITTED + 10, POLICY).job.attempts == 0
+    job = dataclasses.replace(
+        submitted_job(), poll_errors=2, poll_error_kind=ErrorKind.UNAVAILABLE, download_attempts=1
+    )
+    seen = lifecycle.observe(job, snap(), SUBMITTED + 10, POLICY).job
+    assert (seen.poll_errors, seen.poll_error_kind, seen.download_attempts) == (0, None, 0)
 
 
 def test_succeeded_asks_for_a_download() -> None:
@@ -162,7 +176,7 @@ def test_succeeded_without_a_url_still_downloads() -> None:
 
 def test_downloaded_succeeds_and_queues_delivery() -> None:
     now = SUBMITTED + 45
-    job = lifecycle.downloaded(submitted_job(), "/data/results/abcd2345.mp4", 1_234_567, now)
+    job = lifecycle.downloaded(submitted_job(), "/data/results/abcd2345.mp4", 1_234_567, now).job
     assert job.status is JobStatus.SUCCEEDED
     assert job.result_path == "/data/results/abcd2345.mp4"
     assert job.result_bytes == 1_234_567
@@ -264,8 +278,8 @@ def test_crossing_the_notice_threshold_is_reported_once() -> None:
 def test_poll_failed_backs_off_within_bounds(error: GatewayError) -> None:
     job = submitted_job()
     now = SUBMITTED + 10
-    failed = lifecycle.poll_failed(job, error, now, POLICY)
-    assert failed.attempts == 1
+    failed = lifecycle.poll_failed(job, error, now, POLICY).job
+    assert failed.poll_errors == 1
     assert failed.status is job.status
     assert failed.updated_at == now
     assert failed.last_poll_at == job.last_poll_at  # nothing was observed
@@ -278,8 +292,8 @@ def test_poll_failed_keeps_backing_off_within_bounds() -> None:
     now = SUBMITTED
     for attempt in range(1, 12):
         now += 7
-        job = lifecycle.poll_failed(job, GatewayUnavailableError("503"), now, POLICY)
-        assert job.attempts == attempt
+        job = lifecycle.poll_failed(job, GatewayUnavailableError("503"), now, POLICY).job
+        assert job.poll_errors == attempt
         assert job.next_poll_at is not None
         assert now + MIN <= job.next_poll_at <= now + MAX
         assert not job.status.is_terminal
@@ -287,9 +301,9 @@ def test_poll_failed_keeps_backing_off_within_bounds() -> None:
 
 def test_poll_failed_honours_retry_after_up_to_four_max_intervals() -> None:
     now = SUBMITTED + 10
-    asked = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=50.0), now, POLICY)
+    asked = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=50.0), now, POLICY).job
     assert asked.next_poll_at == now + 50.0
-    huge = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=10_000.0), now, POLICY)
+    huge = lifecycle.poll_failed(submitted_job(), GatewayRateLimitedError("429", retry_after=10_000.0), now, POLICY).job
     assert huge.next_poll_at is not None
     assert now + MIN <= huge.next_poll_at <= now + 4 * MAX
 
@@ -299,11 +313,11 @@ def test_lost_task_fails_only_after_repeated_polls() -> None:
     now = SUBMITTED
     for _ in range(LOST_AFTER_POLLS - 1):
         now += 10
-        job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY)
+        job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY).job
         assert not job.status.is_terminal
         assert job.next_poll_at is not None
     now += 10
-    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY)
+    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY).job
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.LOST
     assert job.error_message == GatewayTaskLostError.default_message
@@ -313,23 +327,23 @@ def test_lost_task_fails_only_after_repeated_polls() -> None:
 def test_a_successful_poll_resets_the_lost_count() -> None:
     job = submitted_job()
     for i in range(LOST_AFTER_POLLS - 1):
-        job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + i + 1, POLICY)
+        job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + i + 1, POLICY).job
     job = lifecycle.observe(job, snap("in_progress", 10), SUBMITTED + 20, POLICY).job
-    job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + 30, POLICY)
+    job = lifecycle.poll_failed(job, GatewayTaskLostError(), SUBMITTED + 30, POLICY).job
     assert not job.status.is_terminal
 
 
 def test_outage_then_one_lost_answer_is_not_yet_lost() -> None:
     job = submitted_job()
-    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 10, POLICY)
-    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 20, POLICY)
-    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), SUBMITTED + 30, POLICY)
+    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 10, POLICY).job
+    job = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 20, POLICY).job
+    job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), SUBMITTED + 30, POLICY).job
     assert not job.status.is_terminal
 
 
 def test_poll_failed_past_the_deadline_times_out() -> None:
     now = SUBMITTED + TIMEOUT + 1
-    job = lifecycle.poll_failed(submitted_job(), GatewayUnavailableError("502"), now, POLICY)
+    job = lifecycle.poll_failed(submitted_job(), GatewayUnavailableError("502"), now, POLICY).job
     assert job.error_kind is ErrorKind.TIMED_OUT
     assert_finished(job, now)
 
@@ -339,13 +353,13 @@ def test_download_failed_retries_then_fails_bad_result() -> None:
     now = SUBMITTED + 30
     for attempt in range(1, DOWNLOAD_ATTEMPTS):
         now += 10
-        job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY)
-        assert job.attempts == attempt
+        job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY).job
+        assert job.download_attempts == attempt
         assert not job.status.is_terminal
         assert job.next_poll_at is not None
         assert now + MIN <= job.next_poll_at <= now + MAX
     now += 10
-    job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY)
+    job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY).job
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.BAD_RESULT
     assert job.error_message == GatewayBadResultError.default_message
@@ -354,7 +368,7 @@ def test_download_failed_retries_then_fails_bad_result() -> None:
 
 def test_download_failed_without_retry_fails_at_once() -> None:
     now = SUBMITTED + 40
-    job = lifecycle.download_failed(submitted_job(), GatewayAuthError("401"), now, POLICY)
+    job = lifecycle.download_failed(submitted_job(), GatewayAuthError("401"), now, POLICY).job
     assert job.error_kind is ErrorKind.BAD_RESULT
     assert_finished(job, now)
 
@@ -367,7 +381,7 @@ def test_download_retries_through_polls_end() -> None:
         now += 30
         step = lifecycle.observe(job, done, now, POLICY)
         assert step.download
-        job = lifecycle.download_failed(step.job, GatewayBadResultError("502 from the CDN"), now, POLICY)
+        job = lifecycle.download_failed(step.job, GatewayBadResultError("502 from the CDN"), now, POLICY).job
         if job.status.is_terminal:
             break
     assert job.status is JobStatus.FAILED
@@ -376,7 +390,7 @@ def test_download_retries_through_polls_end() -> None:
 
 def test_unconfirmed() -> None:
     now = CREATED + 120
-    job = lifecycle.unconfirmed(stored_job(), now)
+    job = lifecycle.unconfirmed(stored_job(), now).job
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.UNCONFIRMED
     assert job.error_message == lifecycle.UNCONFIRMED_MESSAGE
@@ -386,7 +400,158 @@ def test_unconfirmed() -> None:
 
 def test_fail_with_uses_the_errors_kind_and_message() -> None:
     now = SUBMITTED + 5
-    job = lifecycle.fail_with(submitted_job(), GatewayAuthError("401 from gateway"), now)
+    job = lifecycle.fail_with(submitted_job(), GatewayAuthError("401 from gateway"), now).job
     assert job.error_kind is ErrorKind.AUTH
     assert job.error_message == GatewayAuthError.default_message
     assert_finished(job, now)
+
+
+# What comes with each transition: the store carries these out with the job's new state, nothing else.
+
+
+def member_job() -> Job:
+    """A submitted job a member asked for on a server (content refusals strike them)."""
+    return dataclasses.replace(submitted_job(), guild_id=7, requester_id=42)
+
+
+def finished_job(status: JobStatus = JobStatus.SUCCEEDED) -> Job:
+    if status is JobStatus.SUCCEEDED:
+        return lifecycle.downloaded(member_job(), "/data/results/x.mp4", 10, SUBMITTED + 40).job
+    return lifecycle.fail(member_job(), ErrorKind.GENERATION_FAILED, "no", SUBMITTED + 40).job
+
+
+def test_a_download_settles_the_credits_and_tells_listeners() -> None:
+    move = lifecycle.downloaded(member_job(), "/data/results/x.mp4", 10, SUBMITTED + 40)
+    assert move.before == member_job()
+    assert move.effects == (Settle(), Notify())
+
+
+def test_a_content_refusal_refunds_and_strikes_the_member() -> None:
+    refused = snap("failed", state=RemoteState.FAILED, error_code="content_policy_violation")
+    move = lifecycle.observe(member_job(), refused, SUBMITTED + 30, POLICY).transition
+    assert move.effects == (Refund(), Strike(7, 42, lifecycle.STRIKE_REASON), Notify())
+
+
+def test_a_content_refusal_of_nobodys_job_strikes_nobody() -> None:
+    move = lifecycle.fail(submitted_job(), ErrorKind.CONTENT_POLICY, "refused", SUBMITTED + 30)
+    assert move.effects == (Refund(), Notify())
+
+
+@pytest.mark.parametrize("kind", [ErrorKind.TIMED_OUT, ErrorKind.LOST, ErrorKind.UNCONFIRMED, ErrorKind.AUTH])
+def test_every_other_failure_only_refunds(kind: ErrorKind) -> None:
+    move = lifecycle.fail(member_job(), kind, "it did not work", SUBMITTED + 30)
+    assert move.effects == (Refund(), Notify())
+
+
+def test_a_failure_already_told_is_recorded_as_delivered() -> None:
+    now = SUBMITTED + 5
+    move = lifecycle.fail_with(stored_job(), GatewayAuthError("401"), now, told=True)
+    assert move.job.delivery_state is DeliveryState.DELIVERED
+    assert (move.job.deliver_at, move.job.delivered_at) == (None, now)
+    assert Refund() in move.effects
+
+
+def test_a_finished_job_is_never_settled_again() -> None:
+    for done in (finished_job(JobStatus.SUCCEEDED), finished_job(JobStatus.FAILED)):
+        again = lifecycle.fail(done, ErrorKind.CONTENT_POLICY, "refused", SUBMITTED + 50)
+        assert not {Settle(), Refund()} & set(again.effects)
+        assert not any(isinstance(effect, Strike) for effect in again.effects)
+
+
+def test_a_running_poll_settles_nothing_and_tells_only_of_a_visible_change() -> None:
+    job = submitted_job()
+    quiet = lifecycle.observe(job, snap("queued", 0), SUBMITTED + 7.5, POLICY).transition
+    assert quiet.effects == ()
+    moved = lifecycle.observe(job, snap("in_progress", 30), SUBMITTED + 7.5, POLICY).transition
+    assert moved.effects == (Notify(),)
+    failed = lifecycle.poll_failed(job, GatewayUnavailableError("502"), SUBMITTED + 7.5, POLICY)
+    assert failed.effects == ()
+
+
+def test_becoming_slow_tells_listeners_so() -> None:
+    crossed = lifecycle.observe(submitted_job(), snap("in_progress", 20), SUBMITTED + NOTICE + 3, POLICY)
+    assert crossed.transition.effects == (Notify(became_slow=True),)
+    assert crossed.transition.notify == Notify(became_slow=True)
+
+
+def test_submit_results() -> None:
+    result = SubmitResult(task_id="t", snapshot=snap("queued", 0))
+    accepted = lifecycle.after_submit(stored_job(), result, SUBMITTED, POLICY)
+    assert accepted.effects == (Notify(),)  # queued now: nothing to settle yet
+    refused = lifecycle.fail_with(stored_job(), GatewayAuthError("401"), SUBMITTED)
+    assert refused.job.delivery_state is DeliveryState.PENDING
+    assert refused.effects == (Refund(), Notify())
+
+
+def test_a_poll_lease_moves_only_the_next_poll() -> None:
+    job = stored_job()
+    move = lifecycle.lease_poll(job, until=CREATED + 500)
+    assert move.job == dataclasses.replace(job, next_poll_at=CREATED + 500)
+    assert move.effects == ()
+
+
+def test_a_delivery_lease_counts_the_attempt_and_remembers_a_cut_off_one() -> None:
+    done = finished_job()
+    first = lifecycle.lease_delivery(done, SUBMITTED + 41, SUBMITTED + 131).job
+    assert first.delivery_state is DeliveryState.DELIVERING
+    assert (first.delivery_attempts, first.maybe_delivered) == (1, False)
+    assert (first.deliver_at, first.delivery_started_at) == (SUBMITTED + 131, SUBMITTED + 41)
+    # The first attempt was cut off (still 'delivering' when its lease ran out): the next one must look first.
+    second = lifecycle.lease_delivery(first, SUBMITTED + 131, SUBMITTED + 221)
+    assert (second.job.delivery_attempts, second.job.maybe_delivered) == (2, True)
+    assert second.job.delivery_started_at == SUBMITTED + 41
+    assert second.effects == ()
+
+
+def test_a_failed_delivery_is_retried_later_each_time() -> None:
+    job = lifecycle.lease_delivery(finished_job(), SUBMITTED + 41, SUBMITTED + 131).job
+    now = SUBMITTED + 50
+    waits = []
+    for _ in range(MAX_DELIVERY_ATTEMPTS - 1):
+        retry = lifecycle.delivery_failed(job, now)
+        assert retry.job.delivery_state is DeliveryState.PENDING
+        assert retry.job.maybe_delivered is True  # the failed attempt may have posted before its answer was lost
+        assert retry.effects == ()
+        assert retry.job.deliver_at is not None
+        waits.append(retry.job.deliver_at - now)
+        job = lifecycle.lease_delivery(retry.job, now, now + 90).job
+    assert waits == [DELIVERY_BACKOFF.delay(attempt) for attempt in range(1, MAX_DELIVERY_ATTEMPTS)]
+    assert waits == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]
+
+
+def test_the_last_failed_delivery_gives_up_and_refunds_a_video_nobody_got() -> None:
+    job = dataclasses.replace(finished_job(), delivery_attempts=MAX_DELIVERY_ATTEMPTS)
+    gave_up = lifecycle.delivery_failed(job, SUBMITTED + 99)
+    assert gave_up.job.delivery_state is DeliveryState.FAILED
+    assert gave_up.job.deliver_at is None
+    assert gave_up.job.error_message == lifecycle.UNDELIVERABLE_MESSAGE
+    assert gave_up.effects == (Refund(),)
+
+
+def test_giving_up_a_failed_jobs_delivery_refunds_nothing_more_and_keeps_its_reason() -> None:
+    failed = finished_job(JobStatus.FAILED)
+    gave_up = lifecycle.give_up_delivery(failed, "could not post", SUBMITTED + 99)
+    assert gave_up.job.error_message == "no"
+    assert gave_up.effects == ()
+
+
+def test_delivered_is_final_and_keeps_an_earlier_message_id() -> None:
+    now = SUBMITTED + 60
+    first = lifecycle.delivered(finished_job(), 555, now)
+    assert first.job.delivery_state is DeliveryState.DELIVERED
+    assert (first.job.deliver_at, first.job.delivered_at, first.job.result_message_id) == (None, now, 555)
+    assert first.effects == ()
+    assert lifecycle.delivered(first.job, None, now + 1).job.result_message_id == 555
+
+
+def test_transitions_chain_from_where_the_last_ended() -> None:
+    job = submitted_job()
+    seen = lifecycle.observe(job, snap("completed", state=RemoteState.SUCCEEDED), SUBMITTED + 30, POLICY)
+    done = seen.transition.then(lifecycle.downloaded(seen.job, "/data/results/x.mp4", 10, SUBMITTED + 31))
+    assert done.before == job
+    assert done.job.status is JobStatus.SUCCEEDED
+    assert done.effects == (Settle(), Notify())
+    slow = Transition(before=job, job=job, effects=(Notify(became_slow=True),))
+    assert slow.then(Transition(before=job, job=job, effects=(Notify(),))).effects == (Notify(became_slow=True),)
+    with pytest.raises(ValueError, match="start where"):
+        seen.transition.then(Transition(before=job, job=job))

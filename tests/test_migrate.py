@@ -9,7 +9,9 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from bot.domain import ErrorKind
 from bot.storage import JobStore
+from bot.storage.job_rows import COLUMNS
 from bot.storage.migrate import Migration, bundled_migrations, migrate
 
 FIRST = Migration(
@@ -109,3 +111,55 @@ async def test_string_literals_with_semicolons_and_dashes(db: aiosqlite.Connecti
         row = await cursor.fetchone()
     assert row is not None
     assert row[0] == "a; b -- c"
+
+
+# Rows as release 7 stored them, where ``attempts`` and ``error_kind`` each meant two things.
+_OLD_ROWS = [
+    # id, status, attempts, error_kind, error_message
+    ("outage01", "running", 2, "unavailable", None),  # two failed polls in a row
+    ("lostask1", "queued", 1, "lost", None),  # one "no such task" answer
+    ("download", "running", 3, "bad_result", None),  # three failed fetches of the finished result
+    ("calmjob1", "running", 0, None, None),
+    ("failed01", "failed", 3, "bad_result", "cut short"),
+    ("timedout", "failed", 2, "timed_out", "too long"),
+    ("success1", "succeeded", 0, None, None),
+]
+
+
+async def test_0008_splits_attempts_and_error_kind_of_old_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        assert await migrate(conn, bundled_migrations()[:7]) == 7
+        for job_id, status, attempts, kind, message in _OLD_ROWS:
+            await conn.execute(
+                "INSERT INTO jobs (id, origin, prompt, model, wire_format, orientation, duration, status, created_at, "
+                "updated_at, attempts, error_kind, error_message) "
+                "VALUES (?, 'discord', 'p', 'sora-2', 'openai', 'landscape', 4, ?, 1.0, 1.0, ?, ?, ?)",
+                (job_id, status, attempts, kind, message),
+            )
+    store = await JobStore.open(path, lambda: 0.0)
+    try:
+        jobs = {job_id: await store.get(job_id) for job_id, *_ in _OLD_ROWS}
+    finally:
+        await store.close()
+    split = {
+        job_id: (job.poll_errors, job.poll_error_kind, job.download_attempts, job.error_kind, job.error_message)
+        for job_id, job in jobs.items()
+        if job is not None
+    }
+    assert split == {
+        "outage01": (2, ErrorKind.UNAVAILABLE, 0, None, None),
+        "lostask1": (1, ErrorKind.LOST, 0, None, None),
+        "download": (0, None, 3, None, None),
+        "calmjob1": (0, None, 0, None, None),
+        "failed01": (0, None, 3, ErrorKind.BAD_RESULT, "cut short"),
+        "timedout": (2, None, 0, ErrorKind.TIMED_OUT, "too long"),
+        "success1": (0, None, 0, None, None),
+    }
+
+
+async def test_the_jobs_table_has_exactly_the_job_fields(db: aiosqlite.Connection) -> None:
+    await migrate(db)
+    async with db.execute("PRAGMA table_info(jobs)") as cursor:
+        columns = {row[1] for row in await cursor.fetchall()}
+    assert columns == set(COLUMNS)

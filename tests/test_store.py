@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,26 +18,29 @@ from bot.domain import (
     JobStatus,
     NewJob,
     Orientation,
+    Transition,
     WireFormat,
 )
+from bot.services import lifecycle
 from bot.storage import JobStore
 from bot.storage.migrate import bundled_migrations
+from bot.storage.store import Claim
+from tests.helpers import FakeClock
 
 LEASE = 60.0
 
 
-class FakeClock:
-    """A clock that only moves when told."""
+def poll_lease(now: float) -> Claim:
+    return functools.partial(lifecycle.lease_poll, until=now + LEASE)
 
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
 
-    def __call__(self) -> float:
-        return self.now
+def delivery_lease(now: float) -> Claim:
+    return functools.partial(lifecycle.lease_delivery, now=now, until=now + LEASE)
 
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
+
+async def save(store: JobStore, before: Job, after: Job) -> None:
+    """Store ``after`` over ``before``, with no effects."""
+    await store.apply(Transition(before=before, job=after))
 
 
 @pytest.fixture
@@ -69,6 +73,7 @@ def new_job(
 
 async def add(
     store: JobStore,
+    clock: FakeClock,
     *,
     first_poll_at: float = 1_000.0,
     origin: str = "discord",
@@ -77,7 +82,7 @@ async def add(
     images: int = 0,
 ) -> Job:
     new = new_job(origin=origin, requester_id=requester_id, prompt=prompt, images=images)
-    return await store.add(new, WireFormat.OPENAI, first_poll_at=first_poll_at)
+    return await store.add(lifecycle.created(new, WireFormat.OPENAI, clock.now, first_poll_at))
 
 
 async def finish(store: JobStore, job: Job, deliver_at: float) -> Job:
@@ -90,7 +95,7 @@ async def finish(store: JobStore, job: Job, deliver_at: float) -> Job:
         delivery_state=DeliveryState.PENDING,
         deliver_at=deliver_at,
     )
-    await store.save(done)
+    await save(store, job, done)
     return done
 
 
@@ -103,7 +108,7 @@ async def test_open_twice_keeps_data_and_schema_version(tmp_path: Path, clock: F
     path = tmp_path / "jobs.sqlite3"
     first = await JobStore.open(path, clock)
     try:
-        job = await add(first)
+        job = await add(first, clock)
     finally:
         await first.close()
     second = await JobStore.open(path, clock)
@@ -124,7 +129,7 @@ async def test_check_writable(store: JobStore) -> None:
 
 
 async def test_add_stores_a_submitting_job(store: JobStore, clock: FakeClock) -> None:
-    job = await add(store, first_poll_at=1_120.0, images=2)
+    job = await add(store, clock, first_poll_at=1_120.0, images=2)
     assert len(job.id) == 8
     assert job.id == job.id.lower()
     assert job.status is JobStatus.SUBMITTING
@@ -142,13 +147,13 @@ async def test_add_stores_a_submitting_job(store: JobStore, clock: FakeClock) ->
     assert job.task_id is None
     assert job.delivery_state is DeliveryState.NONE
     assert job.deliver_at is None
-    assert (job.poll_count, job.attempts, job.delivery_attempts) == (0, 0, 0)
+    assert (job.poll_count, job.poll_errors, job.download_attempts, job.delivery_attempts) == (0, 0, 0, 0)
     assert job.maybe_delivered is False
     assert job.slow_notified is False
 
 
-async def test_ids_are_distinct(store: JobStore) -> None:
-    ids = {(await add(store)).id for _ in range(20)}
+async def test_ids_are_distinct(store: JobStore, clock: FakeClock) -> None:
+    ids = {(await add(store, clock)).id for _ in range(20)}
     assert len(ids) == 20
 
 
@@ -157,23 +162,23 @@ async def test_get_unknown_is_none(store: JobStore) -> None:
     assert await store.find("nosuchid") is None
 
 
-async def test_find_by_bot_id_ignores_case_and_spaces(store: JobStore) -> None:
-    job = await add(store)
+async def test_find_by_bot_id_ignores_case_and_spaces(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     assert await store.find(job.id) == job
     assert await store.find(f"  {job.id.upper()} ") == job
 
 
-async def test_find_by_task_id_is_exact(store: JobStore) -> None:
-    job = await add(store)
+async def test_find_by_task_id_is_exact(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     saved = dataclasses.replace(job, task_id="Video_AbC123", status=JobStatus.QUEUED)
-    await store.save(saved)
+    await save(store, job, saved)
     assert await store.find("Video_AbC123") == saved
     assert await store.find(" Video_AbC123 ") == saved
     assert await store.find("video_abc123") is None
 
 
 async def test_save_round_trips_every_field(store: JobStore, clock: FakeClock) -> None:
-    job = await add(store)
+    job = await add(store, clock)
     changed = dataclasses.replace(
         job,
         task_id="task-xyz",
@@ -186,7 +191,9 @@ async def test_save_round_trips_every_field(store: JobStore, clock: FakeClock) -
         next_poll_at=1_070.125,
         last_poll_at=1_049.0,
         poll_count=11,
-        attempts=2,
+        poll_errors=2,
+        poll_error_kind=ErrorKind.UNAVAILABLE,
+        download_attempts=1,
         refresh_start=1_040.5,
         refresh_end=1_041.5,
         slow_notified=True,
@@ -197,104 +204,107 @@ async def test_save_round_trips_every_field(store: JobStore, clock: FakeClock) -
         delivery_state=DeliveryState.PENDING,
         deliver_at=1_061.0,
     )
-    await store.save(changed)
+    await save(store, job, changed)
     assert await store.get(job.id) == changed
 
 
-async def test_save_can_clear_optional_fields(store: JobStore) -> None:
-    job = await add(store)
-    await store.save(dataclasses.replace(job, error_kind=ErrorKind.LOST, error_message="gone", progress=5))
+async def test_save_can_clear_optional_fields(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
+    lost = dataclasses.replace(job, error_kind=ErrorKind.LOST, error_message="gone", progress=5)
+    await save(store, job, lost)
     cleared = dataclasses.replace(job, error_kind=None, error_message=None, progress=None, next_poll_at=None)
-    await store.save(cleared)
+    await save(store, lost, cleared)
     assert await store.get(job.id) == cleared
 
 
-async def test_claim_due_leases_jobs(store: JobStore) -> None:
-    job = await add(store, first_poll_at=1_000.0)
-    claimed = await store.claim_due("discord", 1_000.0, 10, LEASE)
+async def test_claim_due_leases_jobs(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock, first_poll_at=1_000.0)
+    claimed = await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0))
     assert [j.id for j in claimed] == [job.id]
     assert claimed[0].next_poll_at == 1_000.0 + LEASE
-    assert await store.claim_due("discord", 1_000.0, 10, LEASE) == []
-    assert await store.claim_due("discord", 1_000.0 + LEASE - 0.5, 10, LEASE) == []
-    again = await store.claim_due("discord", 1_000.0 + LEASE, 10, LEASE)
+    assert await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0)) == []
+    assert await store.claim_due("discord", 1_000.0 + LEASE - 0.5, 10, poll_lease(1_000.0 + LEASE - 0.5)) == []
+    again = await store.claim_due("discord", 1_000.0 + LEASE, 10, poll_lease(1_000.0 + LEASE))
     assert [j.id for j in again] == [job.id]
 
 
-async def test_a_submit_cannot_extend_a_job_the_poller_took_to_give_up(store: JobStore) -> None:
-    job = await add(store, first_poll_at=1_000.0)  # its submit's deadline has come
-    assert [j.id for j in await store.claim_due("discord", 1_000.0, 10, LEASE)] == [job.id]  # to give it up
+async def test_a_submit_cannot_extend_a_job_the_poller_took_to_give_up(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock, first_poll_at=1_000.0)  # its submit's deadline has come
+    assert [j.id for j in await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0))] == [
+        job.id
+    ]  # to give it up
     assert await store.extend_submit(job, 1_150.0) is False  # the submit must not go out now
     assert (await store.get(job.id)).next_poll_at == 1_000.0 + LEASE  # type: ignore[union-attr]
 
 
-async def test_an_extended_submit_is_not_given_up(store: JobStore) -> None:
-    job = await add(store, first_poll_at=1_000.0)
+async def test_an_extended_submit_is_not_given_up(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock, first_poll_at=1_000.0)
     assert await store.extend_submit(job, 1_150.0) is True
-    assert await store.claim_due("discord", 1_000.0, 10, LEASE) == []
+    assert await store.claim_due("discord", 1_000.0, 10, poll_lease(1_000.0)) == []
     assert await store.extend_submit(job, 1_200.0) is False  # once: it was extended from a deadline since moved
 
 
-async def test_claim_due_skips_jobs_not_yet_due(store: JobStore) -> None:
-    await add(store, first_poll_at=1_100.0)
-    assert await store.claim_due("discord", 1_099.0, 10, LEASE) == []
-    assert len(await store.claim_due("discord", 1_100.0, 10, LEASE)) == 1
+async def test_claim_due_skips_jobs_not_yet_due(store: JobStore, clock: FakeClock) -> None:
+    await add(store, clock, first_poll_at=1_100.0)
+    assert await store.claim_due("discord", 1_099.0, 10, poll_lease(1_099.0)) == []
+    assert len(await store.claim_due("discord", 1_100.0, 10, poll_lease(1_100.0))) == 1
 
 
-async def test_claim_due_is_per_origin(store: JobStore) -> None:
-    cli_job = await add(store, origin="cli")
-    discord_job = await add(store, origin="discord")
-    assert [j.id for j in await store.claim_due("discord", 2_000.0, 10, LEASE)] == [discord_job.id]
-    assert [j.id for j in await store.claim_due("cli", 2_000.0, 10, LEASE)] == [cli_job.id]
-    assert await store.claim_due("elsewhere", 2_000.0, 10, LEASE) == []
+async def test_claim_due_is_per_origin(store: JobStore, clock: FakeClock) -> None:
+    cli_job = await add(store, clock, origin="cli")
+    discord_job = await add(store, clock, origin="discord")
+    assert [j.id for j in await store.claim_due("discord", 2_000.0, 10, poll_lease(2_000.0))] == [discord_job.id]
+    assert [j.id for j in await store.claim_due("cli", 2_000.0, 10, poll_lease(2_000.0))] == [cli_job.id]
+    assert await store.claim_due("elsewhere", 2_000.0, 10, poll_lease(2_000.0)) == []
 
 
-async def test_claim_due_takes_the_earliest_up_to_the_limit(store: JobStore) -> None:
-    late = await add(store, first_poll_at=1_030.0)
-    early = await add(store, first_poll_at=1_010.0)
-    middle = await add(store, first_poll_at=1_020.0)
-    first = await store.claim_due("discord", 1_050.0, 2, LEASE)
+async def test_claim_due_takes_the_earliest_up_to_the_limit(store: JobStore, clock: FakeClock) -> None:
+    late = await add(store, clock, first_poll_at=1_030.0)
+    early = await add(store, clock, first_poll_at=1_010.0)
+    middle = await add(store, clock, first_poll_at=1_020.0)
+    first = await store.claim_due("discord", 1_050.0, 2, poll_lease(1_050.0))
     assert {j.id for j in first} == {early.id, middle.id}
-    assert [j.id for j in await store.claim_due("discord", 1_050.0, 2, LEASE)] == [late.id]
+    assert [j.id for j in await store.claim_due("discord", 1_050.0, 2, poll_lease(1_050.0))] == [late.id]
 
 
-async def test_claim_due_ignores_jobs_with_nothing_to_poll(store: JobStore) -> None:
-    job = await add(store)
+async def test_claim_due_ignores_jobs_with_nothing_to_poll(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     await finish(store, job, deliver_at=1_000.0)
-    assert await store.claim_due("discord", 10_000.0, 10, LEASE) == []
+    assert await store.claim_due("discord", 10_000.0, 10, poll_lease(10_000.0)) == []
 
 
-async def test_next_poll_at_per_origin(store: JobStore) -> None:
+async def test_next_poll_at_per_origin(store: JobStore, clock: FakeClock) -> None:
     assert await store.next_poll_at("discord") is None
-    await add(store, first_poll_at=1_300.0)
-    soonest = await add(store, first_poll_at=1_200.0)
-    await add(store, origin="cli", first_poll_at=1_050.0)
+    await add(store, clock, first_poll_at=1_300.0)
+    soonest = await add(store, clock, first_poll_at=1_200.0)
+    await add(store, clock, origin="cli", first_poll_at=1_050.0)
     assert await store.next_poll_at("discord") == 1_200.0
     assert await store.next_poll_at("cli") == 1_050.0
     assert await store.next_poll_at("other") is None
-    await store.save(dataclasses.replace(soonest, next_poll_at=None))
+    await save(store, soonest, dataclasses.replace(soonest, next_poll_at=None))
     assert await store.next_poll_at("discord") == 1_300.0
 
 
-async def test_claim_deliveries_leases_and_counts_attempts(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
+async def test_claim_deliveries_leases_and_counts_attempts(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
     assert await store.next_delivery_at("discord") == 1_000.0
     assert await store.next_delivery_at("cli") is None
-    claimed = await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
+    claimed = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     assert [j.id for j in claimed] == [job.id]
     assert claimed[0].delivery_state is DeliveryState.DELIVERING
     assert claimed[0].delivery_attempts == 1
     assert claimed[0].maybe_delivered is False
     assert claimed[0].deliver_at == 1_000.0 + LEASE
-    assert await store.claim_deliveries("discord", 1_000.0, 10, LEASE) == []
-    assert await store.claim_deliveries("cli", 5_000.0, 10, LEASE) == []
+    assert await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0)) == []
+    assert await store.claim_deliveries("cli", 5_000.0, 10, delivery_lease(5_000.0)) == []
 
 
-async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
+async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
+    await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     # The process stops here: the delivery is neither marked nor retried, so only the lease brings it back.
-    assert await store.claim_deliveries("discord", 1_000.0 + LEASE - 1, 10, LEASE) == []
-    again = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, LEASE)
+    assert await store.claim_deliveries("discord", 1_000.0 + LEASE - 1, 10, delivery_lease(1_000.0 + LEASE - 1)) == []
+    again = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, delivery_lease(1_000.0 + LEASE))
     assert [j.id for j in again] == [job.id]
     assert again[0].maybe_delivered is True
     assert again[0].delivery_attempts == 2
@@ -302,86 +312,95 @@ async def test_claim_after_a_cut_off_delivery_says_maybe_delivered(store: JobSto
 
 
 async def test_retry_delivery_puts_it_back(store: JobStore, clock: FakeClock) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
+    (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     clock.advance(5)
-    await store.retry_delivery(job.id, at=1_030.0)
+    retry = lifecycle.delivery_failed(attempt, clock.now)
+    at = retry.job.deliver_at
+    assert at is not None and at > clock.now
+    await store.apply(retry)
     retried = await store.get(job.id)
     assert retried is not None
     assert retried.delivery_state is DeliveryState.PENDING
-    assert retried.deliver_at == 1_030.0
+    assert retried.deliver_at == at
     assert retried.updated_at == clock.now
-    assert await store.claim_deliveries("discord", 1_029.0, 10, LEASE) == []
-    claimed = await store.claim_deliveries("discord", 1_030.0, 10, LEASE)
+    assert await store.claim_deliveries("discord", at - 1, 10, delivery_lease(at - 1)) == []
+    claimed = await store.claim_deliveries("discord", at, 10, delivery_lease(at))
     assert [j.id for j in claimed] == [job.id]
     assert claimed[0].maybe_delivered is True  # the failed attempt may have posted before its answer was lost
     assert claimed[0].delivery_attempts == 2
 
 
-async def test_maybe_delivered_survives_a_failed_retry(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)  # attempt 1: cut off by a crash
-    second = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, LEASE)
+async def test_maybe_delivered_survives_a_failed_retry(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
+    await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))  # attempt 1: cut off by a crash
+    second = await store.claim_deliveries("discord", 1_000.0 + LEASE, 10, delivery_lease(1_000.0 + LEASE))
     assert second[0].maybe_delivered is True
-    await store.retry_delivery(job.id, at=1_100.0)  # attempt 2 raised before it could check
-    third = await store.claim_deliveries("discord", 1_100.0, 10, LEASE)
+    retry = lifecycle.delivery_failed(second[0], 1_000.0 + LEASE)  # attempt 2 raised before it could check
+    await store.apply(retry)
+    at = retry.job.deliver_at
+    assert at is not None
+    third = await store.claim_deliveries("discord", at, 10, delivery_lease(at))
     assert [j.id for j in third] == [job.id]
     assert third[0].maybe_delivered is True
 
 
 async def test_mark_delivered_is_final(store: JobStore, clock: FakeClock) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
+    (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
     clock.advance(3)
-    await store.mark_delivered(job.id, result_message_id=555)
+    await store.apply(lifecycle.delivered(attempt, 555, clock.now))
     done = await store.get(job.id)
     assert done is not None
     assert done.delivery_state is DeliveryState.DELIVERED
     assert done.deliver_at is None
     assert done.delivered_at == clock.now
     assert done.result_message_id == 555
-    assert await store.claim_deliveries("discord", 1e12, 10, LEASE) == []
+    assert await store.claim_deliveries("discord", 1e12, 10, delivery_lease(1e12)) == []
     assert await store.next_delivery_at("discord") is None
 
 
-async def test_mark_delivered_keeps_an_earlier_message_id(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.mark_delivered(job.id, result_message_id=777)
-    await store.mark_delivered(job.id)
+async def test_mark_delivered_keeps_an_earlier_message_id(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
+    await store.apply(lifecycle.delivered(job, 777, 1_001.0))
+    stored = await store.get(job.id)
+    assert stored is not None
+    await store.apply(lifecycle.delivered(stored, None, 1_002.0))
     done = await store.get(job.id)
     assert done is not None
     assert done.result_message_id == 777
 
 
-async def test_give_up_delivery(store: JobStore) -> None:
-    job = await finish(store, await add(store), deliver_at=1_000.0)
-    await store.claim_deliveries("discord", 1_000.0, 10, LEASE)
-    await store.give_up_delivery(job.id, "could not post")
+async def test_give_up_delivery(store: JobStore, clock: FakeClock) -> None:
+    job = await finish(store, await add(store, clock), deliver_at=1_000.0)
+    (attempt,) = await store.claim_deliveries("discord", 1_000.0, 10, delivery_lease(1_000.0))
+    await store.apply(lifecycle.give_up_delivery(attempt, "could not post", 1_001.0))
     gave_up = await store.get(job.id)
     assert gave_up is not None
     assert gave_up.delivery_state is DeliveryState.FAILED
     assert gave_up.deliver_at is None
     assert gave_up.error_message == "could not post"
-    assert await store.claim_deliveries("discord", 1e12, 10, LEASE) == []
+    assert await store.claim_deliveries("discord", 1e12, 10, delivery_lease(1e12)) == []
 
 
-async def test_give_up_delivery_keeps_the_jobs_own_error(store: JobStore) -> None:
-    job = await add(store)
+async def test_give_up_delivery_keeps_the_jobs_own_error(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
+    done = await finish(store, job, deliver_at=1_000.0)
     failed = dataclasses.replace(
-        await finish(store, job, deliver_at=1_000.0),
+        done,
         status=JobStatus.FAILED,
         error_kind=ErrorKind.TIMED_OUT,
         error_message="took too long",
     )
-    await store.save(failed)
-    await store.give_up_delivery(job.id, "could not post")
+    await save(store, done, failed)
+    await store.apply(lifecycle.give_up_delivery(failed, "could not post", 1_001.0))
     gave_up = await store.get(job.id)
     assert gave_up is not None
     assert gave_up.error_message == "took too long"
 
 
-async def test_set_discord_refs_only_overwrites_given_values(store: JobStore) -> None:
-    job = await add(store)
+async def test_set_discord_refs_only_overwrites_given_values(store: JobStore, clock: FakeClock) -> None:
+    job = await add(store, clock)
     await store.set_discord_refs(job.id, thread_id=111, status_message_id=222)
     await store.set_discord_refs(job.id, status_message_id=333)
     refs = await store.get(job.id)
@@ -393,8 +412,8 @@ async def test_list_by_requester_newest_first_with_limit(store: JobStore, clock:
     made = []
     for i in range(5):
         clock.advance(10)
-        made.append(await add(store, prompt=f"prompt {i}"))
-    await add(store, requester_id=99)
+        made.append(await add(store, clock, prompt=f"prompt {i}"))
+    await add(store, clock, requester_id=99)
     listed = await store.list_by_requester(7, 42, limit=3)
     assert [j.id for j in listed] == [made[4].id, made[3].id, made[2].id]
     assert len(await store.list_by_requester(7, 99)) == 1
@@ -402,18 +421,18 @@ async def test_list_by_requester_newest_first_with_limit(store: JobStore, clock:
     assert await store.list_by_requester(8, 42) == []  # another server's jobs are not listed
 
 
-async def test_list_by_requester_orders_same_second_jobs_by_insertion(store: JobStore) -> None:
-    made = [await add(store) for _ in range(3)]
+async def test_list_by_requester_orders_same_second_jobs_by_insertion(store: JobStore, clock: FakeClock) -> None:
+    made = [await add(store, clock) for _ in range(3)]
     listed = await store.list_by_requester(7, 42)
     assert [j.id for j in listed] == [j.id for j in reversed(made)]
 
 
 async def test_list_unfinished_and_count_by_status(store: JobStore, clock: FakeClock) -> None:
-    older = await add(store)
+    older = await add(store, clock)
     clock.advance(1)
-    newer = await add(store)
+    newer = await add(store, clock)
     clock.advance(1)
-    done = await add(store)
+    done = await add(store, clock)
     await finish(store, done, deliver_at=clock.now)
     unfinished = await store.list_unfinished_by_requester(7, 42)
     assert await store.list_unfinished_by_requester(8, 42) == []

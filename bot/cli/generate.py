@@ -22,6 +22,7 @@ from bot.engine import Engine, open_engine
 from bot.errors import UserFacingError
 from bot.images import sniff_image_type, to_data_uri
 from bot.paths import output_file_problem
+from bot.services.creation import Ask, Checked
 from bot.services.lifecycle import PollPolicy
 from bot.settings import Settings
 
@@ -144,7 +145,7 @@ async def _run(args: argparse.Namespace, settings: Settings, catalog: Catalog, s
         if args.resume:
             return await _follow(engine, None, args, left, stop)
         try:
-            request = engine.jobs.build_request(
+            ask = Ask(
                 prompt=args.prompt,
                 model=args.model,
                 orientation=Orientation(args.orientation),
@@ -153,10 +154,11 @@ async def _run(args: argparse.Namespace, settings: Settings, catalog: Catalog, s
                 images=images,
                 last_frame=last_frame,
             )
+            checked = await engine.creation.check(ask, who=None)
         except UserFacingError as exc:
             _say(exc.user_message)
             return ExitCode.USAGE
-        return await _follow(engine, NewJob(request=request, origin=ORIGIN), args, left, stop)
+        return await _follow(engine, checked, args, left, stop)
 
 
 async def _left_by_earlier_runs(engine: Engine) -> list[Job]:
@@ -176,13 +178,15 @@ def _policy(engine: Engine, args: argparse.Namespace, model: str | None) -> tupl
     return dataclasses.replace(engine.policy, timeout_after_seconds=minutes * 60), minutes
 
 
-async def _follow(engine: Engine, new: NewJob | None, args: argparse.Namespace, left: list[Job], stop: _Stop) -> int:
+async def _follow(
+    engine: Engine, checked: Checked | None, args: argparse.Namespace, left: list[Job], stop: _Stop
+) -> int:
     progress = ProgressLine()
     waiting = {job.id for job in left}
     finished: dict[str, Job] = {}
     all_done = asyncio.Event()
     mine: list[str] = []
-    policy, minutes = _policy(engine, args, new.request.model if new else None)
+    policy, minutes = _policy(engine, args, checked.request.model if checked else None)
 
     def tell(text: str) -> None:
         progress.interject(text, sys.stdout)
@@ -205,13 +209,13 @@ async def _follow(engine: Engine, new: NewJob | None, args: argparse.Namespace, 
     poller = engine.poller(origin=ORIGIN, deliver=deliver, on_change=on_change, policy=policy)
     if left:
         tell(f"Following {len(left)} job(s) an earlier run left: {', '.join(job.id for job in left)}.")
-    elif new is None:
+    elif checked is None:
         _say("No job of an earlier run is left to follow.")
         return ExitCode.OK
-    if new is not None:
+    if checked is not None:
         # The submit is not cut off by a signal: a create sent and not awaited may be billed and never seen.
         stop.shield = True
-        job = await engine.jobs.submit(new)
+        job = (await engine.creation.submit(checked, NewJob(request=checked.request, origin=ORIGIN))).job
         stop.shield = False
         mine.append(job.id)
         if job.status is JobStatus.FAILED:

@@ -6,12 +6,15 @@ import random
 from collections.abc import Callable
 from typing import Final
 
+from bot.domain import Backoff
 from bot.errors import GatewayError, GatewayRateLimitedError
 
 MAX_RETRIES: Final = 3
 INITIAL_DELAY_SECONDS: Final = 0.5
 MAX_DELAY_SECONDS: Final = 8.0
 MAX_RETRY_AFTER_SECONDS: Final = 60.0
+# Jitter keeps a crowd of clients that failed together from retrying together.
+BACKOFF: Final = Backoff(first=INITIAL_DELAY_SECONDS, cap=MAX_DELAY_SECONDS, jitter=0.5)
 
 
 def should_retry(error: GatewayError) -> bool:
@@ -26,6 +29,4 @@ def backoff_delay(attempt: int, error: GatewayError | None = None, rng: Callable
     """
     if isinstance(error, GatewayRateLimitedError) and error.retry_after is not None:
         return min(max(error.retry_after, 0.0), MAX_RETRY_AFTER_SECONDS)
-    ceiling = min(MAX_DELAY_SECONDS, INITIAL_DELAY_SECONDS * 2.0**attempt)
-    # Jitter keeps a crowd of clients that failed together from retrying together.
-    return ceiling * (0.5 + 0.5 * rng())
+    return BACKOFF.delay(attempt, rng)

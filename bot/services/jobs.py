@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -10,12 +9,10 @@ from typing import Final
 
 from bot.catalog import ModelSpec
 from bot.domain import (
-    DeliveryState,
     ErrorKind,
     GenerationRequest,
     ImageTransport,
     Job,
-    JobStatus,
     NewJob,
     Orientation,
 )
@@ -33,8 +30,6 @@ log = logging.getLogger(__name__)
 Hold = Callable[[Session, str], Awaitable[None]]
 
 MAX_PROMPT_CHARS: Final = 2000
-# An unanswered submit is given up (as unconfirmed) this long after it started, if the process died meanwhile.
-SUBMIT_GRACE_SECONDS: Final = 30.0
 
 
 class JobService:
@@ -119,19 +114,18 @@ class JobService:
         ``hold`` reserves the job's credits in the same transaction; if it refuses, nothing is stored.
         """
         spec = self.models.named(new.request.model)
-        # Time for the caller to get to send() (posting a status message first) and for the submit itself.
-        give_up_at = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
-        return await self._store.add(new, spec.wire_format, first_poll_at=give_up_at, hold=hold)
+        now = self._clock()
+        give_up_at = lifecycle.unsent_deadline(now, self._client.timeouts.submit)
+        return await self._store.add(lifecycle.created(new, spec.wire_format, now, give_up_at), hold=hold)
 
     async def abandon(self, job: Job, reason: str) -> Job:
         """End a stored job that was never sent (its set-up failed); its credits are refunded.
 
         The caller tells the requester, so the job is recorded as delivered in the same write.
         """
-        failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, self._clock())
-        failed = dataclasses.replace(failed, delivery_state=DeliveryState.DELIVERED, deliver_at=None)
-        await self._store.save(failed)
-        return failed
+        failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, self._clock(), told=True)
+        await self._store.apply(failed)
+        return failed.job
 
     async def send(self, job: Job, request: GenerationRequest, *, refusal_told: bool = False) -> Job:
         """Submit a stored job's request and record the outcome.
@@ -142,7 +136,7 @@ class JobService:
         spec = self.models.named(request.model)
         # Move the give-up time past this submit's own timeout; if the poller already gave the job up, or took
         # it to do so (its set-up took too long), do not submit at all.
-        deadline = self._clock() + self._client.timeouts.submit + SUBMIT_GRACE_SECONDS
+        deadline = lifecycle.unsent_deadline(self._clock(), self._client.timeouts.submit)
         if not await self._store.extend_submit(job, deadline):
             raise UserFacingError(
                 "Setting this video up took too long, so it was not sent. Nothing was charged; try again."
@@ -169,16 +163,14 @@ class JobService:
             else:
                 log.warning("Job %s: gateway refused the submit: %s", job.id, exc)
             self._metrics.submit_errors.labels(kind=exc.kind.value).inc()
-            job = lifecycle.fail_with(job, exc, self._clock())
-            if refusal_told:
-                job = dataclasses.replace(job, delivery_state=DeliveryState.DELIVERED, deliver_at=None)
+            outcome = lifecycle.fail_with(job, exc, self._clock(), told=refusal_told)
         else:
             self._metrics.job_submitted(spec.name)
-            job = lifecycle.after_submit(job, result, self._clock(), self._policy)
-        await self._store.save(job, only_if=JobStatus.SUBMITTING)
+            outcome = lifecycle.after_submit(job, result, self._clock(), self._policy)
+        await self._store.apply(outcome)
         if self.on_submitted is not None:
             self.on_submitted()
-        return job
+        return outcome.job
 
 
 def check_image_count(spec: ModelSpec, count: int) -> None:

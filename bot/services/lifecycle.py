@@ -1,15 +1,36 @@
-"""The job state machine: pure functions from (job, what happened, now) to the job's next state."""
+"""The job state machine: pure functions from (job, what happened, now) to a Transition, its next state and effects.
+
+Every change of a job's status, schedule, counters and delivery is decided here, and so is what comes with it
+(credits settled or refunded, a strike, listeners told): the store only writes what a Transition says.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import assert_never
+from typing import Final, assert_never
 
-from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, RemoteState, SubmitResult, TaskSnapshot
+from bot.domain import (
+    Backoff,
+    DeliveryState,
+    Effect,
+    ErrorKind,
+    Job,
+    JobStatus,
+    NewJob,
+    Notify,
+    Refund,
+    RemoteState,
+    Settle,
+    Strike,
+    SubmitResult,
+    TaskSnapshot,
+    Transition,
+    WireFormat,
+)
 from bot.errors import GatewayError, GatewayRateLimitedError, GatewayTaskLostError
-from bot.gateway.faults import scrub
+from bot.gateway.error_answers import scrub
 from bot.gateway.retry import backoff_delay
 from bot.gateway.vocab import looks_like_content_policy
 from bot.services.phase import PollTiming, RefreshWindow, first_window, learn, next_poll
@@ -19,6 +40,11 @@ from bot.services.phase import PollTiming, RefreshWindow, first_window, learn, n
 LOST_AFTER_POLLS = 3
 # A result that cannot be fetched intact is tried again on this many polls before the job fails.
 DOWNLOAD_ATTEMPTS = 4
+# An unanswered submit is given up (as unconfirmed) this long after its own timeout, if the process died meanwhile.
+SUBMIT_GRACE_SECONDS: Final = 30.0
+# A delivery that keeps failing is given up after this many attempts, waiting longer before each.
+MAX_DELIVERY_ATTEMPTS: Final = 8
+DELIVERY_BACKOFF: Final = Backoff(first=5.0, cap=300.0)
 _QUEUED_WORDS = frozenset({"", "queued", "pending", "submitted", "not_start", "unknown", "not started"})
 
 GENERIC_FAILURE = "The video provider could not make this video. Try again, perhaps with a different prompt."
@@ -31,6 +57,8 @@ UNCONFIRMED_MESSAGE = (
     "The bot stopped while sending this job, so it cannot tell whether the video service received it. "
     "It was not sent again, to avoid paying twice. Try again."
 )
+UNDELIVERABLE_MESSAGE = "The result could not be delivered after several tries."
+STRIKE_REASON = "content policy refusal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,18 +72,84 @@ class PollPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """The job after an observation, and what the poller must do next."""
+    """What one poll's answer does to the job, and whether the poller must fetch the result next."""
 
-    job: Job
+    transition: Transition
     download_url: str | None = None
     download: bool = False
-    became_slow: bool = False
+
+    @property
+    def job(self) -> Job:
+        """The job after the poll."""
+        return self.transition.job
+
+    @property
+    def became_slow(self) -> bool:
+        """Whether the job just crossed the notice threshold."""
+        notify = self.transition.notify
+        return notify is not None and notify.became_slow
 
 
-def after_submit(job: Job, result: SubmitResult, now: float, policy: PollPolicy) -> Job:
+def created(new: NewJob, wire_format: WireFormat, now: float, give_up_at: float) -> Job:
+    """A job about to be stored, before anything is sent; the store gives it its id.
+
+    It waits in SUBMITTING; if its submit is not confirmed by ``give_up_at``, the poller gives it up as unconfirmed.
+    """
+    request = new.request
+    return Job(
+        id="",
+        origin=new.origin,
+        requester_id=new.requester_id,
+        guild_id=new.guild_id,
+        channel_id=new.channel_id,
+        thread_id=None,
+        status_message_id=None,
+        result_message_id=None,
+        prompt=request.prompt,
+        model=request.model,
+        wire_format=wire_format,
+        orientation=request.orientation,
+        duration=request.duration,
+        hd=request.hd,
+        image_count=len(request.images),
+        task_id=None,
+        status=JobStatus.SUBMITTING,
+        remote_status=None,
+        progress=None,
+        created_at=now,
+        submitted_at=None,
+        updated_at=now,
+        finished_at=None,
+        next_poll_at=give_up_at,
+        last_poll_at=None,
+        poll_count=0,
+        refresh_start=None,
+        refresh_end=None,
+        slow_notified=False,
+        error_kind=None,
+        error_message=None,
+        result_path=None,
+        result_bytes=None,
+        delivery_state=DeliveryState.NONE,
+        deliver_at=None,
+        delivery_attempts=0,
+        maybe_delivered=False,
+        delivered_at=None,
+        parent_job_id=new.parent_job_id,
+        has_last_frame=new.request.last_frame is not None,
+    )
+
+
+def unsent_deadline(now: float, submit_timeout: float) -> float:
+    """When a job about to be sent is given up as unconfirmed unless its outcome is recorded by then: time for the
+    caller to get to the submit (posting a status message first) and for the submit itself."""
+    return now + submit_timeout + SUBMIT_GRACE_SECONDS
+
+
+def after_submit(job: Job, result: SubmitResult, now: float, policy: PollPolicy) -> Transition:
     """The gateway accepted the job: remember its task id and schedule the first poll."""
     window = first_window(now, policy.timing.period)
-    return dataclasses.replace(
+    submitted = dataclasses.replace(
         job,
         task_id=result.task_id,
         submitted_at=now,
@@ -68,21 +162,31 @@ def after_submit(job: Job, result: SubmitResult, now: float, policy: PollPolicy)
         last_poll_at=now,
         next_poll_at=next_poll(now, window, policy.timing),
     )
+    return _transition(job, submitted)
 
 
-def fail(job: Job, kind: ErrorKind, message: str, now: float) -> Job:
-    """End the job as failed and queue it for delivery (the requester is told why)."""
-    return _finish(job, JobStatus.FAILED, now, error_kind=kind, error_message=message)
+def fail(job: Job, kind: ErrorKind, message: str, now: float, *, told: bool = False) -> Transition:
+    """End the job as failed; it is queued for delivery (the requester is told why), or, when the caller
+    ``told`` the requester itself, recorded as delivered in the same write."""
+    return _transition(job, _fail(job, kind, message, now, told=told))
 
 
-def fail_with(job: Job, error: GatewayError, now: float) -> Job:
+def fail_with(job: Job, error: GatewayError, now: float, *, told: bool = False) -> Transition:
     """End the job with a gateway error's kind and plain-words message."""
-    return fail(job, error.kind, error.user_message, now)
+    return fail(job, error.kind, error.user_message, now, told=told)
 
 
-def unconfirmed(job: Job, now: float) -> Job:
+def unconfirmed(job: Job, now: float) -> Transition:
     """A job left in SUBMITTING past its deadline: the submit was cut off (a crash, a hung request)."""
     return fail(job, ErrorKind.UNCONFIRMED, UNCONFIRMED_MESSAGE, now)
+
+
+def lease_poll(job: Job, until: float) -> Transition:
+    """The job is taken to be polled: no other poller (or process) takes it before ``until``.
+
+    A submit still in flight finds its give-up time moved (and so is not sent once the poller took it).
+    """
+    return _transition(job, dataclasses.replace(job, next_poll_at=until))
 
 
 def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy, *, sent_at: float | None = None) -> Step:
@@ -100,8 +204,7 @@ def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy, *,
         period=policy.timing.period,
         reported_at=snapshot.updated_at,
     )
-    # Seen finished again after a failed download: keep counting download attempts rather than start over.
-    retrying_download = snapshot.state is RemoteState.SUCCEEDED and job.error_kind is ErrorKind.BAD_RESULT
+    finished = snapshot.state is RemoteState.SUCCEEDED
     seen = dataclasses.replace(
         job,
         remote_status=snapshot.raw_status,
@@ -109,64 +212,79 @@ def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy, *,
         updated_at=now,
         last_poll_at=sent_at if sent_at is not None else now,
         poll_count=job.poll_count + 1,
-        attempts=job.attempts if retrying_download else 0,
-        error_kind=job.error_kind if retrying_download else None,
+        poll_errors=0,
+        poll_error_kind=None,
+        # Seen finished again after a failed download: keep counting download attempts rather than start over.
+        download_attempts=job.download_attempts if finished else 0,
         refresh_start=window.start,
         refresh_end=window.end,
     )
     match snapshot.state:
         case RemoteState.SUCCEEDED:
-            return Step(job=dataclasses.replace(seen, progress=100), download_url=snapshot.result_url, download=True)
+            seen = dataclasses.replace(seen, progress=100)
+            return Step(_transition(job, seen), download_url=snapshot.result_url, download=True)
         case RemoteState.FAILED:
             kind = (
                 ErrorKind.CONTENT_POLICY
                 if looks_like_content_policy(snapshot.error, snapshot.error_code)
                 else ErrorKind.GENERATION_FAILED
             )
-            message = _failure_message(kind, snapshot.error)
-            return Step(job=fail(seen, kind, message, now))
+            return Step(_transition(job, _fail(seen, kind, _failure_message(kind, snapshot.error), now)))
         case RemoteState.RUNNING:
-            return _keep_polling(dataclasses.replace(seen, status=_running_status(snapshot)), now, policy)
+            polled, became_slow = _keep_polling(
+                dataclasses.replace(seen, status=_running_status(snapshot)), now, policy
+            )
+            return Step(_transition(job, polled, became_slow=became_slow))
         case _:
             assert_never(snapshot.state)
 
 
-def poll_failed(job: Job, error: GatewayError, now: float, policy: PollPolicy) -> Job:
+def poll_failed(job: Job, error: GatewayError, now: float, policy: PollPolicy) -> Transition:
     """A poll did not get an answer worth reading; try again later, or give up on a lost task.
 
-    ``attempts`` counts consecutive failures of one kind (kept in ``error_kind`` while the job runs), so two
-    outages followed by one "no such task" are not three answers that the task is lost.
+    ``poll_errors`` counts consecutive failures of one kind (``poll_error_kind``), so two outages followed by
+    one "no such task" are not three answers that the task is lost.
     """
-    attempts = _consecutive(job, error)
-    if isinstance(error, GatewayTaskLostError) and attempts >= LOST_AFTER_POLLS:
+    errors = job.poll_errors + 1 if job.poll_error_kind is error.kind else 1
+    if isinstance(error, GatewayTaskLostError) and errors >= LOST_AFTER_POLLS:
         return fail_with(job, error, now)
-    retry_at = now + _retry_delay(attempts, error, policy)
-    failed = dataclasses.replace(job, attempts=attempts, error_kind=error.kind, updated_at=now)
-    return _keep_polling(failed, now, policy, retry_at=retry_at).job
+    retry_at = now + _retry_delay(errors, error, policy)
+    failed = dataclasses.replace(job, poll_errors=errors, poll_error_kind=error.kind, updated_at=now)
+    polled, _ = _keep_polling(failed, now, policy, retry_at=retry_at)
+    return _transition(job, polled)
 
 
-def downloaded(job: Job, path: str, size: int, now: float) -> Job:
+def downloaded(job: Job, path: str, size: int, now: float) -> Transition:
     """The verified MP4 is on disk: the job succeeded."""
-    return _finish(job, JobStatus.SUCCEEDED, now, result_path=path, result_bytes=size, error_kind=None, attempts=0)
+    done = _finish(
+        job,
+        JobStatus.SUCCEEDED,
+        now,
+        result_path=path,
+        result_bytes=size,
+        error_kind=None,
+        poll_errors=0,
+        poll_error_kind=None,
+        download_attempts=0,
+    )
+    return _transition(job, done)
 
 
 def download_failed(
     job: Job, error: GatewayError, now: float, policy: PollPolicy, *, reported_url: str | None = None
-) -> Job:
+) -> Transition:
     """The result could not be fetched intact; poll again and retry, a few times.
 
     A task that reported success with no result link, whose content route keeps answering 502 (the gateway has no
     video to fetch), is a provider's withheld result: it fails as a generation failure with that reason.
     """
-    attempts = job.attempts + 1 if job.error_kind is ErrorKind.BAD_RESULT else 1
+    attempts = job.download_attempts + 1
     if not error.retryable or attempts >= DOWNLOAD_ATTEMPTS or now >= deadline(job, policy):
         if reported_url is None and error.status == HTTPStatus.BAD_GATEWAY:
             return fail(job, ErrorKind.GENERATION_FAILED, NO_VIDEO_MESSAGE, now)
         return fail(job, ErrorKind.BAD_RESULT, error.user_message, now)
     retry_at = now + _retry_delay(attempts, error, policy)
-    return dataclasses.replace(
-        job, attempts=attempts, error_kind=ErrorKind.BAD_RESULT, updated_at=now, next_poll_at=retry_at
-    )
+    return _transition(job, dataclasses.replace(job, download_attempts=attempts, updated_at=now, next_poll_at=retry_at))
 
 
 def deadline(job: Job, policy: PollPolicy) -> float:
@@ -175,14 +293,88 @@ def deadline(job: Job, policy: PollPolicy) -> float:
     return started + policy.timeout_after_seconds
 
 
-def _keep_polling(job: Job, now: float, policy: PollPolicy, *, retry_at: float | None = None) -> Step:
+def lease_delivery(job: Job, now: float, until: float) -> Transition:
+    """The finished job is taken to be delivered, until ``until``; the attempt is counted.
+
+    An attempt that was cut off (the job is still 'delivering') may have posted, and once one may have, every
+    later attempt must look before posting too: from ``delivery_started_at`` on, when the first was claimed.
+    """
+    claimed = dataclasses.replace(
+        job,
+        maybe_delivered=job.maybe_delivered or job.delivery_state is DeliveryState.DELIVERING,
+        delivery_state=DeliveryState.DELIVERING,
+        deliver_at=until,
+        delivery_started_at=job.delivery_started_at if job.delivery_started_at is not None else now,
+        delivery_attempts=job.delivery_attempts + 1,
+    )
+    return _transition(job, claimed)
+
+
+def delivered(job: Job, message_id: int | None, now: float) -> Transition:
+    """The job reached its recipient (``message_id`` is the post, if any); it is never delivered again."""
+    return _transition(job, _delivered(job, now, message_id))
+
+
+def delivery_failed(job: Job, now: float) -> Transition:
+    """A delivery attempt raised: try again later, waiting longer each time, or give up after the last."""
+    if job.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
+        return give_up_delivery(job, UNDELIVERABLE_MESSAGE, now)
+    # The failed attempt may still have posted (its answer was lost), so the next one looks before posting.
+    retry = dataclasses.replace(
+        job,
+        delivery_state=DeliveryState.PENDING,
+        maybe_delivered=True,
+        deliver_at=now + DELIVERY_BACKOFF.delay(job.delivery_attempts),
+        updated_at=now,
+    )
+    return _transition(job, retry)
+
+
+def give_up_delivery(job: Job, reason: str, now: float) -> Transition:
+    """Stop trying to deliver: the job shows ``reason`` (unless it already says why it failed), and a video
+    nobody got is refunded."""
+    gave_up = dataclasses.replace(
+        job,
+        delivery_state=DeliveryState.FAILED,
+        deliver_at=None,
+        updated_at=now,
+        error_message=job.error_message if job.error_message is not None else reason,
+    )
+    return _transition(job, gave_up)
+
+
+def _transition(before: Job, after: Job, *, became_slow: bool = False) -> Transition:
+    """The move from ``before`` to ``after`` with what comes with it: every effect rule is here."""
+    effects: list[Effect] = []
+    if after.status.is_terminal and not before.status.is_terminal:
+        if after.status is JobStatus.SUCCEEDED:
+            effects.append(Settle())  # the video is here: the held credits are spent
+        else:
+            effects.append(Refund())  # every failure gives the credits back
+            if after.error_kind is ErrorKind.CONTENT_POLICY and after.guild_id and after.requester_id:
+                effects.append(Strike(after.guild_id, after.requester_id, STRIKE_REASON))
+    gave_up = after.delivery_state is DeliveryState.FAILED and before.delivery_state is not DeliveryState.FAILED
+    if gave_up and after.status is JobStatus.SUCCEEDED:
+        effects.append(Refund())  # a video nobody got is not paid for
+    if became_slow or after.status is not before.status or after.fingerprint != before.fingerprint:
+        effects.append(Notify(became_slow=became_slow))
+    return Transition(before=before, job=after, effects=tuple(effects))
+
+
+def _keep_polling(job: Job, now: float, policy: PollPolicy, *, retry_at: float | None = None) -> tuple[Job, bool]:
+    """The job polled again at its next time (or ``retry_at``), or timed out; and whether it just became slow."""
     started = job.submitted_at if job.submitted_at is not None else job.created_at
     if now >= deadline(job, policy):
-        return Step(job=fail(job, ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, now))
+        return _fail(job, ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, now), False
     slow = now - started >= policy.notice_after_seconds
     planned = retry_at if retry_at is not None else next_poll(now, _window_of(job, policy), policy.timing, slow=slow)
     updated = dataclasses.replace(job, next_poll_at=min(planned, deadline(job, policy)), slow_notified=slow)
-    return Step(job=updated, became_slow=slow and not job.slow_notified)
+    return updated, slow and not job.slow_notified
+
+
+def _fail(job: Job, kind: ErrorKind, message: str, now: float, *, told: bool = False) -> Job:
+    failed = _finish(job, JobStatus.FAILED, now, error_kind=kind, error_message=message)
+    return _delivered(failed, now) if told else failed
 
 
 def _finish(job: Job, status: JobStatus, now: float, **changes: object) -> Job:
@@ -198,15 +390,22 @@ def _finish(job: Job, status: JobStatus, now: float, **changes: object) -> Job:
     )
 
 
+def _delivered(job: Job, now: float, message_id: int | None = None) -> Job:
+    return dataclasses.replace(
+        job,
+        delivery_state=DeliveryState.DELIVERED,
+        deliver_at=None,
+        delivered_at=now,
+        updated_at=now,
+        result_message_id=message_id if message_id is not None else job.result_message_id,
+    )
+
+
 def _window_of(job: Job, policy: PollPolicy) -> RefreshWindow:
     if job.refresh_start is not None and job.refresh_end is not None:
         return RefreshWindow(job.refresh_start, job.refresh_end)
     started = job.submitted_at if job.submitted_at is not None else job.created_at
     return first_window(started, policy.timing.period)
-
-
-def _consecutive(job: Job, error: GatewayError) -> int:
-    return job.attempts + 1 if job.error_kind is error.kind else 1
 
 
 def _visible(raw_status: str | None, progress: int | None) -> tuple[str, int | None]:

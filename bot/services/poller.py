@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -12,7 +13,7 @@ from typing import Final
 
 import aiohttp
 
-from bot.domain import Job, JobStatus
+from bot.domain import DeliveryState, Job, JobStatus, Transition
 from bot.errors import GatewayError, GatewayUnavailableError
 from bot.gateway.client import GatewayClient
 from bot.gateway.download import ResultRules, download_result
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 
 # Even with nothing due, look at the store this often: another process may have added jobs.
 IDLE_CHECK_SECONDS: Final = 2.0
-MAX_DELIVERY_ATTEMPTS: Final = 8
 DELIVERY_CONCURRENCY: Final = 4
 
 Deliver = Callable[[Job], Awaitable[int | None]]
@@ -119,11 +119,13 @@ class Poller:
         now = self._clock()
         if self._poll_slots > 0:
             busy = self._in_hand("poll")
-            for job in await self._store.claim_due(self._origin, now, self._poll_slots, self._lease, busy):
+            lease = functools.partial(lifecycle.lease_poll, until=now + self._lease)
+            for job in await self._store.claim_due(self._origin, now, self._poll_slots, lease, busy):
                 self._start(job, self._poll(job), "poll")
         if self._delivery_slots > 0:
             busy = self._in_hand("deliver")
-            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, self._lease, busy):
+            handover = functools.partial(lifecycle.lease_delivery, now=now, until=now + self._lease)
+            for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, handover, busy):
                 self._start(job, self._deliver_job(job), "deliver")
 
     def _in_hand(self, kind: str) -> list[str]:
@@ -168,15 +170,16 @@ class Poller:
 
     async def _poll(self, job: Job) -> None:
         try:
-            updated, became_slow = await self._advance(job)
+            change = await self._advance(job)
         except Exception:
             # Counted like a failed poll: backed off, and failed (and refunded) at the deadline if it persists.
             log.exception("Job %s: unexpected error while polling", job.id)
             problem = GatewayUnavailableError("an internal error while polling")
-            updated, became_slow = lifecycle.poll_failed(job, problem, self._clock(), self._policy), False
+            change = lifecycle.poll_failed(job, problem, self._clock(), self._policy)
+        updated, notify = change.job, change.notify
         try:
             # Only over the state this poll read: the give-up of an unsent job must not undo a submit.
-            committed = await self._store.save(updated, only_if=job.status)
+            committed = await self._store.apply(change)
         except Exception:
             log.exception("Job %s: could not record the poll; it comes back after its lease", job.id)
             return
@@ -186,18 +189,16 @@ class Poller:
         if updated.status.is_terminal:
             outcome = updated.status.value if updated.error_kind is None else updated.error_kind.value
             self._metrics.job_finished(updated.model, outcome)
-        if self._on_change is not None and (
-            updated.fingerprint != job.fingerprint or became_slow or updated.status != job.status
-        ):
+        if self._on_change is not None and notify is not None:
             try:
-                await self._on_change(updated, became_slow)
+                await self._on_change(updated, notify.became_slow)
             except Exception:
                 log.exception("Job %s: progress listener failed", job.id)
 
-    async def _advance(self, job: Job) -> tuple[Job, bool]:
+    async def _advance(self, job: Job) -> Transition:
         if job.status is JobStatus.SUBMITTING or job.task_id is None:
             log.error("Job %s: its submit never finished (the process stopped?); not resending", job.id)
-            return lifecycle.unconfirmed(job, self._clock()), False
+            return lifecycle.unconfirmed(job, self._clock())
         self._metrics.polls.inc()
         sent_at = self._clock()
         try:
@@ -205,10 +206,10 @@ class Poller:
         except GatewayError as exc:
             log.warning("Job %s: poll of task %s failed: %s", job.id, job.task_id, exc)
             self._metrics.poll_errors.labels(kind=exc.kind.value).inc()
-            return lifecycle.poll_failed(job, exc, self._clock(), self._policy), False
+            return lifecycle.poll_failed(job, exc, self._clock(), self._policy)
         step = lifecycle.observe(job, snapshot, self._clock(), self._policy, sent_at=sent_at)
         if not step.download:
-            return step.job, step.became_slow
+            return step.transition
         path = self._results_dir / f"{job.id}.mp4"
         try:
             size = await download_result(
@@ -219,21 +220,20 @@ class Poller:
             failed = lifecycle.download_failed(
                 step.job, exc, self._clock(), self._policy, reported_url=step.download_url
             )
-            return failed, False
+            return step.transition.then(failed)
         log.info("Job %s: result saved to %s (%d bytes)", job.id, path, size)
-        return lifecycle.downloaded(step.job, str(path), size, self._clock()), False
+        return step.transition.then(lifecycle.downloaded(step.job, str(path), size, self._clock()))
 
     async def _deliver_job(self, job: Job) -> None:
         try:
             message_id = await self._deliver(job)
         except Exception:
             log.exception("Job %s: delivery attempt %d failed", job.id, job.delivery_attempts)
-            if job.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
-                await self._store.give_up_delivery(job.id, "The result could not be delivered after several tries.")
+            failed = lifecycle.delivery_failed(job, self._clock())
+            await self._store.apply(failed)
+            if failed.job.delivery_state is DeliveryState.FAILED:
                 self._metrics.delivered("failed")
                 log.error("Job %s: gave up delivering after %d attempts", job.id, job.delivery_attempts)
-            else:
-                await self._store.retry_delivery(job.id, self._clock() + min(300.0, 5.0 * 2**job.delivery_attempts))
             return
-        await self._store.mark_delivered(job.id, message_id)
+        await self._store.apply(lifecycle.delivered(job, message_id, self._clock()))
         log.info("Job %s: delivered (%s)", job.id, job.status)

@@ -1,21 +1,14 @@
 """Every SQL statement the store runs, as named constants with ? placeholders."""
 
+from collections.abc import Iterable
 from typing import Final
 
-JOB_COLUMNS: Final = (
-    "id, origin, requester_id, guild_id, channel_id, thread_id, status_message_id, result_message_id, "
-    "prompt, model, wire_format, orientation, duration, hd, image_count, task_id, status, remote_status, progress, "
-    "created_at, submitted_at, updated_at, finished_at, next_poll_at, last_poll_at, poll_count, attempts, "
-    "refresh_start, refresh_end, slow_notified, error_kind, error_message, result_path, result_bytes, "
-    "delivery_state, deliver_at, delivery_attempts, maybe_delivered, delivered_at, parent_job_id, result_deleted_at, "
-    "forgotten_at, result_channel_id, has_last_frame, delivery_started_at"
-)
+from bot.storage.job_rows import COLUMNS
 
-INSERT_JOB: Final = """
-INSERT INTO jobs (id, origin, requester_id, guild_id, channel_id, prompt, model, wire_format, orientation, duration,
-                  hd, image_count, status, created_at, updated_at, next_poll_at, parent_job_id, has_last_frame)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+# Every column of a job, in the Job dataclass's field order.
+JOB_COLUMNS: Final = ", ".join(COLUMNS)
+
+INSERT_JOB: Final = "INSERT INTO jobs (" + JOB_COLUMNS + ") VALUES (" + ", ".join("?" for _ in COLUMNS) + ")"
 
 # A compare-and-set on the give-up time the sender read: once the poller has claimed the job to give it up (the
 # claim moves next_poll_at), the submit loses; once the submit has moved it, the poller's claim no longer matches.
@@ -25,57 +18,32 @@ SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 
 SELECT_JOB_BY_TASK: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE task_id = ? ORDER BY created_at DESC LIMIT 1"
 
-SAVE_JOB: Final = """
-UPDATE jobs SET task_id = ?, status = ?, remote_status = ?, progress = ?, submitted_at = ?, updated_at = ?,
-                finished_at = ?, next_poll_at = ?, last_poll_at = ?, poll_count = ?, attempts = ?,
-                refresh_start = ?, refresh_end = ?, slow_notified = ?, error_kind = ?, error_message = ?,
-                result_path = ?, result_bytes = ?, delivery_state = ?, deliver_at = ?
-WHERE id = ?
-"""
 
-# The same, only while the job is still in the state the writer read: a give-up and a submit cannot both win.
-SAVE_JOB_IF_STATUS: Final = SAVE_JOB.rstrip() + " AND status = ?\n"
+def update_job(columns: Iterable[str]) -> str:
+    """Write the named columns of one job (then its id and the status the change was made from).
 
-# Claiming pushes next_poll_at ahead by a lease, so a second poller (or process) does not take the same job.
-# The claimer's own jobs in hand (a JSON list) are skipped: their lease may have run out while they work.
-CLAIM_DUE: Final = (
-    "UPDATE jobs SET next_poll_at = ? WHERE id IN "
-    "(SELECT id FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? AND origin = ? "
-    "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY next_poll_at LIMIT ?) "
-    "RETURNING " + JOB_COLUMNS
+    Only while the job is still in that status: a give-up and a submit cannot both win, and an outcome is
+    recorded (and its credits settled) once.
+    """
+    return "UPDATE jobs SET " + ", ".join(f"{column} = ?" for column in columns) + " WHERE id = ? AND status = ?"
+
+
+# Jobs whose poll is due, earliest first. The claimer's own jobs in hand (a JSON list) are skipped: their lease
+# may have run out while they work. The claim itself (a lease) is written in the same transaction.
+SELECT_DUE: Final = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? AND origin = ? "
+    "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY next_poll_at LIMIT ?"
 )
 
 NEXT_POLL_AT: Final = "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND origin = ?"
 
-# maybe_delivered is computed from the old values: 'delivering' means an attempt was cut off, and once an
-# attempt may have posted, every later one must look before posting too (from delivery_started_at on).
-CLAIM_DELIVERIES: Final = (
-    "UPDATE jobs SET maybe_delivered = (maybe_delivered OR delivery_state = 'delivering'), "
-    "delivery_state = 'delivering', "
-    "deliver_at = ?, delivery_started_at = COALESCE(delivery_started_at, ?), "
-    "delivery_attempts = delivery_attempts + 1 WHERE id IN "
-    "(SELECT id FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? "
-    "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY deliver_at LIMIT ?) "
-    "RETURNING " + JOB_COLUMNS
+# Finished jobs whose delivery is due, earliest first; skipping and claiming as for polls.
+SELECT_DELIVERIES_DUE: Final = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? "
+    "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY deliver_at LIMIT ?"
 )
 
 NEXT_DELIVERY_AT: Final = "SELECT MIN(deliver_at) FROM jobs WHERE deliver_at IS NOT NULL AND origin = ?"
-
-MARK_DELIVERED: Final = """
-UPDATE jobs SET delivery_state = 'delivered', deliver_at = NULL, delivered_at = ?, updated_at = ?,
-                result_message_id = COALESCE(?, result_message_id)
-WHERE id = ?
-"""
-
-# A failed attempt may still have posted (the answer was lost), so the next one looks before posting.
-RETRY_DELIVERY: Final = """
-UPDATE jobs SET delivery_state = 'pending', maybe_delivered = 1, deliver_at = ?, updated_at = ? WHERE id = ?
-"""
-
-GIVE_UP_DELIVERY: Final = """
-UPDATE jobs SET delivery_state = 'failed', deliver_at = NULL, updated_at = ?, error_message = COALESCE(error_message, ?)
-WHERE id = ?
-"""
 
 SET_DISCORD_REFS: Final = """
 UPDATE jobs SET thread_id = COALESCE(?, thread_id), status_message_id = COALESCE(?, status_message_id), updated_at = ?

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
-import aiosqlite
-
-from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation, WireFormat
-from bot.storage import queries
+from bot.domain import Job, JobStatus, Notify, Refund, Settle, Strike, Transition
+from bot.storage import job_rows, queries
 from bot.storage.database import Database, Session
 from bot.storage.guilds import GuildStore
 
@@ -22,6 +21,9 @@ log = logging.getLogger(__name__)
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: ids are read aloud and typed
 _ID_LENGTH = 8
 SERVED_MODELS_KEY = "gateway_models"
+
+Claim = Callable[[Job], Transition]
+"""What claiming a due job does to it (a lease), as the lifecycle decides."""
 
 
 def new_job_id() -> str:
@@ -53,53 +55,23 @@ class JobStore:
         async with self._db.transaction() as tx:
             await tx.execute(queries.SET_META, ("last_write_check", str(self._clock())))
 
-    async def add(
-        self,
-        new: NewJob,
-        wire_format: WireFormat,
-        *,
-        first_poll_at: float,
-        hold: Callable[[Session, str], Awaitable[None]] | None = None,
-    ) -> Job:
-        """Store a job in the SUBMITTING state; ``first_poll_at`` is when an unconfirmed submit is given up.
+    async def add(self, unsaved: Job, *, hold: Callable[[Session, str], Awaitable[None]] | None = None) -> Job:
+        """Store a new job (as the lifecycle made it) under a fresh id, and return it with that id.
 
         ``hold`` runs in the same transaction (reserving credits); if it raises, the job is not stored.
         """
-        now = self._clock()
-        req = new.request
         for _ in range(5):
-            job_id = new_job_id()
-            row = (
-                job_id,
-                new.origin,
-                new.requester_id,
-                new.guild_id,
-                new.channel_id,
-                req.prompt,
-                req.model,
-                wire_format.value,
-                req.orientation.value,
-                req.duration,
-                int(req.hd),
-                len(req.images),
-                JobStatus.SUBMITTING.value,
-                now,
-                now,
-                first_poll_at,
-                new.parent_job_id,
-                int(req.last_frame is not None),
-            )
+            job = dataclasses.replace(unsaved, id=new_job_id())
+            row = tuple(job_rows.to_value(getattr(job, name)) for name in job_rows.COLUMNS)
             try:
                 async with self._db.transaction() as tx:
                     await tx.execute(queries.INSERT_JOB, row)
                     if hold is not None:
-                        await hold(tx, job_id)
+                        await hold(tx, job.id)
             except sqlite3.IntegrityError as exc:
                 if "jobs.id" not in str(exc):
                     raise
                 continue  # the random id was taken: draw another
-            job = await self.get(job_id)
-            assert job is not None
             return job
         raise RuntimeError("could not find a free job id")
 
@@ -120,88 +92,38 @@ class JobStore:
         ref = ref.strip()
         return await self.get(ref.lower()) or await self._one(queries.SELECT_JOB_BY_TASK, (ref,))
 
-    async def save(self, job: Job, *, only_if: JobStatus | None = None) -> float:
-        """Persist every field the engine changes; a finished job settles its credits in the same transaction.
+    async def apply(self, transition: Transition) -> float:
+        """Carry out a lifecycle transition in one transaction: the job's changed fields, then its effects.
 
-        With ``only_if``, nothing is written unless the stored job is still in that state. Returns the credits a
-        successful job committed (0 otherwise).
+        Nothing is written or carried out unless the stored job is still in the status the transition started
+        from. Returns the credits a settlement committed (0 otherwise).
         """
-        params: tuple[Any, ...] = (
-            job.task_id,
-            job.status.value,
-            job.remote_status,
-            job.progress,
-            job.submitted_at,
-            job.updated_at,
-            job.finished_at,
-            job.next_poll_at,
-            job.last_poll_at,
-            job.poll_count,
-            job.attempts,
-            job.refresh_start,
-            job.refresh_end,
-            int(job.slow_notified),
-            job.error_kind.value if job.error_kind else None,
-            job.error_message,
-            job.result_path,
-            job.result_bytes,
-            job.delivery_state.value,
-            job.deliver_at,
-            job.id,
-        )
-        sql = queries.SAVE_JOB
-        if only_if is not None:
-            sql, params = queries.SAVE_JOB_IF_STATUS, (*params, only_if.value)
-        if not job.status.is_terminal:
-            await self._write(sql, params)
-            return 0.0
+        if all(isinstance(effect, Notify) for effect in transition.effects):
+            # Nothing but the job's own row: one UPDATE is atomic on its own.
+            async with self._db.session() as session:
+                return await self._apply(session, transition)
         async with self._db.transaction() as tx:
-            if not await tx.execute(sql, params):
-                log.warning("Job %s: no longer %s; this outcome (%s) was not recorded", job.id, only_if, job.status)
-                return 0.0
-            # Success commits the held credits; every failure refunds them (bonus credits go back too).
-            settled = await self._guilds.settle(tx, job.id, succeeded=job.status is JobStatus.SUCCEEDED)
-            if settled is not None and job.error_kind is ErrorKind.CONTENT_POLICY and job.guild_id and job.requester_id:
-                await self._guilds.add_strike(tx, job.guild_id, job.requester_id, job.id, "content policy refusal")
-        return settled if settled is not None and job.status is JobStatus.SUCCEEDED else 0.0
+            return await self._apply(tx, transition)
 
     async def claim_due(
-        self, origin: str, now: float, limit: int, lease_seconds: float, skip: Collection[str] = ()
+        self, origin: str, now: float, limit: int, claim: Claim, skip: Collection[str] = ()
     ) -> list[Job]:
-        """Take up to ``limit`` of ``origin``'s jobs whose poll is due (not those in ``skip``), leasing them."""
-        return await self._many_write(
-            queries.CLAIM_DUE, (now + lease_seconds, now, origin, json.dumps(list(skip)), limit)
-        )
+        """Take up to ``limit`` of ``origin``'s jobs whose poll is due (not those in ``skip``), claimed by ``claim``."""
+        return await self._claim(queries.SELECT_DUE, (now, origin, json.dumps(list(skip)), limit), claim)
 
     async def next_poll_at(self, origin: str) -> float | None:
         """When ``origin``'s earliest scheduled poll is due, or None when nothing is left to poll."""
         return await self._scalar(queries.NEXT_POLL_AT, (origin,))
 
     async def claim_deliveries(
-        self, origin: str, now: float, limit: int, lease_seconds: float, skip: Collection[str] = ()
+        self, origin: str, now: float, limit: int, claim: Claim, skip: Collection[str] = ()
     ) -> list[Job]:
-        """Take finished jobs due for delivery (not those in ``skip``); ``maybe_delivered`` flags cut-off attempts."""
-        params = (now + lease_seconds, now, now, origin, json.dumps(list(skip)), limit)
-        return await self._many_write(queries.CLAIM_DELIVERIES, params)
+        """Take finished jobs due for delivery (not those in ``skip``), claimed by ``claim``."""
+        return await self._claim(queries.SELECT_DELIVERIES_DUE, (now, origin, json.dumps(list(skip)), limit), claim)
 
     async def next_delivery_at(self, origin: str) -> float | None:
         """When ``origin``'s earliest delivery is due, or None."""
         return await self._scalar(queries.NEXT_DELIVERY_AT, (origin,))
-
-    async def mark_delivered(self, job_id: str, result_message_id: int | None = None) -> None:
-        """Record that the job reached its recipient; it is never delivered again."""
-        now = self._clock()
-        await self._write(queries.MARK_DELIVERED, (now, now, result_message_id, job_id))
-
-    async def retry_delivery(self, job_id: str, at: float) -> None:
-        """Put a delivery back to try again at ``at``."""
-        await self._write(queries.RETRY_DELIVERY, (at, self._clock(), job_id))
-
-    async def give_up_delivery(self, job_id: str, reason: str) -> None:
-        """Stop trying to deliver; the job shows the reason, and credits for a video nobody got are refunded."""
-        async with self._db.transaction() as tx:
-            await tx.execute(queries.GIVE_UP_DELIVERY, (self._clock(), reason, job_id))
-            await self._guilds.refund_committed(tx, job_id)
 
     async def set_discord_refs(
         self, job_id: str, *, thread_id: int | None = None, status_message_id: int | None = None
@@ -265,65 +187,47 @@ class JobStore:
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Job | None:
         row = await self._db.fetchone(sql, params)
-        return _row_to_job(row) if row is not None else None
+        return job_rows.to_job(row) if row is not None else None
 
     async def _many(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        return [_row_to_job(row) for row in await self._db.fetchall(sql, params)]
+        return [job_rows.to_job(row) for row in await self._db.fetchall(sql, params)]
 
-    async def _many_write(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        # One UPDATE ... RETURNING is atomic on its own: the claim and the rows it returns are one statement.
-        return [_row_to_job(row) for row in await self._db.fetchall(sql, params)]
+    async def _claim(self, sql: str, params: tuple[Any, ...], claim: Claim) -> list[Job]:
+        # The write lock is taken first (BEGIN IMMEDIATE): no other process claims between the read and the write.
+        async with self._db.transaction() as tx:
+            claims = [claim(job_rows.to_job(row)) for row in await tx.fetchall(sql, params)]
+            for transition in claims:
+                await self._apply(tx, transition)
+        return [transition.job for transition in claims]
+
+    async def _apply(self, tx: Session, transition: Transition) -> float:
+        before, job = transition.before, transition.job
+        changed = job_rows.changes(before, job)
+        written = not changed or await tx.execute(
+            queries.update_job(changed), (*changed.values(), job.id, before.status.value)
+        )
+        if not written:
+            if job.status.is_terminal:
+                log.warning(
+                    "Job %s: no longer %s; this outcome (%s) was not recorded", job.id, before.status, job.status
+                )
+            return 0.0
+        committed = 0.0
+        for effect in transition.effects:
+            match effect:
+                case Settle():
+                    committed += await self._guilds.settle(tx, job.id, succeeded=True) or 0.0
+                case Refund():
+                    await self._guilds.settle(tx, job.id, succeeded=False)
+                    await self._guilds.refund_committed(tx, job.id)
+                case Strike(guild_id=guild_id, user_id=user_id, reason=reason):
+                    await self._guilds.add_strike(tx, guild_id, user_id, job.id, reason)
+                case Notify():
+                    pass  # for the progress listeners, told by whoever ran the transition once it is stored
+                case _:
+                    assert_never(effect)
+        return committed
 
     async def _scalar(self, sql: str, params: tuple[Any, ...]) -> float | None:
         value = await self._db.scalar(sql, params)
         return float(value) if value is not None else None
-
-
-def _row_to_job(row: aiosqlite.Row) -> Job:
-    return Job(
-        id=row["id"],
-        origin=row["origin"],
-        requester_id=row["requester_id"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        thread_id=row["thread_id"],
-        status_message_id=row["status_message_id"],
-        result_message_id=row["result_message_id"],
-        prompt=row["prompt"],
-        model=row["model"],
-        wire_format=WireFormat(row["wire_format"]),
-        orientation=Orientation(row["orientation"]),
-        duration=row["duration"],
-        hd=bool(row["hd"]),
-        image_count=row["image_count"],
-        task_id=row["task_id"],
-        status=JobStatus(row["status"]),
-        remote_status=row["remote_status"],
-        progress=row["progress"],
-        created_at=row["created_at"],
-        submitted_at=row["submitted_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
-        next_poll_at=row["next_poll_at"],
-        last_poll_at=row["last_poll_at"],
-        poll_count=row["poll_count"],
-        attempts=row["attempts"],
-        refresh_start=row["refresh_start"],
-        refresh_end=row["refresh_end"],
-        slow_notified=bool(row["slow_notified"]),
-        error_kind=ErrorKind(row["error_kind"]) if row["error_kind"] else None,
-        error_message=row["error_message"],
-        result_path=row["result_path"],
-        result_bytes=row["result_bytes"],
-        delivery_state=DeliveryState(row["delivery_state"]),
-        deliver_at=row["deliver_at"],
-        delivery_attempts=row["delivery_attempts"],
-        maybe_delivered=bool(row["maybe_delivered"]),
-        delivered_at=row["delivered_at"],
-        parent_job_id=row["parent_job_id"],
-        result_deleted_at=row["result_deleted_at"],
-        forgotten_at=row["forgotten_at"],
-        result_channel_id=row["result_channel_id"],
-        has_last_frame=bool(row["has_last_frame"]),
-        delivery_started_at=row["delivery_started_at"],
-    )

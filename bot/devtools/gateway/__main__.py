@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from bot.devtools.gateway.config import DEFAULT_KEY, DEFAULT_MODELS, SimulatorConfig
 from bot.devtools.gateway.control import describe_endpoints
-from bot.devtools.gateway.faults import FaultKind, FaultSpec, RouteClass
+from bot.devtools.gateway.injection import FaultKind, FaultSpec, RouteClass
 from bot.devtools.gateway.media import LONG_SIDE_PIXELS
 from bot.devtools.gateway.server import Simulator
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.devtools.gateway.faults import FaultKind
+from bot.devtools.gateway.injection import FaultKind
 from bot.devtools.gateway.media import (
     clip_for_request,
     iter_video,

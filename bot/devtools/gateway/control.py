@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.devtools.gateway.faults import FaultKind, FaultSpec
+from bot.devtools.gateway.injection import FaultKind, FaultSpec
 from bot.devtools.gateway.state import STATE
 from bot.devtools.gateway.stats import TaskStats
 
