@@ -14,6 +14,7 @@ from bot.cli import ExitCode, check, generate
 from bot.errors import ConfigError
 from bot.front.run import run_bot
 from bot.logs import setup_logging
+from bot.paths import settings_problems
 from bot.settings import Settings
 
 log = logging.getLogger("bot")
@@ -22,10 +23,21 @@ log = logging.getLogger("bot")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Reelbot: AI videos for Discord servers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the engine's log on the terminal")
+    # Accepted after the command too (`generate -v ...`); SUPPRESS keeps a -v given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="run the Discord bot (the default)")
-    generate.add_arguments(commands.add_parser("generate", help="make one video from the terminal"))
-    commands.add_parser("check", help="check the configuration, the database and the gateway")
+    commands.add_parser("run", parents=[common], help="run the Discord bot (the default)")
+    generate.add_arguments(
+        commands.add_parser(
+            "generate",
+            parents=[common],
+            help="make one video from the terminal",
+            description=generate.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    commands.add_parser("check", parents=[common], help="check the configuration, the database and the gateway")
     return parser
 
 
@@ -41,7 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return ExitCode.USAGE
-    level = settings.log_level_number if command == "run" or args.verbose else logging.WARNING
+    # `check` reports path problems in its own list; the others stop here, before any gateway call.
+    problems = [] if command == "check" else settings_problems(settings)
+    if problems:
+        sys.stderr.write("Cannot start:\n" + "".join(f"  {problem}\n" for problem in problems))
+        return ExitCode.USAGE
+    # Without -v, generate's progress bar owns the terminal: retry warnings would break into it.
+    quiet = logging.ERROR if command == "generate" else logging.WARNING
+    level = settings.log_level_number if command == "run" or args.verbose else quiet
     setup_logging(level, secrets=(settings.discord_token, settings.gateway_api_key, settings.media_signing_key))
     try:
         if command == "generate":
@@ -50,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(check.run(settings, catalog))
         return asyncio.run(run_bot(settings, catalog))
     except KeyboardInterrupt:
-        sys.stderr.write("\nStopped. A job already sent keeps running on the gateway.\n")
+        sys.stderr.write("\nStopped.\n")
         return ExitCode.INTERRUPTED
 
 

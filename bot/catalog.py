@@ -8,13 +8,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from bot.domain import ImageTransport, Orientation, WireFormat
 from bot.errors import ConfigError
 
 _E = TypeVar("_E", WireFormat, ImageTransport)
 _SIZE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+# When a catalog entry does not say how long its jobs usually take.
+DEFAULT_USUAL_MINUTES: Final = 5.0
 _KNOWN_FIELDS = frozenset(
     {
         "name",
@@ -23,6 +25,7 @@ _KNOWN_FIELDS = frozenset(
         "sizes",
         "durations",
         "default_duration",
+        "usual_minutes",
         "max_images",
         "image_transport",
         "hd_orientations",
@@ -118,6 +121,7 @@ class ModelSpec:
     min_images: int = 0  # image-to-video models need a picture to start from
     retired: str | None = None  # the date the provider retired the model; such a model is never offered
     use_instead: str | None = None  # the model to suggest in its place
+    usual_minutes: float = DEFAULT_USUAL_MINUTES  # how long a job of this model usually takes on the gateway
 
     @property
     def takes_last_frame(self) -> bool:
@@ -276,6 +280,9 @@ def _parse_model(entry: dict[str, Any], errors: list[str]) -> ModelSpec | None:
                 errors.append(f"field 'hd_orientations': {value!r} is not one of the model's orientations")
             else:
                 hd.add(Orientation(value))
+    usual = entry.get("usual_minutes", DEFAULT_USUAL_MINUTES)
+    if isinstance(usual, bool) or not isinstance(usual, int | float) or usual <= 0:
+        errors.append(f"field 'usual_minutes': expected a positive number of minutes, got {usual!r}")
     rate = need("credits_per_second", (int, float), "a number of credits")
     if isinstance(rate, int | float) and rate < 0:
         errors.append(f"field 'credits_per_second': must not be negative, got {rate}")
@@ -316,6 +323,7 @@ def _parse_model(entry: dict[str, Any], errors: list[str]) -> ModelSpec | None:
         hd_resolution=hd_resolution,
         retired=retired,
         use_instead=use_instead,
+        usual_minutes=float(usual),
     )
 
 

@@ -48,13 +48,16 @@ class Engine:
     result_rules: ResultRules
     clock: Callable[[], float]
 
-    def poller(self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None) -> Poller:
-        """A poller for this engine's jobs of one origin; the job service wakes it on every submit."""
+    def poller(
+        self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None, policy: PollPolicy | None = None
+    ) -> Poller:
+        """A poller for this engine's jobs of one origin (under its own ``policy``, if given); the job service
+        wakes it on every submit."""
         poller = Poller(
             store=self.store,
             client=self.client,
             session=self.session,
-            policy=self.policy,
+            policy=policy or self.policy,
             results_dir=self.settings.results_dir,
             result_rules=self.result_rules,
             deliver=deliver,

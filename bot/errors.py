@@ -131,6 +131,10 @@ class GatewayProtocolError(GatewayUnavailableError):
     default_message = "The video service sent an answer the bot could not read. The operator should check the gateway."
 
 
+class GatewayWebPageError(GatewayProtocolError):
+    """The gateway's address answered with a web page (its dashboard, another site): GATEWAY_BASE_URL is wrong."""
+
+
 class GatewayAcceptedUnreadableError(GatewayProtocolError):
     """A submit was answered 200 with a body that cannot be read: the gateway may run (and bill) a task nobody sees."""
 

@@ -149,8 +149,16 @@ class Ran:
 
 async def run_bot(cwd: Path, env: dict[str, str], *args: str) -> Ran:
     """Run `python -m bot ARGS` in ``cwd`` with only ``env`` as configuration."""
+    proc = await start_bot(cwd, env, *args)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode is not None
+    return Ran(proc.returncode, out.decode(), err.decode())
+
+
+async def start_bot(cwd: Path, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """Start `python -m bot ARGS` in ``cwd`` with only ``env`` as configuration, its output piped."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "DISCORD_", "DATABASE_", "POLL_"))}
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -160,9 +168,6 @@ async def run_bot(cwd: Path, env: dict[str, str], *args: str) -> Ran:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return Ran(proc.returncode, out.decode(), err.decode())
 
 
 PNG_1PX = bytes.fromhex(

@@ -126,6 +126,11 @@ def test_custom_catalog_parses() -> None:
     assert catalog.source == SOURCE
 
 
+def test_usual_minutes_say_how_long_a_job_takes_and_default_to_five() -> None:
+    catalog = Catalog.parse(model_toml("quick", usual_minutes="1.5") + model_toml("plain"), SOURCE)
+    assert [m.usual_minutes for m in catalog] == [1.5, 5.0]
+
+
 def test_label_defaults_to_the_name_and_orientations_can_be_left_out() -> None:
     text = model_toml("landscape-only", label="", sizes='{ landscape = "1920x1080" }', hd_orientations="")
     spec = Catalog.parse(text, SOURCE).default
@@ -151,6 +156,8 @@ def test_label_defaults_to_the_name_and_orientations_can_be_left_out() -> None:
         ({"max_images": "true"}, "max_images", "expected"),
         ({"image_transport": '"carrier-pigeon"'}, "image_transport", "is not one of"),
         ({"credits_per_second": ""}, "credits_per_second", "missing"),
+        ({"usual_minutes": "0"}, "usual_minutes", "positive number of minutes"),
+        ({"usual_minutes": '"soon"'}, "usual_minutes", "positive number of minutes"),
     ],
 )
 def test_bad_model_names_file_model_and_field(replace: dict[str, str], field: str, detail: str) -> None:

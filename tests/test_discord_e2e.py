@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from bot.devtools.gateway import Simulator, SimulatorConfig
-from bot.devtools.gateway.media import sample_video
 from bot.media import Encoder
 from tests.botproc import EPHEMERAL, WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, P
@@ -55,7 +54,7 @@ async def test_text_to_video_in_a_thread(fake: FakeDiscord, sim: Simulator, bot:
 
     job_id = status.embeds[0]["footer"]["text"].removeprefix("Job ")
     task = next(iter(sim.tasks))
-    assert fake.attachment_bytes(result.attachments[0].id) == sample_video(sim.config.media_dir)
+    assert fake.attachment_bytes(result.attachments[0].id) == sim.video_of(task.task_id)
     assert task.model == model
     assert result.content.startswith(f"<@{fake.default_user.id}>") and f"job `{job_id}`" in result.content
     ids = [c["custom_id"] for row in result.components for c in row["components"]]

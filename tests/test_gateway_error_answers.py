@@ -22,6 +22,7 @@ from bot.errors import (
     GatewayRateLimitedError,
     GatewayTaskLostError,
     GatewayUnavailableError,
+    GatewayWebPageError,
 )
 from bot.gateway.error_answers import HTML_DETAIL, Stage, error_from_response, is_html, parse_retry_after, scrub
 
@@ -295,13 +296,13 @@ class TestUnavailable:
 class TestHtml:
     def test_dashboard_at_200(self) -> None:
         error = recorded("error_html_dashboard", Stage.POLL)
-        assert type(error) is GatewayProtocolError
+        assert type(error) is GatewayWebPageError and isinstance(error, GatewayProtocolError)
         assert HTML_DETAIL in error.detail
         assert_plain(error)
 
     def test_html_without_content_type(self) -> None:
         error = error_from_response(404, b"  <!DOCTYPE html><html></html>", "", {}, stage=Stage.SUBMIT)
-        assert type(error) is GatewayProtocolError
+        assert type(error) is GatewayWebPageError
 
     def test_proxy_error_page_is_an_outage(self) -> None:
         error = error_from_response(502, b"<html>Bad Gateway</html>", "text/html", {}, stage=Stage.POLL)

@@ -107,3 +107,16 @@ def test_finish_writes_nothing_when_nothing_was_shown() -> None:
     stream = TtyStream()
     ProgressLine(stream).finish()
     assert stream.getvalue() == ""
+
+
+def test_a_message_during_the_bar_clears_it_and_draws_it_again() -> None:
+    stream, out = TtyStream(), io.StringIO()
+    line = ProgressLine(stream)
+    line.show(make_job(status=JobStatus.RUNNING, progress=40), START + 2)
+    bar = stream.getvalue().removeprefix("\r\x1b[2K")
+    line.interject("Job x from an earlier run finished.", out)
+    assert out.getvalue() == "Job x from an earlier run finished.\n"
+    assert stream.getvalue().endswith("\r\x1b[2K" + bar)  # cleared before the message, redrawn after it
+    line.finish()
+    line.finish()  # a second finish (a signal after the end) adds no empty line
+    assert stream.getvalue().count("\n") == 1

@@ -15,7 +15,7 @@ import pytest
 
 from bot.catalog import Catalog
 from bot.devtools.gateway import Simulator
-from bot.devtools.gateway.media import sample_video
+from bot.devtools.gateway.media import clip_of, sample_video
 from bot.domain import ErrorKind, JobStatus, NewJob, RemoteState, WireFormat
 from bot.engine import Engine, open_engine
 from bot.errors import GatewayTaskLostError
@@ -36,8 +36,8 @@ def padded(video: bytes, size: int) -> bytes:
 
 @pytest.fixture
 def video(sim: Simulator) -> bytes:
-    """The simulator's own result video."""
-    return sample_video(sim.config.media_dir)
+    """The simulator's own result video for MODEL's default request (8 seconds, landscape)."""
+    return sample_video(sim.config.media_dir, clip_of("16:9", 8))
 
 
 @pytest.fixture

@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import json
 import re
+import signal
 import struct
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,8 +28,10 @@ from bot.devtools.gateway import (
 )
 from bot.devtools.gateway.__main__ import config_from_args, parse_args
 from bot.devtools.gateway.config import DEFAULT_MODELS
+from bot.devtools.gateway.control import ENDPOINTS
 from bot.devtools.gateway.media import free_box_header, has_ftyp, iter_video, padded_size, sample_video
 from bot.devtools.gateway.tasks import Phase, Schedule, SimTask, TaskFormat, running_progress
+from bot.media.ffmpeg import Encoder
 
 TASK_ID = re.compile(r"^task_[0-9a-zA-Z]{32}$")
 UNIFIED_ID = re.compile(r"^video_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -817,3 +822,109 @@ def test_cli_arguments_build_the_config() -> None:
     assert (config.port, config.key, config.tick_seconds) == (0, "sk-x", 0.0)
     assert config.models == ("sora-2", "veo3.1-fast")
     assert parse_args([]).port == 8787
+
+
+# --- the simulator explains itself, and its results follow the request --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "shape", "seconds"),
+    [
+        (
+            "/v1/videos",
+            {"model": "veo-3.1-fast-generate-preview", "metadata": {"durationSeconds": 6, "aspectRatio": "9:16"}},
+            (90, 160),
+            6,
+        ),
+        ("/v1/videos", {"model": "sora-2", "size": "1280x720", "seconds": "8"}, (160, 90), 8),
+        ("/v1/videos", {"model": "kling-v2-1", "size": "720x1280", "duration": 10}, (90, 160), 10),
+        ("/v1/videos", {"model": "doubao-seedance-1-0-pro-250528", "metadata": {"ratio": "1:1"}}, (160, 160), 5),
+        ("/v1/video/create", {"model": "veo3.1-fast", "orientation": "portrait", "duration": 8}, (90, 160), 8),
+    ],
+    ids=["veo-metadata", "sora-size", "kling-size", "seedance-ratio", "unified-orientation"],
+)
+async def test_results_have_the_requested_aspect_and_length(
+    launch: Launch, media_dir: str, tmp_path: Any, path: str, body: dict[str, Any], shape: tuple[int, int], seconds: int
+) -> None:
+    sim, api = await launch()
+    created = await api.post(path, {"prompt": "a fox", **body})
+    assert created.status == 200, created.body
+    task_id = created.json().get("id") or created.json()["task_id"]
+    content = await api.get(f"/v1/videos/{task_id}/content")
+    again = await api.get(f"/v1/videos/{task_id}/content")
+
+    assert content.status == 200 and again.body == content.body
+    clip = tmp_path / "result.mp4"
+    clip.write_bytes(content.body)
+    info = await Encoder().probe(clip)
+    assert (info.width, info.height) == shape
+    assert abs(info.duration_seconds - seconds) < 1
+    cached = [p.name for p in Path(media_dir).iterdir() if p.name.startswith("reelbot-gateway-sim-")]
+    assert f"reelbot-gateway-sim-{shape[0]}x{shape[1]}-{seconds}s-v2.mp4" in cached  # made once, then served from disk
+    assert sim.video_of(task_id) == content.body
+
+
+async def test_an_unknown_fault_kind_is_answered_with_the_valid_ones(launch: Launch) -> None:
+    _, api = await launch()
+    reply = await api.post("/_sim/faults", {"kind": "rate_limits", "route": "poll"})
+
+    assert reply.status == 400
+    assert reply.json()["kinds"] == [str(kind) for kind in FaultKind]
+    assert "unknown fault kind 'rate_limits'; valid kinds: rate_limit, server_error" in reply.json()["error"]
+    assert (await api.get("/_sim/faults")).json()["faults"] == []
+
+
+def test_the_command_line_refuses_an_unknown_fault_kind_with_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--fault", "ratelimit"])
+    err = capsys.readouterr().err
+
+    assert stopped.value.code == 2
+    assert "unknown fault kind 'ratelimit'; valid kinds:" in err
+    assert all(str(kind) in err for kind in FaultKind)
+    armed = config_from_args(parse_args(["--fault", "rate_limit", "--fault", '{"kind": "delay", "seconds": 2}']))
+    assert [(spec.kind, spec.count) for spec in armed.faults] == [(FaultKind.RATE_LIMIT, None), (FaultKind.DELAY, 1)]
+
+
+def test_help_lists_every_fault_kind_and_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+
+    assert stopped.value.code == 0
+    assert all(f" {kind} " in out for kind in FaultKind)
+    defaults = SimulatorConfig()
+    assert f"(default {defaults.tick_seconds}; 0 = every read)" in out
+    assert f"how long a task runs before it is done (default {defaults.task_seconds})" in out
+    assert "aspect" in out and "seconds long" in out
+
+
+async def test_the_simulator_prints_its_control_endpoints_at_start(media_dir: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.devtools.gateway",
+        "--port",
+        "0",
+        "--media-dir",
+        media_dir,
+        "--log-level",
+        "WARNING",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            while not lines or "/_sim/config" not in lines[-1]:
+                lines.append((await proc.stdout.readline()).decode())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), timeout=30)
+    base = lines[0].split()[3].rstrip(":")
+    text = "".join(lines)
+
+    assert f"GATEWAY_BASE_URL={base} GATEWAY_API_KEY=sk-sim" in lines[0]
+    assert "tasks take 20 s, refreshes every 15 s" in text
+    for method, path, _, _ in ENDPOINTS:
+        assert re.search(rf"^  {method} +{re.escape(base + path)} ", text, re.MULTILINE), (method, path)

@@ -11,4 +11,5 @@ class ExitCode(IntEnum):
     ERROR = 1  # the bot itself stopped on an unexpected error
     USAGE = 2
     UNREACHABLE = 3
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    TERMINATED = 143  # SIGTERM

@@ -6,12 +6,14 @@ served 2; otherwise 0. Never 1: nothing here is a job that failed.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 from bot.catalog import Catalog
 from bot.cli import ExitCode
+from bot.cli.explain import diagnose
 from bot.engine import open_engine
-from bot.errors import GatewayAuthError, GatewayError, GatewayUnavailableError
+from bot.paths import settings_problems
 from bot.services.served import ModelState, ServedModels, when
 from bot.settings import Settings
 
@@ -24,20 +26,29 @@ async def run(settings: Settings, catalog: Catalog) -> int:
     else:
         _line("warn", "DISCORD_TOKEN is not set: `generate` and `check` work, the Discord bot will not start")
     _line("ok", f"{len(catalog)} models from {catalog.source}")
+    problems = settings_problems(settings)
+    for problem in problems:
+        _line("FAIL", problem)
+    if problems:
+        return ExitCode.USAGE
+    _line("ok", f"results directory {settings.results_dir} is writable")
     try:
         async with open_engine(settings, catalog) as engine:
             await engine.store.check_writable()
             _line("ok", f"database {settings.database_path} is writable and up to date")
             models = engine.models
             await models.refresh()
-    except OSError as exc:
-        _line("FAIL", f"database {settings.database_path}: {exc.strerror or exc}")
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _line("FAIL", f"DATABASE_PATH {settings.database_path}: {reason}")
         return ExitCode.USAGE
     error = models.last_error
-    if error is not None and not isinstance(error, GatewayUnavailableError):
-        return _gateway_refused(error)
-    if error is not None:
-        _line("FAIL", f"cannot reach the gateway: {error.detail or error.user_message}")
+    diagnosis = diagnose(error, settings.gateway_base_url) if error is not None else None
+    if diagnosis is not None and diagnosis.code is not ExitCode.UNREACHABLE:
+        _line("FAIL", diagnosis.text)
+        return diagnosis.code
+    if diagnosis is not None:
+        _line("FAIL", f"cannot reach the gateway: {diagnosis.text}")
         if models.served is None:
             _line("warn", "no model list was ever read from this gateway, so none is shown")
             return ExitCode.UNREACHABLE
@@ -69,15 +80,6 @@ def _list_models(models: ServedModels) -> int:
         else:
             _line("warn", f"model {where}: not served by this gateway key, not offered")
     return served
-
-
-def _gateway_refused(exc: GatewayError) -> int:
-    if isinstance(exc, GatewayAuthError):
-        _line("FAIL", "the gateway rejected GATEWAY_API_KEY: check the key in the gateway's dashboard")
-    else:
-        _line("FAIL", f"the gateway did not answer GET /v1/models as expected: {exc.detail or exc.user_message}")
-        _line("info", "check GATEWAY_BASE_URL: it is the gateway's address without /v1")
-    return ExitCode.USAGE
 
 
 def _line(level: str, text: str) -> None:

@@ -48,8 +48,20 @@ class ProgressLine:
             self._stream.write(text + "\n")
         self._stream.flush()
 
+    def interject(self, text: str, out: TextIO) -> None:
+        """Write a line of ``text`` to ``out`` without breaking into the bar: clear it, write, draw it again."""
+        if self._live and self._last:
+            self._stream.write("\r\x1b[2K")
+            self._stream.flush()
+        out.write(text + "\n")
+        out.flush()
+        if self._live and self._last:
+            self._stream.write(self._last)
+            self._stream.flush()
+
     def finish(self) -> None:
         """End the live line so later output starts on a fresh one."""
         if self._live and self._last:
             self._stream.write("\n")
             self._stream.flush()
+        self._last = ""

@@ -22,6 +22,7 @@ from bot.errors import (
     GatewayRateLimitedError,
     GatewayTaskLostError,
     GatewayUnavailableError,
+    GatewayWebPageError,
 )
 from bot.gateway.answers import decode_json
 from bot.gateway.vocab import looks_like_content_policy
@@ -147,7 +148,7 @@ def _from_html(status: int, headers: Mapping[str, str]) -> GatewayError:
     if status >= 500:
         detail = f"HTTP {status} with a web page: the gateway or a proxy in front of it is failing"
         return GatewayUnavailableError(detail, status=status)
-    return GatewayProtocolError(f"{HTML_DETAIL} (HTTP {status})", status=status)
+    return GatewayWebPageError(f"{HTML_DETAIL} (HTTP {status})", status=status)
 
 
 def _classify(answer: _Answer, stage: Stage, headers: Mapping[str, str]) -> GatewayError:

@@ -22,8 +22,10 @@ except two simulator-only prefixes:
 Prompts containing ``FAIL`` end failed ("upstream error"), ``MODERATE`` fail at the first refresh with the
 moderation text, and ``POLICY`` are refused at create (markers are `SimulatorConfig` fields; None disables).
 Tasks change visible state only at simulated poller refreshes (see `tasks`); ``tick_seconds=0`` refreshes on
-every read. The result video is a tiny H.264 MP4 generated once with the ffmpeg binary of imageio-ffmpeg and
-cached in ``$TMPDIR/reelbot-gateway-sim`` (or ``SimulatorConfig.media_dir``).
+every read. A result is a small H.264 MP4 in the request's aspect (as the provider's adaptor reads it) and as long
+as the request's duration, made once per shape and length with the ffmpeg binary of imageio-ffmpeg and cached in
+``$TMPDIR/reelbot-gateway-sim`` (or ``SimulatorConfig.media_dir``); ``SimulatorConfig.result_video`` serves one file
+instead. ``python -m bot.devtools.gateway --help`` lists the fault kinds; the command prints these endpoints at start.
 """
 
 from bot.devtools.gateway.clock import ManualClock

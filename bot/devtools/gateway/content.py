@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
 from aiohttp import web
 
 from bot.devtools.gateway.injection import FaultKind
-from bot.devtools.gateway.media import iter_video, limit_bytes, padded_size, result_video, sample_video
+from bot.devtools.gateway.media import (
+    clip_for_request,
+    iter_video,
+    limit_bytes,
+    padded_size,
+    result_video,
+    sample_video,
+)
 from bot.devtools.gateway.render import file_url
 from bot.devtools.gateway.responses import reduced_error
 from bot.devtools.gateway.state import STATE, SimState, is_gone, origin_of, owner_of
@@ -55,6 +63,14 @@ async def file_route(request: web.Request) -> web.StreamResponse:
     )
 
 
+def video_for(state: SimState, task: SimTask) -> bytes:
+    """The MP4 a finished task serves: the operator's `result_video`, or a sample of the request's shape and length."""
+    if state.config.result_video:
+        return result_video(state.config.result_video)
+    clip = clip_for_request(task.detail.get("aspect_ratio"), task.size, task.seconds)
+    return sample_video(state.config.media_dir, clip)
+
+
 def _take(state: SimState, kind: FaultKind, task: SimTask) -> bool:
     return state.faults.take(kind, model=task.model, prompt=task.prompt) is not None
 
@@ -65,9 +81,7 @@ async def _serve(
     task.downloads += 1
     if _take(state, FaultKind.EXPIRED_LINK, task):
         return expired()
-    base = (
-        result_video(state.config.result_video) if state.config.result_video else sample_video(state.config.media_dir)
-    )
+    base = await asyncio.to_thread(video_for, state, task)
     oversize = state.faults.take(FaultKind.OVERSIZE, model=task.model, prompt=task.prompt)
     total = padded_size(len(base), oversize.size_bytes if oversize else None)
     cut = state.faults.take(FaultKind.CUT_DOWNLOAD, model=task.model, prompt=task.prompt)

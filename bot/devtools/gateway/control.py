@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.devtools.gateway.injection import FaultSpec
+from bot.devtools.gateway.injection import FaultKind, FaultSpec
 from bot.devtools.gateway.state import STATE
 from bot.devtools.gateway.stats import TaskStats
 
@@ -16,15 +17,13 @@ log = logging.getLogger(__name__)
 
 def add_routes(app: web.Application) -> None:
     """Register the `/_sim/` control routes on `app`."""
-    app.router.add_get("/_sim/stats", get_stats)
-    app.router.add_post("/_sim/stats/reset", reset_stats)
-    app.router.add_get("/_sim/tasks", list_tasks)
-    app.router.add_get("/_sim/tasks/{task_id}", get_task)
-    app.router.add_post("/_sim/tasks/{task_id}/lose", lose_task)
-    app.router.add_get("/_sim/faults", get_faults)
-    app.router.add_post("/_sim/faults", post_faults)
-    app.router.add_delete("/_sim/faults", clear_faults)
-    app.router.add_get("/_sim/config", get_config)
+    for method, path, handler, _ in ENDPOINTS:
+        app.router.add_route(method, path, handler)
+
+
+def describe_endpoints(base_url: str) -> list[str]:
+    """One line per control endpoint, for the banner the simulator prints at start."""
+    return [f"  {method:<6} {base_url}{path:<27} {what}" for method, path, _, what in ENDPOINTS]
 
 
 async def get_stats(request: web.Request) -> web.Response:
@@ -68,7 +67,7 @@ async def lose_task(request: web.Request) -> web.Response:
 
 async def get_faults(request: web.Request) -> web.Response:
     """Return the armed faults."""
-    return web.json_response({"faults": request.app[STATE].faults.armed()})
+    return web.json_response({"faults": request.app[STATE].faults.armed(), "kinds": list(FaultKind)})
 
 
 async def post_faults(request: web.Request) -> web.Response:
@@ -83,7 +82,7 @@ async def post_faults(request: web.Request) -> web.Response:
             raise ValueError("each fault must be a JSON object")
         specs = [FaultSpec.from_json(item) for item in items]
     except ValueError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"error": str(exc), "kinds": list(FaultKind)}, status=400)
     for spec in specs:
         state.faults.add(spec)
     return web.json_response({"faults": state.faults.armed()})
@@ -113,3 +112,17 @@ async def get_config(request: web.Request) -> web.Response:
             "policy_prompt_marker": config.policy_prompt_marker,
         }
     )
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+ENDPOINTS: tuple[tuple[str, str, Handler, str], ...] = (
+    ("GET", "/_sim/stats", get_stats, "request counters and a task summary (?tasks=1 adds every task)"),
+    ("POST", "/_sim/stats/reset", reset_stats, "zero the request counters"),
+    ("GET", "/_sim/tasks", list_tasks, "every task's polls, downloads and times"),
+    ("GET", "/_sim/tasks/{task_id}", get_task, "one task"),
+    ("POST", "/_sim/tasks/{task_id}/lose", lose_task, "make a task vanish (task_not_exist from now on)"),
+    ("GET", "/_sim/faults", get_faults, "the armed faults and the valid kinds"),
+    ("POST", "/_sim/faults", post_faults, 'arm faults: {"kind": "rate_limit", "route": "poll", "count": 2}'),
+    ("DELETE", "/_sim/faults", clear_faults, "disarm every fault"),
+    ("GET", "/_sim/config", get_config, "the configuration (no key)"),
+)

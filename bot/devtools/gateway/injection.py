@@ -118,14 +118,23 @@ _FLOAT_FIELDS = frozenset({"seconds", "at_fraction"})
 _NULLABLE = frozenset({"count", "route", "model", "prompt_contains", "retry_after"})
 
 
+def parse_kind(text: str) -> FaultKind:
+    """The fault kind named ``text``; a ValueError lists the valid kinds."""
+    if text not in FaultKind.__members__.values():
+        raise ValueError(f"unknown fault kind {text!r}; valid kinds: {', '.join(FaultKind)}")
+    return FaultKind(text)
+
+
 def _coerce(name: str, value: object) -> object:
     if value is None:
         if name not in _NULLABLE:
             raise ValueError(f"{name} cannot be null")
         return None
     if name == "kind":
-        return FaultKind(str(value))
+        return parse_kind(str(value))
     if name == "route":
+        if str(value) not in RouteClass.__members__.values():
+            raise ValueError(f"unknown route {value!r}; valid routes: {', '.join(RouteClass)}")
         return RouteClass(str(value))
     if name in _INT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int):

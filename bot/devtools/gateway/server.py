@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.devtools.gateway.app import build_app
 from bot.devtools.gateway.clock import Clock, Sleep, real_sleep
 from bot.devtools.gateway.config import SimulatorConfig
+from bot.devtools.gateway.content import video_for
 from bot.devtools.gateway.injection import Faults
 from bot.devtools.gateway.media import sample_video
 from bot.devtools.gateway.state import SimState
@@ -105,6 +106,13 @@ class Simulator:
     def all_task_stats(self) -> list[TaskStats]:
         """Return the stats of every task in creation order."""
         return [TaskStats.of(self.tasks, task) for task in self.tasks]
+
+    def video_of(self, task_id: str) -> bytes:
+        """The MP4 a task serves once finished (in its request's aspect and length), as a test expects it."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise KeyError(task_id)
+        return video_for(self.state, task)
 
     def serve_models(self, models: Sequence[str]) -> None:
         """Change which models the gateway's channels serve (GET /v1/models and creates), as an operator would."""
