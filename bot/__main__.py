@@ -10,8 +10,8 @@ import sys
 from dotenv import find_dotenv, load_dotenv
 
 from bot.catalog import Catalog
-from bot.cli import ExitCode, check, generate
-from bot.errors import ConfigError
+from bot.cli import check, generate
+from bot.errors import ConfigError, ExitCode
 from bot.front.run import run_bot
 from bot.logs import setup_logging
 from bot.paths import settings_problems

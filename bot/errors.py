@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from bot.domain import ErrorKind
 
 
@@ -153,3 +155,15 @@ class GatewayUnconfirmedError(GatewayError):
         "The video service did not confirm the job, so it was not sent again to avoid paying twice. "
         "Nothing will be delivered for it; try again in a few minutes."
     )
+
+
+class ExitCode(IntEnum):
+    """What the operator commands exit with."""
+
+    OK = 0
+    JOB_FAILED = 1
+    ERROR = 1  # the bot itself stopped on an unexpected error
+    USAGE = 2
+    UNREACHABLE = 3
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    TERMINATED = 143  # SIGTERM

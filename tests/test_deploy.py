@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.cli import ExitCode
+from bot.errors import ExitCode
 from bot.media.server import serve
 from bot.metrics import HealthCheck, HealthReport, Metrics, create_metrics_app
 from bot.settings import Settings

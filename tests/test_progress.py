@@ -6,8 +6,9 @@ import io
 
 import pytest
 
-from bot.cli.progress import BAR_WIDTH, ProgressLine, format_elapsed, render_bar
+from bot.cli.progress import BAR_WIDTH, ProgressLine, format_elapsed
 from bot.domain import Job, JobStatus
+from bot.progress_bar import render_bar
 from tests.jobs import fresh_job
 
 START = 10_000.0
@@ -15,7 +16,7 @@ START = 10_000.0
 
 @pytest.mark.parametrize(("progress", "filled"), [(None, 0), (0, 0), (1, 0), (2, 1), (50, 15), (99, 30), (100, 30)])
 def test_render_bar(progress: int | None, filled: int) -> None:
-    bar = render_bar(progress)
+    bar = render_bar(progress, BAR_WIDTH)
     assert bar == "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
     assert len(bar) == BAR_WIDTH + 2
 
@@ -76,8 +77,8 @@ def test_pipe_gets_one_line_per_change_and_no_duplicates() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3
     assert len(set(lines)) == 3
-    assert lines[0] == f"{render_bar(None)}   ?% queued    0:03"
-    assert lines[1] == f"{render_bar(40)}  40% running   0:03"
+    assert lines[0] == f"{render_bar(None, BAR_WIDTH)}   ?% queued    0:03"
+    assert lines[1] == f"{render_bar(40, BAR_WIDTH)}  40% running   0:03"
     assert lines[2].endswith("0:03  slow")
     assert "\r" not in stream.getvalue()
     assert "\x1b" not in stream.getvalue()

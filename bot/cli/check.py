@@ -10,9 +10,9 @@ import sqlite3
 import sys
 
 from bot.catalog import Catalog
-from bot.cli import ExitCode
 from bot.cli.explain import diagnose
 from bot.engine import open_engine
+from bot.errors import ExitCode
 from bot.paths import settings_problems
 from bot.services.served import ModelState, ServedModels, when
 from bot.settings import Settings

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.cli import ExitCode
 from bot.errors import (
+    ExitCode,
     GatewayAuthError,
     GatewayError,
     GatewayProtocolError,

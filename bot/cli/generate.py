@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Final
 
 from bot.catalog import Catalog
-from bot.cli import ExitCode
 from bot.cli.explain import diagnose
 from bot.cli.progress import ProgressLine
 from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation
 from bot.engine import Engine, open_engine
-from bot.errors import UserFacingError
+from bot.errors import ExitCode, UserFacingError
 from bot.images import sniff_image_type, to_data_uri
 from bot.paths import output_file_problem
 from bot.services.creation import Ask, Checked

@@ -6,14 +6,9 @@ import sys
 from typing import TextIO
 
 from bot.domain import Job
+from bot.progress_bar import render_bar
 
 BAR_WIDTH = 30
-
-
-def render_bar(progress: int | None, width: int = BAR_WIDTH) -> str:
-    """A text bar such as [#########.....................]; an unknown progress shows an empty bar."""
-    filled = round(width * (progress or 0) / 100)
-    return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
 def format_elapsed(seconds: float) -> str:
@@ -36,7 +31,7 @@ class ProgressLine:
         """Show the job's state, progress and elapsed time."""
         started = job.submitted_at or job.created_at
         percent = f"{job.progress:3d}%" if job.progress is not None else "  ?%"
-        text = f"{render_bar(job.progress)} {percent} {job.status.value:<9} {format_elapsed(now - started)}"
+        text = f"{render_bar(job.progress, BAR_WIDTH)} {percent} {job.status.value:<9} {format_elapsed(now - started)}"
         if note:
             text += f"  {note}"
         if text == self._last:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import discord
 
 from bot.catalog import ModelSpec
-from bot.cli.progress import render_bar
 from bot.domain import DeliveryState, Job, JobStatus
+from bot.progress_bar import render_bar
 from bot.services.quotas import QuotaStatus
 
 COLOUR_RUNNING = discord.Colour.blurple()

@@ -14,8 +14,8 @@ import discord
 import yarl
 
 from bot.catalog import Catalog
-from bot.cli import ExitCode
 from bot.engine import open_engine
+from bot.errors import ExitCode
 from bot.front.client import VideoBot
 from bot.front.web import media_links, start_servers
 from bot.settings import Settings
