@@ -19,7 +19,7 @@ from bot.services.jobs import JobService
 from bot.services.lifecycle import PollPolicy
 from bot.services.moderation import ModerationService
 from bot.services.phase import PollTiming
-from bot.services.poller import Deliver, OnChange, Poller
+from bot.services.poller import Deliver, OnChange, Poller, Settle
 from bot.services.quotas import QuotaService
 from bot.services.served import ServedModels
 from bot.settings import Settings
@@ -46,7 +46,9 @@ class Engine:
     result_rules: ResultRules
     clock: Callable[[], float]
 
-    def poller(self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None) -> Poller:
+    def poller(
+        self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None, settle: Settle | None = None
+    ) -> Poller:
         """A poller for this engine's jobs of one origin; the job service wakes it on every submit."""
         poller = Poller(
             store=self.store,
@@ -58,6 +60,7 @@ class Engine:
             deliver=deliver,
             origin=origin,
             on_change=on_change,
+            settle=settle,
             concurrency=self.settings.poll_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
             metrics=self.metrics,
