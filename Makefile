@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.poller
 	$(BIN)/python -m bench.download
 	$(BIN)/python -m bench.ack
+	$(BIN)/python -m bench.discord
 	$(BIN)/python -m bench.encode
 
 clean:
