@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -35,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.ack import NO_MEMBER_LIMITS, bot_ready
 from bench.common import RESULTS_DIR, machine, percentile, source_digest, write_json
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from tests.botproc import BotProcess, bot_env
@@ -87,13 +89,10 @@ async def one_run(jobs: int, workdir: Path) -> dict[str, Any]:
             POLL_INTERVAL_MIN_SECONDS="0.5",
             POLL_INTERVAL_MAX_SECONDS="1",
             GATEWAY_REQUESTS_PER_SECOND=GATEWAY_RPS,
-            QUOTA_USER_DAILY_CREDITS="0",
-            MAX_JOBS_PER_USER="0",
-            MAX_JOBS_PER_GUILD="0",
+            **NO_MEMBER_LIMITS,
         )
         async with BotProcess(env, workdir) as bot:
-            await fake.wait_for_request("PUT", "*/guilds/*/commands", timeout=WAIT)
-            await fake.wait_connected(timeout=WAIT)
+            await bot_ready(fake)
             channel = fake.channel().id
             options = [{"prompt": f"bench {n}", "model": MODEL} for n in range(jobs)]
             records = await asyncio.gather(*(fake.invoke_slash(channel_id=channel, options=o) for o in options))
@@ -106,6 +105,7 @@ async def one_run(jobs: int, workdir: Path) -> dict[str, Any]:
             setup_seconds = time.monotonic() - started
             wall_minus_monotonic = time.time() - time.monotonic()
             clock.jump = HOUR  # every task finishes now
+            load = os.getloadavg()[0]
             finished_at = time.monotonic()
             threads = [thread.id for thread in fake.threads()]
             await fake.state.changed.wait_for(
@@ -141,6 +141,7 @@ async def one_run(jobs: int, workdir: Path) -> dict[str, Any]:
             recorded.append(row["delivered_at"] - wall_minus_monotonic - seen[row["task_id"]])
     return {
         "jobs": jobs,
+        "loadavg_at_finish": load,
         "setup_seconds": setup_seconds,
         "lag": sorted(lags),
         "lag_p50": statistics.median(lags),
@@ -157,7 +158,7 @@ async def one_run(jobs: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-async def main(jobs: int, runs: int) -> None:
+async def main(jobs: int, runs: int, out: Path) -> None:
     """Run the benchmark and print a summary."""
     results = []
     for run in range(runs):
@@ -171,7 +172,7 @@ async def main(jobs: int, runs: int) -> None:
             f"p95 {result['discord_side_p95']:.2f} s; 429s {sum(result['rate_limited'].values())} "
             f"({result['rate_limited_after_finish']} after the jobs finished) {result['rate_limited']}; "
             f"set-up {result['setup_seconds']:.1f} s; every status message done after "
-            f"{result['statuses_done_seconds']:.1f} s"
+            f"{result['statuses_done_seconds']:.1f} s (load average {result['loadavg_at_finish']:.1f})"
         )
     p50 = statistics.median(r["lag_p50"] for r in results)
     p95 = statistics.median(r["lag_p95"] for r in results)
@@ -182,7 +183,7 @@ async def main(jobs: int, runs: int) -> None:
         f"doubled {sum(r['doubled'] for r in results)}"
     )
     write_json(
-        RESULTS_DIR / "discord.json",
+        out,
         {"machine": machine(), "bot_source": source_digest(), "runs": results},
     )
 
@@ -191,5 +192,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.discord", description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=RESULTS_DIR / "discord.json", help="where to write the results")
     options = parser.parse_args()
-    asyncio.run(main(options.jobs, options.runs))
+    asyncio.run(main(options.jobs, options.runs, options.json))

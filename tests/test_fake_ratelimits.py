@@ -28,7 +28,7 @@ class Clock:
 
 def post(limits: RateLimits, channel: str = "1", path: str | None = None) -> dict[str, Any] | None:
     """Count one message create; the 429's body if refused."""
-    refused = limits.admit("POST", CHANNEL, path or f"/channels/{channel}/messages", channel)
+    refused, _ = limits.admit("POST", CHANNEL, path or f"/channels/{channel}/messages", channel)
     return None if refused is None else json.loads(refused.body)  # type: ignore[arg-type]
 
 
@@ -37,8 +37,8 @@ def test_headers_count_down_and_the_sixth_create_in_five_seconds_is_refused() ->
     limits = RateLimits(clock=clock, wall=lambda: 1_000_000.0)
     remaining = []
     for _ in range(5):
-        assert post(limits) is None
-        headers = limits.headers("POST", CHANNEL, "1")
+        refused, headers = limits.admit("POST", CHANNEL, "/channels/1/messages", "1")
+        assert refused is None
         remaining.append(headers["X-RateLimit-Remaining"])
         clock.now += 0.5
     assert remaining == ["4", "3", "2", "1", "0"]
@@ -46,7 +46,7 @@ def test_headers_count_down_and_the_sixth_create_in_five_seconds_is_refused() ->
     assert float(headers["X-RateLimit-Reset-After"]) == pytest.approx(3.0)
     assert float(headers["X-RateLimit-Reset"]) == pytest.approx(1_000_003.0)
 
-    refused = limits.admit("POST", CHANNEL, "/channels/1/messages", "1")
+    refused, _ = limits.admit("POST", CHANNEL, "/channels/1/messages", "1")
     assert refused is not None and refused.status == 429
     assert json.loads(refused.body) == {  # type: ignore[arg-type]
         "message": "You are being rate limited.",
@@ -76,7 +76,7 @@ def test_each_channel_and_thread_has_its_own_bucket_and_edits_are_counted_apart(
         assert post(limits, "1") is None
     assert post(limits, "1") is not None
     assert post(limits, "2") is None  # a thread is a channel of its own
-    edit = limits.admit("PATCH", MESSAGE_EDIT[1], "/channels/1/messages/9", "1")
+    edit, _ = limits.admit("PATCH", MESSAGE_EDIT[1], "/channels/1/messages/9", "1")
     assert edit is None  # the parent's edits are a bucket of their own
     assert (
         limits.headers(*MESSAGE_EDIT, "1")["X-RateLimit-Bucket"] != limits.headers(*MESSAGES, "1")["X-RateLimit-Bucket"]
@@ -88,17 +88,13 @@ def test_fifty_requests_a_second_globally_but_interactions_and_webhooks_are_not_
     limits = RateLimits(clock=clock)
     for channel in range(50):
         assert post(limits, str(channel)) is None
-    refused = limits.admit("POST", CHANNEL, "/channels/99/messages", "99")
+    refused, _ = limits.admit("POST", CHANNEL, "/channels/99/messages", "99")
     assert refused is not None
     assert json.loads(refused.body)["global"] is True  # type: ignore[arg-type]
     assert refused.headers["X-RateLimit-Global"] == "true" and refused.headers["X-RateLimit-Scope"] == "global"
-    assert (
-        limits.admit(
-            "POST", "/interactions/{interaction_id}/{interaction_token}/callback", "/interactions/1/t/callback", "1+t"
-        )
-        is None
-    )
-    assert limits.admit("POST", "/webhooks/{webhook_id}/{webhook_token}", "/webhooks/1/t", "1+t") is None
+    callback = "/interactions/{interaction_id}/{interaction_token}/callback"
+    assert limits.admit("POST", callback, "/interactions/1/t/callback", "1+t")[0] is None
+    assert limits.admit("POST", "/webhooks/{webhook_id}/{webhook_token}", "/webhooks/1/t", "1+t")[0] is None
     clock.now += 1.0
     assert post(limits, "99") is None
 

@@ -112,26 +112,30 @@ class RateLimits:
         limit = self.limit_for(method, route).limit
         self._windows[(self.bucket(method, route), major)] = _Window(limit, self._clock() + seconds, used=limit)
 
-    def admit(self, method: str, route: str, path: str, major: str) -> web.Response | None:
-        """Count a request, or return the 429 that refuses it (then it is not carried out)."""
+    def admit(self, method: str, route: str, path: str, major: str) -> tuple[web.Response | None, dict[str, str]]:
+        """Count a request: the 429 that refuses it (then it is not carried out), or None and its headers.
+
+        Like Discord's, the headers describe the bucket as this request found it, however long the answer takes.
+        """
         if not self.enabled:
-            return None
+            return None, self.headers(method, route, major)
         now = self._clock()
+        bucket = self.bucket(method, route)
         counts_globally = GLOBAL_EXEMPT.match(path) is None
         if counts_globally:
             glob = self._global_window(now)
             if glob.used >= glob.limit:
-                return self._refuse(method, path, self.bucket(method, route), "global", glob.resets_at - now, None)
+                return self._refuse(method, path, bucket, "global", glob.resets_at - now, None), {}
         window = self._window(method, route, major, now)
         if window.used >= window.limit:
-            return self._refuse(method, path, self.bucket(method, route), "user", window.resets_at - now, window)
+            return self._refuse(method, path, bucket, "user", window.resets_at - now, window), {}
         window.used += 1
         if counts_globally:
             self._global_window(now).used += 1
-        return None
+        return None, self._bucket_headers(bucket, window, now)
 
     def headers(self, method: str, route: str, major: str) -> dict[str, str]:
-        """The X-RateLimit-* headers of an answered request: its bucket as it stands now."""
+        """The X-RateLimit-* headers of a route's bucket as it stands now (without counting anything)."""
         now = self._clock()
         window = self._window(method, route, major, now)
         return self._bucket_headers(self.bucket(method, route), window, now)

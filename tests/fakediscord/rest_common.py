@@ -86,6 +86,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     fake.requests.append(record)
     bucket = RateLimits.bucket(request.method, route)
     major = RateLimits.major(dict(request.match_info))
+    limits: dict[str, str] = {}
     try:
         parsed = parse_body(await request.read(), request.headers.get("Content-Type", ""))
         request[BODY_KEY] = parsed
@@ -94,7 +95,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if not NO_AUTH.match(sub) and request.headers.get("Authorization") != f"Bot {fake.token}":
             raise err(UNAUTHORIZED)
         fault = fake.faults.take(request.method, sub)
-        refusal = None if fault is not None else fake.rate_limits.admit(request.method, route, sub, major)
+        refusal = None
+        if fault is None:
+            refusal, limits = fake.rate_limits.admit(request.method, route, sub, major)
         if fault is not None and fault.kind != "lost":
             record.fault = fault.kind
             response: web.StreamResponse = fault.response(bucket)
@@ -112,7 +115,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPNotFound:
         response = err(NOT_FOUND).response()
     if response.status != 429:
-        response.headers.update(fake.rate_limits.headers(request.method, route, major))
+        response.headers.update(limits or fake.rate_limits.headers(request.method, route, major))
     record.status = response.status
     if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
         with contextlib.suppress(ValueError, TypeError):
