@@ -22,8 +22,15 @@ from bot.devtools.gateway import Simulator, SimulatorConfig
 from tests.botproc import BotProcess, bot_env
 from tests.fakediscord import FakeDiscord
 
-# One member fires the whole burst: lift the per-member limits so every command runs its whole flow.
-NO_MEMBER_LIMITS = {"QUOTA_USER_DAILY_CREDITS": "0", "MAX_JOBS_PER_USER": "0", "MAX_JOBS_PER_GUILD": "0"}
+# One member fires the whole burst, worth more than a server's daily pool (50 x 12 credits): lift the member's and
+# the server's limits so every command runs its whole flow.
+NO_QUOTA_LIMITS = {
+    "QUOTA_USER_DAILY_CREDITS": "0",
+    "QUOTA_GUILD_DAILY_CREDITS": "0",
+    "QUOTA_GUILD_MONTHLY_CREDITS": "0",
+    "MAX_JOBS_PER_USER": "0",
+    "MAX_JOBS_PER_GUILD": "0",
+}
 WAIT = 180.0  # Discord lets 5 status messages a channel through every 5 s: 50 take most of a minute
 
 
@@ -57,7 +64,7 @@ async def one_run(invocations: int, command: str, workdir: Path) -> tuple[list[f
             LOG_LEVEL="WARNING",
             POLL_INTERVAL_MIN_SECONDS="1",
             POLL_INTERVAL_MAX_SECONDS="2",
-            **NO_MEMBER_LIMITS,
+            **NO_QUOTA_LIMITS,
         )
         async with BotProcess(env, workdir) as bot:
             await bot_ready(fake)

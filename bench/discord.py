@@ -37,7 +37,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.ack import NO_MEMBER_LIMITS, bot_ready
+from bench.ack import NO_QUOTA_LIMITS, bot_ready
 from bench.common import RESULTS_DIR, machine, percentile, source_digest, write_json
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from tests.botproc import BotProcess, bot_env
@@ -90,7 +90,7 @@ async def one_run(jobs: int, workdir: Path) -> dict[str, Any]:
             POLL_INTERVAL_MIN_SECONDS="0.5",
             POLL_INTERVAL_MAX_SECONDS="1",
             GATEWAY_REQUESTS_PER_SECOND=GATEWAY_RPS,
-            **NO_MEMBER_LIMITS,
+            **NO_QUOTA_LIMITS,
         )
         async with BotProcess(env, workdir) as bot:
             await bot_ready(fake)
