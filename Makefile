@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check bot cogs tests bench
 	$(BIN)/ruff format --check bot cogs tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -n auto -q

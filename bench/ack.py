@@ -17,7 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench.common import percentile
+from bench.common import milliseconds, percentile
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from tests.botproc import BotProcess, bot_env
 from tests.fakediscord import FakeDiscord
@@ -84,7 +84,7 @@ async def one_run(invocations: int, command: str, workdir: Path) -> tuple[list[f
                 await fake.wait_for_request("POST", "/channels/*/messages", timeout=WAIT, count=2 * invocations)
             assert bot.proc is not None
             rss = peak_rss_mib(bot.proc.pid)
-    return [call.latency * 1000 for call in firsts], rss
+    return [milliseconds(call.latency) for call in firsts], rss
 
 
 async def main(invocations: int, runs: int, command: str) -> None:

@@ -8,7 +8,6 @@ import math
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,33 +18,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tests.helpers import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 SIM_KEY = "sk-sim"
 MIB = 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def engine_env(base_url: str, workdir: Path, **overrides: str) -> dict[str, str]:
-    """Settings.from_env input for an engine on ``base_url`` with its database and results under ``workdir``.
-
-    Everything not given here keeps the bot's default (5 s / 30 s poll bounds, 15 s gateway refresh, ...).
-    """
-    env = {
-        "GATEWAY_BASE_URL": base_url,
-        "GATEWAY_API_KEY": SIM_KEY,
-        "DATABASE_PATH": str(workdir / "reelbot.sqlite3"),
-        "RESULTS_DIR": str(workdir / "results"),
-    }
-    env.update(overrides)
-    return env
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -191,6 +170,12 @@ def count_log_levels(log_path: Path) -> dict[str, int]:
             if len(parts) >= 3 and parts[2] in counts:
                 counts[parts[2]] += 1
     return counts
+
+
+def milliseconds(seconds: float | None) -> float:
+    """An interaction's answer latency in ms (the fake Discord times every answer it got, so None is a bug)."""
+    assert seconds is not None, "the fake Discord recorded an answer without its latency"
+    return seconds * 1000
 
 
 def percentile(values: Iterable[float], q: float) -> float:

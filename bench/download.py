@@ -23,16 +23,16 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.common import (
     MIB,
     RESULTS_DIR,
+    SIM_KEY,
     SimProcess,
     current_rss_mb,
-    engine_env,
     machine,
     median,
     percentile,
@@ -48,6 +48,10 @@ from bot.engine import open_engine
 from bot.gateway import download
 from bot.logs import setup_logging
 from bot.settings import Settings
+from tests.helpers import gateway_env
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 MODELS = {"openai": "veo-3.1-fast-generate-preview", "unified": "veo3.1-fast"}
 TARGET_RSS_INCREASE_MB = 20.0
@@ -76,7 +80,7 @@ class FsyncTimer:
         self.seconds: list[float] = []
         self._real = os.fsync
 
-    def __call__(self, fd: int) -> None:
+    def __call__(self, fd: FileDescriptorLike) -> None:
         """Call the real fsync and note how long it took."""
         start = time.monotonic()
         self._real(fd)
@@ -85,7 +89,9 @@ class FsyncTimer:
 
 async def work(args: argparse.Namespace) -> dict[str, Any]:
     """The measured side: warm up an engine, then download the same big result twice."""
-    settings = Settings.from_env(engine_env(args.base_url, args.workdir, LOG_LEVEL="INFO"), need_discord=False)
+    settings = Settings.from_env(
+        gateway_env(args.base_url, SIM_KEY, args.workdir, LOG_LEVEL="INFO"), need_discord=False
+    )
     setup_logging(settings.log_level_number, [settings.gateway_api_key])
     bot_source = source_digest()
     fsync = FsyncTimer()
@@ -160,7 +166,7 @@ def figures(worker: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-COLUMNS = (
+COLUMNS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
     ("MB", "bytes", lambda v: f"{v / MIB:.0f}"),
     ("rss before", "maxrss_before_mb", lambda v: f"{v:.1f}"),
     ("rss +MB", "maxrss_increase_mb", lambda v: f"{v:.1f}"),
@@ -204,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run = figures(worker)
                 runs.append(run)
                 print(row(f"#{number}", run), flush=True)
-    summary = {key: median(run[key] for run in runs) for _, key, _ in COLUMNS}
+    summary: dict[str, Any] = {key: median(run[key] for run in runs) for _, key, _ in COLUMNS}
     summary["maxrss_increase_mb_range"] = [
         min(r["maxrss_increase_mb"] for r in runs),
         max(r["maxrss_increase_mb"] for r in runs),

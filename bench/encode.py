@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import percentile
+from bench.common import milliseconds, percentile
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from tests.botproc import BotProcess, bot_env
 from tests.fakediscord import FakeDiscord
@@ -67,7 +67,7 @@ async def help_latencies(fake: FakeDiscord, rounds: int) -> list[float]:
     for _ in range(rounds):
         rec = await fake.invoke_slash(subcommand="help")
         call = await rec.wait_response(WAIT)
-        latencies.append(call.latency * 1000)
+        latencies.append(milliseconds(call.latency))
     return latencies
 
 

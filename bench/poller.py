@@ -30,9 +30,9 @@ from typing import Any
 
 from bench.common import (
     RESULTS_DIR,
+    SIM_KEY,
     SimProcess,
     current_rss_mb,
-    engine_env,
     machine,
     median,
     percentile,
@@ -46,6 +46,7 @@ from bot.domain import Job, NewJob
 from bot.engine import open_engine
 from bot.logs import setup_logging
 from bot.settings import Settings
+from tests.helpers import gateway_env
 
 MODELS = {"openai": "veo-3.1-fast-generate-preview", "unified": "veo3.1-fast"}
 TICK_SECONDS = 15.0
@@ -120,8 +121,9 @@ class LoopProbe:
 
 async def work(args: argparse.Namespace) -> dict[str, Any]:
     """The measured side: one engine, one poller, ``args.jobs`` jobs submitted at once."""
-    env = engine_env(
+    env = gateway_env(
         args.base_url,
+        SIM_KEY,
         args.workdir,
         GATEWAY_REQUESTS_PER_SECOND=str(args.rps),
         POLL_CONCURRENCY=str(args.poll_concurrency),
@@ -274,7 +276,7 @@ def one_run(args: argparse.Namespace, fmt: str, spacing: float) -> dict[str, Any
     """Start a simulator and a worker, run ``args.jobs`` jobs of one format, and return the run's figures."""
     with tempfile.TemporaryDirectory(prefix="reelbot-bench-poller-") as tmp:
         workdir = Path(tmp)
-        sim_args = ("--tick-seconds", str(TICK_SECONDS), "--tick-spacing", str(spacing))
+        sim_args: tuple[str, ...] = ("--tick-seconds", str(TICK_SECONDS), "--tick-spacing", str(spacing))
         sim_args += ("--task-seconds", str(TASK_SECONDS), "--log-level", "WARNING")
         with SimProcess(*sim_args, log_path=workdir / "sim.log") as sim:
             sim_cpu = sim.cpu_seconds()

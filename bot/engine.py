@@ -15,6 +15,7 @@ from bot.gateway.download import ResultRules
 from bot.gateway.hosts import PublicResolver, ResultHosts
 from bot.gateway.ratelimit import RateLimiter
 from bot.metrics import Metrics
+from bot.services.creation import CreationService
 from bot.services.jobs import JobService
 from bot.services.lifecycle import PollPolicy
 from bot.services.moderation import ModerationService
@@ -39,6 +40,7 @@ class Engine:
     client: GatewayClient
     policy: PollPolicy
     jobs: JobService
+    creation: CreationService
     guilds: GuildStore
     quotas: QuotaService
     moderation: ModerationService
@@ -112,6 +114,7 @@ async def open_engine(
                 jobs = JobService(
                     store=store, client=client, models=models, policy=policy, metrics=metrics, clock=clock
                 )
+                quotas = QuotaService(guilds, settings, clock)
                 yield Engine(
                     settings=settings,
                     models=models,
@@ -120,8 +123,9 @@ async def open_engine(
                     client=client,
                     policy=policy,
                     jobs=jobs,
+                    creation=CreationService(jobs=jobs, moderation=moderation, quotas=quotas, guilds=guilds),
                     guilds=guilds,
-                    quotas=QuotaService(guilds, settings, clock),
+                    quotas=quotas,
                     moderation=moderation,
                     metrics=metrics,
                     result_rules=ResultRules(hosts, settings.result_max_mb * 1024 * 1024),

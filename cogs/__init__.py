@@ -1,3 +1,1 @@
-"""Slash-command modules, loaded explicitly by the bot."""
-
-EXTENSIONS = ("cogs.video", "cogs.admin")
+"""Slash-command modules; bot/front/run.py names them and the bot loads them by name."""

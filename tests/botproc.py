@@ -1,4 +1,4 @@
-"""Run the real `python -m bot` process against the fake Discord and the gateway simulator."""
+"""Run the real `python -m bot` process against the fake Discord and the gateway simulator, and drive it there."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.devtools.gateway import Simulator
-from tests.conftest import engine_env
-from tests.fakediscord import FakeDiscord
+from tests.fakediscord import FakeDiscord, InteractionRecord, Message
+from tests.helpers import engine_env
+
+WAIT = 30.0  # seconds one step of the bot (a reply, a post, a sync) may take
+EPHEMERAL = 64  # the message flag of a private reply
 
 
 def bot_env(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -78,3 +81,36 @@ class BotProcess:
             await self.kill()
         if exc is not None:
             sys.stderr.write(f"--- {self.log_path.name} ---\n{self.output()[-20000:]}\n")
+
+
+async def start_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **env: str) -> BotProcess:
+    """Start the bot and wait until its commands are synced and it is connected."""
+    syncs = len(fake.requests_to("PUT", "*/commands"))
+    proc = await BotProcess(bot_env(fake, sim, tmp_path, **env), tmp_path, name=f"bot{syncs}").start()
+    await fake.wait_for_request("PUT", "*/guilds/*/commands", timeout=WAIT, count=syncs + 1)
+    await fake.wait_connected(timeout=WAIT)
+    return proc
+
+
+def has_video(message: Message) -> bool:
+    """Whether a message carries an MP4."""
+    return any(a.filename.endswith(".mp4") for a in message.attachments)
+
+
+async def private_text(fake: FakeDiscord, rec: InteractionRecord, needle: str) -> str:
+    """Wait until the interaction's private reply contains ``needle``; return the reply."""
+
+    def replied() -> bool:
+        message = fake.original_message(rec)
+        return message is not None and needle in message.content
+
+    await rec.wait_for(lambda _call: replied(), WAIT)
+    message = fake.original_message(rec)
+    assert message is not None and message.flags & EPHEMERAL
+    return message.content
+
+
+async def create(fake: FakeDiscord, **options: object) -> InteractionRecord:
+    """Invoke /video create in the default channel."""
+    attachments = options.pop("attachments", ())
+    return await fake.invoke_slash(channel_id=fake.channel().id, options=options, attachments=attachments)  # type: ignore[arg-type]

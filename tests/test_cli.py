@@ -2,52 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bot.devtools.gateway import Simulator
-from tests.conftest import engine_env
-from tests.test_engine_e2e import PNG_1PX, assert_playable
-
-
-@dataclass(frozen=True)
-class Ran:
-    """What a command printed and how it exited."""
-
-    code: int
-    out: str
-    err: str
-
-
-async def run_bot(cwd: Path, env: dict[str, str], *args: str) -> Ran:
-    """Run `python -m bot ARGS` in ``cwd`` with only ``env`` as configuration."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "DISCORD_", "DATABASE_", "POLL_"))}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env={**base, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return Ran(proc.returncode, out.decode(), err.decode())
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import PNG_1PX, assert_playable, engine_env, free_port, run_bot
 
 
 @pytest.mark.parametrize(

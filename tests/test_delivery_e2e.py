@@ -12,11 +12,9 @@ import aiohttp
 import pytest
 
 from bot.devtools.gateway import Simulator
-from tests.botproc import BotProcess
-from tests.conftest import body_failed, eventually
+from tests.botproc import WAIT, BotProcess, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, P
-from tests.test_cli import free_port
-from tests.test_discord_e2e import WAIT, create, has_video, private_text, start_bot
+from tests.helpers import body_failed, eventually, free_port
 
 pytestmark = pytest.mark.sim(task_seconds=2.0)  # time to break things between the status message and the result
 

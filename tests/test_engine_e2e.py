@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import subprocess
 import time
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
 
 from bot.catalog import Catalog
@@ -17,30 +15,12 @@ from bot.devtools.gateway import Simulator
 from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation
 from bot.engine import Engine, open_engine
 from bot.errors import UserFacingError
-from bot.gateway.download import check_mp4
 from bot.images import to_data_uri
 from bot.services import lifecycle
 from bot.settings import Settings
-from tests.conftest import Deliveries, engine_env, run_until
-
-PNG_1PX = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f0d6a30000000049454e44ae426082"
-)
+from tests.helpers import PNG_1PX, Deliveries, assert_playable, engine_env, run_until
 
 DATA_PNG = to_data_uri(PNG_1PX, "image/png")
-
-
-def assert_playable(path: Path) -> None:
-    """The file is a complete MP4 that ffmpeg decodes without an error."""
-    check_mp4(path)
-    result = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
 
 
 async def generate(engine: Engine, deliveries: Deliveries, **request: object) -> Job:

@@ -17,10 +17,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-try:
-    from tests.fakediscord import FakeDiscord, InteractionRecord, P
-except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
-    from fakediscord import FakeDiscord, InteractionRecord, P  # type: ignore[no-redef]
+from tests.fakediscord import FakeDiscord, InteractionRecord, P
 
 TOKEN = "test-bot-token"
 MIB = 1024 * 1024
@@ -38,7 +35,9 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"reelbot:jo
         self.job = job
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]):  # type: ignore[override]
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> JobButton:
         return cls(int(match["job"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -188,7 +187,8 @@ async def test_raw_gateway_frames_are_sync_flushed_zlib(fake: FakeDiscord) -> No
             async def receive() -> dict[str, Any]:
                 frame = await ws.receive_bytes(timeout=5)
                 assert frame.endswith(b"\x00\x00\xff\xff")
-                return json.loads(inflater.decompress(frame))
+                message: dict[str, Any] = json.loads(inflater.decompress(frame))
+                return message
 
             hello = await receive()
             assert hello == {"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}

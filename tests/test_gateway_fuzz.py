@@ -23,7 +23,7 @@ from bot.errors import GatewayBadResultError, GatewayError, GatewayProtocolError
 from bot.gateway import vocab
 from bot.gateway.client import Response, _decode
 from bot.gateway.download import _url_from_json, check_mp4
-from bot.gateway.faults import Stage, error_from_response
+from bot.gateway.error_answers import Stage, error_from_response
 from bot.gateway.formats import codec_for
 from bot.gateway.vocab import URL_SCHEMES
 

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.devtools.gateway import Simulator
-from tests.botproc import BotProcess
-from tests.conftest import eventually
+from tests.botproc import WAIT, BotProcess, start_bot
 from tests.fakediscord import FakeDiscord
-from tests.test_cli import free_port
-from tests.test_discord_e2e import WAIT, start_bot
+from tests.helpers import eventually, free_port
 
 # The request line and one header, but not the empty line that ends the head: the server waits for more.
 PARTIAL_HEAD = b"GET /media/v/abcd2345/abcd2345.mp4 HTTP/1.1\r\nHost: bot.example.com\r\nX-Slow: "

@@ -11,19 +11,8 @@ import pytest
 
 from bot.domain import ErrorKind
 from bot.services.periods import Periods, current_periods
-from tests.test_quotas import (
-    GUILD,
-    USER,
-    FakeClock,
-    Rig,
-    fail,
-    make_settings,
-    open_rig,
-    refused,
-    submit,
-    succeed,
-    usage,
-)
+from tests.helpers import FakeClock
+from tests.quotarig import GUILD, USER, Rig, fail, make_settings, open_rig, refused, submit, succeed, usage
 
 
 def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> float:

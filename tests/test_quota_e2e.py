@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -14,10 +12,9 @@ import pytest
 from bot.devtools.gateway import Simulator
 from bot.storage.database import Database
 from bot.storage.guilds import GuildStore, ListKind
-from tests.botproc import BotProcess, bot_env
-from tests.conftest import body_failed, eventually
+from tests.botproc import WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
-from tests.test_discord_e2e import WAIT, create, has_video, private_text, start_bot
+from tests.helpers import body_failed, delivered_jobs, eventually
 
 MODEL = "veo-3.1-fast-generate-preview"  # 1.5 credits a second: a 4-second video costs 6
 
@@ -58,12 +55,6 @@ def reply_of(fake: FakeDiscord, rec: InteractionRecord) -> str:
     if message is None or not (message.content or message.embeds):
         return ""
     return f"{message.content} {message.embeds}"
-
-
-def delivered_jobs(tmp_path: Path) -> int:
-    """How many jobs the bot's database records as delivered (read from the test's side)."""
-    with contextlib.closing(sqlite3.connect(tmp_path / "reelbot.sqlite3")) as db:
-        return int(db.execute("SELECT COUNT(*) FROM jobs WHERE delivery_state = 'delivered'").fetchone()[0])
 
 
 async def finished(fake: FakeDiscord, rec: InteractionRecord) -> None:

@@ -13,8 +13,7 @@ from bot.domain import Orientation
 from bot.errors import UserFacingError
 from bot.front import references
 from bot.front.memory_budget import MemoryBudget
-from tests.conftest import eventually
-from tests.test_discord_e2e import png, png_header_only
+from tests.helpers import eventually, png, png_header_only
 
 MIB = 1024 * 1024
 

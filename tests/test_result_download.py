@@ -21,8 +21,8 @@ from bot.engine import Engine, open_engine
 from bot.errors import GatewayTaskLostError
 from bot.gateway.download import MAX_LINKS_FOLLOWED, NO_DISK_MESSAGE, download_result
 from bot.settings import Settings
-from tests.conftest import Deliveries, engine_env, eventually, run_until
 from tests.filehost import FileHost
+from tests.helpers import Deliveries, engine_env, eventually, run_until
 
 MODEL = "veo-3.1-fast-generate-preview"
 FILES_ROUTE = "GET /files/{name}"

@@ -14,8 +14,7 @@ from bot.engine import open_engine
 from bot.errors import UserFacingError
 from bot.services.served import REFRESH_SECONDS, RETRY_SECONDS, ModelState, ServedModels
 from bot.settings import Settings
-from tests.conftest import engine_env
-from tests.test_cli import free_port, run_bot
+from tests.helpers import engine_env, free_port, run_bot
 
 TODAY = ("veo3.1-fast", "kling-v2-1", "some-other-vendor-model")
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from bot.errors import ConfigError
 from bot.settings import Settings
+from bot.settings.docs import env_example, with_table
+
+REPO = Path(__file__).resolve().parents[1]
 
 DISCORD_SECRET = "discord-token-ZX81spectrum-9f3c7a"
 GATEWAY_SECRET = "sk-gatewaykey-QWERTY-55aa77cc"
@@ -215,3 +220,36 @@ def test_result_url_allow_takes_only_hosts(entry: str) -> None:
 
 def test_result_max_mb_must_be_positive() -> None:
     assert "RESULT_MAX_MB must be at least 1" in config_problems(valid_env(RESULT_MAX_MB="0"))
+
+
+def test_env_example_is_written_from_the_declarations() -> None:
+    committed = (REPO / ".env.example").read_text()
+    assert committed == env_example(), ".env.example differs from bot/settings: run `python -m bot.settings.docs`"
+
+
+def test_readme_table_is_written_from_the_declarations() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert with_table(readme) == readme, "README's settings table differs: run `python -m bot.settings.docs`"
+
+
+def test_a_readme_without_the_table_markers_is_named() -> None:
+    with pytest.raises(ValueError, match="around its settings table"):
+        with_table("# Reelbot\n\n| setting | default | meaning |\n")
+
+
+def example_lines() -> list[tuple[str, str]]:
+    """Each NAME=value line of .env.example, commented out or not."""
+    return [
+        (m[1], m[2]) for line in env_example().splitlines() if (m := re.fullmatch(r"(?:# )?([A-Z0-9_]+)=(.*)", line))
+    ]
+
+
+def test_the_values_env_example_shows_are_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("".join(f"{name}={value}\n" for name, value in example_lines()))
+    shown = {name: value or "" for name, value in dotenv_values(tmp_path / ".env").items()}
+    assert Settings.from_env({**shown, **valid_env()}) == Settings.from_env(valid_env())
+
+
+def test_env_example_names_every_setting_once() -> None:
+    names = [name for name, _ in example_lines()]
+    assert sorted(names) == sorted(n.upper() for n in Settings.__dataclass_fields__)

@@ -21,22 +21,9 @@ from bot.domain import (
 )
 from bot.storage import JobStore
 from bot.storage.migrate import bundled_migrations
+from tests.helpers import FakeClock
 
 LEASE = 60.0
-
-
-class FakeClock:
-    """A clock that only moves when told."""
-
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from bot.domain import ErrorKind, Job, JobStatus, NewJob, Orientation
 from bot.engine import Engine, open_engine
 from bot.errors import UserFacingError
 from bot.images import sniff_image_type, to_data_uri
+from bot.services.creation import Ask, Checked
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ async def run(args: argparse.Namespace, settings: Settings, catalog: Catalog) ->
     async with open_engine(settings, catalog) as engine:
         await engine.models.refresh()
         try:
-            request = engine.jobs.build_request(
+            ask = Ask(
                 prompt=args.prompt,
                 model=args.model,
                 orientation=Orientation(args.orientation),
@@ -71,13 +72,14 @@ async def run(args: argparse.Namespace, settings: Settings, catalog: Catalog) ->
                 images=images,
                 last_frame=last_frame,
             )
+            checked = await engine.creation.check(ask, who=None)
         except UserFacingError as exc:
             _say(exc.user_message)
             return ExitCode.USAGE
-        return await _follow(engine, NewJob(request=request, origin=ORIGIN), args.out)
+        return await _follow(engine, checked, args.out)
 
 
-async def _follow(engine: Engine, new: NewJob, out: Path) -> int:
+async def _follow(engine: Engine, checked: Checked, out: Path) -> int:
     progress = ProgressLine()
     finished: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
     mine: list[str] = []
@@ -94,7 +96,7 @@ async def _follow(engine: Engine, new: NewJob, out: Path) -> int:
             progress.show(job, engine.clock(), "taking longer than usual" if job.slow_notified else "")
 
     poller = engine.poller(origin=ORIGIN, deliver=deliver, on_change=on_change)
-    job = await engine.jobs.submit(new)
+    job = (await engine.creation.submit(checked, NewJob(request=checked.request, origin=ORIGIN))).job
     mine.append(job.id)
     if job.status is JobStatus.FAILED:
         _say(f"The job was not accepted: {job.error_message}")

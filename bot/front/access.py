@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import discord
 
 from bot.domain import Job
 from bot.errors import UserFacingError
-
-if TYPE_CHECKING:
-    from bot.front.client import VideoBot
+from bot.front.host import Host, host_of
 
 Postable = discord.TextChannel | discord.Thread | discord.VoiceChannel | discord.StageChannel
 
@@ -25,14 +23,14 @@ class Origin:
     channel: Postable
 
 
-async def origin_for(interaction: discord.Interaction[VideoBot], job: Job) -> Origin:
+async def origin_for(interaction: discord.Interaction[Any], job: Job) -> Origin:
     """Where a new take of ``job`` would go, if the presser may post there; a button in a DM counts as the job's
     server. Refuses a job of another server, a presser who left it, and one who may not post in its channel."""
     if job.guild_id is None or job.channel_id is None:
         raise UserFacingError("That job no longer exists. Start a new one with /video create.")
     if interaction.guild_id is not None and interaction.guild_id != job.guild_id:
         raise UserFacingError("That video was made on another server. Start a new one here with /video create.")
-    bot = interaction.client
+    bot = host_of(interaction)
     guild = bot.get_guild(job.guild_id)
     if guild is None:
         raise UserFacingError("I am no longer on the server that video was made on, so I can't make another take.")
@@ -50,7 +48,7 @@ async def origin_for(interaction: discord.Interaction[VideoBot], job: Job) -> Or
     return Origin(guild=guild, member=member, channel=channel)
 
 
-async def _member(interaction: discord.Interaction[VideoBot], guild: discord.Guild) -> discord.Member:
+async def _member(interaction: discord.Interaction[Any], guild: discord.Guild) -> discord.Member:
     if isinstance(interaction.user, discord.Member) and interaction.user.guild.id == guild.id:
         return interaction.user
     try:
@@ -62,7 +60,7 @@ async def _member(interaction: discord.Interaction[VideoBot], guild: discord.Gui
         ) from None
 
 
-async def _channel(bot: VideoBot, guild: discord.Guild, channel_id: int) -> Postable:
+async def _channel(bot: Host, guild: discord.Guild, channel_id: int) -> Postable:
     try:
         channel = guild.get_channel_or_thread(channel_id) or await bot.fetch_channel(channel_id)
     except (discord.NotFound, discord.Forbidden):

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from bot.errors import UserFacingError
 from bot.front.access import origin_for
 from bot.front.creation import CreateInput, requester_of
+from bot.front.host import host_of
 from bot.front.replies import confirm_created, report_error
-
-if TYPE_CHECKING:
-    from bot.front.client import VideoBot
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +55,14 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"ree
         """Rebuild the button from a pressed custom id."""
         return cls(match["job_id"])
 
-    async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Run the action; any refusal or failure is answered privately."""
         try:
             await self.act(interaction)
         except Exception as exc:
             await report_error(interaction, exc)
 
-    async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
         """What pressing the button does."""
         raise NotImplementedError
 
@@ -74,7 +72,7 @@ class RerollButton(_JobButton, template=rf"reelbot:reroll:{_JOB}"):
 
     action, label, style = "reroll", "Re-roll", discord.ButtonStyle.primary
 
-    async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Re-run the job for whoever pressed."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         await start_again(interaction, self.job_id, prompt=None)
@@ -91,7 +89,7 @@ class RemixButton(_JobButton, template=rf"reelbot:remix:{_JOB}"):
 
     action, label = "remix", "Remix"
 
-    async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Open the remix form at once; the job is read when the form comes back."""
         await interaction.response.send_modal(RemixModal(self.job_id))
 
@@ -101,10 +99,11 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
 
     action, label, style = "delete", "Delete", discord.ButtonStyle.danger
 
-    async def act(self, interaction: discord.Interaction[VideoBot]) -> None:
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Delete the result message and take the video down."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await interaction.client.engine.store.get(self.job_id)
+        bot = host_of(interaction)
+        job = await bot.engine.store.get(self.job_id)
         allowed = job is not None and interaction.user.id == job.requester_id
         if not allowed and not interaction.permissions.manage_messages:
             raise UserFacingError("Only the person who asked for this video, or a moderator, can delete it.")
@@ -113,7 +112,7 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
         if interaction.message is not None:
             await interaction.message.delete()
         if job is not None:
-            await interaction.client.takedown.take_down(job)
+            await bot.takedown.take_down(job)
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
         await interaction.edit_original_response(content="The video was deleted.")
 
@@ -133,7 +132,7 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
         )
         self.add_item(self.prompt)
 
-    async def on_submit(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         """Start the remixed job."""
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
@@ -142,9 +141,9 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
             await report_error(interaction, exc)
 
 
-async def start_again(interaction: discord.Interaction[VideoBot], job_id: str, *, prompt: str | None) -> None:
+async def start_again(interaction: discord.Interaction[Any], job_id: str, *, prompt: str | None) -> None:
     """A new job from an old one's inputs (and images), posted where the old one started, if the presser may."""
-    bot = interaction.client
+    bot = host_of(interaction)
     job = await bot.engine.store.get(job_id)
     if job is None:
         raise UserFacingError("That job no longer exists. Start a new one with /video create.")

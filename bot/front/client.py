@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Final
 
 import discord
@@ -26,7 +27,6 @@ from bot.media.ffmpeg import Encoder
 from bot.media.server import MediaLinks
 from bot.services.housekeeping import Housekeeper
 from bot.services.moderation import inactive_patterns_text
-from cogs import EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,12 @@ class VideoBot(commands.Bot):
     """Slash commands only: no message content, no privileged intents."""
 
     def __init__(
-        self, engine: Engine, *, dev_guild_id: int | None = None, media_links: MediaLinks | None = None
+        self,
+        engine: Engine,
+        *,
+        extensions: Sequence[str],
+        dev_guild_id: int | None = None,
+        media_links: MediaLinks | None = None,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads, permissions and upload limits of the servers the bot is in
@@ -50,6 +55,7 @@ class VideoBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.engine = engine
+        self._extension_names = tuple(extensions)
         self.dev_guild_id = dev_guild_id
         self.accepting = True
         self.audit = AuditLog(self, engine.guilds)
@@ -65,7 +71,7 @@ class VideoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Load the cogs, register the persistent buttons, sync commands and start the background services."""
-        for extension in EXTENSIONS:
+        for extension in self._extension_names:
             await self.load_extension(extension)
         self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton)
         await sync_commands(self.tree, self.engine.store, self.dev_guild_id)

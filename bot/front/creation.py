@@ -13,14 +13,14 @@ from typing import Final
 import discord
 
 from bot.catalog import ModelSpec
-from bot.domain import ErrorKind, GenerationRequest, Job, JobStatus, NewJob, Orientation
+from bot.domain import ErrorKind, GenerationRequest, Job, NewJob, Orientation
 from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.audit import AuditLog
 from bot.front.memory_budget import MemoryBudget
-from bot.services.jobs import check_image_count, check_last_frame
-from bot.services.moderation import ModerationRefusal, Requester, gateway_pause_text
+from bot.services.creation import Ask
+from bot.services.moderation import ModerationRefusal, Requester
 from bot.services.quotas import QuotaRefusal
 
 log = logging.getLogger(__name__)
@@ -89,27 +89,23 @@ class Creator:
         permissions: discord.Permissions,
     ) -> Created:
         """Run the whole flow; every refusal is a UserFacingError and leaves nothing behind."""
-        engine = self._engine
-        jobs = engine.jobs
-        spec = jobs.model(wanted.model)
-        request = jobs.build_request(
+        _check_permissions(permissions)
+        creation = self._engine.creation
+        ask = Ask(
             prompt=wanted.prompt,
-            model=spec.name,
+            model=wanted.model,
             orientation=wanted.orientation,
             duration=wanted.duration,
             hd=wanted.hd,
+            attached_images=len(wanted.images),
+            attached_last_frame=wanted.last_frame is not None,
         )
-        check_image_count(spec, len(wanted.images))
-        if wanted.last_frame is not None:
-            check_last_frame(spec)
-        _check_permissions(permissions)
         try:
-            await engine.moderation.check(who, request.prompt, spec.name)
+            checked = await creation.check(ask, who)
         except ModerationRefusal as refusal:
-            if refusal.strike:
-                await engine.guilds.record_strike(who.guild_id, who.user_id, None, refusal.reason)
-            self._audit.refused(who.guild_id, who.user_id, refusal.reason, request.prompt)
+            self._audit.refused(who.guild_id, who.user_id, refusal.reason, wanted.prompt.strip())
             raise
+        spec, request = checked.spec, checked.request
         prepared = await references.prepare(wanted.images, spec, wanted.orientation, self._decodes)
         last = wanted.last_frame
         ending = (
@@ -120,7 +116,6 @@ class Creator:
         # Stored with the job for its image count; the images themselves are not kept in the database.
         inline = references.as_request_images(prepared, spec, urls=[image.filename for image in prepared])
         stored = dataclasses.replace(request, images=inline, last_frame=ending[0].filename if ending else None)
-        hold = await engine.quotas.holder(who.guild_id, who.user_id, who.role_ids, spec.cost(request.duration))
         new = NewJob(
             request=stored,
             origin=ORIGIN,
@@ -130,7 +125,7 @@ class Creator:
             parent_job_id=wanted.parent_job_id,
         )
         try:
-            job = await jobs.add(new, hold=hold)
+            job = await creation.reserve(checked, new)
         except QuotaRefusal as refusal:
             self._audit.refused(who.guild_id, who.user_id, refusal.reason, request.prompt)
             raise
@@ -162,7 +157,7 @@ class Creator:
         except discord.HTTPException as exc:
             # Nothing was sent to the gateway: end the job (its credits are refunded) and say so.
             log.warning("Job %s: could not post its status message: %s", job.id, exc)
-            await self._engine.jobs.abandon(job, "Discord did not accept the status message.")
+            await self._engine.creation.abandon(job, "Discord did not accept the status message.")
             if exc.status == 413 or exc.code == 40005:
                 raise UserFacingError(
                     "Your images are too large for this server's upload limit, so nothing was started and nothing "
@@ -178,15 +173,16 @@ class Creator:
         sent = references.as_request_images([*prepared, *ending], spec, urls)
         images, last_frame = sent[: len(prepared)], sent[len(prepared) :]
         request = dataclasses.replace(request, images=images, last_frame=last_frame[0] if last_frame else None)
-        job = await self._engine.jobs.send(job, request, refusal_told=True)
-        if job.status is JobStatus.FAILED:
+        started = await self._engine.creation.start(job, request, refusal_told=True)
+        job = started.job
+        if started.refused:
             # Refused at submit: the member is told privately, and the public message goes away.
             await _delete_quietly(status_message)
             kind = job.error_kind or ErrorKind.GENERATION_FAILED
             assert job.guild_id is not None and job.requester_id is not None
             self._audit.refused(job.guild_id, job.requester_id, f"the video service refused it ({kind})", job.prompt)
-            if await self._engine.moderation.pause_for_gateway(kind):
-                await self._announce(gateway_pause_text(kind))
+            if started.pause_notice is not None:
+                await self._announce(started.pause_notice)
             raise UserFacingError(job.error_message or "The video service refused this request.")
         thread = await self._open_thread(status_message, job, permissions)
         if thread is not None:

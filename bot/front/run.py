@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from contextlib import AsyncExitStack
+from typing import Final
 
 import discord
 import yarl
@@ -22,6 +23,8 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 SHUTDOWN_LIMIT_SECONDS = 8.0
+# The slash-command modules the bot loads, by name: the top-level cogs package sits above the front and is not imported.
+EXTENSIONS: Final = ("cogs.video", "cogs.admin")
 
 
 def point_discord_py(settings: Settings) -> None:
@@ -45,7 +48,7 @@ async def run_bot(settings: Settings, catalog: Catalog) -> int:
         loop.add_signal_handler(signum, stop.set)
     links = media_links(settings)
     async with open_engine(settings, catalog) as engine, AsyncExitStack() as servers:
-        bot = VideoBot(engine, dev_guild_id=settings.discord_dev_guild_id, media_links=links)
+        bot = VideoBot(engine, extensions=EXTENSIONS, dev_guild_id=settings.discord_dev_guild_id, media_links=links)
         await start_servers(servers, settings, engine, bot, links)
         async with bot:
             running = asyncio.create_task(bot.start(settings.discord_token), name="discord")

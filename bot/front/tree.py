@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.errors import UserFacingError
+from bot.front.host import host_of
 from bot.front.replies import report_error
 
-if TYPE_CHECKING:
-    from bot.front.client import VideoBot
 
-
-class BotTree(app_commands.CommandTree["VideoBot"]):
+class BotTree(app_commands.CommandTree[discord.Client]):
     """Refuses new commands while shutting down and answers every error privately."""
 
-    async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         """Let commands through only while the bot accepts work."""
-        if interaction.client.accepting:
+        if host_of(interaction).accepting:
             return True
         await interaction.response.send_message(
             "The bot is restarting. Try again in a minute; running videos are not affected.", ephemeral=True
         )
         return False
 
-    async def on_error(self, interaction: discord.Interaction[VideoBot], error: app_commands.AppCommandError) -> None:
+    async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
         """Unwrap the command's own exception and report it."""
         if isinstance(error, app_commands.CheckFailure) and interaction.response.is_done():
             return  # already answered by the check that failed

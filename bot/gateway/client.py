@@ -23,7 +23,7 @@ from bot.errors import (
     GatewayUnconfirmedError,
 )
 from bot.gateway.answers import decode_json, read_body
-from bot.gateway.faults import Stage, error_from_response, is_html
+from bot.gateway.error_answers import Stage, error_from_response, is_html
 from bot.gateway.formats import codec_for
 from bot.gateway.ratelimit import RateLimiter
 from bot.gateway.retry import MAX_RETRIES, backoff_delay, should_retry

@@ -28,7 +28,7 @@ from bot.errors import (
 )
 from bot.gateway.answers import decode_json, read_body
 from bot.gateway.client import GatewayClient
-from bot.gateway.faults import Stage, error_from_response, is_html
+from bot.gateway.error_answers import Stage, error_from_response, is_html
 from bot.gateway.formats import codec_for
 from bot.gateway.hosts import PRIVATE_ADDRESS_MESSAGE, AddressRefusedError, ResultHosts
 

@@ -9,7 +9,7 @@ from typing import assert_never
 
 from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, RemoteState, SubmitResult, TaskSnapshot
 from bot.errors import GatewayError, GatewayRateLimitedError, GatewayTaskLostError
-from bot.gateway.faults import scrub
+from bot.gateway.error_answers import scrub
 from bot.gateway.retry import backoff_delay
 from bot.gateway.vocab import looks_like_content_policy
 from bot.services.phase import PollTiming, RefreshWindow, first_window, learn, next_poll

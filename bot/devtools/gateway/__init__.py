@@ -28,7 +28,7 @@ cached in ``$TMPDIR/reelbot-gateway-sim`` (or ``SimulatorConfig.media_dir``).
 
 from bot.devtools.gateway.clock import ManualClock
 from bot.devtools.gateway.config import DEFAULT_KEY, DEFAULT_MODELS, ProgressStyle, SimulatorConfig
-from bot.devtools.gateway.faults import FaultKind, Faults, FaultSpec, RouteClass
+from bot.devtools.gateway.injection import FaultKind, Faults, FaultSpec, RouteClass
 from bot.devtools.gateway.server import Simulator
 from bot.devtools.gateway.stats import Stats, TaskStats
 

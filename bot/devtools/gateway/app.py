@@ -9,9 +9,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.devtools.gateway import control
-from bot.devtools.gateway.config import MODERATION_MESSAGE
 from bot.devtools.gateway.content import content_route, file_route
-from bot.devtools.gateway.faults import FaultKind, RouteClass
+from bot.devtools.gateway.injection import MODERATION_MESSAGE, FaultKind, RouteClass
 from bot.devtools.gateway.intake import IntakeError, read_create_body
 from bot.devtools.gateway.render import openai_created, openai_video, unified_created, unified_query
 from bot.devtools.gateway.responses import dashboard, empty, openai_error, raw_body, server_error, task_error

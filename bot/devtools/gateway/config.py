@@ -6,10 +6,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bot.devtools.gateway.faults import FaultSpec
+from bot.devtools.gateway.injection import DEFAULT_OVERSIZE_BYTES, FaultSpec
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +22,6 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "wan2.5-i2v-preview",
 )
 DEFAULT_KEY = "sk-sim"
-DEFAULT_OVERSIZE_BYTES = 30 * 1024 * 1024
-MODERATION_MESSAGE = "Your request was blocked by our moderation system."
 
 
 class ProgressStyle(StrEnum):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.devtools.gateway.faults import FaultKind
+from bot.devtools.gateway.injection import FaultKind
 from bot.devtools.gateway.media import iter_video, limit_bytes, padded_size, result_video, sample_video
 from bot.devtools.gateway.render import file_url
 from bot.devtools.gateway.responses import reduced_error

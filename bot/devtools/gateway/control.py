@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from bot.devtools.gateway.faults import FaultSpec
+from bot.devtools.gateway.injection import FaultSpec
 from bot.devtools.gateway.state import STATE
 from bot.devtools.gateway.stats import TaskStats
 

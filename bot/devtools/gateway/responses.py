@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.devtools.gateway.clock import Sleep
-from bot.devtools.gateway.faults import FaultSpec
+from bot.devtools.gateway.injection import FaultSpec
 
 log = logging.getLogger(__name__)
 

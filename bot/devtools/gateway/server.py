@@ -13,7 +13,7 @@ from aiohttp import web
 from bot.devtools.gateway.app import build_app
 from bot.devtools.gateway.clock import Clock, Sleep, real_sleep
 from bot.devtools.gateway.config import SimulatorConfig
-from bot.devtools.gateway.faults import Faults
+from bot.devtools.gateway.injection import Faults
 from bot.devtools.gateway.media import sample_video
 from bot.devtools.gateway.state import SimState
 from bot.devtools.gateway.stats import Stats, TaskStats

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.devtools.gateway.clock import Sleep
 from bot.devtools.gateway.config import SimulatorConfig, normalize_key
-from bot.devtools.gateway.faults import Faults
+from bot.devtools.gateway.injection import Faults
 from bot.devtools.gateway.stats import Stats
 from bot.devtools.gateway.tasks import SimTask, TaskRegistry
 

@@ -15,9 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.devtools.gateway.config import DEFAULT_OVERSIZE_BYTES, MODERATION_MESSAGE
-
 log = logging.getLogger(__name__)
+
+DEFAULT_OVERSIZE_BYTES = 30 * 1024 * 1024  # what an `oversize` fault pads a video to when no size is given
+# What the upstream says when it moderates a prompt: a refused create, or a task that fails at once.
+MODERATION_MESSAGE = "Your request was blocked by our moderation system."
 
 
 class RouteClass(StrEnum):

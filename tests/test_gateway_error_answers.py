@@ -23,7 +23,7 @@ from bot.errors import (
     GatewayTaskLostError,
     GatewayUnavailableError,
 )
-from bot.gateway.faults import HTML_DETAIL, Stage, error_from_response, is_html, parse_retry_after, scrub
+from bot.gateway.error_answers import HTML_DETAIL, Stage, error_from_response, is_html, parse_retry_after, scrub
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gateway"
 JSON = "application/json"

@@ -1,0 +1,1 @@
+"""The use cases: creating jobs, following them, quotas, moderation and the served models."""
