@@ -18,8 +18,8 @@ from bot.front import render
 from bot.front.progress import StatusEditor
 from bot.services.poller import DELIVERY_CONCURRENCY
 from tests.botproc import BotProcess, bot_env
-from tests.conftest import Deliveries, body_failed
 from tests.fakediscord import MESSAGE_EDIT, FakeDiscord, Message
+from tests.helpers import Deliveries, body_failed
 from tests.jobs import fresh_job
 
 WAIT = 60.0
