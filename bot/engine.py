@@ -20,7 +20,7 @@ from bot.services.jobs import JobService
 from bot.services.lifecycle import PollPolicy
 from bot.services.moderation import ModerationService
 from bot.services.phase import PollTiming, SharedClock
-from bot.services.poller import Deliver, OnChange, Poller
+from bot.services.poller import Deliver, OnChange, Poller, Settle
 from bot.services.quotas import QuotaService
 from bot.services.served import ServedModels
 from bot.settings import Settings
@@ -49,7 +49,13 @@ class Engine:
     clock: Callable[[], float]
 
     def poller(
-        self, *, origin: str, deliver: Deliver, on_change: OnChange | None = None, policy: PollPolicy | None = None
+        self,
+        *,
+        origin: str,
+        deliver: Deliver,
+        on_change: OnChange | None = None,
+        settle: Settle | None = None,
+        policy: PollPolicy | None = None,
     ) -> Poller:
         """A poller for this engine's jobs of one origin (under its own ``policy``, if given); the job service
         wakes it on every submit."""
@@ -63,6 +69,7 @@ class Engine:
             deliver=deliver,
             origin=origin,
             on_change=on_change,
+            settle=settle,
             concurrency=self.settings.poll_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
             metrics=self.metrics,

@@ -1,40 +1,54 @@
-"""Status message edits: newest state only, one edit per job per interval, a shared budget per channel."""
+"""Status message edits: newest state only, one edit per job per interval, a shared budget per channel;
+final states first, nothing while a result is being posted, and no channel holding up another."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
 from bot.domain import Job, JobStatus
+from bot.front import render
 from bot.front.progress import CHANNEL_EDITS_PER_WINDOW, JOB_EDIT_INTERVAL_SECONDS, StatusEditor
 from tests.jobs import fresh_job
 
 
 class FakeMessage:
-    """Records edits instead of calling Discord."""
+    """Records edits instead of calling Discord; an edit in a held channel waits until the channel is released."""
 
-    def __init__(self, log: list[tuple[int, str]], message_id: int) -> None:
-        self._log = log
+    def __init__(self, client: FakeClient, channel_id: int, message_id: int) -> None:
+        self._client = client
+        self._channel_id = channel_id
         self._id = message_id
 
     async def edit(self, **fields: Any) -> None:
-        self._log.append((self._id, fields["embed"].fields[-1].value))
+        gate = self._client.held.get(self._channel_id)
+        if gate is not None:
+            await gate.wait()
+        self._client.edits.append((self._id, fields["embed"].fields[-1].value))
+        self._client.edited.set()
 
 
 class FakeChannel:
-    def __init__(self, log: list[tuple[int, str]]) -> None:
-        self._log = log
+    def __init__(self, client: FakeClient, channel_id: int) -> None:
+        self._client = client
+        self._channel_id = channel_id
 
     def get_partial_message(self, message_id: int) -> FakeMessage:
-        return FakeMessage(self._log, message_id)
+        return FakeMessage(self._client, self._channel_id, message_id)
 
 
 class FakeClient:
     def __init__(self) -> None:
         self.edits: list[tuple[int, str]] = []
+        self.held: dict[int, asyncio.Event] = {}
+        self.edited = asyncio.Event()
 
     def get_partial_messageable(self, channel_id: int) -> FakeChannel:
-        return FakeChannel(self.edits)
+        return FakeChannel(self, channel_id)
+
+    async def wait_until_ready(self) -> None:
+        return None
 
 
 class Clock:
@@ -103,3 +117,64 @@ async def test_finished_jobs_and_jobs_without_a_status_message_are_not_edited() 
     editor.forget("job00003")
     await editor.edit_due()
     assert client.edits == []
+
+
+def finished(number: int, channel: int = 1) -> Job:
+    return dataclasses.replace(job(number, 100, channel), status=JobStatus.SUCCEEDED)
+
+
+def final_embed(job: Job) -> Any:
+    return render.status_embed(job, result_link=f"https://discord.test/result/{job.id}")
+
+
+async def test_a_final_state_goes_before_progress_edits_and_is_not_held_by_the_job_interval() -> None:
+    client, clock = FakeClient(), Clock()
+    editor = StatusEditor(client, clock)  # type: ignore[arg-type]
+    await editor.on_change(job(1, 50), became_slow=False)
+    await editor.edit_due()  # job 1 was just edited: its next progress edit would wait the interval
+    for number in range(2, 2 + CHANNEL_EDITS_PER_WINDOW):
+        await editor.on_change(job(number, 50), became_slow=False)
+    await editor.on_change(job(1, 60), became_slow=False)
+
+    finishing = asyncio.create_task(editor.finish(finished(1), embed=final_embed(finished(1))))
+    await asyncio.sleep(0)  # let it register
+    await editor.on_change(job(1, 70), became_slow=False)  # a late progress report must not replace it
+    await editor.edit_due()
+    await finishing  # returns once the edit was made
+
+    assert client.edits[1] == (101, "[Open the video](https://discord.test/result/job00001)")
+    assert len(client.edits) == CHANNEL_EDITS_PER_WINDOW  # the channel's budget, the final state first
+
+
+async def test_no_edit_starts_while_a_result_is_being_posted() -> None:
+    client, clock = FakeClient(), Clock()
+    editor = StatusEditor(client, clock)  # type: ignore[arg-type]
+    async with editor.posting():
+        await editor.on_change(job(1, 50), became_slow=False)
+        assert await editor.edit_due() is None
+        assert client.edits == []
+    await editor.edit_due()
+    assert [message for message, _ in client.edits] == [101]
+
+
+async def test_a_channel_whose_edit_waits_does_not_hold_up_another_channel() -> None:
+    client, clock = FakeClient(), Clock()
+    editor = StatusEditor(client, clock)  # type: ignore[arg-type]
+    client.held[1] = asyncio.Event()  # channel 1's edit waits, as for an exhausted rate limit bucket
+    running = asyncio.create_task(editor.run())
+    try:
+        await editor.on_change(job(1, 50, channel=1), became_slow=False)
+        await editor.on_change(job(2, 50, channel=2), became_slow=False)
+        await editor.on_change(job(3, 50, channel=1), became_slow=False)
+        done = asyncio.create_task(editor.finish(finished(4, channel=2), embed=final_embed(finished(4, channel=2))))
+        await asyncio.wait_for(done, timeout=10)
+        assert sorted(message for message, _ in client.edits) == [102, 104]  # channel 1 still waits
+        client.held[1].set()
+        async with asyncio.timeout(10):
+            while len(client.edits) < 4:
+                client.edited.clear()
+                await client.edited.wait()
+        assert sorted(message for message, _ in client.edits) == [101, 102, 103, 104]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

@@ -63,10 +63,9 @@ class VideoBot(commands.Bot):
         self.editor = StatusEditor(self)
         self.takedown = Takedown(self, engine.store, engine.guilds, engine.settings.results_dir)
         results = ResultFiles(Encoder(), media_links, engine.settings.media_link_hours * 3600)
+        delivery = Delivery(self, engine.store, self.creator, self.editor, self.audit, results, engine.metrics)
         self.poller = engine.poller(
-            origin=ORIGIN,
-            deliver=Delivery(self, engine.store, self.creator, self.editor, self.audit, results, engine.metrics),
-            on_change=self.editor.on_change,
+            origin=ORIGIN, deliver=delivery, on_change=self.editor.on_change, settle=delivery.settle
         )
         self._background: list[asyncio.Task[None]] = []
 

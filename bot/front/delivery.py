@@ -63,6 +63,7 @@ class Delivery:
         self._audit = audit
         self._results = results
         self._metrics = metrics
+        self._posted: dict[str, tuple[Job, str]] = {}  # job id -> (job, result link), from the post to settle()
 
     async def __call__(self, job: Job) -> int | None:
         """Post the result or the failure; return the posted message's id. Raising means 'try again later'."""
@@ -78,13 +79,23 @@ class Delivery:
         posted = await self._already_posted(targets, job) if job.maybe_delivered else None
         if posted is None:
             kind, compose = await self._compose(job)
-            posted = await self._post(targets, job, compose)
+            async with self._editor.posting():
+                posted = await self._post(targets, job, compose)
             await self._store.set_result_channel(job.id, posted.channel.id)
             self._audit.outcome(job, posted.jump_url)
             lag = time.time() - job.finished_at if job.finished_at is not None else None
             self._metrics.delivered(kind, lag)
-        await self._finish_status(job, posted)
+        self._posted[job.id] = (job, posted.jump_url)
         return posted.id
+
+    async def settle(self, job: Job, message_id: int | None) -> None:
+        """After the post, outside the delivery slots: mark the status message done, linking the result."""
+        job, result_link = self._posted.pop(job.id, (job, None))
+        if result_link is None or job.status_message_id is None or job.channel_id is None:
+            return
+        view = retry_view(job.id) if job.status is JobStatus.FAILED else None
+        # Waits for the channel's edit budget, behind no progress edit; the job counts as delivered after it.
+        await self._editor.finish(job, embed=render.status_embed(job, result_link=result_link), view=view)
 
     async def _targets(self, job: Job) -> list[discord.abc.Messageable]:
         """Where the post may go, best first: the thread, the job's channel, the requester's DMs."""
@@ -187,17 +198,6 @@ class Delivery:
         # A bot-token post gets the guild's limit: the requester's Nitro does not apply to it.
         guild = self._client.get_guild(job.guild_id) if job.guild_id is not None else None
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT_BYTES
-
-    async def _finish_status(self, job: Job, posted: discord.Message) -> None:
-        if job.status_message_id is None or job.channel_id is None:
-            return
-        message = self._client.get_partial_messageable(job.channel_id).get_partial_message(job.status_message_id)
-        view = retry_view(job.id) if job.status is JobStatus.FAILED else None
-        try:
-            await message.edit(embed=render.status_embed(job, result_link=posted.jump_url), view=view)
-        except discord.HTTPException as exc:
-            # The result is out; a stale status message is not worth posting it again.
-            log.warning("Job %s: could not mark the status message done (%s)", job.id, exc)
 
 
 class _DirectMessage(discord.abc.Messageable):

@@ -1,9 +1,11 @@
 """Status message edits: the latest state of each job, at most one edit per job every few seconds.
 
-Discord limits message edits per channel (about five per five seconds), and many jobs in one channel share that
-budget. Only the newest wanted state of a job is kept, so intermediate progress is skipped instead of queued,
-and a channel over budget simply waits its turn. The elapsed time needs no edits: Discord clients render the
-start time relative to now.
+Discord limits message edits per channel (about five per five seconds), and every status message of a channel
+shares that budget, while each result goes into a thread of its own. So edits are cosmetics that never hold up
+a result: only the newest wanted state of a job is kept (intermediate progress is skipped, not queued), a
+finished job's final state goes before any progress edit, no edit starts while a result is being posted, and a
+channel over budget simply waits its turn without holding up the other channels. The elapsed time needs no
+edits: Discord clients render the start time relative to now.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Final
 
 import discord
 
@@ -24,8 +28,28 @@ from bot.front import render
 log = logging.getLogger(__name__)
 
 JOB_EDIT_INTERVAL_SECONDS: Final = 5.0
-CHANNEL_EDITS_PER_WINDOW: Final = 4
+CHANNEL_EDITS_PER_WINDOW: Final = 4  # one below Discord's five, for the edits made outside this editor
 CHANNEL_WINDOW_SECONDS: Final = 5.0
+# A delivery waits this long for its final status edit before it is recorded anyway (the edit stays queued).
+FINAL_EDIT_WAIT_SECONDS: Final = 120.0
+
+
+@dataclass(slots=True)
+class _Wanted:
+    """The newest edit wanted for one job's status message."""
+
+    job: Job
+    fields: dict[str, Any] | None = None  # None: render the job's current progress at edit time
+    done: asyncio.Future[None] | None = None  # a final state's waiter, told once the edit was tried
+
+    @property
+    def final(self) -> bool:
+        return self.done is not None
+
+    @property
+    def channel_id(self) -> int:
+        assert self.job.channel_id is not None
+        return self.job.channel_id
 
 
 class StatusEditor:
@@ -34,54 +58,109 @@ class StatusEditor:
     def __init__(self, client: discord.Client, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._clock = clock
-        self._wanted: dict[str, Job] = {}
+        self._wanted: dict[str, _Wanted] = {}
         self._last_edit: dict[str, float] = {}
         self._channel_edits: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._editing: dict[int, asyncio.Task[None]] = {}  # at most one edit per channel at a time, in order
+        self._posts = 0
         self._wake = asyncio.Event()
 
     async def on_change(self, job: Job, became_slow: bool) -> None:
         """The poller's progress listener: remember the job's newest state."""
         if job.status_message_id is None or job.channel_id is None or job.status.is_terminal:
             return  # terminal states are shown by the delivery, together with the result
-        self._wanted[job.id] = job
+        wanted = self._wanted.get(job.id)
+        if wanted is not None and wanted.final:
+            return
+        self._wanted[job.id] = _Wanted(job)
         self._wake.set()
 
+    async def finish(self, job: Job, **fields: Any) -> None:
+        """Show a finished job's final state (the edit's ``fields``) before any progress edit; wait until tried."""
+        if job.status_message_id is None or job.channel_id is None:
+            return
+        done = asyncio.get_running_loop().create_future()
+        replaced = self._wanted.get(job.id)
+        self._wanted[job.id] = _Wanted(job, fields, done)
+        if replaced is not None and replaced.done is not None and not replaced.done.done():
+            replaced.done.set_result(None)
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), FINAL_EDIT_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("Job %s: its status message is not marked done yet; it will be when Discord allows", job.id)
+
     def forget(self, job_id: str) -> None:
-        """Drop a job's pending edit (its final state is about to be shown)."""
-        self._wanted.pop(job_id, None)
+        """Drop a job's pending progress edit (its final state is about to be shown)."""
+        wanted = self._wanted.get(job_id)
+        if wanted is not None and not wanted.final:
+            del self._wanted[job_id]
         self._last_edit.pop(job_id, None)
+
+    @contextlib.asynccontextmanager
+    async def posting(self) -> AsyncIterator[None]:
+        """Hold back new edits while a result is being posted."""
+        self._posts += 1
+        try:
+            yield
+        finally:
+            self._posts -= 1
+            self._wake.set()
 
     async def run(self) -> None:
         """Apply wanted edits as the budgets allow, until cancelled."""
         await self._client.wait_until_ready()
-        while True:
-            self._wake.clear()
-            wait = await self.edit_due()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        try:
+            while True:
+                self._wake.clear()
+                wait = self._start_due()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        finally:
+            for task in self._editing.values():
+                task.cancel()
 
     async def edit_due(self) -> float | None:
-        """Edit every job whose turn has come; return how long until the next one may go, or None."""
+        """Make every edit whose turn has come and wait for them; return how long until the next may go, or None."""
+        while True:
+            wait = self._start_due()
+            if not self._editing:
+                return wait
+            await asyncio.gather(*self._editing.values())
+
+    def _start_due(self) -> float | None:
+        """Start the edits whose turn has come, finals first; return how long until the next one may go."""
+        if self._posts:
+            return None  # a post is under way; its end wakes the editor
         next_wait: float | None = None
-        for job_id, job in list(self._wanted.items()):
+        for job_id, wanted in sorted(self._wanted.items(), key=lambda item: not item[1].final):
+            if wanted.channel_id in self._editing:
+                continue  # that channel's edit under way wakes the editor when it ends
             now = self._clock()
-            ready_at = max(self._last_edit.get(job_id, 0.0) + JOB_EDIT_INTERVAL_SECONDS, self._channel_free_at(job))
+            ready_at = self._channel_free_at(wanted.channel_id)
+            if not wanted.final:
+                ready_at = max(ready_at, self._last_edit.get(job_id, 0.0) + JOB_EDIT_INTERVAL_SECONDS)
             if ready_at > now:
                 delay = ready_at - now
                 next_wait = delay if next_wait is None else min(next_wait, delay)
                 continue
-            if self._wanted.get(job_id) is not job:
-                continue
             del self._wanted[job_id]
-            self._last_edit[job_id] = now
-            assert job.channel_id is not None and job.status_message_id is not None
-            self._channel_edits[job.channel_id].append(now)
-            await self._edit(job)
+            if wanted.final:
+                self._last_edit.pop(job_id, None)
+            else:
+                self._last_edit[job_id] = now
+            self._channel_edits[wanted.channel_id].append(now)
+            task = asyncio.create_task(self._edit(wanted))
+            self._editing[wanted.channel_id] = task
+            task.add_done_callback(functools.partial(self._edited, wanted.channel_id))
         return next_wait
 
-    def _channel_free_at(self, job: Job) -> float:
-        assert job.channel_id is not None
-        edits = self._channel_edits[job.channel_id]
+    def _edited(self, channel_id: int, _task: asyncio.Task[None]) -> None:
+        self._editing.pop(channel_id, None)
+        self._wake.set()
+
+    def _channel_free_at(self, channel_id: int) -> float:
+        edits = self._channel_edits[channel_id]
         horizon = self._clock() - CHANNEL_WINDOW_SECONDS
         while edits and edits[0] <= horizon:
             edits.popleft()
@@ -89,13 +168,20 @@ class StatusEditor:
             return 0.0
         return edits[0] + CHANNEL_WINDOW_SECONDS
 
-    async def _edit(self, job: Job) -> None:
-        assert job.channel_id is not None and job.status_message_id is not None
-        message = self._client.get_partial_messageable(job.channel_id).get_partial_message(job.status_message_id)
+    async def _edit(self, wanted: _Wanted) -> None:
+        job = wanted.job
+        assert job.status_message_id is not None
+        message = self._client.get_partial_messageable(wanted.channel_id).get_partial_message(job.status_message_id)
         try:
-            await message.edit(embed=render.status_embed(job))
+            await message.edit(**(wanted.fields or {"embed": render.status_embed(job)}))
         except discord.NotFound:
-            log.info("Job %s: its status message is gone; no more progress edits", job.id)
+            log.info("Job %s: its status message is gone; no more edits", job.id)
             self.forget(job.id)
         except Exception as exc:  # a dropped connection included: one failed edit must not stop the editor
-            log.warning("Job %s: status edit failed (%s); the next change will try again", job.id, exc)
+            if wanted.final:  # the result is out; a stale status message is not worth posting it again
+                log.warning("Job %s: could not mark the status message done (%s)", job.id, exc)
+            else:
+                log.warning("Job %s: status edit failed (%s); the next change will try again", job.id, exc)
+        finally:
+            if wanted.done is not None and not wanted.done.done():
+                wanted.done.set_result(None)

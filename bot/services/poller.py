@@ -38,6 +38,12 @@ Deliver = Callable[[Job], Awaitable[int | None]]
 Raising means "try again later".
 """
 
+Settle = Callable[[Job, int | None], Awaitable[None]]
+"""Finishes a delivery after its post (shows the final state on the status message); the job is recorded as
+delivered once it returns. It runs outside the delivery slots, so what waits here (an edit waiting for its rate
+limit bucket) never holds up another job's post. Raising is logged; the delivery still counts.
+"""
+
 OnChange = Callable[[Job, bool], Awaitable[None]]
 """Told about every visible change of a running job; the flag says the job just became slow."""
 
@@ -57,6 +63,7 @@ class Poller:
         deliver: Deliver,
         origin: str,
         on_change: OnChange | None = None,
+        settle: Settle | None = None,
         concurrency: int = 16,
         lease_seconds: float = 90.0,
         metrics: Metrics | None = None,
@@ -71,6 +78,7 @@ class Poller:
         self._deliver = deliver
         self._origin = origin
         self._on_change = on_change
+        self._settle = settle
         self._clock = clock
         self._metrics = metrics or Metrics(runtime=False)
         # A claimed job is not claimed again for this long; after a crash, its work resumes once it passes.
@@ -181,21 +189,21 @@ class Poller:
             for job in await self._store.claim_due(self._origin, now, self._poll_slots, lease, busy):
                 self._start(job, self._poll(job), "poll")
         if self._delivery_slots > 0:
-            busy = self._in_hand("deliver")
+            busy = self._in_hand("deliver", "settle")
             handover = functools.partial(lifecycle.lease_delivery, now=now, until=now + self._lease)
             for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, handover, busy):
                 self._start(job, self._deliver_job(job), "deliver")
 
-    def _in_hand(self, kind: str) -> list[str]:
+    def _in_hand(self, *kinds: str) -> list[str]:
         """Jobs this poller is working on (a lapsed lease must not hand them out again, nor count an attempt)."""
-        return [key.split(":", 1)[1] for key in self._working if key.startswith(f"{kind}:")]
+        return [key.split(":", 1)[1] for key in self._working if key.split(":", 1)[0] in kinds]
 
     def _start(self, job: Job, work: Coroutine[None, None, None], kind: str) -> None:
         key = f"{kind}:{job.id}"
         self._working.add(key)
         if kind == "poll":
             self._poll_slots -= 1
-        else:
+        elif kind == "deliver":
             self._delivery_slots -= 1
 
         async def wrapped() -> None:
@@ -205,7 +213,7 @@ class Poller:
                 self._working.discard(key)
                 if kind == "poll":
                     self._poll_slots += 1
-                else:
+                elif kind == "deliver":
                     self._delivery_slots += 1
                 self._wake.set()
 
@@ -294,6 +302,20 @@ class Poller:
                 self._metrics.delivered("failed")
                 log.error("Job %s: gave up delivering after %d attempts", job.id, job.delivery_attempts)
             return
+        if self._settle is None:
+            await self._record_delivered(job, message_id)
+        else:  # started before this task ends, so the job stays in hand throughout
+            self._start(job, self._settle_job(job, message_id), "settle")
+
+    async def _settle_job(self, job: Job, message_id: int | None) -> None:
+        assert self._settle is not None
+        try:
+            await self._settle(job, message_id)
+        except Exception:
+            log.exception("Job %s: finishing its delivery failed; it is delivered all the same", job.id)
+        await self._record_delivered(job, message_id)
+
+    async def _record_delivered(self, job: Job, message_id: int | None) -> None:
         await self._store.apply(lifecycle.delivered(job, message_id, self._clock()))
         log.info("Job %s: delivered (%s)", job.id, job.status)
 

@@ -16,12 +16,15 @@ from .interactions import InteractionCall, InteractionRecord
 from .message_models import Attachment, Message
 from .models import Channel, Guild, Member, Role, User
 from .permissions import DEFAULT_BOT, DEFAULT_EVERYONE, P, perms
+from .ratelimits import MESSAGE_EDIT, MESSAGES, RateLimitHit, RateLimits, RouteLimit
 from .rest_common import RequestRecord
 from .state import GuildSpec
 
 __all__ = [
     "DEFAULT_BOT",
     "DEFAULT_EVERYONE",
+    "MESSAGES",
+    "MESSAGE_EDIT",
     "Attachment",
     "Channel",
     "FakeDiscord",
@@ -33,8 +36,11 @@ __all__ = [
     "Member",
     "Message",
     "P",
+    "RateLimitHit",
+    "RateLimits",
     "RequestRecord",
     "Role",
+    "RouteLimit",
     "User",
     "perms",
 ]

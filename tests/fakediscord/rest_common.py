@@ -1,9 +1,8 @@
-"""REST plumbing shared by all routes: auth, request records, fault injection and X-RateLimit headers."""
+"""REST plumbing shared by all routes: auth, request records, fault injection and rate limits."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import time
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from .errors import METHOD_NOT_ALLOWED, NOT_FOUND, UNAUTHORIZED, ApiError, err, field_errors, invalid_form
 from .multipart import ParsedBody, parse_body
+from .ratelimits import RateLimits
 
 API_PREFIX = "/api/v10"
 FAKE_KEY: web.AppKey[Any] = web.AppKey("fakediscord", object)
@@ -41,37 +41,6 @@ class RequestRecord:
 
     def __repr__(self) -> str:
         return f"<RequestRecord {self.method} {self.path} -> {self.status}>"
-
-
-class RateLimits:
-    """Per-route, per-major-parameter windows producing realistic X-RateLimit-* headers (never enforced)."""
-
-    def __init__(self, limit: int = 50, window: float = 1.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
-
-    @staticmethod
-    def bucket(method: str, route: str) -> str:
-        """A stable bucket hash for a route template."""
-        return hashlib.sha1(f"{method} {route}".encode()).hexdigest()[:32]
-
-    def headers(self, bucket: str, major: str) -> dict[str, str]:
-        """Count this request in its window and return the headers describing that window."""
-        now = time.monotonic()
-        start, count = self._windows.get((bucket, major), (now, 0))
-        if now - start >= self.window:
-            start, count = now, 0
-        count += 1
-        self._windows[(bucket, major)] = (start, count)
-        reset_after = max(self.window - (now - start), 0.001)
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(max(self.limit - count, 0)),
-            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
-            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-            "X-RateLimit-Bucket": bucket,
-        }
 
 
 def body_of(request: web.Request) -> ParsedBody:
@@ -103,11 +72,6 @@ def flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true")
 
 
-def _major(match_info: dict[str, str]) -> str:
-    keys = ("channel_id", "guild_id", "webhook_id", "webhook_token", "interaction_id", "interaction_token")
-    return "+".join(match_info[k] for k in keys if k in match_info)
-
-
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Record the request, check auth, apply faults, turn ApiError into JSON and add rate-limit headers."""
@@ -121,6 +85,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     record.headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
     fake.requests.append(record)
     bucket = RateLimits.bucket(request.method, route)
+    major = RateLimits.major(dict(request.match_info))
+    limits: dict[str, str] = {}
     try:
         parsed = parse_body(await request.read(), request.headers.get("Content-Type", ""))
         request[BODY_KEY] = parsed
@@ -129,9 +95,14 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if not NO_AUTH.match(sub) and request.headers.get("Authorization") != f"Bot {fake.token}":
             raise err(UNAUTHORIZED)
         fault = fake.faults.take(request.method, sub)
+        refusal = None
+        if fault is None:
+            refusal, limits = fake.rate_limits.admit(request.method, route, sub, major)
         if fault is not None and fault.kind != "lost":
             record.fault = fault.kind
             response: web.StreamResponse = fault.response(bucket)
+        elif refusal is not None:
+            response = refusal
         else:
             response = await handler(request)
             if fault is not None:
@@ -144,7 +115,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPNotFound:
         response = err(NOT_FOUND).response()
     if response.status != 429:
-        response.headers.update(fake.rate_limits.headers(bucket, _major(dict(request.match_info))))
+        response.headers.update(limits or fake.rate_limits.headers(request.method, route, major))
     record.status = response.status
     if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
         with contextlib.suppress(ValueError, TypeError):

@@ -19,7 +19,8 @@ from .interaction_builder import InteractionBuilder
 from .interactions import InteractionRecord
 from .messages import MessageService
 from .models import User
-from .rest_common import API_PREFIX, FAKE_KEY, RateLimits, RequestRecord, api_middleware
+from .ratelimits import RateLimits
+from .rest_common import API_PREFIX, FAKE_KEY, RequestRecord, api_middleware
 from .state import GuildSpec, State
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class FakeServer:
         ack_deadline: float = 3.0,
         token_lifetime: float = 15 * 60,
         cdn_url_ttl: float = 24 * 3600,
-        rate_limit: int = 50,
+        rate_limited: bool = True,
         allowed_intents: int = PRIVILEGED,
         app_flags: int = DEFAULT_APP_FLAGS,
         archived_thread_policy: str = "unarchive",
@@ -64,7 +65,8 @@ class FakeServer:
         self.messages_service = MessageService(self.state, self.cdn)
         self.commands_registry = CommandRegistry(self.app_id, self.state.ids)
         self.faults = FaultInjector()
-        self.rate_limits = RateLimits(rate_limit)
+        self.rate_limits = RateLimits()  # Discord's limits; tests tighten, loosen or switch them off here
+        self.rate_limits.enabled = rate_limited
         self.requests: list[RequestRecord] = []
         self.interaction_records: dict[int, InteractionRecord] = {}
         self.records_by_token: dict[str, InteractionRecord] = {}
