@@ -105,23 +105,19 @@ class RefreshGap:
         return self.low <= period <= self.high
 
 
-def learnt_period(current: float, gaps: Iterable[RefreshGap], *, guess: float | None = None) -> float:
+def learnt_period(current: float, gaps: Iterable[RefreshGap]) -> float:
     """The period to plan with, given the one planned with until now and the recent gaps between changes.
 
     Gaps no wider than a period count (a wider one allows nearly anything). The current period is kept while at
-    least ``KEEP_PERIOD_SHARE`` of them allow it, or too few are known; failing that, the starting ``guess`` (the
-    setting) when they allow it; otherwise the middle of the span most of them allow (each gap is wide, but the
-    gaps of many tasks overlap where the period is). Being the recent gaps only, a gateway that restarts or
-    lengthens its pass is followed once they disagree.
+    least ``KEEP_PERIOD_SHARE`` of them allow it, or too few are known; otherwise the middle of the span most of
+    them allow takes over (each gap is wide, but the gaps of many tasks overlap where the period is). Being the
+    recent gaps only, a gateway that restarts or lengthens its pass is followed once they disagree.
     """
     if current <= 0:
         return current
     known = [gap for gap in gaps if gap.high - gap.low <= current]
-    if len(known) < MIN_GAPS:
+    if len(known) < MIN_GAPS or sum(gap.allows(current) for gap in known) >= KEEP_PERIOD_SHARE * len(known):
         return current
-    for candidate in (current, guess):
-        if candidate is not None and sum(gap.allows(candidate) for gap in known) >= KEEP_PERIOD_SHARE * len(known):
-            return candidate
     return _deepest(known)
 
 
@@ -342,7 +338,7 @@ class SharedClock:
         previous = self._changes.pop(task, None)
         if previous is not None and refreshed.start >= previous[0].end:
             self._gaps.append(RefreshGap.between(previous[0], refreshed))
-            period = learnt_period(self.period, self._gaps, guess=self.estimate.period)
+            period = learnt_period(self.period, self._gaps)
             if period != self.period:
                 self.period = period
                 self.period_drifts += 1
