@@ -28,7 +28,7 @@ from bot.gateway.formats import codec_for
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
 from bot.services.phase import PollTiming, SharedClock
-from bot.services.poller import refresh_window, replanned
+from bot.services.poller import change_span, refresh_window, replanned
 from tests.jobs import fresh_job
 
 TICK_SECONDS = 15.0
@@ -54,10 +54,10 @@ class SettableClock:
         return self.now
 
 
-def new_job(model: str, wire_format: WireFormat, now: float) -> Job:
+def new_job(model: str, wire_format: WireFormat, now: float, job_id: str = "model") -> Job:
     """A freshly stored job, as JobStore.add makes it."""
     return fresh_job(
-        id="model",
+        id=job_id,
         origin="bench",
         prompt="benchmark job",
         model=model,
@@ -129,7 +129,7 @@ def model_run(
         created = openai_created(task) if task_format is TaskFormat.OPENAI else unified_created(task)
         bot_now = registry.wall(clock.now)
         job = lifecycle.after_submit(
-            new_job(model, wire_format, bot_now), codec.parse_submit(created), bot_now, policy
+            new_job(model, wire_format, bot_now, str(n)), codec.parse_submit(created), bot_now, policy
         ).job
         tasks.append(task)
         states.append(job)
@@ -147,8 +147,10 @@ def model_run(
         if timing.shared is not None:
             now = registry.wall(clock.now)
             trusted = timing.shared.estimate.shared_phase(now) is not None
-            timing.shared.learn_from(refresh_window(job), refresh_window(step.job))
-            if trusted != (timing.shared.estimate.shared_phase(now) is not None):
+            period = timing.shared.period
+            span = change_span(job, step.job)
+            timing.shared.learn_from(refresh_window(job), refresh_window(step.job), task=str(n), changed_in=span)
+            if period != timing.shared.period or trusted != (timing.shared.estimate.shared_phase(now) is not None):
                 # As the poller does: the polls planned before the phase was learnt (or moved) are planned again.
                 for index, (_, m) in enumerate(due):
                     states[m] = dataclasses.replace(states[m], next_poll_at=replanned(states[m], now, policy))

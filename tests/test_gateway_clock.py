@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.services.phase import (
     MARGIN_SECONDS,
     MIN_AGREEING,
+    MIN_GAPS,
     STALE_AFTER_PERIODS,
     GatewayClock,
     PollTiming,
+    RefreshGap,
     RefreshWindow,
     SharedClock,
     first_window,
     learn,
+    learnt_period,
     next_poll,
     overlap,
 )
@@ -270,3 +274,109 @@ def test_learn_from_needs_a_window_that_moved() -> None:
     assert shared.estimate.agreeing == 0
     assert not shared.learn_from(None, window)
     assert shared.estimate.agreeing == 1
+
+
+# The period: learnt from the gaps between each task's consecutive changes (new-api's end-to-start loop).
+
+
+def two_changes_each(shared: SharedClock, gap: float, tasks: int = 4, start: float = 100.0) -> None:
+    """``tasks`` tasks, each seen changing within 3-s spans ``gap`` seconds apart."""
+    for n in range(tasks):
+        first = start + n
+        shared.note_change(f"t{start}-{n}", RefreshWindow(first - 2.0, first + 1.0))
+        shared.note_change(f"t{start}-{n}", RefreshWindow(first + gap - 1.0, first + gap + 2.0))
+
+
+def test_the_guess_is_kept_while_the_gaps_allow_it() -> None:
+    gaps = [RefreshGap(13.0, 17.0), RefreshGap(14.5, 15.5), RefreshGap(20.0, 26.0)]
+    assert learnt_period(PERIOD, gaps) == PERIOD
+
+
+def test_too_few_gaps_keep_the_guess() -> None:
+    assert learnt_period(PERIOD, [RefreshGap(28.0, 31.0), RefreshGap(29.0, 32.0)]) == PERIOD
+
+
+def test_gaps_that_rule_out_the_guess_give_the_span_most_of_them_allow() -> None:
+    gaps = [RefreshGap(20.0, 31.0), RefreshGap(28.0, 35.0), RefreshGap(25.0, 33.0)]
+    assert learnt_period(PERIOD, gaps) == 29.5
+
+
+def test_gaps_wider_than_a_period_do_not_count() -> None:
+    gaps = [RefreshGap(20.0, 40.0), RefreshGap(21.0, 41.0), RefreshGap(22.0, 42.0)]
+    assert learnt_period(PERIOD, gaps) == PERIOD
+
+
+def test_period_zero_is_never_learnt() -> None:
+    assert learnt_period(0.0, [RefreshGap(28.0, 31.0)] * 5) == 0.0
+
+
+@given(
+    st.floats(min_value=5.0, max_value=60.0),
+    st.lists(st.tuples(st.floats(0.0, 7.0), st.floats(0.0, 7.0)), min_size=MIN_GAPS, max_size=20),
+)
+def test_when_every_gap_allows_one_period_the_learnt_one_is_allowed_by_most(
+    period: float, widths: list[tuple[float, float]]
+) -> None:
+    gaps = [RefreshGap(period - below, period + above) for below, above in widths]
+    learnt = learnt_period(PERIOD, gaps)
+    assert sum(gap.allows(learnt) for gap in gaps) >= len(gaps) / 2
+    if learnt != PERIOD:
+        assert all(gap.allows(learnt) for gap in gaps)
+
+
+def test_a_longer_loop_is_learnt_from_the_tasks_changes() -> None:
+    shared = SharedClock(PERIOD)
+    two_changes_each(shared, gap=30.0)
+    assert shared.period == pytest.approx(30.0, abs=1.5)
+    assert shared.period_drifts == 1
+    assert PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0, shared=shared).refresh_period == shared.period
+
+
+def test_the_period_follows_the_loop_when_it_shortens_again() -> None:
+    shared = SharedClock(PERIOD)
+    two_changes_each(shared, gap=30.0)
+    two_changes_each(shared, gap=15.0, tasks=16, start=500.0)
+    assert shared.period == pytest.approx(PERIOD, abs=1.5)
+    assert shared.period_drifts == 2
+
+
+def test_a_steady_loop_keeps_the_setting() -> None:
+    shared = SharedClock(PERIOD)
+    two_changes_each(shared, gap=PERIOD, tasks=10)
+    assert shared.period == PERIOD
+    assert shared.period_drifts == 0
+
+
+def test_without_a_shared_clock_or_with_fresh_reads_the_setting_is_the_period() -> None:
+    assert PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0).refresh_period == PERIOD
+    assert PollTiming(period=0.0, min_interval=5.0, max_interval=30.0, shared=SharedClock(0.0)).refresh_period == 0
+
+
+def test_once_the_period_moved_a_task_plans_from_its_last_change() -> None:
+    shared = SharedClock(PERIOD)
+    change = RefreshWindow(90.0, 96.0)
+    shared.note_change("late", change)
+    narrowed = RefreshWindow(94.0, 95.0)  # narrowed with the old period: it may have cut the refresh out
+    assert shared.own_window("late", narrowed) == narrowed
+    two_changes_each(shared, gap=30.0)
+    assert shared.own_window("late", narrowed) == change
+    assert shared.own_window("unknown", narrowed) == narrowed
+    shared.forget("late")
+    assert shared.own_window("late", narrowed) == narrowed
+
+
+def test_a_changed_span_teaches_the_period_through_learn_from() -> None:
+    shared = SharedClock(PERIOD)
+    for n in range(4):
+        shared.learn_from(None, None, task=f"t{n}", changed_in=RefreshWindow(100.0 + n, 103.0 + n))
+        shared.learn_from(None, None, task=f"t{n}", changed_in=RefreshWindow(129.0 + n, 132.0 + n))
+    assert shared.period == pytest.approx(29.5, abs=1.5)
+
+
+def test_once_another_period_is_learnt_the_old_shared_phase_is_not_used() -> None:
+    shared = SharedClock(PERIOD)
+    shared.estimate = settled(refresh=10.0)
+    own = RefreshWindow(30.0, 45.0)
+    assert shared.focus(own, now=41.0) != own
+    two_changes_each(shared, gap=30.0)
+    assert shared.focus(own, now=41.0) == own

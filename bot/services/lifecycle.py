@@ -200,11 +200,11 @@ def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy, *,
     changed = _visible(snapshot.raw_status, snapshot.progress) != _visible(job.remote_status, job.progress)
     previous = job.last_poll_at if job.last_poll_at is not None else now
     window = learn(
-        _window_of(job, policy),
+        window_of(job, policy),
         previous if changed else max(previous, job.updated_at),
         now if changed or sent_at is None else sent_at,
         changed=changed,
-        period=policy.timing.period,
+        period=policy.timing.refresh_period,
         reported_at=snapshot.updated_at,
     )
     finished = snapshot.state is RemoteState.SUCCEEDED
@@ -370,7 +370,7 @@ def _keep_polling(job: Job, now: float, policy: PollPolicy, *, retry_at: float |
     if now >= deadline(job, policy):
         return _fail(job, ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, now), False
     slow = now - started >= policy.notice_after_seconds
-    planned = retry_at if retry_at is not None else next_poll(now, _window_of(job, policy), policy.timing, slow=slow)
+    planned = retry_at if retry_at is not None else next_poll(now, window_of(job, policy), policy.timing, slow=slow)
     updated = dataclasses.replace(job, next_poll_at=min(planned, deadline(job, policy)), slow_notified=slow)
     return updated, slow and not job.slow_notified
 
@@ -404,11 +404,19 @@ def _delivered(job: Job, now: float, message_id: int | None = None) -> Job:
     )
 
 
-def _window_of(job: Job, policy: PollPolicy) -> RefreshWindow:
+def window_of(job: Job, policy: PollPolicy) -> RefreshWindow:
+    """The window the job's refresh phase is known to lie in (as the shared clock sees it, if there is one)."""
     if job.refresh_start is not None and job.refresh_end is not None:
-        return RefreshWindow(job.refresh_start, job.refresh_end)
+        window = RefreshWindow(job.refresh_start, job.refresh_end)
+        shared = policy.timing.shared
+        return window if shared is None else shared.own_window(job.id, window)
     started = job.submitted_at if job.submitted_at is not None else job.created_at
     return first_window(started, policy.timing.period)
+
+
+def refreshed(before: Job, after: Job) -> bool:
+    """Whether a poll that took ``before`` to ``after`` saw the task change (a refresh landed since the last one)."""
+    return _visible(after.remote_status, after.progress) != _visible(before.remote_status, before.progress)
 
 
 def _visible(raw_status: str | None, progress: int | None) -> tuple[str, int | None]:

@@ -13,12 +13,20 @@ task's polls reveal holds for all of them. A ``GatewayClock`` intersects the win
 seen over a whole period agree on one narrow phase, each task plans within that phase (where its own window
 allows it), and a new task starts there instead of probing a blank period. Where tasks refresh one after another,
 their windows disagree, the clock never settles and each task keeps to its own window.
+
+The period itself is learnt too: ``GATEWAY_REFRESH_SECONDS`` is only the starting guess. new-api sleeps 15 s after a
+pass *ends*, so the real gap between a task's refreshes is 15 s plus the pass (up to 30 s, more or less with the
+load). Each task's two consecutive changes bound that gap; once enough recent gaps agree that the guess is wrong,
+their median is the period every task plans with, and when later gaps disagree with it (a gateway restart, a
+longer pass) it is learnt again from them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # After the window's end, poll this much later so the refresh has surely been written.
@@ -38,6 +46,16 @@ MIN_AGREEING = 3
 STALE_AFTER_PERIODS = 20.0
 # Tasks spread their probes over the shared window only when no window contradicted it for this many periods.
 CALM_PERIODS = 2.0
+# The period is learnt from the gaps between a task's consecutive changes seen this recently (the last ones only:
+# the gap of an end-to-start loop follows the load) ...
+RECENT_GAPS = 16
+# ... once at least this many are known.
+MIN_GAPS = 3
+# A period that at least this share of the recent gaps allows is kept: a gap seen through polls seconds apart
+# cannot tell 15 s from 14.6 s, and moving the period for nothing would shift every window off its phase.
+KEEP_PERIOD_SHARE = 0.5
+# Changes of at most this many tasks are remembered, to bound each task's next gap.
+REMEMBERED_TASKS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +81,57 @@ class RefreshWindow:
 def first_window(submitted_at: float, period: float) -> RefreshWindow:
     """Before anything is seen: the task's first refresh falls within one period of its creation."""
     return RefreshWindow(submitted_at, submitted_at + period)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshGap:
+    """The bounds (``low``, ``high``) on the time between two consecutive refreshes of one task."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def between(cls, earlier: RefreshWindow, later: RefreshWindow) -> RefreshGap:
+        """The gap between a refresh in ``earlier`` and the next one, in ``later``."""
+        return cls(max(0.0, later.start - earlier.end), later.end - earlier.start)
+
+    @property
+    def middle(self) -> float:
+        """The gap's best guess: the middle of its bounds."""
+        return (self.low + self.high) / 2
+
+    def allows(self, period: float) -> bool:
+        """Whether a refresh every ``period`` seconds fits these bounds."""
+        return self.low <= period <= self.high
+
+
+def learnt_period(current: float, gaps: Iterable[RefreshGap]) -> float:
+    """The period to plan with, given the one planned with until now and the recent gaps between changes.
+
+    Gaps no wider than a period count (a wider one allows nearly anything). The current period is kept while at
+    least ``KEEP_PERIOD_SHARE`` of them allow it, or too few are known; otherwise the middle of the span most of
+    them allow takes over (each gap is wide, but the gaps of many tasks overlap where the period is). Being the
+    recent gaps only, a gateway that restarts or lengthens its pass is followed once they disagree.
+    """
+    if current <= 0:
+        return current
+    known = [gap for gap in gaps if gap.high - gap.low <= current]
+    if len(known) < MIN_GAPS or sum(gap.allows(current) for gap in known) >= KEEP_PERIOD_SHARE * len(known):
+        return current
+    return _deepest(known)
+
+
+def _deepest(gaps: list[RefreshGap]) -> float:
+    """The middle of the first span that the most gaps allow."""
+    edges = sorted([(gap.low, -1) for gap in gaps] + [(gap.high, 1) for gap in gaps])
+    depth = best = 0
+    best_span = (edges[0][0], edges[0][0])
+    for index, (at, kind) in enumerate(edges):
+        depth -= kind
+        if depth > best:
+            best = depth
+            best_span = (at, edges[index + 1][0])
+    return (best_span[0] + best_span[1]) / 2
 
 
 def learn(
@@ -223,11 +292,19 @@ class GatewayClock:
 
 
 class SharedClock:
-    """The gateway clock one process's tasks learn from and plan with; the poller keeps it in step with the store."""
+    """The gateway clock one process's tasks learn from and plan with; the poller keeps it in step with the store.
+
+    ``period`` is the refresh period every task plans with: the starting guess until tasks' consecutive changes
+    show another one (``learnt_period``); ``period_drifts`` counts how often it moved.
+    """
 
     def __init__(self, period: float) -> None:
         self.estimate = GatewayClock(period)
+        self.period = period
+        self.period_drifts = 0
         self._probes = 0
+        self._changes: dict[str, tuple[RefreshWindow, float]] = {}  # each task's last change, and the period then
+        self._gaps: deque[RefreshGap] = deque(maxlen=RECENT_GAPS)
 
     def note(self, seen: RefreshWindow) -> bool:
         """Fold in a task's window; tells whether this contradicted a phase that was trusted until now."""
@@ -235,15 +312,59 @@ class SharedClock:
         self.estimate = self.estimate.observed(seen)
         return trusted and self.estimate.agreeing == 1
 
-    def learn_from(self, before: RefreshWindow | None, after: RefreshWindow | None) -> bool:
-        """Fold in a task's window when a poll moved it; tells whether this contradicted a trusted phase."""
+    def learn_from(
+        self,
+        before: RefreshWindow | None,
+        after: RefreshWindow | None,
+        *,
+        task: str | None = None,
+        changed_in: RefreshWindow | None = None,
+    ) -> bool:
+        """Fold in a task's window when a poll moved it; tells whether this contradicted a trusted phase.
+
+        ``changed_in`` is the span the poll saw the task change in (from the previous poll's send to this one's
+        answer), when it did: the gap since the task's previous change bounds the gateway's period, which may move
+        the period the tasks plan with. The span, not the task's window, is what is known for sure: the window
+        also relies on the period, which is what is being learnt.
+        """
+        if task is not None and changed_in is not None:
+            self.note_change(task, changed_in)
         if after is None or after == before:
             return False
         return self.note(after)
 
+    def note_change(self, task: str, refreshed: RefreshWindow) -> None:
+        """Remember that ``task`` was refreshed within ``refreshed``; its previous change bounds one gap."""
+        previous = self._changes.pop(task, None)
+        if previous is not None and refreshed.start >= previous[0].end:
+            self._gaps.append(RefreshGap.between(previous[0], refreshed))
+            period = learnt_period(self.period, self._gaps)
+            if period != self.period:
+                self.period = period
+                self.period_drifts += 1
+        self._changes[task] = (refreshed, self.period)
+        if len(self._changes) > REMEMBERED_TASKS:
+            del self._changes[next(iter(self._changes))]
+
+    def own_window(self, task: str, window: RefreshWindow) -> RefreshWindow:
+        """A task's window; or, when the period moved since the task's last change, the span of that change:
+        the window was narrowed with the old period, the span holds the refresh whatever the period."""
+        noted = self._changes.get(task)
+        if noted is None or noted[1] == self.period:
+            return window
+        return noted[0]
+
+    def forget(self, task: str) -> None:
+        """Drop what was remembered of a task that will not be polled again."""
+        self._changes.pop(task, None)
+
+    def _phase_usable(self) -> bool:
+        # The shared phase is kept in the starting period; once another one is learnt, it no longer lines up.
+        return self.period == self.estimate.period
+
     def focus(self, window: RefreshWindow, now: float) -> RefreshWindow:
         """The part of a task's own window where the shared phase falls; the own window when they disagree."""
-        phase = self.estimate.shared_phase(now)
+        phase = self.estimate.shared_phase(now) if self._phase_usable() else None
         if phase is None:
             return window
         return overlap(phase, window, self.estimate.period) or window
@@ -252,7 +373,7 @@ class SharedClock:
         """Where to probe a wide window: its middle, or, while the tasks' windows agree on one phase still to be
         narrowed, a different point for each probe (1/2, 1/4, 3/4, 1/8, ...): tasks that share a phase narrow it
         far faster together than by each halving the same window."""
-        if not self.estimate.agrees(now):
+        if not self._phase_usable() or not self.estimate.agrees(now):
             return (window.start + window.end) / 2
         self._probes += 1
         return window.start + (0.25 + 0.5 * _spread(self._probes)) * window.width
@@ -278,6 +399,13 @@ class PollTiming:
     max_interval: float
     shared: SharedClock | None = None
 
+    @property
+    def refresh_period(self) -> float:
+        """The period to plan with: the one the shared clock learnt, else ``period`` (the starting guess)."""
+        if self.period <= 0 or self.shared is None:
+            return self.period
+        return self.shared.period
+
 
 def next_poll(now: float, known: RefreshWindow, timing: PollTiming, *, slow: bool = False) -> float:
     """The time of the next poll, between ``now + min_interval`` and ``now + max_interval``."""
@@ -285,9 +413,10 @@ def next_poll(now: float, known: RefreshWindow, timing: PollTiming, *, slow: boo
     latest = now + timing.max_interval
     if slow:
         return latest
-    if timing.period <= 0:
+    period = timing.refresh_period
+    if period <= 0:
         return earliest
-    window = known.shifted_after(now, timing.period)
+    window = known.shifted_after(now, period)
     if timing.shared is not None:
         window = timing.shared.focus(window, now)
     if window.width > NARROW_ENOUGH_SECONDS and (window.start + window.end) / 2 >= earliest:

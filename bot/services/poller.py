@@ -20,7 +20,7 @@ from bot.gateway.download import ResultRules, download_result
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
-from bot.services.phase import GatewayClock, RefreshWindow, first_window, next_poll
+from bot.services.phase import GatewayClock, RefreshWindow, next_poll
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,19 @@ class Poller:
             return
         now = self._clock()
         trusted = shared.estimate.shared_phase(now) is not None
-        if shared.learn_from(refresh_window(before), refresh_window(after)):
+        period = shared.period
+        if shared.learn_from(
+            refresh_window(before), refresh_window(after), task=after.id, changed_in=change_span(before, after)
+        ):
             log.info(
                 "The gateway's refresh loop moved (job %s refreshed outside its learnt phase); learning it again",
                 after.id,
             )
+        if after.status.is_terminal:
+            shared.forget(after.id)
+        if shared.period != period:
+            log.info("Gateway clock: the refresh period is now %.1f s (was %.1f s)", shared.period, period)
+        self._replan_due |= shared.period != period
         self._replan_due |= trusted != (shared.estimate.shared_phase(now) is not None)
 
     async def _replan(self) -> None:
@@ -327,9 +335,16 @@ def refresh_window(job: Job) -> RefreshWindow | None:
     return RefreshWindow(job.refresh_start, job.refresh_end)
 
 
+def change_span(before: Job, after: Job) -> RefreshWindow | None:
+    """The span a poll that took ``before`` to ``after`` saw the task change in; None when it saw no change."""
+    if not lifecycle.refreshed(before, after) or before.last_poll_at is None:
+        return None
+    return RefreshWindow(before.last_poll_at, after.updated_at)
+
+
 def replanned(job: Job, now: float, policy: PollPolicy) -> float:
     """When a running job's next scheduled poll should be, planned again at ``now`` from its last poll."""
     started = job.submitted_at if job.submitted_at is not None else job.created_at
-    window = refresh_window(job) or first_window(started, policy.timing.period)
+    window = lifecycle.window_of(job, policy)
     since = job.last_poll_at if job.last_poll_at is not None else started
     return min(max(now, next_poll(since, window, policy.timing)), lifecycle.deadline(job, policy))
