@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -380,3 +381,70 @@ def test_once_another_period_is_learnt_the_old_shared_phase_is_not_used() -> Non
     assert shared.focus(own, now=41.0) != own
     two_changes_each(shared, gap=30.0)
     assert shared.focus(own, now=41.0) == own
+
+
+def kept(shared: SharedClock) -> dict[str, object]:
+    """What the store gives back of ``shared``'s record (it keeps it as JSON)."""
+    record: dict[str, object] = json.loads(json.dumps(shared.as_record()))
+    return record
+
+
+def test_another_process_picks_up_the_learnt_period_from_the_record() -> None:
+    learner = SharedClock(PERIOD)
+    two_changes_each(learner, gap=30.0)
+    other = SharedClock(PERIOD)
+    other.merge_record(kept(learner))
+    assert other.period == learner.period != PERIOD
+    assert other.period_drifts == 1
+    assert other.as_record() == kept(learner)  # merging again changes nothing: the processes agree
+
+
+def test_the_kept_gaps_let_learning_go_on_where_it_was() -> None:
+    # Two tasks' gaps in one process and two in the other: neither alone has enough to learn the period.
+    first, second = SharedClock(PERIOD), SharedClock(PERIOD)
+    two_changes_each(first, gap=30.0, tasks=2)
+    two_changes_each(second, gap=30.0, tasks=2, start=200.0)
+    assert first.period == second.period == PERIOD
+    second.merge_record(kept(first))
+    assert second.period == pytest.approx(30.0, abs=1.5)
+
+
+def test_recent_gaps_for_the_setting_outweigh_an_older_learnt_period() -> None:
+    learner = SharedClock(PERIOD)
+    two_changes_each(learner, gap=30.0)
+    steady = SharedClock(PERIOD)
+    two_changes_each(steady, gap=PERIOD, tasks=12, start=500.0)
+    steady.merge_record(kept(learner))
+    assert steady.period == PERIOD
+    learner.merge_record(kept(steady))
+    assert learner.period == pytest.approx(PERIOD, abs=1.5)
+
+
+def test_a_record_from_before_the_period_was_kept_still_loads() -> None:
+    old = {"period": 15.0, "since": 11.0, "agreeing": 3.0, "drifts": 0.0, "start": 39.5, "end": 40.5}
+    shared = SharedClock(PERIOD)
+    shared.merge_record(old)
+    assert shared.estimate == GatewayClock(PERIOD, window=RefreshWindow(39.5, 40.5), since=11.0, agreeing=3)
+    assert shared.period == PERIOD
+    assert shared.as_record()["gaps"] == []
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"gaps": "many"}, {"gaps": [[1.0, 2.0]]}, {"gaps": [[1.0, "2", 3.0]]}, {"learnt_period": True}],
+    ids=["not-a-list", "short-gap", "text", "bool"],
+)
+def test_a_learnt_period_that_cannot_be_read_is_ignored(broken: dict[str, object]) -> None:
+    learner = SharedClock(PERIOD)
+    two_changes_each(learner, gap=30.0)
+    shared = SharedClock(PERIOD)
+    shared.merge_record(kept(learner) | broken)
+    assert shared.period == PERIOD
+
+
+def test_fresh_reads_learn_no_period_from_a_record() -> None:
+    learner = SharedClock(PERIOD)
+    two_changes_each(learner, gap=30.0)
+    fresh = SharedClock(0.0)
+    fresh.merge_record(kept(learner))
+    assert fresh.period == 0.0

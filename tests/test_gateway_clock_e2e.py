@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from bot.devtools.gateway import ManualClock, Simulator, SimulatorConfig
 from bot.devtools.gateway.tasks import TickModel
 from bot.domain import Job, JobStatus, NewJob
 from bot.engine import Engine, open_engine
-from bot.services.phase import GatewayClock
+from bot.services.phase import GatewayClock, RefreshWindow
 from bot.services.poller import Poller
 from bot.settings import Settings
 from tests.helpers import Deliveries, engine_env
@@ -31,18 +31,29 @@ async def global_gateway(tmp_path: Path, media: Path, clock: ManualClock) -> Asy
     config = SimulatorConfig(
         tick_seconds=TICK, tick_model=TickModel.GLOBAL, task_seconds=120.0, refresh_hints=False, media_dir=str(media)
     )
-    async with Simulator(config, clock=clock) as sim:
-        env = engine_env(
-            sim,
-            tmp_path,
-            GATEWAY_REFRESH_SECONDS=str(TICK),
-            POLL_INTERVAL_MIN_SECONDS="5",
-            POLL_INTERVAL_MAX_SECONDS="30",
-            JOB_LEASE_SECONDS="90",
-        )
-        settings = Settings.from_env(env, need_discord=False)
-        async with open_engine(settings, Catalog.load(), clock=lambda: sim.tasks.wall(clock())) as engine:
-            yield sim, engine
+    async with (
+        Simulator(config, clock=clock) as sim,
+        open_engine(settings_for(sim, tmp_path), Catalog.load(), clock=engine_clock(sim, clock)) as engine,
+    ):
+        yield sim, engine
+
+
+def settings_for(sim: Simulator, tmp_path: Path) -> Settings:
+    """An engine's settings for ``sim``, refreshing every 15 s, with its database under ``tmp_path``."""
+    env = engine_env(
+        sim,
+        tmp_path,
+        GATEWAY_REFRESH_SECONDS=str(TICK),
+        POLL_INTERVAL_MIN_SECONDS="5",
+        POLL_INTERVAL_MAX_SECONDS="30",
+        JOB_LEASE_SECONDS="90",
+    )
+    return Settings.from_env(env, need_discord=False)
+
+
+def engine_clock(sim: Simulator, clock: ManualClock) -> Callable[[], float]:
+    """The engine's clock: the simulator's wall time on ``clock``."""
+    return lambda: sim.tasks.wall(clock())
 
 
 async def submit(engine: Engine) -> Job:
@@ -101,3 +112,31 @@ async def test_a_new_jobs_first_poll_lands_in_the_learnt_window(
         # Running: the first poll saw the refresh that started the task; queued: it came before it.
         assert polled.status is (JobStatus.RUNNING if learnt else JobStatus.QUEUED)
         assert sim.task_stats(polled.task_id or "").polls == 1  # type: ignore[union-attr]
+
+
+async def test_the_learnt_period_is_shared_through_the_store_and_resumed_after_a_restart(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two processes on one database: the period one learnt is the other's once they merged with the store, and a
+    process started later (a restart) plans with it from its first cycle."""
+    clock = ManualClock(1000.0)
+    async with global_gateway(tmp_path, tmp_path_factory.getbasetemp() / "sim-media", clock) as (sim, first):
+        learner = first.policy.timing.shared
+        assert learner is not None
+        for n in range(4):  # what four tasks' consecutive changes, 30 s apart, teach
+            learner.note_change(f"t{n}", RefreshWindow(1000.0 + n, 1003.0 + n))
+            learner.note_change(f"t{n}", RefreshWindow(1029.0 + n, 1032.0 + n))
+        assert learner.period != TICK
+        async with open_engine(settings_for(sim, tmp_path), Catalog.load(), clock=engine_clock(sim, clock)) as second:
+            other = second.policy.timing.shared
+            assert other is not None
+            await first.poller(origin="discord", deliver=Deliveries()).poll_once()
+            assert other.period == TICK
+            await second.poller(origin="discord", deliver=Deliveries()).poll_once()
+            assert other.period == learner.period
+        async with open_engine(settings_for(sim, tmp_path), Catalog.load(), clock=engine_clock(sim, clock)) as later:
+            resumed = later.policy.timing.shared
+            assert resumed is not None
+            await later.poller(origin="discord", deliver=Deliveries()).poll_once()
+            assert resumed.period == learner.period
+            assert resumed.as_record() == await later.store.gateway_clock()

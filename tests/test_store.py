@@ -473,5 +473,10 @@ async def test_gateway_clock_is_kept_in_meta(store: JobStore) -> None:
     assert await store.gateway_clock() is None
     await store.save_gateway_clock({"period": 15.0, "start": 1.5, "end": 2.0})
     assert await store.gateway_clock() == {"period": 15.0, "start": 1.5, "end": 2.0}
+    learnt = {"period": 15.0, "learnt_period": 29.5, "gaps": [[120.0, 28.0, 31.0]]}
+    await store.save_gateway_clock(learnt)
+    assert await store.gateway_clock() == learnt
     await store.set_meta("gateway_clock", "not json")
+    assert await store.gateway_clock() is None
+    await store.set_meta("gateway_clock", "[15.0]")
     assert await store.gateway_clock() is None

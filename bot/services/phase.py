@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # After the window's end, poll this much later so the refresh has surely been written.
@@ -85,15 +85,20 @@ def first_window(submitted_at: float, period: float) -> RefreshWindow:
 
 @dataclass(frozen=True, slots=True)
 class RefreshGap:
-    """The bounds (``low``, ``high``) on the time between two consecutive refreshes of one task."""
+    """The bounds (``low``, ``high``) on the time between two consecutive refreshes of one task.
+
+    ``seen_at`` is when the later refresh was seen (the end of its window): what orders the gaps of several
+    processes by how recent they are.
+    """
 
     low: float
     high: float
+    seen_at: float = 0.0
 
     @classmethod
     def between(cls, earlier: RefreshWindow, later: RefreshWindow) -> RefreshGap:
         """The gap between a refresh in ``earlier`` and the next one, in ``later``."""
-        return cls(max(0.0, later.start - earlier.end), later.end - earlier.start)
+        return cls(max(0.0, later.start - earlier.end), later.end - earlier.start, later.end)
 
     @property
     def middle(self) -> float:
@@ -244,9 +249,14 @@ class GatewayClock:
             drifted_at=max(self.drifted_at, other.drifted_at),
         )
 
-    def as_record(self) -> dict[str, float]:
+    def as_record(self) -> dict[str, object]:
         """The clock as plain numbers, for the store."""
-        record = {"period": self.period, "since": self.since, "agreeing": self.agreeing, "drifts": self.drifts}
+        record: dict[str, object] = {
+            "period": self.period,
+            "since": self.since,
+            "agreeing": self.agreeing,
+            "drifts": self.drifts,
+        }
         if self.drifted_at > -math.inf:
             record["drifted_at"] = self.drifted_at
         if self.window is not None:
@@ -254,19 +264,19 @@ class GatewayClock:
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, float]) -> GatewayClock | None:
+    def from_record(cls, record: Mapping[str, object]) -> GatewayClock | None:
         """A clock kept by ``as_record``; None when the record is not one."""
         try:
-            window = RefreshWindow(record["start"], record["end"]) if "start" in record else None
+            window = RefreshWindow(_number(record, "start"), _number(record, "end")) if "start" in record else None
             return cls(
-                period=record["period"],
+                period=_number(record, "period"),
                 window=window,
-                since=record["since"],
-                agreeing=int(record["agreeing"]),
-                drifts=int(record["drifts"]),
-                drifted_at=record.get("drifted_at", -math.inf),
+                since=_number(record, "since"),
+                agreeing=int(_number(record, "agreeing")),
+                drifts=int(_number(record, "drifts")),
+                drifted_at=_number(record, "drifted_at") if "drifted_at" in record else -math.inf,
             )
-        except KeyError:
+        except (KeyError, ValueError):
             return None
 
     def agrees(self, now: float) -> bool:
@@ -354,6 +364,42 @@ class SharedClock:
             return window
         return noted[0]
 
+    def as_record(self) -> dict[str, object]:
+        """The clock as the store keeps it: the shared phase, and the period planned with together with the recent
+        gaps it was learnt from, so that other processes (and this one after a restart) plan with it and go on
+        learning it from where this one is."""
+        gaps = [[gap.seen_at, gap.low, gap.high] for gap in self._gaps]
+        return self.estimate.as_record() | {
+            "learnt_period": self.period,
+            "period_drifts": self.period_drifts,
+            "gaps": gaps,
+        }
+
+    def merge_record(self, record: Mapping[str, object]) -> None:
+        """Take in a clock kept with ``as_record`` by another process (or by this one before a restart).
+
+        The phase merges as ``GatewayClock.merged`` does. The gaps join this clock's own, keeping the most recent
+        ``RECENT_GAPS`` of both; of the two periods, the one more of those gaps allow is planned with (this one's
+        on a tie), and then learnt further from them as a new gap would. A record from before the period was kept
+        has no gaps: only its phase is taken.
+        """
+        kept = GatewayClock.from_record(record)
+        if kept is not None:
+            self.estimate = self.estimate.merged(kept)
+        learnt = _kept_period(record)
+        if learnt is None or self.period <= 0:
+            return
+        period, drifts, gaps = learnt
+        recent = sorted(set(self._gaps) | set(gaps), key=lambda gap: (gap.seen_at, gap.low, gap.high))
+        self._gaps = deque(recent[-RECENT_GAPS:], maxlen=RECENT_GAPS)
+        if period > 0 and _support(period, self._gaps) > _support(self.period, self._gaps):
+            self.period = period
+        self.period_drifts = max(self.period_drifts, drifts)
+        moved = learnt_period(self.period, self._gaps)
+        if moved != self.period:
+            self.period = moved
+            self.period_drifts += 1
+
     def forget(self, task: str) -> None:
         """Drop what was remembered of a task that will not be polled again."""
         self._changes.pop(task, None)
@@ -377,6 +423,42 @@ class SharedClock:
             return (window.start + window.end) / 2
         self._probes += 1
         return window.start + (0.25 + 0.5 * _spread(self._probes)) * window.width
+
+
+def _number(record: Mapping[str, object], key: str) -> float:
+    """A number kept in a record; KeyError when it is missing, ValueError when it is not a number."""
+    return _as_number(record[key])
+
+
+def _as_number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"not a number: {value!r}")
+    return float(value)
+
+
+def _kept_gap(entry: object) -> RefreshGap:
+    """A gap kept as ``[seen_at, low, high]``; ValueError when the entry is not one."""
+    if not isinstance(entry, list) or len(entry) != 3:
+        raise ValueError(f"not a gap: {entry!r}")
+    seen_at, low, high = (_as_number(value) for value in entry)
+    return RefreshGap(low, high, seen_at)
+
+
+def _kept_period(record: Mapping[str, object]) -> tuple[float, int, list[RefreshGap]] | None:
+    """The learnt period, its drift count and the recent gaps a record keeps; None when it keeps none (a record
+    from before the period was kept) or they cannot be read."""
+    try:
+        gaps = record["gaps"]
+        if not isinstance(gaps, list):
+            raise ValueError(f"not a list of gaps: {gaps!r}")
+        return _number(record, "learnt_period"), int(_number(record, "period_drifts")), [_kept_gap(g) for g in gaps]
+    except (KeyError, ValueError):
+        return None
+
+
+def _support(period: float, gaps: Iterable[RefreshGap]) -> int:
+    """How many of the gaps allow a refresh every ``period`` seconds."""
+    return sum(gap.allows(period) for gap in gaps)
 
 
 def _spread(n: int) -> float:

@@ -20,7 +20,7 @@ from bot.gateway.download import ResultRules, download_result
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
-from bot.services.phase import GatewayClock, RefreshWindow, next_poll
+from bot.services.phase import RefreshWindow, next_poll
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -139,13 +139,17 @@ class Poller:
             return
         self._clock_synced_at = now
         record = await self._store.gateway_clock()
-        kept = GatewayClock.from_record(record) if record is not None else None
-        if kept is not None:
+        if record is not None:
             trusted = shared.estimate.shared_phase(now) is not None
-            shared.estimate = shared.estimate.merged(kept)
+            period = shared.period
+            shared.merge_record(record)
+            if shared.period != period:
+                log.info("Gateway clock: the refresh period is now %.1f s (was %.1f s), as kept", shared.period, period)
+            self._replan_due |= shared.period != period
             self._replan_due |= trusted != (shared.estimate.shared_phase(now) is not None)
-        if shared.estimate != kept:
-            await self._store.save_gateway_clock(shared.estimate.as_record())
+        kept = shared.as_record()
+        if kept != record:
+            await self._store.save_gateway_clock(kept)
 
     def _learn_clock(self, before: Job, after: Job) -> None:
         """Tell the shared gateway clock what this poll taught the job about its refresh phase."""

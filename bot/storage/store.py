@@ -179,20 +179,21 @@ class JobStore:
         kept = json.loads(raw)
         return [str(name) for name in kept["models"]], float(kept["fetched_at"])
 
-    async def save_gateway_clock(self, record: dict[str, float]) -> None:
+    async def save_gateway_clock(self, record: dict[str, object]) -> None:
         """Keep what was learnt of the gateway's refresh loop, for the other processes and the next start."""
         await self.set_meta(GATEWAY_CLOCK_KEY, json.dumps(record))
 
-    async def gateway_clock(self) -> dict[str, float] | None:
-        """The gateway clock last kept, or None when none was (or it cannot be read)."""
+    async def gateway_clock(self) -> dict[str, object] | None:
+        """The gateway clock last kept (a JSON object; its reader checks its fields), or None when none was (or it
+        cannot be read)."""
         raw = await self.get_meta(GATEWAY_CLOCK_KEY)
         if raw is None:
             return None
         try:
             kept = json.loads(raw)
-            return {str(key): float(value) for key, value in kept.items()}
-        except (ValueError, TypeError, AttributeError):
+        except ValueError:
             return None
+        return {str(key): value for key, value in kept.items()} if isinstance(kept, dict) else None
 
     async def list_by_requester(self, guild_id: int, requester_id: int, limit: int = 10) -> list[Job]:
         """A member's most recent jobs on one server, newest first."""
