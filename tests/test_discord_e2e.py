@@ -15,7 +15,7 @@ from PIL import Image
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from bot.media import Encoder
 from tests.botproc import EPHEMERAL, WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
-from tests.fakediscord import FakeDiscord, P
+from tests.fakediscord import Channel, FakeDiscord, P
 from tests.helpers import PNG_1PX, assert_playable, body_failed, eventually, free_port, png, png_header_only
 from tests.media_samples import make_clip
 
@@ -193,12 +193,11 @@ async def test_sigkill_mid_job_then_restart_delivers_exactly_once(
     assert len([m for m in fake.messages(thread.id) if has_video(m)]) == 1
 
 
-async def test_killed_right_after_posting_the_result_is_not_posted_twice(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path
-) -> None:
+async def _kill_right_after_posting(fake: FakeDiscord, sim: Simulator, tmp_path: Path, prompt: str) -> Channel:
+    """Start a job and SIGKILL the bot once its video is posted but before the delivery is recorded."""
     first = await start_bot(fake, sim, tmp_path)
     async with first:
-        rec = await create(fake, prompt="crash after posting", model="veo-3.1-fast-generate-preview")
+        rec = await create(fake, prompt=prompt, model="veo-3.1-fast-generate-preview")
         await private_text(fake, rec, "on its way")
         thread = await fake.wait_for_thread(timeout=WAIT)
         # After posting the video the bot marks the status message done; while Discord fails that edit
@@ -207,11 +206,24 @@ async def test_killed_right_after_posting_the_result_is_not_posted_twice(
         await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
         await first.kill()
     fake.clear_faults()
+    return thread
+
+
+async def _restart_until_done(fake: FakeDiscord, sim: Simulator, tmp_path: Path, thread: Channel) -> BotProcess:
+    """Start the bot again and wait until the killed job's status message says it is done."""
     second = await start_bot(fake, sim, tmp_path)
     async with second:
         await fake.wait_for_message(
             fake.channel().id, lambda m: m.id == thread.starter_message_id and "Done" in str(m.embeds), timeout=WAIT
         )
+    return second
+
+
+async def test_killed_right_after_posting_the_result_is_not_posted_twice(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    thread = await _kill_right_after_posting(fake, sim, tmp_path, "crash after posting")
+    second = await _restart_until_done(fake, sim, tmp_path, thread)
     assert "found its earlier post" in second.output()
     assert len([m for m in fake.messages(thread.id) if has_video(m)]) == 1
     assert len(fake.requests_to("POST", f"/channels/{thread.id}/messages")) == 1
@@ -220,22 +232,10 @@ async def test_killed_right_after_posting_the_result_is_not_posted_twice(
 async def test_a_busy_thread_does_not_hide_the_earlier_post_from_a_retried_delivery(
     fake: FakeDiscord, sim: Simulator, tmp_path: Path
 ) -> None:
-    first = await start_bot(fake, sim, tmp_path)
-    async with first:
-        rec = await create(fake, prompt="crash after posting, then chatter", model="veo-3.1-fast-generate-preview")
-        await private_text(fake, rec, "on its way")
-        thread = await fake.wait_for_thread(timeout=WAIT)
-        fake.inject_error("PATCH", f"/channels/*/messages/{thread.starter_message_id}", status=502, times=10)
-        await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
-        await first.kill()  # posted, not yet recorded as delivered
-    fake.clear_faults()
+    thread = await _kill_right_after_posting(fake, sim, tmp_path, "crash after posting, then chatter")
     for number in range(250):  # more than two pages of Discord's message history after the post
         fake.post_user_message(thread.id, f"nice one {number}")
-    second = await start_bot(fake, sim, tmp_path)
-    async with second:
-        await fake.wait_for_message(
-            fake.channel().id, lambda m: m.id == thread.starter_message_id and "Done" in str(m.embeds), timeout=WAIT
-        )
+    second = await _restart_until_done(fake, sim, tmp_path, thread)
     assert "found its earlier post" in second.output()
     assert len([m for m in fake.messages(thread.id) if has_video(m)]) == 1
 
