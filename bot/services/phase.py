@@ -121,7 +121,7 @@ def learnt_period(current: float, gaps: Iterable[RefreshGap]) -> float:
     if current <= 0:
         return current
     known = [gap for gap in gaps if gap.high - gap.low <= current]
-    if len(known) < MIN_GAPS or sum(gap.allows(current) for gap in known) >= KEEP_PERIOD_SHARE * len(known):
+    if len(known) < MIN_GAPS or _support(current, known) >= KEEP_PERIOD_SHARE * len(known):
         return current
     return _deepest(known)
 
@@ -348,10 +348,7 @@ class SharedClock:
         previous = self._changes.pop(task, None)
         if previous is not None and refreshed.start >= previous[0].end:
             self._gaps.append(RefreshGap.between(previous[0], refreshed))
-            period = learnt_period(self.period, self._gaps)
-            if period != self.period:
-                self.period = period
-                self.period_drifts += 1
+            self._relearn_period()
         self._changes[task] = (refreshed, self.period)
         if len(self._changes) > REMEMBERED_TASKS:
             del self._changes[next(iter(self._changes))]
@@ -395,9 +392,13 @@ class SharedClock:
         if period > 0 and _support(period, self._gaps) > _support(self.period, self._gaps):
             self.period = period
         self.period_drifts = max(self.period_drifts, drifts)
-        moved = learnt_period(self.period, self._gaps)
-        if moved != self.period:
-            self.period = moved
+        self._relearn_period()
+
+    def _relearn_period(self) -> None:
+        """Move the period to where the recent gaps put it, counting a move as a drift."""
+        period = learnt_period(self.period, self._gaps)
+        if period != self.period:
+            self.period = period
             self.period_drifts += 1
 
     def forget(self, task: str) -> None:

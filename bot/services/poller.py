@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -20,7 +20,7 @@ from bot.gateway.download import ResultRules, download_result
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
-from bot.services.phase import RefreshWindow, next_poll
+from bot.services.phase import RefreshWindow, SharedClock, next_poll
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -140,13 +140,8 @@ class Poller:
         self._clock_synced_at = now
         record = await self._store.gateway_clock()
         if record is not None:
-            trusted = shared.estimate.shared_phase(now) is not None
-            period = shared.period
-            shared.merge_record(record)
-            if shared.period != period:
-                log.info("Gateway clock: the refresh period is now %.1f s (was %.1f s), as kept", shared.period, period)
-            self._replan_due |= shared.period != period
-            self._replan_due |= trusted != (shared.estimate.shared_phase(now) is not None)
+            with self._watching_clock(shared, now, ", as kept"):
+                shared.merge_record(record)
         kept = shared.as_record()
         if kept != record:
             await self._store.save_gateway_clock(kept)
@@ -156,20 +151,25 @@ class Poller:
         shared = self._policy.timing.shared
         if shared is None:
             return
-        now = self._clock()
+        with self._watching_clock(shared, self._clock(), ""):
+            if shared.learn_from(
+                refresh_window(before), refresh_window(after), task=after.id, changed_in=change_span(before, after)
+            ):
+                log.info(
+                    "The gateway's refresh loop moved (job %s refreshed outside its learnt phase); learning it again",
+                    after.id,
+                )
+            if after.status.is_terminal:
+                shared.forget(after.id)
+
+    @contextlib.contextmanager
+    def _watching_clock(self, shared: SharedClock, now: float, how: str) -> Iterator[None]:
+        """Change the shared clock; plan the polls again if that moved its period or the trust in its phase."""
         trusted = shared.estimate.shared_phase(now) is not None
         period = shared.period
-        if shared.learn_from(
-            refresh_window(before), refresh_window(after), task=after.id, changed_in=change_span(before, after)
-        ):
-            log.info(
-                "The gateway's refresh loop moved (job %s refreshed outside its learnt phase); learning it again",
-                after.id,
-            )
-        if after.status.is_terminal:
-            shared.forget(after.id)
+        yield
         if shared.period != period:
-            log.info("Gateway clock: the refresh period is now %.1f s (was %.1f s)", shared.period, period)
+            log.info("Gateway clock: the refresh period is now %.1f s (was %.1f s)%s", shared.period, period, how)
         self._replan_due |= shared.period != period
         self._replan_due |= trusted != (shared.estimate.shared_phase(now) is not None)
 

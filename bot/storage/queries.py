@@ -37,7 +37,7 @@ SELECT_DUE: Final = (
 
 NEXT_POLL_AT: Final = "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND origin = ?"
 
-# Polls that follow the refresh schedule: not an error's backoff (attempts), not a slow job's long interval.
+# Polls that follow the refresh schedule: not an error's backoff (poll_errors), not a slow job's long interval.
 PLANNED_POLLS: Final = (
     "SELECT " + JOB_COLUMNS + " FROM jobs WHERE origin = ? AND next_poll_at > ? AND status IN ('queued', 'running') "
     "AND poll_errors = 0 AND slow_notified = 0"
