@@ -119,3 +119,21 @@ async def test_attached_pictures_are_counted_against_the_model_before_moderation
 
     assert not isinstance(refused.value, ModerationRefusal)
     assert (await engine.quotas.status(GUILD, USER, ())).usage.recent_strikes == 0
+
+
+async def test_an_attached_picture_meets_a_picture_based_models_minimum(engine: Engine) -> None:
+    spec = engine.jobs.model("wan2.5-i2v-preview")
+    assert spec.min_images == 1
+
+    checked = await engine.creation.check(Ask(prompt="a kite", model=spec.name, attached_images=1), MEMBER)
+    with pytest.raises(UserFacingError, match="attach 1 reference image"):
+        await engine.creation.check(Ask(prompt="a kite", model=spec.name), MEMBER)
+
+    assert checked.spec is spec
+
+
+async def test_an_attached_last_frame_is_refused_by_a_model_without_one(engine: Engine) -> None:
+    assert not engine.jobs.model(MODEL).takes_last_frame
+
+    with pytest.raises(UserFacingError, match="last frame"):
+        await engine.creation.check(Ask(prompt="a door", model=MODEL, attached_last_frame=True), MEMBER)

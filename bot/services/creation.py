@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.catalog import ModelSpec
 from bot.domain import ErrorKind, GenerationRequest, Job, JobStatus, NewJob, Orientation
-from bot.services.jobs import Hold, JobService, check_image_count, check_last_frame
+from bot.services.jobs import Hold, JobService
 from bot.services.moderation import ModerationRefusal, ModerationService, Requester, gateway_pause_text
 from bot.services.quotas import QuotaService
 from bot.storage.guilds import GuildStore
@@ -85,10 +85,9 @@ class CreationService:
             hd=ask.hd,
             images=ask.images,
             last_frame=ask.last_frame,
+            attached_images=ask.attached_images,
+            attached_last_frame=ask.attached_last_frame,
         )
-        check_image_count(spec, len(ask.images) + ask.attached_images)
-        if ask.attached_last_frame:
-            check_last_frame(spec)
         if who is not None:
             try:
                 await self._moderation.check(who, request.prompt, spec.name)

@@ -64,8 +64,14 @@ class JobService:
         hd: bool = False,
         images: Sequence[str] = (),
         last_frame: str | None = None,
+        attached_images: int = 0,
+        attached_last_frame: bool = False,
     ) -> GenerationRequest:
-        """Check what a user asked for against the catalog; every refusal says what to change."""
+        """Check what a user asked for against the catalog; every refusal says what to change.
+
+        ``attached_images`` and ``attached_last_frame`` count pictures still to be uploaded (a Discord attachment
+        becomes a link only after these checks), so the image rules see every picture the request will carry.
+        """
         spec = self.model(model)
         prompt = prompt.strip()
         if not prompt:
@@ -86,8 +92,8 @@ class JobService:
                 where = " and ".join(o.value for o in spec.hd_orientations)
                 raise UserFacingError(f"HD is only available for {where} videos with {spec.label}. Turn HD off.")
             raise UserFacingError(f"{spec.label} has no HD option. Turn HD off or pick another model.")
-        check_image_count(spec, len(images))
-        if last_frame is not None:
+        check_image_count(spec, len(images) + attached_images)
+        if last_frame is not None or attached_last_frame:
             check_last_frame(spec)
         _check_image_forms(spec, [*images, *([last_frame] if last_frame else [])])
         return GenerationRequest(
