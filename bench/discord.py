@@ -40,7 +40,7 @@ from typing import Any
 from bench.ack import NO_QUOTA_LIMITS, bot_ready
 from bench.common import RESULTS_DIR, machine, percentile, source_digest, write_json
 from bot.devtools.gateway import Simulator, SimulatorConfig
-from tests.botproc import BotProcess, bot_env
+from tests.botproc import BotProcess, bot_env, has_video
 from tests.fakediscord import FakeDiscord, Message
 
 MODEL = "veo-3.1-fast-generate-preview"
@@ -58,11 +58,6 @@ class JumpClock:
 
     def __call__(self) -> float:
         return time.monotonic() + self.jump
-
-
-def has_video(message: Message) -> bool:
-    """Whether a message carries the result's MP4."""
-    return any(a.filename.endswith(".mp4") for a in message.attachments)
 
 
 def shows_result(message: Message) -> bool:

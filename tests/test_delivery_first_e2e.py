@@ -17,8 +17,8 @@ from bot.engine import Engine
 from bot.front import render
 from bot.front.progress import StatusEditor
 from bot.services.poller import DELIVERY_CONCURRENCY
-from tests.botproc import BotProcess, bot_env
-from tests.fakediscord import MESSAGE_EDIT, FakeDiscord, Message
+from tests.botproc import BotProcess, bot_env, has_video
+from tests.fakediscord import MESSAGE_EDIT, FakeDiscord
 from tests.helpers import Deliveries, body_failed
 from tests.jobs import fresh_job
 
@@ -75,10 +75,6 @@ async def held_sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tu
     config = SimulatorConfig(tick_seconds=0, task_seconds=HOUR, media_dir=str(media))
     async with Simulator(config, clock=clock) as simulator:
         yield simulator, clock
-
-
-def has_video(message: Message) -> bool:
-    return any(a.filename.endswith(".mp4") for a in message.attachments)
 
 
 async def test_results_are_posted_while_the_channels_edit_bucket_is_exhausted(

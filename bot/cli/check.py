@@ -67,19 +67,18 @@ async def run(settings: Settings, catalog: Catalog) -> int:
 
 def _list_models(models: ServedModels) -> int:
     """One line per catalog model; returns how many are served."""
-    served = 0
+    offered = models.offered()
     for spec in models.catalog:
         state = models.state(spec)
         where = f"{spec.name} ({spec.wire_format.value} format)"
         if state is ModelState.RETIRED:
             _line("info", f"model {where}: retired on {spec.retired}, never offered")
         elif state is ModelState.SERVED:
-            served += 1
-            default = " (the default)" if served == 1 else ""
+            default = " (the default)" if spec is offered[0] else ""
             _line("ok", f"model {where}: served{default}")
         else:
             _line("warn", f"model {where}: not served by this gateway key, not offered")
-    return served
+    return len(offered)
 
 
 def _line(level: str, text: str) -> None:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from bot.catalog import Catalog
+from bot.catalog import Catalog, ModelSpec
 from bot.cli.explain import diagnose
 from bot.cli.progress import ProgressLine
 from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orientation
@@ -166,12 +166,11 @@ async def _left_by_earlier_runs(engine: Engine) -> list[Job]:
     return sorted((job for job in jobs if job is not None and job.origin == ORIGIN), key=lambda job: job.created_at)
 
 
-def _policy(engine: Engine, args: argparse.Namespace, model: str | None) -> tuple[PollPolicy, float]:
+def _policy(engine: Engine, args: argparse.Namespace, spec: ModelSpec | None) -> tuple[PollPolicy, float]:
     """The engine's polling rules with this command's time limit: --timeout, or the model's usual time plus a margin."""
     if args.timeout is not None:
         minutes = float(args.timeout)
     else:
-        spec = engine.models.catalog.get(model) if model else None
         usual = spec.usual_minutes if spec else max(s.usual_minutes for s in engine.models.catalog)
         minutes = usual + TIMEOUT_MARGIN_MINUTES
     return dataclasses.replace(engine.policy, timeout_after_seconds=minutes * 60), minutes
@@ -185,7 +184,7 @@ async def _follow(
     finished: dict[str, Job] = {}
     all_done = asyncio.Event()
     mine: list[str] = []
-    policy, minutes = _policy(engine, args, checked.request.model if checked else None)
+    policy, minutes = _policy(engine, args, checked.spec if checked else None)
 
     def tell(text: str) -> None:
         progress.interject(text, sys.stdout)
