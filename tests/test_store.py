@@ -441,6 +441,23 @@ async def test_list_unfinished_and_count_by_status(store: JobStore, clock: FakeC
     assert {status: n for (status, _model), n in counts.items()} == {JobStatus.SUBMITTING: 2, JobStatus.SUCCEEDED: 1}
 
 
+async def test_in_progress_of_origin_lists_undelivered_jobs_of_that_origin_oldest_first(
+    store: JobStore, clock: FakeClock
+) -> None:
+    older = await add(store, clock, origin="cli")
+    clock.advance(1)
+    undelivered = await add(store, clock, origin="cli")
+    await finish(store, undelivered, deliver_at=clock.now)
+    clock.advance(1)
+    await add(store, clock, origin="discord")
+    delivered = await add(store, clock, origin="cli")
+    finished = await finish(store, delivered, deliver_at=clock.now)
+    await save(store, finished, dataclasses.replace(finished, delivery_state=DeliveryState.DELIVERED))
+
+    assert [j.id for j in await store.in_progress_of_origin("cli")] == [older.id, undelivered.id]
+    assert await store.in_progress_of_origin("elsewhere") == []
+
+
 async def test_planned_polls_are_the_running_jobs_on_their_refresh_schedule(store: JobStore, clock: FakeClock) -> None:
     changes: list[dict[str, object]] = [
         {"status": JobStatus.RUNNING, "next_poll_at": 1_020.0},

@@ -162,8 +162,7 @@ async def _run(args: argparse.Namespace, settings: Settings, catalog: Catalog, s
 
 async def _left_by_earlier_runs(engine: Engine) -> list[Job]:
     """Unfinished or undelivered jobs of this command from earlier runs (stopped with Ctrl-C, or cut off)."""
-    jobs = [await engine.store.get(job_id) for job_id in sorted(await engine.store.ids_in_progress())]
-    return sorted((job for job in jobs if job is not None and job.origin == ORIGIN), key=lambda job: job.created_at)
+    return await engine.store.in_progress_of_origin(ORIGIN)
 
 
 def _policy(engine: Engine, args: argparse.Namespace, spec: ModelSpec | None) -> tuple[PollPolicy, float]:

@@ -82,6 +82,10 @@ GET_META: Final = "SELECT value FROM meta WHERE key = ?"
 SET_META: Final = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 # Jobs whose files must stay: still running, or finished but not yet handed over.
-IDS_IN_PROGRESS: Final = """
-SELECT id FROM jobs WHERE status NOT IN ('succeeded', 'failed') OR delivery_state IN ('pending', 'delivering')
-"""
+_IN_PROGRESS: Final = "(status NOT IN ('succeeded', 'failed') OR delivery_state IN ('pending', 'delivering'))"
+
+IDS_IN_PROGRESS: Final = "SELECT id FROM jobs WHERE " + _IN_PROGRESS
+
+IN_PROGRESS_OF_ORIGIN: Final = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE origin = ? AND " + _IN_PROGRESS + " ORDER BY created_at"
+)

@@ -207,6 +207,10 @@ class JobStore:
         """Jobs still running or not yet delivered (their files must stay)."""
         return {str(row[0]) for row in await self._db.fetchall(queries.IDS_IN_PROGRESS)}
 
+    async def in_progress_of_origin(self, origin: str) -> list[Job]:
+        """The jobs of one origin still running or not yet delivered, oldest first."""
+        return await self._many(queries.IN_PROGRESS_OF_ORIGIN, (origin,))
+
     async def count_by_status(self) -> dict[tuple[JobStatus, str], int]:
         """How many jobs are in each state, per model."""
         rows = await self._db.fetchall(queries.COUNT_BY_STATUS_AND_MODEL)
