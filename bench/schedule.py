@@ -26,9 +26,9 @@ from bot.devtools.gateway.tasks import SimTask, TaskFormat, TaskRegistry, TickMo
 from bot.domain import Job, WireFormat
 from bot.gateway.formats import codec_for
 from bot.services import lifecycle
-from bot.services.lifecycle import PollPolicy
+from bot.services.lifecycle import PollPolicy, refresh_window, replanned
 from bot.services.phase import PollTiming, SharedClock
-from bot.services.poller import change_span, refresh_window, replanned
+from bot.services.poller import change_span
 from tests.jobs import fresh_job
 
 TICK_SECONDS = 15.0

@@ -191,6 +191,11 @@ class Job:
         """What the last poll showed, to tell whether the next one shows a change."""
         return (self.remote_status or "", self.progress)
 
+    @property
+    def started_at(self) -> float:
+        """When the job was sent to the gateway, or created if it never was: its time limit counts from here."""
+        return self.submitted_at if self.submitted_at is not None else self.created_at
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:

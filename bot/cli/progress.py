@@ -29,7 +29,7 @@ class ProgressLine:
 
     def show(self, job: Job, now: float, note: str = "") -> None:
         """Show the job's state, progress and elapsed time."""
-        started = job.submitted_at or job.created_at
+        started = job.started_at
         percent = f"{job.progress:3d}%" if job.progress is not None else "  ?%"
         text = f"{render_bar(job.progress, BAR_WIDTH)} {percent} {job.status.value:<9} {format_elapsed(now - started)}"
         if note:

@@ -74,7 +74,7 @@ def progress_line(job: Job) -> str:
     state = _STATE_WORDS[job.status]
     if job.status.is_terminal:
         return state
-    started = int(job.submitted_at or job.created_at)
+    started = int(job.started_at)
     percent = f" {job.progress}%" if job.progress is not None else ""
     slow = " · taking longer than usual" if job.slow_notified else ""
     return f"`{render_bar(job.progress, BAR_WIDTH)}`{percent} · {state} · started <t:{started}:R>{slow}"

@@ -292,8 +292,7 @@ def download_failed(
 
 def deadline(job: Job, policy: PollPolicy) -> float:
     """When the job is given up as timed out."""
-    started = job.submitted_at if job.submitted_at is not None else job.created_at
-    return started + policy.timeout_after_seconds
+    return job.started_at + policy.timeout_after_seconds
 
 
 def lease_delivery(job: Job, now: float, until: float) -> Transition:
@@ -366,10 +365,9 @@ def _transition(before: Job, after: Job, *, became_slow: bool = False) -> Transi
 
 def _keep_polling(job: Job, now: float, policy: PollPolicy, *, retry_at: float | None = None) -> tuple[Job, bool]:
     """The job polled again at its next time (or ``retry_at``), or timed out; and whether it just became slow."""
-    started = job.submitted_at if job.submitted_at is not None else job.created_at
     if now >= deadline(job, policy):
         return _fail(job, ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, now), False
-    slow = now - started >= policy.notice_after_seconds
+    slow = now - job.started_at >= policy.notice_after_seconds
     planned = retry_at if retry_at is not None else next_poll(now, window_of(job, policy), policy.timing, slow=slow)
     updated = dataclasses.replace(job, next_poll_at=min(planned, deadline(job, policy)), slow_notified=slow)
     return updated, slow and not job.slow_notified
@@ -406,12 +404,24 @@ def _delivered(job: Job, now: float, message_id: int | None = None) -> Job:
 
 def window_of(job: Job, policy: PollPolicy) -> RefreshWindow:
     """The window the job's refresh phase is known to lie in (as the shared clock sees it, if there is one)."""
-    if job.refresh_start is not None and job.refresh_end is not None:
-        window = RefreshWindow(job.refresh_start, job.refresh_end)
-        shared = policy.timing.shared
-        return window if shared is None else shared.own_window(job.id, window)
-    started = job.submitted_at if job.submitted_at is not None else job.created_at
-    return first_window(started, policy.timing.period)
+    window = refresh_window(job)
+    if window is None:
+        return first_window(job.started_at, policy.timing.period)
+    shared = policy.timing.shared
+    return window if shared is None else shared.own_window(job.id, window)
+
+
+def refresh_window(job: Job) -> RefreshWindow | None:
+    """The window a job's own polls narrowed its refresh phase to, if it has one."""
+    if job.refresh_start is None or job.refresh_end is None:
+        return None
+    return RefreshWindow(job.refresh_start, job.refresh_end)
+
+
+def replanned(job: Job, now: float, policy: PollPolicy) -> float:
+    """When a running job's next scheduled poll should be, planned again at ``now`` from its last poll."""
+    since = job.last_poll_at if job.last_poll_at is not None else job.started_at
+    return min(max(now, next_poll(since, window_of(job, policy), policy.timing)), deadline(job, policy))
 
 
 def refreshed(before: Job, after: Job) -> bool:

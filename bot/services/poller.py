@@ -20,7 +20,7 @@ from bot.gateway.download import ResultRules, download_result
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
-from bot.services.phase import RefreshWindow, SharedClock, next_poll
+from bot.services.phase import RefreshWindow, SharedClock
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,10 @@ class Poller:
             return
         with self._watching_clock(shared, self._clock(), ""):
             if shared.learn_from(
-                refresh_window(before), refresh_window(after), task=after.id, changed_in=change_span(before, after)
+                lifecycle.refresh_window(before),
+                lifecycle.refresh_window(after),
+                task=after.id,
+                changed_in=change_span(before, after),
             ):
                 log.info(
                     "The gateway's refresh loop moved (job %s refreshed outside its learnt phase); learning it again",
@@ -181,7 +184,7 @@ class Poller:
         for job in await self._store.planned_polls(self._origin, now):
             if job.id in busy or job.next_poll_at is None:
                 continue
-            planned = replanned(job, now, self._policy)
+            planned = lifecycle.replanned(job, now, self._policy)
             if planned != job.next_poll_at:
                 moves.append((job.id, job.next_poll_at, planned))
         if moves:
@@ -332,23 +335,8 @@ class Poller:
         log.info("Job %s: delivered (%s)", job.id, job.status)
 
 
-def refresh_window(job: Job) -> RefreshWindow | None:
-    """The window a job's own polls narrowed its refresh phase to, if it has one."""
-    if job.refresh_start is None or job.refresh_end is None:
-        return None
-    return RefreshWindow(job.refresh_start, job.refresh_end)
-
-
 def change_span(before: Job, after: Job) -> RefreshWindow | None:
     """The span a poll that took ``before`` to ``after`` saw the task change in; None when it saw no change."""
     if not lifecycle.refreshed(before, after) or before.last_poll_at is None:
         return None
     return RefreshWindow(before.last_poll_at, after.updated_at)
-
-
-def replanned(job: Job, now: float, policy: PollPolicy) -> float:
-    """When a running job's next scheduled poll should be, planned again at ``now`` from its last poll."""
-    started = job.submitted_at if job.submitted_at is not None else job.created_at
-    window = lifecycle.window_of(job, policy)
-    since = job.last_poll_at if job.last_poll_at is not None else started
-    return min(max(now, next_poll(since, window, policy.timing)), lifecycle.deadline(job, policy))
