@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from types import TracebackType
 
 from bot.devtools.gateway import Simulator
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
-from tests.helpers import engine_env
+from tests.helpers import bot_process_env, engine_env
 
 WAIT = 30.0  # seconds one step of the bot (a reply, a post, a sync) may take
 EPHEMERAL = 64  # the message flag of a private reply
@@ -43,10 +42,9 @@ class BotProcess:
 
     async def start(self) -> BotProcess:
         """Start the process with only the given configuration."""
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "DISCORD_", "DATABASE_"))}
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=self._cwd, env={**base, **self._env}, stdout=log, stderr=log
+                sys.executable, "-m", "bot", cwd=self._cwd, env=bot_process_env(self._env), stdout=log, stderr=log
             )
         return self
 

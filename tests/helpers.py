@@ -155,16 +155,21 @@ async def run_bot(cwd: Path, env: dict[str, str], *args: str) -> Ran:
     return Ran(proc.returncode, out.decode(), err.decode())
 
 
+def bot_process_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without the bot's settings from the developer's shell, then ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "DISCORD_", "DATABASE_", "POLL_"))}
+    return {**base, **env}
+
+
 async def start_bot(cwd: Path, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     """Start `python -m bot ARGS` in ``cwd`` with only ``env`` as configuration, its output piped."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "DISCORD_", "DATABASE_", "POLL_"))}
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
         *args,
         cwd=cwd,
-        env={**base, **env},
+        env=bot_process_env(env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
