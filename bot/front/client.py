@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS: Final = 5.0
 
 
-class VideoBot(commands.Bot):
-    """Slash commands only: no message content, no privileged intents."""
+class VideoBot(commands.AutoShardedBot):
+    """Slash commands only: no message content, no privileged intents; the shards DISCORD_SHARD_IDS names.
+
+    Without DISCORD_SHARD_COUNT the process runs every shard of the count Discord recommends.
+    """
 
     def __init__(
         self,
@@ -53,7 +56,10 @@ class VideoBot(commands.Bot):
             tree_cls=BotTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=engine.settings.discord_shard_count,
         )
+        # Set here, not passed: discord.py's options type takes a list only, and None (every shard) is its default.
+        self.shard_ids = engine.settings.shard_ids
         self.engine = engine
         self._extension_names = tuple(extensions)
         self.dev_guild_id = dev_guild_id
@@ -74,7 +80,10 @@ class VideoBot(commands.Bot):
         for extension in self._extension_names:
             await self.load_extension(extension)
         self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton)
-        await sync_commands(self.tree, self.engine.store, self.dev_guild_id)
+        await self._settle_shard_count()
+        await sync_commands(
+            self.tree, self.engine.store, self.dev_guild_id, holds_shard_zero=self.engine.settings.holds_shard_zero
+        )
         await self.engine.models.refresh()
         settings = self.engine.settings
         housekeeper = Housekeeper(
@@ -94,6 +103,18 @@ class VideoBot(commands.Bot):
             task = asyncio.create_task(work, name=name)
             task.add_done_callback(_log_end)
             self._background.append(task)
+
+    async def _settle_shard_count(self) -> None:
+        """Ask Discord for its recommended shard count when none is configured, then say which shards connect.
+
+        discord.py would ask too, but then connect to the URL Discord names; with the count known it connects to
+        DISCORD_GATEWAY_URL (a gateway proxy) when that is set.
+        """
+        if self.shard_count is None:
+            self.shard_count, _, _ = await self.http.get_bot_gateway()
+            log.info("Discord recommends %d shard(s); this process runs all of them", self.shard_count)
+        shards = self.shard_ids if self.shard_ids is not None else range(self.shard_count)
+        log.info("Connecting shard(s) %s of %d", ", ".join(map(str, shards)), self.shard_count)
 
     async def on_ready(self) -> None:
         """Once connected (again): tell audit logs about stored patterns that cannot be applied."""

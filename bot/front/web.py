@@ -55,9 +55,8 @@ async def start_servers(
 
 
 async def health(engine: Engine, bot: VideoBot) -> HealthReport:
-    """Discord connected, database writable, gateway answering."""
-    discord_ok = bot.is_ready() and not bot.is_closed()
-    checks = {"discord": HealthCheck(discord_ok, "connected" if discord_ok else "not connected")}
+    """Discord connected (every shard of this process), database writable, gateway answering."""
+    checks = {"discord": _discord_check(bot)}
     try:
         await engine.store.check_writable()
         checks["database"] = HealthCheck(True, "writable")
@@ -67,6 +66,17 @@ async def health(engine: Engine, bot: VideoBot) -> HealthReport:
     stopped = bot.stopped_services()
     checks["services"] = HealthCheck(not stopped, f"stopped: {', '.join(stopped)}" if stopped else "running")
     return HealthReport(checks)
+
+
+def _discord_check(bot: VideoBot) -> HealthCheck:
+    if not bot.is_ready() or bot.is_closed():
+        return HealthCheck(False, "not connected")
+    shards = bot.shards
+    down = sorted(shard_id for shard_id, shard in shards.items() if shard.is_closed())
+    of = f"of {bot.shard_count}"
+    if down:
+        return HealthCheck(False, f"shard {', '.join(map(str, down))} {of} not connected")
+    return HealthCheck(True, f"connected: shard {', '.join(map(str, sorted(shards)))} {of}")
 
 
 async def _gateway_check(engine: Engine) -> HealthCheck:
