@@ -14,6 +14,8 @@ from tests.fakediscord import Channel, FakeDiscord, GuildSpec, InteractionRecord
 from tests.helpers import eventually, free_port
 
 SHARDS = 2
+# Without ffmpeg nothing is re-encoded: a result over the upload limit would be explained instead of posted.
+NO_FFMPEG = {"IMAGEIO_FFMPEG_EXE": "/nonexistent/ffmpeg"}
 
 
 @pytest.fixture
@@ -143,3 +145,29 @@ async def test_without_shard_settings_one_process_runs_every_recommended_shard(
         assert beta.shard == (1, SHARDS)
         await delivered_in_thread(fake, beta)
         assert fake.sync_count(None) == 1
+
+
+@pytest.mark.sim(task_seconds=4.0)
+async def test_a_job_whose_process_died_is_delivered_by_the_other_shard_with_its_server_upload_limit(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # Beta is boosted (tier 2: 50 MiB per file), and its process is killed mid-job: shard 0's process, which
+    # does not hold Beta, delivers; the 11 MiB result must still go out whole, at Beta's limit, not 10 MiB.
+    guilds = [GuildSpec(name="Alpha", shard=(0, SHARDS)), GuildSpec(name="Beta", shard=(1, SHARDS), premium_tier=2)]
+    sim.faults.oversize(size_bytes=11 * 1024 * 1024)
+    async with FakeDiscord(guilds=guilds) as fake:
+        first = BotProcess(shard_env(fake, sim, tmp_path, 0, **NO_FFMPEG), tmp_path, name="shard0")
+        second = BotProcess(shard_env(fake, sim, tmp_path, 1, **NO_FFMPEG), tmp_path, name="shard1")
+        async with first:
+            await fake.wait_connected(timeout=WAIT, shard_id=0)
+            await fake.wait_for_request("PUT", "*/commands", timeout=WAIT)
+            async with second:
+                await fake.wait_connected(timeout=WAIT, shard_id=1)
+                rec = await create_in(fake, "Beta", "a heron at dawn")
+                await private_text(fake, rec, "on its way")
+                thread = await fake.wait_for_thread(timeout=WAIT)
+                await second.kill()
+                posted = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+    video = next(a for a in posted.attachments if a.filename.endswith(".mp4"))
+    assert video.size >= 11 * 1024 * 1024 and "Compressed" not in posted.content
+    assert "delivered" not in second.output()

@@ -131,7 +131,7 @@ class Delivery:
         base: dict[str, Any] = {"allowed_mentions": mention, "nonce": f"reelbot-{job.id}"}
         if job.status is JobStatus.FAILED:
             return "notice", lambda: {**base, "content": render.failure_text(job), "view": retry_view(job.id)}
-        prepared = await self._results.prepare(job, self._upload_limit(job))
+        prepared = await self._results.prepare(job, await self._upload_limit(job))
         if prepared.video is None:
             return prepared.kind, lambda: {
                 **base,
@@ -194,10 +194,19 @@ class Delivery:
                 "(Send Messages, Send Messages in Threads, Attach Files or Embed Links). I tried elsewhere.",
             )
 
-    def _upload_limit(self, job: Job) -> int:
+    async def _upload_limit(self, job: Job) -> int:
         # A bot-token post gets the guild's limit: the requester's Nitro does not apply to it.
-        guild = self._client.get_guild(job.guild_id) if job.guild_id is not None else None
-        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT_BYTES
+        if job.guild_id is None:
+            return DEFAULT_UPLOAD_LIMIT_BYTES
+        guild = self._client.get_guild(job.guild_id)
+        if guild is None:
+            # A server on a shard this process does not run (its own process stopped mid-job): ask Discord.
+            try:
+                guild = await self._client.fetch_guild(job.guild_id, with_counts=False)
+            except discord.HTTPException as exc:
+                log.warning("Job %s: could not read its server's upload limit (%s); using 10 MiB", job.id, exc)
+                return DEFAULT_UPLOAD_LIMIT_BYTES
+        return guild.filesize_limit
 
 
 class _DirectMessage(discord.abc.Messageable):
