@@ -171,3 +171,12 @@ async def test_a_job_whose_process_died_is_delivered_by_the_other_shard_with_its
     video = next(a for a in posted.attachments if a.filename.endswith(".mp4"))
     assert video.size >= 11 * 1024 * 1024 and "Compressed" not in posted.content
     assert "delivered" not in second.output()
+
+
+async def test_too_few_shards_stop_the_bot_saying_to_raise_the_count(sim: Simulator, tmp_path: Path) -> None:
+    async with FakeDiscord(guilds=["Alpha", "Beta"], max_guilds_per_shard=1) as fake:
+        env = bot_env(fake, sim, tmp_path, DISCORD_SHARD_COUNT="1")
+        async with BotProcess(env, tmp_path) as bot:
+            assert await bot.wait(within=WAIT) == 2
+    assert "Discord requires more shards" in bot.output() and "DISCORD_SHARD_COUNT" in bot.output()
+    assert "Traceback" not in bot.output().split("Discord requires more shards")[1]
