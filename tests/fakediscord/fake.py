@@ -26,6 +26,8 @@ class FakeDiscord(FakeServer, InteractionsMixin):
     Use ``async with FakeDiscord(token=..., app_id=..., guilds=[...]) as fake:``; point discord.py at
     ``fake.rest_base`` and ``fake.gateway_url``. By default there is one guild "Test Guild" with a
     ``#general`` channel, the bot, ``fake.owner_user`` (guild owner) and ``fake.default_user`` (a member).
+    Sharded like Discord: ``recommended_shards`` is what ``/gateway/bot`` answers, ``GuildSpec(shard=(id, count))``
+    gives a guild an id in that shard, and each session gets only its shard's guilds, events and interactions.
     """
 
     # --- world setup --------------------------------------------------------------------------------
