@@ -11,12 +11,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.catalog import Catalog
 from bot.devtools.gateway import Simulator
+from bot.domain import JobStatus, NewJob
+from bot.engine import open_engine
 from bot.errors import ConfigError
 from bot.media.server import MediaLinks
 from bot.media.store import BucketMedia, LocalMedia, MediaStore, MediaStoreError, open_media_store
+from bot.services.lifecycle import DOWNLOAD_ATTEMPTS
+from bot.services.poller import UNSTORED_MESSAGE
 from bot.settings import Settings
-from tests.helpers import engine_env, free_port, run_bot
+from tests.helpers import Deliveries, engine_env, free_port, run_bot, run_until
 from tests.s3server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, bucket_env, keys, new_bucket, object_bytes
 
 DAY = 86400.0
@@ -219,3 +224,17 @@ async def test_check_reports_the_bucket_in_plain_words(sim: Simulator, s3_endpoi
     assert "the bucket does not exist: create it, or correct MEDIA_S3_BUCKET" in missing.out
     for ran in (ok, missing):
         assert SECRET_ACCESS_KEY not in ran.out + ran.err and "Traceback" not in ran.out + ran.err
+
+
+async def test_a_result_the_bucket_refuses_is_retried_then_failed_in_plain_words(
+    sim: Simulator, s3_endpoint: str, tmp_path: Path
+) -> None:
+    env = engine_env(sim, tmp_path, **bucket_env(s3_endpoint, "never-created"))
+    async with open_engine(Settings.from_env(env, need_discord=False), Catalog.load()) as engine:
+        deliveries = Deliveries()
+        poller = engine.poller(origin="discord", deliver=deliveries)
+        request = engine.jobs.build_request(prompt="nowhere to keep it", model="veo-3.1-fast-generate-preview")
+        job = await engine.jobs.submit(NewJob(request=request))
+        done = await run_until(poller, deliveries.wait_for(job.id, within=120))
+    assert done.status is JobStatus.FAILED and done.download_attempts == DOWNLOAD_ATTEMPTS - 1
+    assert done.error_message == UNSTORED_MESSAGE

@@ -172,7 +172,7 @@ class BucketMedia:
         async with self._errors(f"upload {path.name} to"):
             with path.open("rb") as body:
                 await self._client.put_object(Bucket=self._bucket, Key=path.name, Body=body, ContentType=kind)
-        log.info("Job %s: %s uploaded to %s", job_id, path.name, self.describe())
+        log.info("Job %s: %s uploaded to the %s", job_id, path.name, self.describe())
 
     async def fetch(self, job_id: str, suffix: str) -> Path | None:
         """The working copy, downloaded from the bucket when this process does not have it."""
@@ -196,7 +196,7 @@ class BucketMedia:
                 os.replace(partial, dest)
         finally:
             partial.unlink(missing_ok=True)
-        log.info("Job %s: %s fetched from %s", job_id, dest.name, self.describe())
+        log.info("Job %s: %s fetched from the %s", job_id, dest.name, self.describe())
         return dest
 
     async def link(self, job_id: str, path: Path, ttl_seconds: float) -> str | None:
@@ -225,9 +225,9 @@ class BucketMedia:
 
         report = retention.select(await self._objects(), max_age_seconds, max_bytes, now, protected, choose)
         failed = await self._delete([entry.path.name for entry in chosen])
-        retention.log_report(report, self.describe())
+        retention.log_report(report, f"the {self.describe()}")
         if failed:
-            log.warning("Retention: %d objects could not be deleted from %s", len(failed), self.describe())
+            log.warning("Retention: %d objects could not be deleted from the %s", len(failed), self.describe())
         for job_id in report.deleted_jobs:
             await retention.remove_job(self.working_dir, job_id)
         await retention.sweep(
@@ -256,7 +256,7 @@ class BucketMedia:
                     Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
                 )
             for error in answer.get("Errors", []):
-                log.warning("Could not delete %s from %s: %s", error.get("Key"), self.describe(), error.get("Code"))
+                log.warning("Could not delete %s from the %s: %s", error.get("Key"), self.describe(), error.get("Code"))
                 failed.append(str(error.get("Key")))
         return failed
 
