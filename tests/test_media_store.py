@@ -81,6 +81,18 @@ async def test_a_published_file_is_served_by_its_presigned_link(
         assert await response.read() == made["linkjob1.mp4"]
 
 
+async def test_a_file_kept_only_here_is_uploaded_when_first_linked(
+    media: MediaStore, s3_endpoint: str, bucket: str
+) -> None:
+    made = job_files(media.working_dir, "beforeb1")  # downloaded before MEDIA_S3_BUCKET was set
+    link = await media.link("beforeb1", media.working_dir / "beforeb1.mp4", 3600)
+    assert link is not None
+    async with aiohttp.ClientSession() as session, session.get(link) as response:
+        assert await response.read() == made["beforeb1.mp4"]
+    assert await keys(s3_endpoint, bucket) == {"beforeb1.mp4"}
+    assert await media.link("nowhere1", media.working_dir / "nowhere1.mp4", 3600) is None
+
+
 async def test_a_process_without_the_file_fetches_it_from_the_bucket(
     media: MediaStore, s3_endpoint: str, bucket: str, tmp_path: Path
 ) -> None:

@@ -200,9 +200,14 @@ class BucketMedia:
         return dest
 
     async def link(self, job_id: str, path: Path, ttl_seconds: float) -> str | None:
-        """A presigned GET of the object, valid for ``ttl_seconds``."""
+        """A presigned GET of the object, valid for ``ttl_seconds``; a file kept only here (downloaded before the
+        bucket was set, or whose upload failed) is uploaded first."""
         if content_type(job_id, path.name) is None:
             raise ValueError(f"{path.name!r} is not a file job {job_id!r} owns")
+        if not await self._has(path.name):
+            if not _is_file(path):
+                return None
+            await self.publish(job_id, path)
         return await self._client.generate_presigned_url(
             "get_object", Params={"Bucket": self._bucket, "Key": path.name}, ExpiresIn=math.ceil(ttl_seconds)
         )
@@ -234,6 +239,16 @@ class BucketMedia:
             self.working_dir, max_age_seconds=max_age_seconds, max_bytes=max_bytes, now=now, protected=protected
         )
         return report
+
+    async def _has(self, key: str) -> bool:
+        async with self._errors(f"look for {key} in"):
+            try:
+                await self._client.head_object(Bucket=self._bucket, Key=key)
+            except ClientError as exc:
+                if _code(exc) in ("NoSuchKey", "404"):
+                    return False
+                raise
+        return True
 
     async def _objects(self) -> list[Entry]:
         entries = []
