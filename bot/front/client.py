@@ -24,7 +24,6 @@ from bot.front.sync import sync_commands
 from bot.front.takedown import Takedown
 from bot.front.tree import BotTree
 from bot.media.ffmpeg import Encoder
-from bot.media.server import MediaLinks
 from bot.services.housekeeping import Housekeeper
 from bot.services.moderation import inactive_patterns_text
 
@@ -46,7 +45,6 @@ class VideoBot(commands.AutoShardedBot):
         *,
         extensions: Sequence[str],
         dev_guild_id: int | None = None,
-        media_links: MediaLinks | None = None,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads, permissions and upload limits of the servers the bot is in
@@ -67,8 +65,8 @@ class VideoBot(commands.AutoShardedBot):
         self.audit = AuditLog(self, engine.guilds)
         self.creator = Creator(engine, self, self.audit)
         self.editor = StatusEditor(self)
-        self.takedown = Takedown(self, engine.store, engine.guilds, engine.settings.results_dir)
-        results = ResultFiles(Encoder(), media_links, engine.settings.media_link_hours * 3600)
+        self.takedown = Takedown(self, engine.store, engine.guilds, engine.media)
+        results = ResultFiles(Encoder(), engine.media, engine.settings.media_link_hours * 3600)
         delivery = Delivery(self, engine.store, self.creator, self.editor, self.audit, results, engine.metrics)
         self.poller = engine.poller(
             origin=ORIGIN, deliver=delivery, on_change=self.editor.on_change, settle=delivery.settle
@@ -89,7 +87,7 @@ class VideoBot(commands.AutoShardedBot):
         housekeeper = Housekeeper(
             self.engine.store,
             self.engine.metrics,
-            settings.results_dir,
+            self.engine.media,
             retention_seconds=settings.retention_days * 86400,
             max_bytes=int(settings.media_max_gb * 1024**3),
         )

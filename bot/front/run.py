@@ -48,9 +48,10 @@ async def run_bot(settings: Settings, catalog: Catalog) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     links = media_links(settings)
-    async with open_engine(settings, catalog) as engine, AsyncExitStack() as servers:
-        bot = VideoBot(engine, extensions=EXTENSIONS, dev_guild_id=settings.discord_dev_guild_id, media_links=links)
-        await start_servers(servers, settings, engine, bot, links)
+    async with open_engine(settings, catalog, media_links=links) as engine, AsyncExitStack() as servers:
+        log.info("Finished videos are kept in the %s", engine.media.describe())
+        bot = VideoBot(engine, extensions=EXTENSIONS, dev_guild_id=settings.discord_dev_guild_id)
+        await start_servers(servers, settings, engine, bot)
         async with bot:
             running = asyncio.create_task(bot.start(settings.discord_token), name="discord")
             stopping = asyncio.create_task(stop.wait(), name="signal")

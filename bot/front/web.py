@@ -25,22 +25,21 @@ HEALTH_TIMEOUT_SECONDS: Final = BUSY_TIMEOUT_SECONDS + 5.0
 
 
 def media_links(settings: Settings) -> MediaLinks | None:
-    """Signed links under MEDIA_PUBLIC_URL, or None when the media server is off."""
+    """Signed links under MEDIA_PUBLIC_URL, or None when the media server is off (a bucket's links are presigned)."""
     if settings.media_public_url is None:
         return None
     key = load_signing_key(settings.media_signing_key, settings.database_path.parent / "media-signing.key")
     return MediaLinks(settings.media_public_url, key)
 
 
-async def start_servers(
-    stack: AsyncExitStack, settings: Settings, engine: Engine, bot: VideoBot, links: MediaLinks | None
-) -> None:
+async def start_servers(stack: AsyncExitStack, settings: Settings, engine: Engine, bot: VideoBot) -> None:
     """Start the configured servers; ``stack`` stops them."""
     serve_limited = functools.partial(
         serve,
         header_timeout_seconds=settings.media_header_timeout_seconds,
         max_connections=settings.media_max_connections,
     )
+    links = engine.media.served_links
     if links is not None:
         runner = await serve_limited(
             create_media_app(settings.results_dir, links, engine.store.is_result_deleted), settings.media_listen

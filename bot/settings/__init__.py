@@ -19,6 +19,7 @@ from bot.settings.readers import (
     Invalid,
     Need,
     Section,
+    bucket_name,
     decimal,
     gateway_url,
     host_list,
@@ -52,8 +53,15 @@ DELIVERY = Section(
     "that cannot fit is linked and a compressed one links its full-quality original.",
 )
 STORAGE = Section("Storage")
+OBJECT_STORAGE = Section(
+    "Results in object storage",
+    "With MEDIA_S3_BUCKET set, finished videos, posters and fitted copies are uploaded to an S3-compatible bucket "
+    "(AWS S3, MinIO, Ceph, R2 ...) so that several machines share them, and links are presigned bucket URLs that work "
+    "for MEDIA_LINK_HOURS (at most 168: S3 signatures last 7 days). RESULTS_DIR is then only a working folder.",
+)
 IMAGES = Section("Reference images")
 LOGGING = Section("Logging")
+MAX_PRESIGNED_HOURS = 168
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,6 +306,31 @@ class Settings:
         details="Either way the bot offers only the models the gateway lists at GET /v1/models.",
         empty="the built-in catalog",
     )
+    media_s3_bucket: str | None = setting(
+        None,
+        bucket_name,
+        OBJECT_STORAGE,
+        "The bucket that holds finished videos, posters and fitted copies.",
+        empty="they stay in RESULTS_DIR, linked through the built-in media server (MEDIA_PUBLIC_URL)",
+    )
+    media_s3_endpoint: str | None = setting(
+        None,
+        http_url,
+        OBJECT_STORAGE,
+        "The S3 API's address for a store other than AWS, e.g. https://minio.internal:9000.",
+        details="Buckets are then addressed by path (https://minio.internal:9000/BUCKET/KEY).",
+        empty="AWS S3 in MEDIA_S3_REGION",
+    )
+    media_s3_region: str = setting("us-east-1", text, OBJECT_STORAGE, "The bucket's region.")
+    media_s3_access_key_id: str = setting("", text, OBJECT_STORAGE, "The access key id for the bucket.", secret=True)
+    media_s3_secret_access_key: str = setting(
+        "",
+        text,
+        OBJECT_STORAGE,
+        "The secret access key that goes with MEDIA_S3_ACCESS_KEY_ID.",
+        details="Never share it; it is never logged. The key needs GetObject, PutObject, DeleteObject and ListBucket.",
+        secret=True,
+    )
     image_decode_memory_mb: int = setting(
         512,
         whole(minimum=16),
@@ -343,7 +376,34 @@ class Settings:
             )
         if self.job_notice_minutes >= self.job_timeout_minutes:
             found.append("JOB_NOTICE_MINUTES must be smaller than JOB_TIMEOUT_MINUTES")
-        found.extend(self._shard_conflicts())
+        return found + self._shard_conflicts() + self._bucket_conflicts()
+
+    def _bucket_conflicts(self) -> list[str]:
+        s3 = {
+            "MEDIA_S3_ENDPOINT": self.media_s3_endpoint,
+            "MEDIA_S3_ACCESS_KEY_ID": self.media_s3_access_key_id,
+            "MEDIA_S3_SECRET_ACCESS_KEY": self.media_s3_secret_access_key,
+        }
+        if self.media_s3_bucket is None:
+            given = [name for name, value in s3.items() if value]
+            if not given:
+                return []
+            return [f"{' and '.join(given)} set without MEDIA_S3_BUCKET: set the bucket too, or remove them"]
+        found = [
+            f"{name} must be set with MEDIA_S3_BUCKET (the bucket's credentials)"
+            for name, value in s3.items()
+            if name != "MEDIA_S3_ENDPOINT" and not value
+        ]
+        if self.media_public_url is not None:
+            found.append(
+                "MEDIA_PUBLIC_URL and MEDIA_S3_BUCKET are both set: with a bucket, links are presigned bucket URLs and "
+                "the built-in media server is not used, so leave MEDIA_PUBLIC_URL empty"
+            )
+        if self.media_link_hours > MAX_PRESIGNED_HOURS:
+            found.append(
+                f"MEDIA_LINK_HOURS must be at most {MAX_PRESIGNED_HOURS} with MEDIA_S3_BUCKET (S3 signatures last "
+                f"7 days), got {self.media_link_hours:g}"
+            )
         return found
 
     def _shard_conflicts(self) -> list[str]:

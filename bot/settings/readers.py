@@ -147,6 +147,14 @@ def media_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def bucket_name(raw: str) -> str:
+    """An S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, starting and ending with one of the
+    first two."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", raw):
+        raise Invalid(f"must be a bucket name (3 to 63 lower-case letters, digits, . and -), got {raw!r}")
+    return raw
+
+
 def ws_url(raw: str) -> str:
     """A ws(s) URL."""
     _url(raw, "ws", "wss://gateway.discord.gg/")
