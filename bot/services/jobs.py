@@ -13,6 +13,7 @@ from bot.domain import (
     GenerationRequest,
     ImageTransport,
     Job,
+    JobStatus,
     NewJob,
     Orientation,
 )
@@ -133,6 +134,22 @@ class JobService:
         await self._store.apply(failed)
         return failed.job
 
+    async def cancel(self, job: Job, by: int) -> Job:
+        """Cancel an unfinished job for member ``by`` (see lifecycle.cancel); return it as stored afterwards.
+
+        Cancelled, by ``by`` or by someone just before; or finished otherwise first: whichever write came first won.
+        """
+        change = lifecycle.cancel(job, by, self._clock())
+        committed = await self._store.apply(change)
+        stored = await self._store.get(job.id) or change.job
+        if stored.status is JobStatus.CANCELLED and stored.cancelled_at == change.job.cancelled_at:
+            log.info("Job %s: cancelled by %s (%s)", job.id, by, "sent, credits spent" if job.sent else "not sent")
+            self._metrics.credits_spent.inc(committed)
+            self._metrics.job_finished(job.model, JobStatus.CANCELLED.value)
+            if self.on_submitted is not None:
+                self.on_submitted()  # wakes the poller: the delivery shows who cancelled on the status message
+        return stored
+
     async def send(self, job: Job, request: GenerationRequest, *, refusal_told: bool = False) -> Job:
         """Submit a stored job's request and record the outcome.
 
@@ -144,6 +161,9 @@ class JobService:
         # it to do so (its set-up took too long), do not submit at all.
         deadline = lifecycle.unsent_deadline(self._clock(), self._client.timeouts.submit)
         if not await self._store.extend_submit(job, deadline):
+            current = await self._store.get(job.id)
+            if current is not None and current.status is JobStatus.CANCELLED:
+                raise UserFacingError("This video was cancelled before it was sent. Nothing was charged.")
             raise UserFacingError(
                 "Setting this video up took too long, so it was not sent. Nothing was charged; try again."
             )

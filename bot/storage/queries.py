@@ -65,7 +65,7 @@ LIST_BY_REQUESTER: Final = (
 
 LIST_UNFINISHED_BY_REQUESTER: Final = (
     "SELECT " + JOB_COLUMNS + " FROM jobs WHERE guild_id = ? AND requester_id = ? "
-    "AND status NOT IN ('succeeded', 'failed') "
+    "AND status NOT IN ('succeeded', 'failed', 'cancelled') "
     "ORDER BY created_at"
 )
 
@@ -82,7 +82,9 @@ GET_META: Final = "SELECT value FROM meta WHERE key = ?"
 SET_META: Final = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 # Jobs whose files must stay: still running, or finished but not yet handed over.
-_IN_PROGRESS: Final = "(status NOT IN ('succeeded', 'failed') OR delivery_state IN ('pending', 'delivering'))"
+_IN_PROGRESS: Final = (
+    "(status NOT IN ('succeeded', 'failed', 'cancelled') OR delivery_state IN ('pending', 'delivering'))"
+)
 
 IDS_IN_PROGRESS: Final = "SELECT id FROM jobs WHERE " + _IN_PROGRESS
 

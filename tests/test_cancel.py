@@ -1,0 +1,128 @@
+"""Cancelling against a real database: credits back or committed, no strike, and one winner against a completion."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.domain import ErrorKind, Job, JobStatus, RemoteState, SubmitResult, TaskSnapshot, Transition
+from bot.services import lifecycle
+from bot.services.phase import PollTiming
+from bot.storage.guilds import LedgerKind
+from tests.helpers import FakeClock
+from tests.quotarig import GUILD, START, USER, Rig, count, make_settings, open_rig, submit, usage
+
+POLICY = lifecycle.PollPolicy(
+    timing=PollTiming(period=15.0, min_interval=5.0, max_interval=30.0),
+    notice_after_seconds=600.0,
+    timeout_after_seconds=3600.0,
+)
+MODERATOR = 99
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    opened = await open_rig(tmp_path / "jobs.sqlite3", FakeClock(START), make_settings(MAX_JOBS_PER_USER=1))
+    try:
+        yield opened
+    finally:
+        await opened.db.close()
+
+
+async def running(rig: Rig) -> Job:
+    """A member's 4-credit job the gateway took, as the store holds it."""
+    job = await submit(rig, 4)
+    accepted = SubmitResult("task-1", TaskSnapshot(state=RemoteState.RUNNING, raw_status="in_progress", progress=10))
+    sent = lifecycle.after_submit(job, accepted, rig.clock(), POLICY)
+    await rig.jobs.apply(sent)
+    return sent.job
+
+
+async def state_of(rig: Rig, job_id: str) -> tuple[str, list[LedgerKind], int]:
+    """The job's reservation state, its ledger rows and the member's strikes."""
+    reserved = str(await rig.db.scalar("SELECT state FROM reservations WHERE job_id = ?", (job_id,)))
+    rows = await rig.db.fetchall("SELECT kind FROM ledger WHERE job_id = ? ORDER BY id", (job_id,))
+    strikes = await count(rig, "SELECT COUNT(*) FROM strikes WHERE guild_id = ? AND user_id = ?", (GUILD, USER))
+    return reserved, [LedgerKind(row[0]) for row in rows], strikes
+
+
+async def test_a_job_not_yet_sent_is_cancelled_with_every_credit_back(rig: Rig) -> None:
+    job = await submit(rig, 4)
+    assert (await usage(rig)).user_in_flight == 1
+    rig.clock.advance(2)
+    await rig.jobs.apply(lifecycle.cancel(job, USER, rig.clock()))
+
+    stored = await rig.jobs.get(job.id)
+    assert stored is not None and stored.status is JobStatus.CANCELLED and stored.cancelled_by == USER
+    assert await state_of(rig, job.id) == ("refunded", [LedgerKind.RESERVE, LedgerKind.REFUND], 0)
+    spent = await usage(rig)
+    assert (spent.user_today, spent.user_in_flight) == (0, 0)
+    # A sender that had not got to it yet does not send it.
+    assert not await rig.jobs.extend_submit(job, rig.clock() + 60)
+
+
+async def test_a_started_job_is_cancelled_with_its_credits_committed_and_its_slot_freed(rig: Rig) -> None:
+    job = await running(rig)
+    rig.clock.advance(30)
+    assert await rig.jobs.apply(lifecycle.cancel(job, MODERATOR, rig.clock())) == 4.0
+
+    stored = await rig.jobs.get(job.id)
+    assert stored is not None and (stored.status, stored.cancelled_by) == (JobStatus.CANCELLED, MODERATOR)
+    assert stored.next_poll_at is None
+    assert await rig.jobs.claim_due("discord", rig.clock() + 3600, 10, lambda j: lifecycle.lease_poll(j, 0)) == []
+    assert await state_of(rig, job.id) == ("committed", [LedgerKind.RESERVE, LedgerKind.COMMIT], 0)
+    spent = await usage(rig)
+    assert (spent.user_today, spent.user_in_flight, spent.guild_in_flight) == (4, 0, 0)
+    assert await rig.jobs.list_unfinished_by_requester(GUILD, USER) == []
+
+
+def finishing(job: Job, rig: Rig, how: str) -> Transition:
+    """The poller's outcome for a poll it claimed before the cancel: the video, or a content refusal."""
+    if how == "video":
+        return lifecycle.downloaded(job, "/results/video.mp4", 1234, rig.clock())
+    return lifecycle.fail(job, ErrorKind.CONTENT_POLICY, "refused", rig.clock())
+
+
+@pytest.mark.parametrize("how", ["video", "refusal"])
+async def test_a_cancel_that_lands_first_wins_over_the_polls_outcome(rig: Rig, how: str) -> None:
+    job = await running(rig)
+    polled = finishing(job, rig, how)  # the poll was under way when the member cancelled
+    await rig.jobs.apply(lifecycle.cancel(job, USER, rig.clock()))
+    assert await rig.jobs.apply(polled) == 0.0  # too late: not recorded, nothing settled again
+
+    stored = await rig.jobs.get(job.id)
+    assert stored is not None and stored.status is JobStatus.CANCELLED and stored.result_path is None
+    assert await state_of(rig, job.id) == ("committed", [LedgerKind.RESERVE, LedgerKind.COMMIT], 0)
+
+
+@pytest.mark.parametrize("how", ["video", "refusal"])
+async def test_an_outcome_that_lands_first_wins_over_the_cancel(rig: Rig, how: str) -> None:
+    job = await running(rig)
+    cancel = lifecycle.cancel(job, USER, rig.clock())
+    await rig.jobs.apply(finishing(job, rig, how))
+    assert await rig.jobs.apply(cancel) == 0.0
+
+    stored = await rig.jobs.get(job.id)
+    assert stored is not None and stored.cancelled_by is None
+    if how == "video":
+        assert stored.status is JobStatus.SUCCEEDED
+        assert await state_of(rig, job.id) == ("committed", [LedgerKind.RESERVE, LedgerKind.COMMIT], 0)
+    else:
+        assert stored.status is JobStatus.FAILED
+        assert await state_of(rig, job.id) == ("refunded", [LedgerKind.RESERVE, LedgerKind.REFUND], 1)
+
+
+async def test_a_cancel_racing_a_completion_has_exactly_one_winner(rig: Rig) -> None:
+    job = await running(rig)
+    cancel, video = lifecycle.cancel(job, USER, rig.clock()), finishing(job, rig, "video")
+    committed = await asyncio.gather(rig.jobs.apply(cancel), rig.jobs.apply(video))
+
+    stored = await rig.jobs.get(job.id)
+    assert stored is not None and stored.status in (JobStatus.CANCELLED, JobStatus.SUCCEEDED)
+    assert (stored.status is JobStatus.CANCELLED) == (stored.cancelled_by == USER)
+    assert (stored.status is JobStatus.SUCCEEDED) == (stored.result_path is not None)
+    assert sorted(committed) == [0.0, 4.0]  # the credits are committed once, by the winner
+    assert await state_of(rig, job.id) == ("committed", [LedgerKind.RESERVE, LedgerKind.COMMIT], 0)
