@@ -1,4 +1,5 @@
-"""Cancelling against a real database: credits back or committed, no strike, and one winner against a completion."""
+"""Cancelling: credits back or committed with no strike, one winner against a completion (on a real database),
+and how cancelled jobs are shown and counted."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from pathlib import Path
 import pytest
 
 from bot.domain import ErrorKind, Job, JobStatus, RemoteState, SubmitResult, TaskSnapshot, Transition
+from bot.front import render
+from bot.metrics import Metrics
 from bot.services import lifecycle
+from bot.services.housekeeping import Housekeeper
 from bot.services.phase import PollTiming
 from bot.storage.guilds import LedgerKind
 from tests.helpers import FakeClock
+from tests.jobs import fresh_job
 from tests.quotarig import GUILD, START, USER, Rig, count, make_settings, open_rig, submit, usage
 
 POLICY = lifecycle.PollPolicy(
@@ -126,3 +131,32 @@ async def test_a_cancel_racing_a_completion_has_exactly_one_winner(rig: Rig) -> 
     assert (stored.status is JobStatus.SUCCEEDED) == (stored.result_path is not None)
     assert sorted(committed) == [0.0, 4.0]  # the credits are committed once, by the winner
     assert await state_of(rig, job.id) == ("committed", [LedgerKind.RESERVE, LedgerKind.COMMIT], 0)
+
+
+async def test_housekeeping_counts_cancelled_jobs_and_lets_their_files_go_once_shown(rig: Rig, tmp_path: Path) -> None:
+    job = await running(rig)
+    cancelled = lifecycle.cancel(job, USER, rig.clock())
+    await rig.jobs.apply(cancelled)
+    metrics = Metrics(runtime=False)
+    keeper = Housekeeper(rig.jobs, metrics, tmp_path / "results", retention_seconds=0, max_bytes=0, clock=rig.clock)
+    await keeper.run_once()
+    state = {"state": "cancelled", "model": job.model}
+    assert metrics.registry.get_sample_value("reelbot_jobs_in_state", state) == 1
+    assert metrics.registry.get_sample_value("reelbot_queue_depth") == 0  # not waiting, not running
+    assert job.id in await rig.jobs.ids_in_progress()  # until the status message shows the cancel
+
+    leased = lifecycle.lease_delivery(cancelled.job, rig.clock(), rig.clock() + 60)
+    await rig.jobs.apply(leased.then(lifecycle.delivered(leased.job, None, rig.clock())))
+    assert job.id not in await rig.jobs.ids_in_progress()
+
+
+def test_status_message_and_history_say_who_cancelled_and_what_became_of_the_credits() -> None:
+    unsent = lifecycle.cancel(fresh_job(requester_id=USER), MODERATOR, 1010.0).job
+    sent = lifecycle.cancel(fresh_job(requester_id=USER, task_id="task-1"), USER, 1010.0).job
+
+    assert render.job_summary(unsent).startswith(f"`{unsent.id}` sora-2 · Cancelled by <@{MODERATOR}> (credits given")
+    assert "(credits spent)" in render.job_summary(sent) and "being posted" not in render.job_summary(sent)
+    embed = render.status_embed(sent)
+    assert embed.title == "Video cancelled"
+    assert f"Cancelled by <@{USER}> <t:1010:R>" in str(embed.fields) and "credits were spent" in str(embed.fields)
+    assert "given back" in str(render.status_embed(unsent).fields)
