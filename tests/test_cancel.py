@@ -16,6 +16,7 @@ from bot.services import lifecycle
 from bot.services.housekeeping import Housekeeper
 from bot.services.phase import PollTiming
 from bot.storage.guilds import LedgerKind
+from tests.conftest import DatabaseFactory
 from tests.helpers import FakeClock
 from tests.jobs import fresh_job
 from tests.quotarig import GUILD, START, USER, Rig, count, make_settings, open_rig, submit, usage
@@ -26,11 +27,13 @@ POLICY = lifecycle.PollPolicy(
     timeout_after_seconds=3600.0,
 )
 MODERATOR = 99
+HOLDER = "test:1:cancel"
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    opened = await open_rig(tmp_path / "jobs.sqlite3", FakeClock(START), make_settings(MAX_JOBS_PER_USER=1))
+async def rig(new_database: DatabaseFactory) -> AsyncIterator[Rig]:
+    """A rig on each backend in turn (SQLite, then PostgreSQL)."""
+    opened = await open_rig(await new_database(), FakeClock(START), make_settings(MAX_JOBS_PER_USER=1))
     try:
         yield opened
     finally:
@@ -77,7 +80,10 @@ async def test_a_started_job_is_cancelled_with_its_credits_committed_and_its_slo
     stored = await rig.jobs.get(job.id)
     assert stored is not None and (stored.status, stored.cancelled_by) == (JobStatus.CANCELLED, MODERATOR)
     assert stored.next_poll_at is None
-    assert await rig.jobs.claim_due("discord", rig.clock() + 3600, 10, lambda j: lifecycle.lease_poll(j, 0)) == []
+    assert (
+        await rig.jobs.claim_due("discord", rig.clock() + 3600, 10, lambda j: lifecycle.lease_poll(j, 0, holder=HOLDER))
+        == []
+    )
     assert await state_of(rig, job.id) == ("committed", [LedgerKind.RESERVE, LedgerKind.COMMIT], 0)
     spent = await usage(rig)
     assert (spent.user_today, spent.user_in_flight, spent.guild_in_flight) == (4, 0, 0)
@@ -145,7 +151,7 @@ async def test_housekeeping_counts_cancelled_jobs_and_lets_their_files_go_once_s
     assert metrics.registry.get_sample_value("reelbot_queue_depth") == 0  # not waiting, not running
     assert job.id in await rig.jobs.ids_in_progress()  # until the status message shows the cancel
 
-    leased = lifecycle.lease_delivery(cancelled.job, rig.clock(), rig.clock() + 60)
+    leased = lifecycle.lease_delivery(cancelled.job, rig.clock(), rig.clock() + 60, holder=HOLDER)
     await rig.jobs.apply(leased.then(lifecycle.delivered(leased.job, None, rig.clock())))
     assert job.id not in await rig.jobs.ids_in_progress()
 
