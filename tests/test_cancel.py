@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import ErrorKind, Job, JobStatus, RemoteState, SubmitResult, TaskSnapshot, Transition
+from bot.devtools.gateway import Simulator
+from bot.domain import ErrorKind, Job, JobStatus, NewJob, RemoteState, SubmitResult, TaskSnapshot, Transition
+from bot.engine import Engine
+from bot.errors import UserFacingError
 from bot.front import render
 from bot.metrics import Metrics
 from bot.services import lifecycle
@@ -166,3 +169,24 @@ def test_status_message_and_history_say_who_cancelled_and_what_became_of_the_cre
     assert embed.title == "Video cancelled"
     assert f"Cancelled by <@{USER}> <t:1010:R>" in str(embed.fields) and "credits were spent" in str(embed.fields)
     assert "given back" in str(render.status_embed(unsent).fields)
+
+
+async def test_a_job_cancelled_before_its_submit_is_never_sent(engine: Engine, sim: Simulator) -> None:
+    request = engine.jobs.build_request(prompt="never sent", model="veo-3.1-fast-generate-preview")
+    job = await engine.jobs.add(NewJob(request=request, origin="discord"))
+    woken: list[bool] = []
+    engine.jobs.on_submitted = lambda: woken.append(True)
+
+    cancelled = await engine.jobs.cancel(job, MODERATOR)
+    assert (cancelled.status, cancelled.cancelled_by) == (JobStatus.CANCELLED, MODERATOR)
+    assert woken == [True]  # the poller looks at once: delivery shows the cancel
+    finished = {"model": request.model, "outcome": "cancelled"}
+    assert engine.metrics.registry.get_sample_value("reelbot_jobs_finished_total", finished) == 1
+    with pytest.raises(UserFacingError, match="cancelled before it was sent"):
+        await engine.jobs.send(job, request)
+    assert sim.stats.route_classes["create"] == 0
+
+    # A second press on the stale button changes nothing: the first cancel stands, counted once.
+    again = await engine.jobs.cancel(job, USER)
+    assert (again.status, again.cancelled_by) == (JobStatus.CANCELLED, MODERATOR)
+    assert engine.metrics.registry.get_sample_value("reelbot_jobs_finished_total", finished) == 1
