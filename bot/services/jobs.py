@@ -142,12 +142,8 @@ class JobService:
         change = lifecycle.cancel(job, by, self._clock())
         committed = await self._store.apply(change)
         stored = await self._store.get(job.id) or change.job
-        won = (stored.status, stored.cancelled_by, stored.cancelled_at) == (
-            JobStatus.CANCELLED,
-            by,
-            change.job.cancelled_at,
-        )
-        if won:
+        ours = (by, change.job.cancelled_at)
+        if stored.status is JobStatus.CANCELLED and (stored.cancelled_by, stored.cancelled_at) == ours:
             log.info("Job %s: cancelled by %s (%s)", job.id, by, "sent, credits spent" if job.sent else "not sent")
             self._metrics.credits_spent.inc(committed)
             self._metrics.job_finished(job.model, JobStatus.CANCELLED.value)
