@@ -177,7 +177,6 @@ async def _cancel(interaction: discord.Interaction[Any], job: Job) -> None:
     stored = await host_of(interaction).engine.jobs.cancel(job, interaction.user.id)
     if stored.status is not JobStatus.CANCELLED or stored.cancelled_by != interaction.user.id:
         raise UserFacingError(_ended(stored))
-    log.info("Job %s: cancelled by %s", job.id, interaction.user.id)
     credits = (
         "The video provider had started it, so its credits stay spent; nothing will be posted."
         if stored.sent
@@ -191,7 +190,7 @@ def _ended(job: Job) -> str:
     if job.status is JobStatus.CANCELLED:
         return f"Job `{job.id}` was already cancelled by <@{job.cancelled_by}>."
     if job.status is JobStatus.SUCCEEDED:
-        return f"Job `{job.id}` is already finished, so there is nothing to cancel."
+        return f"Job `{job.id}` finished before it could be cancelled: its video is posted in its thread."
     return f"Job `{job.id}` already ended, so there is nothing to cancel."
 
 
