@@ -190,3 +190,15 @@ async def test_a_job_cancelled_before_its_submit_is_never_sent(engine: Engine, s
     again = await engine.jobs.cancel(job, USER)
     assert (again.status, again.cancelled_by) == (JobStatus.CANCELLED, MODERATOR)
     assert engine.metrics.registry.get_sample_value("reelbot_jobs_finished_total", finished) == 1
+
+
+async def test_a_job_whose_submit_is_on_its_way_is_not_cancelled_as_if_unsent(engine: Engine, sim: Simulator) -> None:
+    request = engine.jobs.build_request(prompt="on its way", model="veo-3.1-fast-generate-preview")
+    job = await engine.jobs.add(NewJob(request=request, origin="discord"))
+    assert job.next_poll_at is not None
+    assert await engine.store.extend_submit(job, job.next_poll_at + 60)  # the sender took it: the create may be out
+
+    with pytest.raises(UserFacingError, match="being handed to the video provider right now"):
+        await engine.jobs.cancel(job, USER)
+    stored = await engine.store.get(job.id)
+    assert stored is not None and stored.status is JobStatus.SUBMITTING and stored.cancelled_by is None

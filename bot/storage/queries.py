@@ -18,6 +18,10 @@ INSERT_JOB: Final = "INSERT INTO jobs (" + JOB_COLUMNS + ") VALUES (" + ", ".joi
 # claim moves next_poll_at), the submit loses; once the submit has moved it, the poller's claim no longer matches.
 EXTEND_SUBMIT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
 
+# The same compare-and-set for a cancel: it takes an unsent job from its sender only while the give-up time is still
+# the one the job was stored with (once the sender moved it, the submit is going out), and moves it on.
+WITHDRAW_UNSENT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
+
 SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 
 SELECT_JOB_BY_TASK: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE task_id = ? ORDER BY created_at DESC LIMIT 1"
