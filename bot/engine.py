@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -27,8 +30,13 @@ from bot.services.quotas import QuotaService
 from bot.services.served import ServedModels
 from bot.settings import Settings
 from bot.storage import JobStore
-from bot.storage.database import Database
+from bot.storage.connect import open_database
 from bot.storage.guilds import GuildStore
+
+
+def lease_holder_name() -> str:
+    """This process's name in the leases it takes: host, process id, and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass(slots=True)
@@ -50,6 +58,7 @@ class Engine:
     result_rules: ResultRules
     media: MediaStore
     clock: Callable[[], float]
+    lease_holder: str = field(default_factory=lease_holder_name)
 
     def poller(
         self,
@@ -75,6 +84,7 @@ class Engine:
             settle=settle,
             concurrency=self.settings.poll_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
+            lease_holder=self.lease_holder,
             metrics=self.metrics,
             clock=self.clock,
         )
@@ -114,7 +124,7 @@ async def open_engine(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver), raise_for_status=False) as session,
             open_media_store(settings, media_links) as media,
         ):
-            db = await Database.open(settings.database_path)
+            db = await open_database(settings.database_location)
             store = JobStore(db, clock)
             guilds = GuildStore(db, clock)
             moderation = ModerationService(guilds)
