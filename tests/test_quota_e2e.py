@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.devtools.gateway import Simulator
+from bot.front import usage_chart
 from bot.storage.database import Database
 from bot.storage.guilds import GuildStore, ListKind
 from tests.botproc import WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
-from tests.helpers import body_failed, delivered_jobs, eventually
+from tests.helpers import body_failed, delivered_jobs, eventually, rgb
 
 MODEL = "veo-3.1-fast-generate-preview"  # 1.5 credits a second: a 4-second video costs 6
 
@@ -88,6 +91,25 @@ async def test_the_daily_allowance_is_spent_refunded_on_failure_and_refused_when
     quota = await fake.invoke_slash(subcommand="quota")
     # Three successes of 6 credits: the failed job was refunded.
     await quota.wait_for(lambda _call: "18 / 18 used" in str(getattr(fake.original_message(quota), "embeds", "")), WAIT)
+
+
+async def test_the_report_attaches_the_months_spending_as_a_chart(fake: FakeDiscord, bot: BotProcess) -> None:
+    await admin(fake, "limits set", server_monthly=120)
+    for prompt in ("one", "two"):
+        await finished(fake, await create(fake, prompt=prompt, model=MODEL, duration=4))
+
+    rec = await admin(fake, "server report")
+    message = fake.original_message(rec)
+    assert message is not None
+    assert "12 (2 videos)" in str(message.embeds)  # two 6-credit videos
+    assert f"<@{fake.default_user.id}>: 12 credits, 2 videos" in str(message.embeds)  # members in the embed
+    (chart,) = message.attachments
+    assert chart.filename == "usage.png"
+    image = Image.open(io.BytesIO(fake.attachment_bytes(chart.id)))
+    assert image.format == "PNG" and image.size == (800, 500)
+    colours = {colour for _count, colour in image.convert("RGB").getcolors(maxcolors=800 * 500) or []}
+    assert rgb(usage_chart.PALETTE[0]) in colours  # the model's bar
+    assert rgb(usage_chart.POOL) in colours  # the monthly pool's line
 
 
 async def test_bonus_credits_are_spent_after_the_allowance(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:

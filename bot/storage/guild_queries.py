@@ -138,6 +138,15 @@ WHERE guild_id = ? AND status = 'failed' AND created_at >= ? GROUP BY error_kind
 
 STRIKES_SINCE: Final = "SELECT COUNT(*) FROM strikes WHERE guild_id = ? AND created_at >= ?"
 
+# Each spent reservation of the period with its job's model, for the usage chart (days are counted by the caller:
+# where a day starts is a setting, not SQL).
+SPENDING_BY_MODEL: Final = """
+SELECT reservations.created_at, COALESCE(jobs.model, 'unknown'), reservations.credits FROM reservations
+LEFT JOIN jobs ON jobs.id = reservations.job_id
+WHERE reservations.guild_id = ? AND reservations.state = 'committed' AND reservations.created_at >= ?
+ORDER BY reservations.created_at
+"""
+
 # The rows stay (a moderator can still take the videos down); only the prompts go, and history hides them.
 FORGET_USER: Final = """
 UPDATE jobs SET prompt = '', forgotten_at = COALESCE(forgotten_at, ?) WHERE guild_id = ? AND requester_id = ?

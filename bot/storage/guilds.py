@@ -85,6 +85,8 @@ class Report:
     top_users: list[tuple[int, float, int]]
     failures: list[tuple[str, int]]
     strikes: int
+    spending: list[tuple[float, str, float]]
+    """Every spent reservation as (when it was made, model, credits), oldest first."""
 
 
 class GuildStore:
@@ -312,6 +314,7 @@ class GuildStore:
             users = await s.fetchall(q.TOP_SPENDERS, (guild_id, since, top))
             failures = await s.fetchall(q.FAILURES_BY_KIND, (guild_id, since))
             strikes = await s.scalar(q.STRIKES_SINCE, (guild_id, since))
+            spending = await s.fetchall(q.SPENDING_BY_MODEL, (guild_id, since))
         assert totals is not None
         return Report(
             committed=float(totals[0]),
@@ -321,6 +324,7 @@ class GuildStore:
             top_users=[(int(r[0]), float(r[1]), int(r[2])) for r in users],
             failures=[(str(r[0] or "unknown"), int(r[1])) for r in failures],
             strikes=int(strikes or 0),
+            spending=[(float(r[0]), str(r[1]), float(r[2])) for r in spending],
         )
 
     async def forget_user(self, guild_id: int, user_id: int) -> None:
