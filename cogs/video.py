@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 HISTORY_LENGTH = 10
 AUTOCOMPLETE_LIMIT = 25
+CHOICE_NAME_LIMIT = 100  # Discord refuses a longer choice name
 
 
 @app_commands.guild_only()
@@ -90,13 +91,19 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
     async def model_autocomplete(
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        """Served models whose name or label contains what was typed (retired and unserved ones are left out)."""
+        """Served models whose name or label contains what was typed (retired and unserved ones are left out), each
+        with its cost for the duration chosen so far (or its own default length)."""
         typed = current.lower()
-        return [
-            app_commands.Choice(name=f"{spec.label} ({spec.name})"[:100], value=spec.name)
-            for spec in self.bot.engine.models.offered()
-            if typed in spec.name.lower() or typed in spec.label.lower()
-        ][:AUTOCOMPLETE_LIMIT]
+        wanted = getattr(interaction.namespace, "duration", None)
+        choices = []
+        for spec in self.bot.engine.models.offered():
+            if typed not in spec.name.lower() and typed not in spec.label.lower():
+                continue
+            seconds = wanted if wanted in spec.durations else spec.default_duration
+            cost = f" · {spec.cost(seconds):g} credits for {seconds} s"
+            name = f"{spec.label} ({spec.name})"[: CHOICE_NAME_LIMIT - len(cost)] + cost
+            choices.append(app_commands.Choice(name=name, value=spec.name))
+        return choices[:AUTOCOMPLETE_LIMIT]
 
     @create.autocomplete("duration")
     async def duration_autocomplete(

@@ -80,7 +80,12 @@ async def test_members_without_manage_server_are_refused_by_the_command_itself(
 async def test_the_daily_allowance_is_spent_refunded_on_failure_and_refused_when_empty(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
-    for prompt in ("one", "please FAIL", "two", "three"):
+    first = await create(fake, prompt="one", model=MODEL, duration=4)
+    # The acknowledgement says what the video costs and what is left once it is paid for.
+    text = await private_text(fake, first, "on its way")
+    assert "It costs 6 credits; you have 12 of 18 left today, the server 394 of 400 today and 5994 of 6000" in text
+    await finished(fake, first)
+    for prompt in ("please FAIL", "two", "three"):
         await finished(fake, await create(fake, prompt=prompt, model=MODEL, duration=4))
 
     refused = await create(fake, prompt="four", model=MODEL, duration=4)
@@ -95,8 +100,14 @@ async def test_the_daily_allowance_is_spent_refunded_on_failure_and_refused_when
 
 async def test_the_report_attaches_the_months_spending_as_a_chart(fake: FakeDiscord, bot: BotProcess) -> None:
     await admin(fake, "limits set", server_monthly=120)
-    for prompt in ("one", "two"):
-        await finished(fake, await create(fake, prompt=prompt, model=MODEL, duration=4))
+    first = await create(fake, prompt="one", model=MODEL, duration=4)
+    text = await private_text(fake, first, "on its way")
+    assert (
+        "It costs 6 credits; you have 12 of 18 left today, the server 394 of 400 today and 114 of 120 this month."
+        in text
+    )
+    await finished(fake, first)
+    await finished(fake, await create(fake, prompt="two", model=MODEL, duration=4))
 
     rec = await admin(fake, "server report")
     message = fake.original_message(rec)
@@ -115,7 +126,10 @@ async def test_the_report_attaches_the_months_spending_as_a_chart(fake: FakeDisc
 async def test_bonus_credits_are_spent_after_the_allowance(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
     await admin(fake, "limits set", user_daily=6)
     await admin(fake, "credits grant", member=fake.default_user.id, amount=6)
-    await finished(fake, await create(fake, prompt="from the allowance", model=MODEL, duration=4))
+    allowance = await create(fake, prompt="from the allowance", model=MODEL, duration=4)
+    text = await private_text(fake, allowance, "on its way")
+    assert "you have 0 of 6 left today and 6 bonus credits, the server" in text
+    await finished(fake, allowance)
     await finished(fake, await create(fake, prompt="from the bonus", model=MODEL, duration=4))
     refused = await create(fake, prompt="nothing left", model=MODEL, duration=4)
     await private_text(fake, refused, "left today")
