@@ -18,6 +18,7 @@ from bot.front.audit import AuditLog
 from bot.front.buttons import DeleteButton, RemixButton, RerollButton, RetryButton
 from bot.front.creation import LAST_FRAME_STEM, ORIGIN, Creator
 from bot.front.delivery import Delivery
+from bot.front.member_settings import SettingSelect
 from bot.front.progress import StatusEditor
 from bot.front.results import ResultFiles
 from bot.front.sync import sync_commands
@@ -73,7 +74,7 @@ class VideoBot(commands.Bot):
         """Load the cogs, register the persistent buttons, sync commands and start the background services."""
         for extension in self._extension_names:
             await self.load_extension(extension)
-        self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton)
+        self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton, SettingSelect)
         await sync_commands(self.tree, self.engine.store, self.dev_guild_id)
         await self.engine.models.refresh()
         settings = self.engine.settings

@@ -152,6 +152,19 @@ FORGET_USER: Final = """
 UPDATE jobs SET prompt = '', forgotten_at = COALESCE(forgotten_at, ?) WHERE guild_id = ? AND requester_id = ?
 """
 
+MEMBER_SETTINGS: Final = """
+SELECT model, orientation, duration, hd FROM member_settings WHERE guild_id = ? AND user_id = ?
+"""
+
+SET_MEMBER_SETTINGS: Final = """
+INSERT INTO member_settings (guild_id, user_id, model, orientation, duration, hd, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (guild_id, user_id) DO UPDATE SET model = excluded.model, orientation = excluded.orientation,
+    duration = excluded.duration, hd = excluded.hd, updated_at = excluded.updated_at
+"""
+
+FORGET_MEMBER_SETTINGS: Final = "DELETE FROM member_settings WHERE guild_id = ? AND user_id = ?"
+
 RESULTS_OF_USER: Final = """
 SELECT id, COALESCE(result_channel_id, thread_id, channel_id), result_message_id FROM jobs
 WHERE guild_id = ? AND requester_id = ? AND result_message_id IS NOT NULL AND result_deleted_at IS NULL
