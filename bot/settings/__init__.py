@@ -28,6 +28,7 @@ from bot.settings.readers import (
     listen,
     media_url,
     path,
+    postgres_url,
     setting,
     signing_key,
     spec_of,
@@ -269,6 +270,17 @@ class Settings:
         "its volume: leave this and RESULTS_DIR commented out there.",
         commented=True,
     )
+    database_url: str | None = setting(
+        None,
+        postgres_url,
+        STORAGE,
+        "postgresql://user:password@host:5432/database: keep the jobs in PostgreSQL instead, which several bot "
+        "processes can share; it wins over DATABASE_PATH.",
+        details="The schema is created and brought up to date at start, one process at a time.",
+        empty="SQLite at DATABASE_PATH",
+        commented=True,
+        secret=True,
+    )
     results_dir: Path = setting(
         Path("data/results"), path, STORAGE, "Where finished videos are stored.", commented=True
     )
@@ -327,6 +339,11 @@ class Settings:
         if self.job_notice_minutes >= self.job_timeout_minutes:
             found.append("JOB_NOTICE_MINUTES must be smaller than JOB_TIMEOUT_MINUTES")
         return found
+
+    @property
+    def database_location(self) -> Path | str:
+        """The database the bot uses: DATABASE_URL when set (it wins), else the SQLite file at DATABASE_PATH."""
+        return self.database_url or self.database_path
 
     @property
     def log_level_number(self) -> int:
