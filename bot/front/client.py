@@ -15,7 +15,15 @@ from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references
 from bot.front.audit import AuditLog
-from bot.front.buttons import DeleteButton, RemixButton, RerollButton, RetryButton
+from bot.front.buttons import (
+    CancelButton,
+    ConfirmCancelButton,
+    DeleteButton,
+    RemixButton,
+    RerollButton,
+    RetryButton,
+    cancel_view,
+)
 from bot.front.creation import LAST_FRAME_STEM, ORIGIN, Creator
 from bot.front.delivery import Delivery
 from bot.front.member_settings import SettingSelect
@@ -60,7 +68,7 @@ class VideoBot(commands.Bot):
         self.dev_guild_id = dev_guild_id
         self.accepting = True
         self.audit = AuditLog(self, engine.guilds)
-        self.creator = Creator(engine, self, self.audit)
+        self.creator = Creator(engine, self, self.audit, cancel_view)
         self.editor = StatusEditor(self)
         self.takedown = Takedown(self, engine.store, engine.guilds, engine.settings.results_dir)
         results = ResultFiles(Encoder(), media_links, engine.settings.media_link_hours * 3600)
@@ -74,7 +82,9 @@ class VideoBot(commands.Bot):
         """Load the cogs, register the persistent buttons, sync commands and start the background services."""
         for extension in self._extension_names:
             await self.load_extension(extension)
-        self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton, SettingSelect)
+        self.add_dynamic_items(
+            RerollButton, RemixButton, DeleteButton, RetryButton, CancelButton, ConfirmCancelButton, SettingSelect
+        )
         await sync_commands(self.tree, self.engine.store, self.dev_guild_id)
         await self.engine.models.refresh()
         settings = self.engine.settings

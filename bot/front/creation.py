@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -69,10 +69,17 @@ class Created:
 class Creator:
     """Runs the creation flow; the delivery side asks it whether a job's set-up is still under way here."""
 
-    def __init__(self, engine: Engine, client: discord.Client, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: discord.Client,
+        audit: AuditLog,
+        running_view: Callable[[str], discord.ui.View],
+    ) -> None:
         self._engine = engine
         self._client = client
         self._audit = audit
+        self._running_view = running_view  # the buttons under a sent job's status message (Cancel), by job id
         self._setting_up: dict[str, asyncio.Event] = {}
         self._decodes = MemoryBudget(engine.settings.image_decode_memory_mb * 1024 * 1024)
 
@@ -194,7 +201,7 @@ class Creator:
             await store.set_discord_refs(job.id, thread_id=thread.id)
         refreshed = await store.get(job.id)
         job = refreshed or job
-        await _edit_quietly(status_message, render.status_embed(job))
+        await _edit_quietly(status_message, render.status_embed(job), self._running_view(job.id))
         self._audit.submitted(job, status_message.jump_url)
         return job, status_message, thread
 
@@ -243,9 +250,9 @@ async def _delete_quietly(message: discord.Message) -> None:
         log.warning("Could not delete status message %s", message.id)
 
 
-async def _edit_quietly(message: discord.Message, embed: discord.Embed) -> None:
+async def _edit_quietly(message: discord.Message, embed: discord.Embed, view: discord.ui.View) -> None:
     try:
-        await message.edit(embed=embed)
+        await message.edit(embed=embed, view=view)
     except discord.HTTPException:
         log.warning("Could not update status message %s", message.id)
 

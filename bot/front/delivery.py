@@ -75,6 +75,12 @@ class Delivery:
             return job.result_message_id  # nothing (more) to deliver: already handed over, or not finished
         if job.task_id is None and job.status_message_id is None:
             return None  # refused before anything was public: the member was told privately
+        if job.status is JobStatus.CANCELLED:
+            # Nothing is posted, whatever the gateway made: settle() shows who cancelled on the status message.
+            link = render.message_link(job.guild_id, job.channel_id, job.status_message_id)
+            if not job.maybe_delivered:  # an earlier, cut-off hand-over may have logged it already
+                self._audit.cancelled(job, link)
+            return None
         targets = await self._targets(job)
         posted = await self._already_posted(targets, job) if job.maybe_delivered else None
         if posted is None:
@@ -91,7 +97,12 @@ class Delivery:
     async def settle(self, job: Job, message_id: int | None) -> None:
         """After the post, outside the delivery slots: mark the status message done, linking the result."""
         job, result_link = self._posted.pop(job.id, (job, None))
-        if result_link is None or job.status_message_id is None or job.channel_id is None:
+        if job.status_message_id is None or job.channel_id is None:
+            return
+        if job.status is JobStatus.CANCELLED:
+            await self._editor.finish(job, embed=render.status_embed(job), view=None)  # the Cancel button goes
+            return
+        if result_link is None:
             return
         view = retry_view(job.id) if job.status is JobStatus.FAILED else None
         # Waits for the channel's edit budget, behind no progress edit; the job counts as delivered after it.
