@@ -26,6 +26,7 @@ from bot.front.buttons import (
 )
 from bot.front.creation import LAST_FRAME_STEM, ORIGIN, Creator
 from bot.front.delivery import Delivery
+from bot.front.member_settings import SettingSelect
 from bot.front.progress import StatusEditor
 from bot.front.results import ResultFiles
 from bot.front.sync import sync_commands
@@ -85,7 +86,9 @@ class VideoBot(commands.AutoShardedBot):
         """Load the cogs, register the persistent buttons, sync commands and start the background services."""
         for extension in self._extension_names:
             await self.load_extension(extension)
-        self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton, CancelButton, ConfirmCancelButton)
+        self.add_dynamic_items(
+            RerollButton, RemixButton, DeleteButton, RetryButton, CancelButton, ConfirmCancelButton, SettingSelect
+        )
         await self._settle_shard_count()
         await sync_commands(
             self.tree, self.engine.store, self.dev_guild_id, holds_shard_zero=self.engine.settings.holds_shard_zero

@@ -21,7 +21,7 @@ from bot.front.audit import AuditLog
 from bot.front.memory_budget import MemoryBudget
 from bot.services.creation import Ask
 from bot.services.moderation import ModerationRefusal, Requester
-from bot.services.quotas import QuotaRefusal
+from bot.services.quotas import QuotaRefusal, QuotaStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ class Created:
     job: Job
     status_message: discord.Message
     thread: discord.Thread | None
+    cost: float
+    balance: QuotaStatus
+    """The member's and the server's credits once this job's are held."""
 
 
 class Creator:
@@ -138,11 +141,13 @@ class Creator:
             raise
         self._setting_up[job.id] = asyncio.Event()
         try:
-            return await self._post_and_send(
+            job, status_message, thread = await self._post_and_send(
                 job, request, spec, prepared, ending, channel=channel, permissions=permissions
             )
         finally:
             self._setting_up.pop(job.id).set()
+        balance = await self._engine.quotas.status(who.guild_id, who.user_id, who.role_ids)
+        return Created(job=job, status_message=status_message, thread=thread, cost=checked.cost, balance=balance)
 
     async def _post_and_send(
         self,
@@ -154,7 +159,7 @@ class Creator:
         *,
         channel: discord.abc.Messageable,
         permissions: discord.Permissions,
-    ) -> Created:
+    ) -> tuple[Job, discord.Message, discord.Thread | None]:
         store = self._engine.store
         files = [discord.File(io.BytesIO(image.data), filename=image.filename) for image in [*prepared, *ending]]
         try:
@@ -198,7 +203,7 @@ class Creator:
         job = refreshed or job
         await _edit_quietly(status_message, render.status_embed(job), self._running_view(job.id))
         self._audit.submitted(job, status_message.jump_url)
-        return Created(job=job, status_message=status_message, thread=thread)
+        return job, status_message, thread
 
     async def _announce(self, text: str) -> None:
         """Tell the owners (by DM) and every audit log, once."""
