@@ -47,9 +47,6 @@ class FakeClient:
     def get_partial_messageable(self, channel_id: int) -> FakeChannel:
         return FakeChannel(self, channel_id)
 
-    async def wait_until_ready(self) -> None:
-        return None
-
 
 class Clock:
     def __init__(self) -> None:

@@ -108,8 +108,7 @@ class StatusEditor:
             self._wake.set()
 
     async def run(self) -> None:
-        """Apply wanted edits as the budgets allow, until cancelled."""
-        await self._client.wait_until_ready()
+        """Apply wanted edits as the budgets allow, until cancelled (over REST: no gateway connection needed)."""
         try:
             while True:
                 self._wake.clear()

@@ -1,4 +1,4 @@
-"""Running the Discord bot: endpoints, the engine, signals, and a clean exit."""
+"""Running a bot process in its role (all, front or worker): endpoints, the engine, signals, and a clean exit."""
 
 from __future__ import annotations
 
@@ -8,23 +8,40 @@ import logging
 import signal
 import sys
 from contextlib import AsyncExitStack
-from typing import Final
+from typing import Final, Protocol
 
 import discord
 import yarl
 
 from bot.catalog import Catalog
-from bot.engine import open_engine
+from bot.engine import Engine, open_engine
 from bot.errors import ExitCode
 from bot.front.client import VideoBot
-from bot.front.web import media_links, start_servers
-from bot.settings import Settings
+from bot.front.web import Process, media_links, start_servers
+from bot.front.worker import Worker
+from bot.media.server import MediaLinks
+from bot.settings import ProcessRole, Settings
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_LIMIT_SECONDS = 8.0
 # The slash-command modules the bot loads, by name: the top-level cogs package sits above the front and is not imported.
 EXTENSIONS: Final = ("cogs.video", "cogs.admin")
+DUTIES: Final = {
+    ProcessRole.ALL: "answers Discord, and polls and delivers jobs",
+    ProcessRole.FRONT: "answers Discord only; worker processes (or others with PROCESS_ROLE=all) deliver its jobs",
+    ProcessRole.WORKER: "no Discord gateway connection; polls and delivers jobs over Discord's REST API",
+}
+
+
+class _Running(Process, Protocol):
+    """A process with its Discord client: a VideoBot on the gateway, or a worker over REST."""
+
+    async def start(self, token: str) -> None:
+        """Log in (and connect, for a bot), then run until closed."""
+
+    async def close(self) -> None:
+        """Stop the services and disconnect."""
 
 
 def point_discord_py(settings: Settings) -> None:
@@ -40,30 +57,46 @@ def point_discord_py(settings: Settings) -> None:
 
 
 async def run_bot(settings: Settings, catalog: Catalog) -> int:
-    """Run until SIGTERM or SIGINT, or until Discord refuses the token; return the exit code."""
+    """Run in PROCESS_ROLE until SIGTERM or SIGINT, or until Discord refuses the token; return the exit code."""
     point_discord_py(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     links = media_links(settings)
+    log.info("PROCESS_ROLE=%s: this process %s", settings.process_role, DUTIES[settings.process_role])
     async with open_engine(settings, catalog) as engine, AsyncExitStack() as servers:
-        bot = VideoBot(engine, extensions=EXTENSIONS, dev_guild_id=settings.discord_dev_guild_id, media_links=links)
-        await start_servers(servers, settings, engine, bot, links)
-        async with bot:
-            running = asyncio.create_task(bot.start(settings.discord_token), name="discord")
+        process, client = _process(settings, engine, links)
+        await start_servers(servers, settings, engine, process, links)
+        async with client:
+            running = asyncio.create_task(process.start(settings.discord_token), name="discord")
             stopping = asyncio.create_task(stop.wait(), name="signal")
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
             if running.done():
                 return _ended(running)
-            log.info("Shutting down: no new commands; unfinished jobs resume on the next start")
+            log.info("Shutting down: no new work; unfinished jobs resume in another process or on the next start")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(bot.close(), timeout=SHUTDOWN_LIMIT_SECONDS)
+                await asyncio.wait_for(process.close(), timeout=SHUTDOWN_LIMIT_SECONDS)
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
     log.info("Stopped")
     return ExitCode.OK
+
+
+def _process(settings: Settings, engine: Engine, links: MediaLinks | None) -> tuple[_Running, discord.Client]:
+    """The process of the settings' role, and the Discord client it runs on."""
+    if settings.process_role is ProcessRole.WORKER:
+        worker = Worker(engine, media_links=links)
+        return worker, worker.client
+    bot = VideoBot(
+        engine,
+        extensions=EXTENSIONS,
+        dev_guild_id=settings.discord_dev_guild_id,
+        media_links=links,
+        deliver=settings.process_role is ProcessRole.ALL,
+    )
+    return bot, bot
 
 
 def _ended(running: asyncio.Task[None]) -> int:

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from bot.settings.readers import (
     level_name,
     listen,
     media_url,
+    one_of,
     path,
     setting,
     signing_key,
@@ -53,6 +55,14 @@ DELIVERY = Section(
 STORAGE = Section("Storage")
 IMAGES = Section("Reference images")
 LOGGING = Section("Logging")
+
+
+class ProcessRole(StrEnum):
+    """What one bot process does (PROCESS_ROLE); several processes share the work through the database."""
+
+    ALL = "all"  # answers Discord, and polls and delivers
+    FRONT = "front"  # only answers Discord: starts jobs that others deliver
+    WORKER = "worker"  # no gateway connection: polls and delivers over Discord's REST API
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +94,15 @@ class Settings:
     )
     discord_gateway_url: str | None = setting(
         None, ws_url, DISCORD, "The Discord gateway websocket (or a proxy).", empty="wss://gateway.discord.gg/"
+    )
+    process_role: ProcessRole = setting(
+        ProcessRole.ALL,
+        one_of(ProcessRole),
+        DISCORD,
+        "all: answer Discord and also poll and deliver; front: only answer Discord; worker: no gateway connection, "
+        "poll and deliver over Discord's REST API (the same as `python -m bot worker`).",
+        details="Processes of every role share the jobs through the database: run fronts (or all) for the "
+        "commands and workers for the downloads, re-encodes and posts.",
     )
     gateway_base_url: str = setting(
         "",

@@ -1,0 +1,121 @@
+"""Several bot processes on one database: fronts answer Discord, workers deliver over REST, and a crash loses nothing.
+
+Every process is the real `python -m bot` against the fake Discord and the gateway simulator; they share one SQLite
+file (WAL, BEGIN IMMEDIATE), and only the database tells them of each other's jobs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.devtools.gateway import Simulator
+from bot.domain import DeliveryState, JobStatus
+from bot.storage import JobStore
+from bot.storage.database import Database
+from bot.storage.guilds import GuildStore, LedgerKind
+from tests.botproc import WAIT, BotProcess, bot_env, has_video, private_text, start_worker
+from tests.fakediscord import Channel, FakeDiscord
+from tests.helpers import body_failed, eventually, free_port
+
+pytestmark = pytest.mark.sim(task_seconds=4.0)  # jobs long enough to be under way when a process dies
+
+MODEL = "veo-3.1-fast-generate-preview"
+SERVERS = 3
+# Commands registered globally (no development guild), so that every server has them.
+GLOBAL = {"DISCORD_DEV_GUILD_ID": "", "MAX_JOBS_PER_USER": "4"}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord with three servers, each with a #general."""
+    async with FakeDiscord() as discord_fake:
+        for number in range(2, SERVERS + 1):
+            discord_fake.create_guild(f"Server {number}")
+        yield discord_fake
+
+
+@pytest.fixture
+def logs(request: pytest.FixtureRequest) -> Iterator[list[BotProcess]]:
+    """The test's processes, whose output is shown if it fails."""
+    started: list[BotProcess] = []
+    yield started
+    if body_failed(request):
+        for proc in started:
+            sys.stderr.write(f"--- {proc.log_path.name} ---\n{proc.output()[-15000:]}\n")
+
+
+async def start_front(fake: FakeDiscord, sim: Simulator, tmp_path: Path, name: str, **env: str) -> BotProcess:
+    """Start a bot process with a gateway connection; return once it is connected (its set-up done)."""
+    before = len(fake.gateway.live_sessions())
+    proc = await BotProcess(bot_env(fake, sim, tmp_path, **GLOBAL, **env), tmp_path, name=name).start()
+    await fake.state.changed.wait_for(
+        lambda: len(fake.gateway.live_sessions()) > before or None, WAIT, f"{name} connected"
+    )
+    return proc
+
+
+async def started(fake: FakeDiscord, channel: Channel, prompt: str) -> tuple[str, int]:
+    """Start a job in ``channel``; return its id and its thread's id once it is on its way."""
+    rec = await fake.invoke_slash(channel_id=channel.id, options={"prompt": prompt, "model": MODEL})
+    text = await private_text(fake, rec, "on its way")
+    return text.split("job `")[1].split("`")[0], int(text.split("<#")[1].split(">")[0])
+
+
+def videos_everywhere(fake: FakeDiscord) -> int:
+    """How many video posts exist in every channel, thread and DM of the fake."""
+    return sum(1 for message in fake.state.messages.values() if has_video(message) and not message.deleted)
+
+
+async def all_delivered(fake: FakeDiscord, jobs: dict[str, int]) -> None:
+    """Wait until every job's video is in its thread and its status message says it is done."""
+    for thread_id in jobs.values():
+        await fake.wait_for_message(thread_id, has_video, timeout=WAIT)
+    statuses = [fake.message(fake.channel(thread_id).starter_message_id or 0) for thread_id in jobs.values()]
+    await eventually(lambda: all("Done" in str(status.embeds) for status in statuses), WAIT)
+
+
+async def assert_charged_once(fake: FakeDiscord, tmp_path: Path, jobs: dict[str, int]) -> None:
+    """Each job succeeded, was delivered, and its credits were reserved once and committed once."""
+    db = await Database.open(tmp_path / "reelbot.sqlite3")
+    try:
+        store, guilds = JobStore(db, time.time), GuildStore(db, time.time)
+        for job_id in jobs:
+            job = await store.get(job_id)
+            assert job is not None and job.guild_id is not None
+            assert (job.status, job.delivery_state) == (JobStatus.SUCCEEDED, DeliveryState.DELIVERED)
+            ledger = await guilds.ledger(job.guild_id, fake.default_user.id)
+            assert [row.kind for row in ledger if row.job_id == job_id] == [LedgerKind.RESERVE, LedgerKind.COMMIT]
+            assert [row.credits for row in ledger if row.job_id == job_id] == [12.0, 12.0]  # 8 s at 1.5 per second
+    finally:
+        await db.close()
+    for thread_id in jobs.values():
+        assert sum(has_video(m) for m in fake.messages(thread_id)) == 1
+    assert videos_everywhere(fake) == len(jobs)
+
+
+async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
+) -> None:
+    port = free_port()
+    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
+    logs.append(front)
+    async with front, await start_worker(fake, sim, tmp_path, **GLOBAL, METRICS_LISTEN=f"127.0.0.1:{port}") as worker:
+        logs.append(worker)
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as response:
+            health = await response.json()
+        assert response.status == 200, health
+        assert health["checks"]["discord"] == {"ok": True, "detail": "logged in over REST (worker)"}
+
+        jobs = dict([await started(fake, fake.channel(), "a front and a worker")])
+        await all_delivered(fake, jobs)
+        (job_id,) = jobs
+        await eventually(lambda: f"Job {job_id}: delivered" in worker.output())
+        assert f"Job {job_id}: delivered" not in front.output() and "result saved" not in front.output()
+    assert len(fake.gateway.sessions) == 1  # the worker never opened a gateway session
+    await assert_charged_once(fake, tmp_path, jobs)
