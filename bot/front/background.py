@@ -43,7 +43,7 @@ class Background:
         media_links: MediaLinks | None = None,
     ) -> None:
         settings = engine.settings
-        self.editor = StatusEditor(client)
+        self.editor = StatusEditor(client, store=engine.store)
         results = ResultFiles(Encoder(), media_links, settings.media_link_hours * 3600)
         delivery = Delivery(client, engine.store, setups, self.editor, audit, results, engine.metrics)
         self.poller = engine.poller(

@@ -20,7 +20,7 @@ from bot.domain import DeliveryState, Job, JobStatus
 from bot.front import render
 from bot.front.audit import AuditLog
 from bot.front.buttons import result_view, retry_view
-from bot.front.progress import StatusEditor
+from bot.front.progress import StatusEditor, final_fields
 from bot.front.results import ResultFiles
 from bot.metrics import Metrics
 from bot.storage import JobStore
@@ -106,9 +106,8 @@ class Delivery:
         job, result_link = self._posted.pop(job.id, (job, None))
         if result_link is None or job.status_message_id is None or job.channel_id is None:
             return
-        view = retry_view(job.id) if job.status is JobStatus.FAILED else None
         # Waits for the channel's edit budget, behind no progress edit; the job counts as delivered after it.
-        await self._editor.finish(job, embed=render.status_embed(job, result_link=result_link), view=view)
+        await self._editor.finish(job, **final_fields(job, result_link))
 
     async def _targets(self, job: Job) -> list[discord.abc.Messageable]:
         """Where the post may go, best first: the thread, the job's channel, the requester's DMs."""
