@@ -21,7 +21,7 @@ from bot.storage.database import Database
 from bot.storage.guilds import GuildStore, LedgerKind
 from tests.botproc import WAIT, BotProcess, bot_env, has_video, private_text, start_worker
 from tests.fakediscord import Channel, FakeDiscord
-from tests.helpers import body_failed, eventually, free_port
+from tests.helpers import body_failed, delivered_jobs, eventually, free_port
 
 pytestmark = pytest.mark.sim(task_seconds=4.0)  # jobs long enough to be under way when a process dies
 
@@ -72,12 +72,14 @@ def videos_everywhere(fake: FakeDiscord) -> int:
     return sum(1 for message in fake.state.messages.values() if has_video(message) and not message.deleted)
 
 
-async def all_delivered(fake: FakeDiscord, jobs: dict[str, int]) -> None:
-    """Wait until every job's video is in its thread and its status message says it is done."""
+async def all_delivered(fake: FakeDiscord, tmp_path: Path, jobs: dict[str, int]) -> None:
+    """Wait until every job's video is in its thread, its status message says it is done, and the store agrees."""
     for thread_id in jobs.values():
         await fake.wait_for_message(thread_id, has_video, timeout=WAIT)
     statuses = [fake.message(fake.channel(thread_id).starter_message_id or 0) for thread_id in jobs.values()]
     await eventually(lambda: all("Done" in str(status.embeds) for status in statuses), WAIT)
+    # A job whose deliverer died after posting is recorded once its lease has passed and another process found the post.
+    await eventually(lambda: delivered_jobs(tmp_path) == len(jobs), WAIT)
 
 
 async def assert_charged_once(fake: FakeDiscord, tmp_path: Path, jobs: dict[str, int]) -> None:
@@ -113,9 +115,36 @@ async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it
         assert health["checks"]["discord"] == {"ok": True, "detail": "logged in over REST (worker)"}
 
         jobs = dict([await started(fake, fake.channel(), "a front and a worker")])
-        await all_delivered(fake, jobs)
+        await all_delivered(fake, tmp_path, jobs)
         (job_id,) = jobs
         await eventually(lambda: f"Job {job_id}: delivered" in worker.output())
         assert f"Job {job_id}: delivered" not in front.output() and "result saved" not in front.output()
     assert len(fake.gateway.sessions) == 1  # the worker never opened a gateway session
     await assert_charged_once(fake, tmp_path, jobs)
+
+
+async def test_two_bots_and_a_worker_deliver_every_job_once_when_one_bot_is_killed_mid_job(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
+) -> None:
+    first = await start_front(fake, sim, tmp_path, "all-1")
+    logs.append(first)
+    async with first, await start_worker(fake, sim, tmp_path, **GLOBAL) as worker:
+        logs.append(worker)
+        second = await start_front(fake, sim, tmp_path, "all-2")
+        logs.append(second)
+        async with second:
+            # Discord sends each interaction to one connection: the newest, here the second bot's.
+            jobs = dict(
+                [await started(fake, channel, f"on the second bot in {channel.id}") for channel in generals(fake)]
+            )
+            await second.kill()  # its jobs are under way (each takes 4 s), some leased to it
+        assert sum(has_video(m) for thread in jobs.values() for m in fake.messages(thread)) < len(jobs)
+        # Now the first bot answers; the worker and the first bot deliver everything, the killed bot's jobs too.
+        jobs |= dict([await started(fake, channel, f"on the first bot in {channel.id}") for channel in generals(fake)])
+        await all_delivered(fake, tmp_path, jobs)
+    await assert_charged_once(fake, tmp_path, jobs)
+
+
+def generals(fake: FakeDiscord) -> list[Channel]:
+    """The #general channel of each server."""
+    return [fake.state.text_channels(guild.id)[0] for guild in fake.guilds]
