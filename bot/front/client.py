@@ -27,11 +27,12 @@ from bot.services.moderation import inactive_patterns_text
 log = logging.getLogger(__name__)
 
 
-class VideoBot(commands.Bot):
-    """Slash commands only: no message content, no privileged intents.
+class VideoBot(commands.AutoShardedBot):
+    """Slash commands only: no message content, no privileged intents; the shards DISCORD_SHARD_IDS names.
 
-    With ``deliver`` (PROCESS_ROLE=all) it also polls and delivers jobs; without (PROCESS_ROLE=front) it only
-    answers Discord, and workers or other processes deliver what it starts.
+    Without DISCORD_SHARD_COUNT the process runs every shard of the count Discord recommends. With ``deliver``
+    (PROCESS_ROLE=all) it also polls and delivers jobs; without (PROCESS_ROLE=front) it only answers Discord, and
+    workers or other processes deliver what it starts.
     """
 
     def __init__(
@@ -51,7 +52,10 @@ class VideoBot(commands.Bot):
             tree_cls=BotTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=engine.settings.discord_shard_count,
         )
+        # Set here, not passed: discord.py's options type takes a list only, and None (every shard) is its default.
+        self.shard_ids = engine.settings.shard_ids
         self.engine = engine
         self._extension_names = tuple(extensions)
         self.dev_guild_id = dev_guild_id
@@ -69,11 +73,26 @@ class VideoBot(commands.Bot):
         for extension in self._extension_names:
             await self.load_extension(extension)
         self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton)
-        await sync_commands(self.tree, self.engine.store, self.dev_guild_id)
+        await self._settle_shard_count()
+        await sync_commands(
+            self.tree, self.engine.store, self.dev_guild_id, holds_shard_zero=self.engine.settings.holds_shard_zero
+        )
         await self.engine.models.refresh()
         self._services.append(track("model list", self.engine.models.run()))
         if self.background is not None:
             self.background.start()
+
+    async def _settle_shard_count(self) -> None:
+        """Ask Discord for its recommended shard count when none is configured, then say which shards connect.
+
+        discord.py would ask too, but then connect to the URL Discord names; with the count known it connects to
+        DISCORD_GATEWAY_URL (a gateway proxy) when that is set.
+        """
+        if self.shard_count is None:
+            self.shard_count, _, _ = await self.http.get_bot_gateway()
+            log.info("Discord recommends %d shard(s); this process runs all of them", self.shard_count)
+        shards = self.shard_ids if self.shard_ids is not None else range(self.shard_count)
+        log.info("Connecting shard(s) %s of %d", ", ".join(map(str, shards)), self.shard_count)
 
     async def on_ready(self) -> None:
         """Once connected (again): tell audit logs about stored patterns that cannot be applied."""
@@ -100,9 +119,14 @@ class VideoBot(commands.Bot):
         await super().close()
 
     def discord_health(self) -> HealthCheck:
-        """Connected to Discord's gateway."""
-        connected = self.is_ready() and not self.is_closed()
-        return HealthCheck(connected, "connected" if connected else "not connected")
+        """Connected to Discord's gateway, every shard of this process."""
+        if not self.is_ready() or self.is_closed():
+            return HealthCheck(False, "not connected")
+        down = sorted(shard_id for shard_id, shard in self.shards.items() if shard.is_closed())
+        of = f"of {self.shard_count}"
+        if down:
+            return HealthCheck(False, f"shard {', '.join(map(str, down))} {of} not connected")
+        return HealthCheck(True, f"connected: shard {', '.join(map(str, sorted(self.shards)))} {of}")
 
     def stopped_services(self) -> list[str]:
         """The background services (model list; poller, status editor, housekeeping) that have ended."""

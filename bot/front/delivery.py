@@ -213,14 +213,15 @@ class Delivery:
         guild = self._client.get_guild(job.guild_id)
         if guild is not None:
             return guild.filesize_limit
-        # No gateway cache (a worker, or before it is filled): ask Discord, now and then.
+        # Not in the gateway cache (a worker, a server on another process's shard, a cache not filled yet): ask
+        # Discord, now and then.
         known = self._upload_limits.get(job.guild_id)
         if known is not None and time.monotonic() - known[1] < UPLOAD_LIMIT_CACHE_SECONDS:
             return known[0]
         try:
-            limit = (await self._client.fetch_guild(job.guild_id)).filesize_limit
+            limit = (await self._client.fetch_guild(job.guild_id, with_counts=False)).filesize_limit
         except discord.HTTPException as exc:
-            log.warning("Job %s: could not read the server's upload limit (%s); assuming the default", job.id, exc)
+            log.warning("Job %s: could not read its server's upload limit (%s); using 10 MiB", job.id, exc)
             return DEFAULT_UPLOAD_LIMIT_BYTES
         self._upload_limits[job.guild_id] = (limit, time.monotonic())
         return limit

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_LIMIT_SECONDS = 8.0
 # The slash-command modules the bot loads, by name: the top-level cogs package sits above the front and is not imported.
 EXTENSIONS: Final = ("cogs.video", "cogs.admin")
+SHARDING_REQUIRED: Final = 4011  # the gateway's close code when a shard would hold too many servers
 DUTIES: Final = {
     ProcessRole.ALL: "answers Discord, and polls and delivers jobs",
     ProcessRole.FRONT: "answers Discord only; worker processes (or others with PROCESS_ROLE=all) deliver its jobs",
@@ -105,6 +106,13 @@ def _ended(running: asyncio.Task[None]) -> int:
         sys.stderr.write(
             "Discord rejected DISCORD_TOKEN. Copy the token again from the developer portal (Bot page, "
             "Reset Token) into DISCORD_TOKEN.\n"
+        )
+        return ExitCode.USAGE
+    if isinstance(error, discord.ConnectionClosed) and error.code == SHARDING_REQUIRED:
+        sys.stderr.write(
+            "Discord requires more shards for the servers this bot is in. Raise DISCORD_SHARD_COUNT (the same in "
+            "every process, with the new shards given out in DISCORD_SHARD_IDS), or leave both empty to use "
+            "Discord's recommended count.\n"
         )
         return ExitCode.USAGE
     if isinstance(error, discord.PrivilegedIntentsRequired):

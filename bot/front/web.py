@@ -64,7 +64,8 @@ async def start_servers(
 
 
 async def health(engine: Engine, process: Process) -> HealthReport:
-    """Discord reachable (connected, for a bot; logged in, for a worker), database writable, gateway answering."""
+    """Discord reachable (every shard connected, for a bot; logged in, for a worker), database writable, gateway
+    answering."""
     checks = {"discord": process.discord_health()}
     try:
         await engine.store.check_writable()

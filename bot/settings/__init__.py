@@ -31,6 +31,7 @@ from bot.settings.readers import (
     one_of,
     path,
     setting,
+    shard_list,
     signing_key,
     spec_of,
     text,
@@ -94,6 +95,22 @@ class Settings:
     )
     discord_gateway_url: str | None = setting(
         None, ws_url, DISCORD, "The Discord gateway websocket (or a proxy).", empty="wss://gateway.discord.gg/"
+    )
+    discord_shard_count: int | None = setting(
+        None,
+        whole(minimum=1),
+        DISCORD,
+        "How many shards the bot runs in all, across every process (Discord requires one per 2,500 servers).",
+        details="Give every process the same count, and each its own DISCORD_SHARD_IDS.",
+        empty="Discord's recommended count, all shards in this process",
+    )
+    discord_shard_ids: tuple[int, ...] = setting(
+        (),
+        shard_list,
+        DISCORD,
+        "The shards this process connects, e.g. 0,1 or 0-3 (needs DISCORD_SHARD_COUNT).",
+        details="The process holding shard 0 registers the slash commands; the others leave that to it.",
+        empty="every shard",
     )
     process_role: ProcessRole = setting(
         ProcessRole.ALL,
@@ -345,7 +362,32 @@ class Settings:
             )
         if self.job_notice_minutes >= self.job_timeout_minutes:
             found.append("JOB_NOTICE_MINUTES must be smaller than JOB_TIMEOUT_MINUTES")
+        found.extend(self._shard_conflicts())
         return found
+
+    def _shard_conflicts(self) -> list[str]:
+        count, ids = self.discord_shard_count, self.discord_shard_ids
+        if not ids:
+            return []
+        if count is None:
+            return ["DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT, the number of shards across all processes"]
+        beyond = [str(shard) for shard in ids if shard >= count]
+        if beyond:
+            return [
+                f"DISCORD_SHARD_IDS names shards that DISCORD_SHARD_COUNT={count} does not have ({', '.join(beyond)}): "
+                f"shard ids run from 0 to {count - 1}"
+            ]
+        return []
+
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """The shards this process connects, or None for all of them (of the configured or recommended count)."""
+        return list(self.discord_shard_ids) if self.discord_shard_ids else None
+
+    @property
+    def holds_shard_zero(self) -> bool:
+        """Whether this process connects shard 0, which gets DMs and registers the commands."""
+        return not self.discord_shard_ids or 0 in self.discord_shard_ids
 
     @property
     def log_level_number(self) -> int:

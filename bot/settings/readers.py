@@ -198,6 +198,20 @@ def id_list(raw: str) -> frozenset[int]:
     return frozenset(int(p) for p in parts)
 
 
+def shard_list(raw: str) -> tuple[int, ...]:
+    """Shard ids and ranges separated by commas (``0,1`` or ``0-3``), sorted, each once."""
+    ids: set[int] = set()
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        low, dash, high = part.partition("-")
+        if not (low.strip().isdigit() and (not dash or high.strip().isdigit())):
+            raise Invalid(f"must be shard ids or ranges separated by commas, such as 0,1 or 0-3, got {part!r}")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise Invalid(f"has a range that runs backwards: {part!r} (write the lower id first)")
+        ids.update(range(first, last + 1))
+    return tuple(sorted(ids))
+
+
 def host_list(raw: str) -> tuple[str, ...]:
     """host or host:port entries separated by commas, lower-cased."""
     parts = [p.strip() for p in raw.split(",") if p.strip()]
