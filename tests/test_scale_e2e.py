@@ -17,7 +17,7 @@ import pytest
 from bot.devtools.gateway import Simulator
 from bot.domain import DeliveryState, JobStatus
 from bot.storage import JobStore
-from bot.storage.database import Database
+from bot.storage.connect import open_database
 from bot.storage.guilds import GuildStore, LedgerKind
 from tests.botproc import WAIT, BotProcess, bot_env, has_video, private_text, start_worker
 from tests.fakediscord import Channel, FakeDiscord
@@ -84,7 +84,7 @@ async def all_delivered(fake: FakeDiscord, tmp_path: Path, jobs: dict[str, int])
 
 async def assert_charged_once(fake: FakeDiscord, tmp_path: Path, jobs: dict[str, int]) -> None:
     """Each job succeeded, was delivered, and its credits were reserved once and committed once."""
-    db = await Database.open(tmp_path / "reelbot.sqlite3")
+    db = await open_database(tmp_path / "reelbot.sqlite3")
     try:
         store, guilds = JobStore(db, time.time), GuildStore(db, time.time)
         for job_id in jobs:

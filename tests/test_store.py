@@ -23,19 +23,21 @@ from bot.domain import (
 )
 from bot.services import lifecycle
 from bot.storage import JobStore
+from bot.storage import store as store_module
 from bot.storage.migrate import bundled_migrations
 from bot.storage.store import Claim
 from tests.helpers import FakeClock
 
 LEASE = 60.0
+HOLDER = "host:1:test"
 
 
 def poll_lease(now: float) -> Claim:
-    return functools.partial(lifecycle.lease_poll, until=now + LEASE)
+    return functools.partial(lifecycle.lease_poll, until=now + LEASE, holder=HOLDER)
 
 
 def delivery_lease(now: float) -> Claim:
-    return functools.partial(lifecycle.lease_delivery, now=now, until=now + LEASE)
+    return functools.partial(lifecycle.lease_delivery, now=now, until=now + LEASE, holder=HOLDER)
 
 
 async def save(store: JobStore, before: Job, after: Job) -> None:
@@ -49,8 +51,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[JobStore]:
-    opened = await JobStore.open(tmp_path / "db" / "jobs.sqlite3", clock)
+async def store(database_location: Path | str, clock: FakeClock) -> AsyncIterator[JobStore]:
+    opened = await JobStore.open(database_location, clock)
     try:
         yield opened
     finally:
@@ -119,8 +121,10 @@ async def test_open_twice_keeps_data_and_schema_version(tmp_path: Path, clock: F
     assert user_version(path) == len(bundled_migrations()) >= 1
 
 
-async def test_journal_mode_is_wal(store: JobStore, tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "db" / "jobs.sqlite3") as db:
+async def test_journal_mode_is_wal(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    await (await JobStore.open(path, clock)).close()
+    with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -497,3 +501,14 @@ async def test_gateway_clock_is_kept_in_meta(store: JobStore) -> None:
     assert await store.gateway_clock() is None
     await store.set_meta("gateway_clock", "[15.0]")
     assert await store.gateway_clock() is None
+
+
+async def test_a_job_id_already_taken_draws_another(
+    store: JobStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await add(store, clock)
+    draws = iter([first.id, first.id, "fresh234"])  # the random ids: twice one that is taken
+    monkeypatch.setattr(store_module, "new_job_id", lambda: next(draws))
+    second = await add(store, clock)
+    assert second.id == "fresh234"
+    assert await store.get(first.id) == first

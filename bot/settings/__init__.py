@@ -30,6 +30,7 @@ from bot.settings.readers import (
     media_url,
     one_of,
     path,
+    postgres_url,
     setting,
     shard_list,
     signing_key,
@@ -305,6 +306,17 @@ class Settings:
         "its volume: leave this and RESULTS_DIR commented out there.",
         commented=True,
     )
+    database_url: str | None = setting(
+        None,
+        postgres_url,
+        STORAGE,
+        "postgresql://user:password@host:5432/database: keep the jobs in PostgreSQL instead, which several bot "
+        "processes can share; it wins over DATABASE_PATH.",
+        details="The schema is created and brought up to date at start, one process at a time.",
+        empty="SQLite at DATABASE_PATH",
+        commented=True,
+        secret=True,
+    )
     results_dir: Path = setting(
         Path("data/results"), path, STORAGE, "Where finished videos are stored.", commented=True
     )
@@ -388,6 +400,11 @@ class Settings:
     def holds_shard_zero(self) -> bool:
         """Whether this process connects shard 0, which gets DMs and registers the commands."""
         return not self.discord_shard_ids or 0 in self.discord_shard_ids
+
+    @property
+    def database_location(self) -> Path | str:
+        """The database the bot uses: DATABASE_URL when set (it wins), else the SQLite file at DATABASE_PATH."""
+        return self.database_url or self.database_path
 
     @property
     def log_level_number(self) -> int:
