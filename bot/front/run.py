@@ -29,9 +29,9 @@ SHUTDOWN_LIMIT_SECONDS = 8.0
 EXTENSIONS: Final = ("cogs.video", "cogs.admin")
 SHARDING_REQUIRED: Final = 4011  # the gateway's close code when a shard would hold too many servers
 DUTIES: Final = {
-    ProcessRole.ALL: "answers Discord, and polls and delivers jobs",
-    ProcessRole.FRONT: "answers Discord only; worker processes (or others with PROCESS_ROLE=all) deliver its jobs",
-    ProcessRole.WORKER: "no Discord gateway connection; polls and delivers jobs over Discord's REST API",
+    ProcessRole.ALL: "answering Discord, and polling and delivering jobs",
+    ProcessRole.FRONT: "answering Discord only; workers (or processes with PROCESS_ROLE=all) deliver its jobs",
+    ProcessRole.WORKER: "no Discord gateway connection; polling and delivering jobs over Discord's REST API",
 }
 
 
@@ -65,7 +65,7 @@ async def run_bot(settings: Settings, catalog: Catalog) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     links = media_links(settings)
-    log.info("PROCESS_ROLE=%s: this process %s", settings.process_role, DUTIES[settings.process_role])
+    log.info("PROCESS_ROLE=%s: %s", settings.process_role, DUTIES[settings.process_role])
     async with open_engine(settings, catalog) as engine, AsyncExitStack() as servers:
         process, client = _process(settings, engine, links)
         await start_servers(servers, settings, engine, process, links)
