@@ -149,6 +149,15 @@ async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it
         assert f"Job {job_id}: delivered" not in front.output() and "result saved" not in front.output()
         assert len(fake.gateway.sessions) == 1  # the worker never opened a gateway session
         await assert_charged_once(fake, store, guilds, jobs)
+        assert await worker.terminate(within=10.0) == 0
+
+
+async def test_a_worker_with_a_token_discord_refuses_says_so(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
+    env = bot_env(fake, sim, tmp_path, DISCORD_TOKEN="not-the-token")
+    async with BotProcess(env, tmp_path, name="worker", args=["worker"]) as worker:
+        assert await worker.wait() == 2
+    assert "Discord rejected DISCORD_TOKEN" in worker.output()
+    assert "not-the-token" not in worker.output() and "Traceback" not in worker.output()
 
 
 async def test_two_shards_and_a_worker_deliver_every_job_once_when_a_shard_is_killed_mid_job(
