@@ -25,8 +25,11 @@ class Worker:
     """A REST-only Discord client hosting the background services."""
 
     def __init__(self, engine: Engine, *, media_links: MediaLinks | None = None) -> None:
-        # Intents only matter to a gateway connection, which this client never opens.
-        self.client = discord.Client(intents=discord.Intents.none(), allowed_mentions=discord.AllowedMentions.none())
+        # Intents only matter to a gateway connection, which this client never opens; without the guilds intent
+        # discord.py would warn at every start that its cache may be incomplete (it stays empty anyway).
+        intents = discord.Intents.none()
+        intents.guilds = True
+        self.client = discord.Client(intents=intents, allowed_mentions=discord.AllowedMentions.none())
         self._audit = AuditLog(self.client, engine.guilds)
         self.background = Background(engine, self.client, self._audit, media_links=media_links)
         self._closed = asyncio.Event()
