@@ -13,7 +13,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot.catalog import Catalog
 from bot.cli import check, generate
-from bot.errors import ConfigError, ExitCode
+from bot.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from bot.front.run import run_bot
 from bot.logs import setup_logging
 from bot.paths import settings_problems
@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "check":
             return asyncio.run(check.run(settings, catalog))
         return asyncio.run(run_bot(settings, catalog))
+    except DatabaseUnavailableError as exc:
+        sys.stderr.write(f"Cannot start: {exc}\n")
+        return ExitCode.UNREACHABLE
     except KeyboardInterrupt:
         sys.stderr.write("\nStopped.\n")
         return ExitCode.INTERRUPTED
