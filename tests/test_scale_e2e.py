@@ -152,6 +152,24 @@ async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it
         assert await worker.terminate(within=10.0) == 0
 
 
+async def test_a_worker_falls_back_to_the_requesters_dms_over_rest(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
+) -> None:
+    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
+    logs.append(front)
+    async with front, await start_worker(fake, sim, tmp_path, **GLOBAL) as worker:
+        logs.append(worker)
+        channel = fake.channel()
+        _, thread = await started(fake, channel, "the thread and the channel go")
+        fake.delete_channel(thread)
+        fake.delete_channel(channel.id)
+        await fake.wait_for_request("POST", "/users/@me/channels", timeout=WAIT)  # the worker opens the DM
+        dm = next(c.id for c in fake.state.channels.values() if c.type == 1)
+        posted = await fake.wait_for_message(dm, has_video, timeout=WAIT)
+        assert "I could not post this" in posted.content
+        assert videos_everywhere(fake) == 1
+
+
 async def test_a_worker_with_a_token_discord_refuses_says_so(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
     env = bot_env(fake, sim, tmp_path, DISCORD_TOKEN="not-the-token")
     async with BotProcess(env, tmp_path, name="worker", args=["worker"]) as worker:
