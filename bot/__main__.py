@@ -1,9 +1,11 @@
-"""Entry point: `python -m bot` (the Discord bot), `python -m bot generate ...`, `python -m bot check`."""
+"""Entry point: `python -m bot` (the Discord bot), `python -m bot worker`, `python -m bot generate ...`,
+`python -m bot check`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 
@@ -11,11 +13,11 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot.catalog import Catalog
 from bot.cli import check, generate
-from bot.errors import ConfigError, ExitCode
+from bot.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from bot.front.run import run_bot
 from bot.logs import setup_logging
 from bot.paths import settings_problems
-from bot.settings import Settings
+from bot.settings import ProcessRole, Settings
 
 log = logging.getLogger("bot")
 
@@ -27,7 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", parents=[common], help="run the Discord bot (the default)")
+    commands.add_parser("run", parents=[common], help="run the Discord bot in PROCESS_ROLE (the default)")
+    commands.add_parser(
+        "worker",
+        parents=[common],
+        help="poll and deliver jobs over Discord's REST API, without a gateway connection (PROCESS_ROLE=worker)",
+    )
     generate.add_arguments(
         commands.add_parser(
             "generate",
@@ -48,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     # .env is looked for from the working directory up, where operators keep it.
     load_dotenv(find_dotenv(usecwd=True))
     try:
-        settings = Settings.from_env(need_discord=command == "run")
+        settings = Settings.from_env(need_discord=command in ("run", "worker"))
         catalog = Catalog.load(settings.models_file)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return ExitCode.USAGE
+    if command == "worker":
+        settings = dataclasses.replace(settings, process_role=ProcessRole.WORKER)
     # `check` reports path problems in its own list; the others stop here, before any gateway call.
     problems = [] if command == "check" else settings_problems(settings)
     if problems:
@@ -60,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE
     # Without -v, generate's progress bar owns the terminal: retry warnings would break into it.
     quiet = logging.ERROR if command == "generate" else logging.WARNING
-    level = settings.log_level_number if command == "run" or args.verbose else quiet
+    level = settings.log_level_number if command in ("run", "worker") or args.verbose else quiet
     secrets = (
         settings.discord_token,
         settings.gateway_api_key,
@@ -74,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "check":
             return asyncio.run(check.run(settings, catalog))
         return asyncio.run(run_bot(settings, catalog))
+    except DatabaseUnavailableError as exc:
+        sys.stderr.write(f"Cannot start: {exc}\n")
+        return ExitCode.UNREACHABLE
     except KeyboardInterrupt:
         sys.stderr.write("\nStopped.\n")
         return ExitCode.INTERRUPTED

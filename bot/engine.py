@@ -137,6 +137,7 @@ async def open_engine(
                 )
                 policy = poll_policy(settings)
                 metrics = Metrics()
+                metrics.track_database_statements(lambda: db.round_trips)
                 models = ServedModels(catalog, client, store, clock=clock)
                 jobs = JobService(
                     store=store, client=client, models=models, policy=policy, metrics=metrics, clock=clock

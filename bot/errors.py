@@ -15,6 +15,10 @@ class ConfigError(ReelbotError):
     """The configuration (environment, .env or catalog) is unusable; the message lists every problem."""
 
 
+class DatabaseUnavailableError(ReelbotError):
+    """The database could not be reached at start; the message names it (never its password) and what to check."""
+
+
 class UserFacingError(ReelbotError):
     """An error whose message is safe and useful to show the person who caused it."""
 

@@ -7,14 +7,15 @@ Every series is prefixed ``reelbot_``. Callers increment the metrics themselves;
 * ``submit_errors_total{kind}``, ``poll_errors_total{kind}`` (ErrorKind values), ``polls_total``;
 * ``deliveries_total{result}`` (posted, compressed, linked, failed), ``delivery_lag_seconds`` (job finished to
   delivered), ``credits_spent_total``;
-* gauges ``queue_depth`` (jobs waiting or running) and ``jobs_in_state{state,model}`` (from store counts).
+* gauges ``queue_depth`` (jobs waiting or running) and ``jobs_in_state{state,model}`` (from store counts);
+* ``database_statements_total``: statements (round trips) this process sent to its database, read at each scrape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -27,7 +28,9 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from bot.domain import ErrorKind
 
@@ -103,6 +106,24 @@ class Metrics:
     def track_queue_depth(self, source: Callable[[], float]) -> None:
         """Read ``queue_depth`` from ``source`` (synchronous, cheap) at every scrape instead of setting it."""
         self.queue_depth.set_function(source)
+
+    def track_database_statements(self, source: Callable[[], int]) -> None:
+        """Read ``database_statements_total`` from ``source`` (the Database's own count) at every scrape."""
+        self.registry.register(
+            _CountFrom(f"{NAMESPACE}_database_statements", "Statements sent to the database.", source)
+        )
+
+
+class _CountFrom(Collector):
+    """A counter kept elsewhere, read when scraped."""
+
+    def __init__(self, name: str, documentation: str, source: Callable[[], int]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._source())
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 from bot.devtools.gateway import Simulator
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
-from tests.helpers import bot_process_env, engine_env
+from tests.helpers import bot_process_env, engine_env, eventually
 
 WAIT = 30.0  # seconds one step of the bot (a reply, a post, a sync) may take
 EPHEMERAL = 64  # the message flag of a private reply
+WORKER_READY = "Worker: logged in to Discord"  # what a worker logs once its background services start
 
 
 def bot_env(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -32,11 +34,12 @@ def bot_env(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **overrides: str)
 
 
 class BotProcess:
-    """One run of `python -m bot`, its output kept in a log file for failing tests to show."""
+    """One run of `python -m bot [ARGS]`, its output kept in a log file for failing tests to show."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, name: str = "bot") -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, name: str = "bot", args: Sequence[str] = ()) -> None:
         self._env = env
         self._cwd = cwd
+        self._args = tuple(args)
         self.log_path = cwd / f"{name}.log"
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -44,7 +47,14 @@ class BotProcess:
         """Start the process with only the given configuration."""
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=self._cwd, env=bot_process_env(self._env), stdout=log, stderr=log
+                sys.executable,
+                "-m",
+                "bot",
+                *self._args,
+                cwd=self._cwd,
+                env=bot_process_env(self._env),
+                stdout=log,
+                stderr=log,
             )
         return self
 
@@ -87,6 +97,18 @@ async def start_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **env: st
     proc = await BotProcess(bot_env(fake, sim, tmp_path, **env), tmp_path, name=f"bot{syncs}").start()
     await fake.wait_for_request("PUT", "*/guilds/*/commands", timeout=WAIT, count=syncs + 1)
     await fake.wait_connected(timeout=WAIT)
+    return proc
+
+
+async def start_worker(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, name: str = "worker", **env: str
+) -> BotProcess:
+    """Start `python -m bot worker` and wait until it has logged in to Discord over REST."""
+    proc = await BotProcess(bot_env(fake, sim, tmp_path, **env), tmp_path, name=name, args=["worker"]).start()
+    assert proc.proc is not None
+    running = proc.proc
+    await eventually(lambda: WORKER_READY in proc.output() or running.returncode is not None, WAIT)
+    assert WORKER_READY in proc.output(), proc.output()
     return proc
 
 

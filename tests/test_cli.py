@@ -288,3 +288,18 @@ async def test_a_stopped_generate_leaves_the_job_to_the_next_run(
     assert f"Job {job_id} from an earlier run finished: its video is at" in following.out
     assert_playable(tmp_path / "results" / f"{job_id}.mp4")
     assert len(sim.tasks) == (1 if next_run == ["--resume"] else 2)  # resuming sends nothing new
+
+
+@pytest.mark.parametrize("command", [["check"], ["run"]])
+async def test_a_postgresql_server_that_cannot_be_reached_is_said_plainly(
+    sim: Simulator, tmp_path: Path, command: list[str]
+) -> None:
+    url = f"postgresql://reelbot:Pw-0451-secret@127.0.0.1:{free_port()}/reelbot"  # nothing listens there
+    env = engine_env(sim, tmp_path, DATABASE_URL=url, DISCORD_TOKEN="x" * 60)
+    ran = await run_bot(tmp_path, env, *command)
+
+    assert ran.code == 3, ran
+    assert "Cannot connect to the PostgreSQL database at 127.0.0.1:" in ran.out + ran.err
+    assert "check DATABASE_URL" in ran.out + ran.err
+    assert "Pw-0451-secret" not in ran.out + ran.err
+    assert "Traceback" not in ran.err

@@ -451,6 +451,8 @@ async def test_an_engine_on_postgresql_takes_its_leases_in_its_own_name(
         await engine.poller(origin="discord", deliver=Deliveries()).poll_once()
         stored = await engine.store.get(job.id)
         holder = engine.lease_holder
+        statements = engine.metrics.registry.get_sample_value("reelbot_database_statements_total")
+        assert statements == engine.store.round_trips > 0
 
     assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED
     assert stored.lease_holder == holder

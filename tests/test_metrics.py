@@ -129,6 +129,14 @@ def test_queue_depth_can_follow_a_callback(metrics: Metrics) -> None:
     assert metrics.registry.get_sample_value("reelbot_queue_depth") == 9
 
 
+def test_database_statements_follow_the_databases_count(metrics: Metrics) -> None:
+    sent = [5]
+    metrics.track_database_statements(lambda: sent[0])
+    assert metrics.registry.get_sample_value("reelbot_database_statements_total") == 5
+    sent[0] = 12
+    assert metrics.registry.get_sample_value("reelbot_database_statements_total") == 12
+
+
 def test_negative_lag_is_clamped(metrics: Metrics) -> None:
     metrics.delivered("posted", lag_seconds=-2.0)
     assert metrics.registry.get_sample_value("reelbot_delivery_lag_seconds_sum") == 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -163,3 +164,33 @@ async def test_the_jobs_table_has_exactly_the_job_fields(db: aiosqlite.Connectio
     async with db.execute("PRAGMA table_info(jobs)") as cursor:
         columns = {row[1] for row in await cursor.fetchall()}
     assert columns == set(COLUMNS)
+
+
+async def test_processes_migrating_one_file_at_once_apply_each_migration_once(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("BEGIN IMMEDIATE")  # another process writes while both read the schema version
+    loop = asyncio.get_running_loop()
+    begun = asyncio.Semaphore(0)
+
+    def traced(statement: str) -> None:
+        if statement.startswith("BEGIN IMMEDIATE"):
+            loop.call_soon_threadsafe(begun.release)
+
+    conns = [await aiosqlite.connect(path, isolation_level=None) for _ in range(2)]
+    try:
+        for conn in conns:
+            await conn.execute("PRAGMA busy_timeout = 30000")
+            await conn.set_trace_callback(traced)
+        runs = [asyncio.create_task(migrate(conn, (FIRST, SECOND))) for conn in conns]
+        for _ in conns:  # both read version 0 and now wait for the write lock
+            await asyncio.wait_for(begun.acquire(), timeout=10)
+        holder.execute("ROLLBACK")
+        assert await asyncio.gather(*runs) == [2, 2]
+        async with conns[0].execute("SELECT x FROM a") as cursor:
+            assert [tuple(row) for row in await cursor.fetchall()] == [(1,)]  # the first migration ran once
+    finally:
+        holder.close()
+        for conn in conns:
+            await conn.close()

@@ -10,7 +10,7 @@ import pytest
 from dotenv import dotenv_values
 
 from bot.errors import ConfigError
-from bot.settings import Settings
+from bot.settings import ProcessRole, Settings
 from bot.settings.docs import env_example, with_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,6 +148,13 @@ def test_discord_token_is_optional_without_discord() -> None:
     del env["DISCORD_TOKEN"]
     s = Settings.from_env(env, need_discord=False)
     assert s.discord_token == ""
+
+
+def test_process_role_is_all_unless_set_and_names_the_choices_when_wrong() -> None:
+    assert Settings.from_env(valid_env()).process_role is ProcessRole.ALL
+    assert Settings.from_env(valid_env(PROCESS_ROLE=" Worker ")).process_role is ProcessRole.WORKER
+    text = config_problems(valid_env(PROCESS_ROLE="delivery"))
+    assert "PROCESS_ROLE must be one of all, front, worker, got 'delivery'" in text
 
 
 def test_blank_values_count_as_missing() -> None:

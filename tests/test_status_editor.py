@@ -1,15 +1,22 @@
 """Status message edits: newest state only, one edit per job per interval, a shared budget per channel;
-final states first, nothing while a result is being posted, and no channel holding up another."""
+final states first, nothing while a result is being posted, no channel holding up another, and no progress edit
+left standing over the final state another process showed."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from bot.domain import Job, JobStatus
+import pytest
+
+from bot.domain import DeliveryState, Job, JobStatus, Transition
 from bot.front import render
 from bot.front.progress import CHANNEL_EDITS_PER_WINDOW, JOB_EDIT_INTERVAL_SECONDS, StatusEditor
+from bot.storage import JobStore
 from tests.jobs import fresh_job
 
 
@@ -24,6 +31,7 @@ class FakeMessage:
     async def edit(self, **fields: Any) -> None:
         gate = self._client.held.get(self._channel_id)
         if gate is not None:
+            self._client.waiting.set()
             await gate.wait()
         self._client.edits.append((self._id, fields["embed"].fields[-1].value))
         self._client.edited.set()
@@ -42,13 +50,11 @@ class FakeClient:
     def __init__(self) -> None:
         self.edits: list[tuple[int, str]] = []
         self.held: dict[int, asyncio.Event] = {}
+        self.waiting = asyncio.Event()  # set once an edit waits in a held channel
         self.edited = asyncio.Event()
 
     def get_partial_messageable(self, channel_id: int) -> FakeChannel:
         return FakeChannel(self, channel_id)
-
-    async def wait_until_ready(self) -> None:
-        return None
 
 
 class Clock:
@@ -178,3 +184,51 @@ async def test_a_channel_whose_edit_waits_does_not_hold_up_another_channel() -> 
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    """The jobs, as every process sees them."""
+    opened = await JobStore.open(tmp_path / "jobs.sqlite3", time.time)
+    yield opened
+    await opened.close()
+
+
+async def test_a_job_another_process_finished_gets_no_progress_edit(store: JobStore) -> None:
+    client = FakeClient()
+    editor = StatusEditor(client, store=store)  # type: ignore[arg-type]
+    running = await store.add(job(1, 50))
+    await store.apply(Transition(running, dataclasses.replace(running, status=JobStatus.SUCCEEDED)))
+    await editor.on_change(running, became_slow=False)  # told of a state the store has moved past
+    await editor.edit_due()
+    assert client.edits == []
+
+
+async def test_a_progress_edit_landing_after_another_process_showed_the_final_state_puts_it_back(
+    store: JobStore,
+) -> None:
+    client = FakeClient()
+    editor = StatusEditor(client, store=store)  # type: ignore[arg-type]
+    running = await store.add(job(1, 50))
+    client.held[1] = asyncio.Event()  # the progress edit is held back, as by a rate limit
+    editing = asyncio.create_task(editor.run())
+    try:
+        await editor.on_change(running, became_slow=False)
+        await asyncio.wait_for(client.waiting.wait(), timeout=10)
+        # Meanwhile another process finishes the job, posts the result, shows the final state and records it.
+        await store.set_result_channel(running.id, 1)
+        delivered = dataclasses.replace(
+            running, status=JobStatus.SUCCEEDED, delivery_state=DeliveryState.DELIVERED, result_message_id=555
+        )
+        await store.apply(Transition(running, delivered))
+        client.edits.append((101, "the final state, from another process"))
+        client.held[1].set()  # the held progress edit lands now, over it
+        final = "[Open the video](https://discord.com/channels/3/1/555)"
+        async with asyncio.timeout(10):
+            while client.edits[-1] != (101, final):
+                client.edited.clear()
+                await client.edited.wait()
+        assert len(client.edits) == 3 and "50%" in client.edits[1][1]  # the late progress edit, then the fix
+    finally:
+        editing.cancel()
+        await asyncio.gather(editing, return_exceptions=True)

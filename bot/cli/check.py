@@ -14,7 +14,7 @@ import asyncpg
 from bot.catalog import Catalog
 from bot.cli.explain import diagnose
 from bot.engine import open_engine
-from bot.errors import ExitCode
+from bot.errors import DatabaseUnavailableError, ExitCode
 from bot.media.store import MediaStoreError
 from bot.paths import settings_problems
 from bot.services.served import ModelState, ServedModels, when
@@ -49,6 +49,9 @@ async def run(settings: Settings, catalog: Catalog) -> int:
                 _line("ok", f"finished videos go to the {engine.media.describe()}, which is reachable and writable")
             models = engine.models
             await models.refresh()
+    except DatabaseUnavailableError as exc:
+        _line("FAIL", str(exc))
+        return ExitCode.UNREACHABLE
     except (OSError, sqlite3.Error, asyncpg.PostgresError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         where = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Final
 
 import discord
 from discord.ext import commands
@@ -15,6 +14,7 @@ from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references
 from bot.front.audit import AuditLog
+from bot.front.background import SHUTDOWN_GRACE_SECONDS, Background, cancel, track
 from bot.front.buttons import (
     CancelButton,
     ConfirmCancelButton,
@@ -24,28 +24,23 @@ from bot.front.buttons import (
     RetryButton,
     cancel_view,
 )
-from bot.front.creation import LAST_FRAME_STEM, ORIGIN, Creator
-from bot.front.delivery import Delivery
+from bot.front.creation import LAST_FRAME_STEM, Creator
 from bot.front.member_settings import SettingSelect
-from bot.front.progress import StatusEditor
-from bot.front.results import ResultFiles
 from bot.front.sync import sync_commands
 from bot.front.takedown import Takedown
 from bot.front.tree import BotTree
-from bot.media.ffmpeg import Encoder
-from bot.services.housekeeping import Housekeeper
+from bot.metrics import HealthCheck
 from bot.services.moderation import inactive_patterns_text
 
 log = logging.getLogger(__name__)
-
-# On shutdown, in-flight posts get this long to finish; anything cut off resumes from the database.
-SHUTDOWN_GRACE_SECONDS: Final = 5.0
 
 
 class VideoBot(commands.AutoShardedBot):
     """Slash commands only: no message content, no privileged intents; the shards DISCORD_SHARD_IDS names.
 
-    Without DISCORD_SHARD_COUNT the process runs every shard of the count Discord recommends.
+    Without DISCORD_SHARD_COUNT the process runs every shard of the count Discord recommends. With ``deliver``
+    (PROCESS_ROLE=all) it also polls and delivers jobs; without (PROCESS_ROLE=front) it only answers Discord, and
+    workers or other processes deliver what it starts.
     """
 
     def __init__(
@@ -54,6 +49,7 @@ class VideoBot(commands.AutoShardedBot):
         *,
         extensions: Sequence[str],
         dev_guild_id: int | None = None,
+        deliver: bool = True,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads, permissions and upload limits of the servers the bot is in
@@ -73,14 +69,9 @@ class VideoBot(commands.AutoShardedBot):
         self.accepting = True
         self.audit = AuditLog(self, engine.guilds)
         self.creator = Creator(engine, self, self.audit, cancel_view)
-        self.editor = StatusEditor(self)
         self.takedown = Takedown(self, engine.store, engine.guilds, engine.media)
-        results = ResultFiles(Encoder(), engine.media, engine.settings.media_link_hours * 3600)
-        delivery = Delivery(self, engine.store, self.creator, self.editor, self.audit, results, engine.metrics)
-        self.poller = engine.poller(
-            origin=ORIGIN, deliver=delivery, on_change=self.editor.on_change, settle=delivery.settle
-        )
-        self._background: list[asyncio.Task[None]] = []
+        self.background = Background(engine, self, self.audit, setups=self.creator) if deliver else None
+        self._services: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:
         """Load the cogs, register the persistent buttons, sync commands and start the background services."""
@@ -94,24 +85,9 @@ class VideoBot(commands.AutoShardedBot):
             self.tree, self.engine.store, self.dev_guild_id, holds_shard_zero=self.engine.settings.holds_shard_zero
         )
         await self.engine.models.refresh()
-        settings = self.engine.settings
-        housekeeper = Housekeeper(
-            self.engine.store,
-            self.engine.metrics,
-            self.engine.media,
-            retention_seconds=settings.retention_days * 86400,
-            max_bytes=int(settings.media_max_gb * 1024**3),
-        )
-        services = (
-            ("poller", self.poller.run()),
-            ("status editor", self.editor.run()),
-            ("housekeeping", housekeeper.run()),
-            ("model list", self.engine.models.run()),
-        )
-        for name, work in services:
-            task = asyncio.create_task(work, name=name)
-            task.add_done_callback(_log_end)
-            self._background.append(task)
+        self._services.append(track("model list", self.engine.models.run()))
+        if self.background is not None:
+            self.background.start()
 
     async def _settle_shard_count(self) -> None:
         """Ask Discord for its recommended shard count when none is configured, then say which shards connect.
@@ -143,18 +119,26 @@ class VideoBot(commands.AutoShardedBot):
         """Stop taking commands, stop the background services, then disconnect."""
         self.accepting = False
         # Posts and edits under way get a moment to finish; whatever is cut off resumes from the database.
-        await self.poller.drain(SHUTDOWN_GRACE_SECONDS)
+        if self.background is not None:
+            await self.background.stop()
         await self.audit.flush(SHUTDOWN_GRACE_SECONDS)
-        for task in self._background:
-            task.cancel()
-        if self._background:
-            await asyncio.wait(self._background, timeout=SHUTDOWN_GRACE_SECONDS)
-        self._background.clear()
+        await cancel(self._services)
         await super().close()
 
+    def discord_health(self) -> HealthCheck:
+        """Connected to Discord's gateway, every shard of this process."""
+        if not self.is_ready() or self.is_closed():
+            return HealthCheck(False, "not connected")
+        down = sorted(shard_id for shard_id, shard in self.shards.items() if shard.is_closed())
+        of = f"of {self.shard_count}"
+        if down:
+            return HealthCheck(False, f"shard {', '.join(map(str, down))} {of} not connected")
+        return HealthCheck(True, f"connected: shard {', '.join(map(str, sorted(self.shards)))} {of}")
+
     def stopped_services(self) -> list[str]:
-        """The background services (poller, status editor, housekeeping, model list) that have ended."""
-        return [task.get_name() for task in self._background if task.done()]
+        """The background services (model list; poller, status editor, housekeeping) that have ended."""
+        stopped = [task.get_name() for task in self._services if task.done()]
+        return stopped + (self.background.stopped() if self.background is not None else [])
 
     async def reference_images(self, job: Job) -> tuple[list[tuple[str, bytes]], tuple[str, bytes] | None]:
         """A job's reference images and last frame, fetched again from its status message (stored URLs expire)."""
@@ -174,8 +158,3 @@ class VideoBot(commands.AutoShardedBot):
         images = [pair for pair in pairs if not pair[0].startswith(LAST_FRAME_STEM)]
         last = next((pair for pair in pairs if pair[0].startswith(LAST_FRAME_STEM)), None)
         return images, last
-
-
-def _log_end(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("Background service %s stopped", task.get_name(), exc_info=task.exception())

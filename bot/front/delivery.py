@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import discord
 
@@ -20,8 +20,7 @@ from bot.domain import DeliveryState, Job, JobStatus
 from bot.front import render
 from bot.front.audit import AuditLog
 from bot.front.buttons import result_view, retry_view
-from bot.front.creation import Creator
-from bot.front.progress import StatusEditor
+from bot.front.progress import StatusEditor, final_fields
 from bot.front.results import ResultFiles
 from bot.metrics import Metrics
 from bot.storage import JobStore
@@ -35,12 +34,25 @@ MARKER_SEARCH_MESSAGES: Final = 1000
 # Message ids are Discord's clock; the first attempt's time is ours: start the search this much earlier.
 CLOCK_SKEW_SECONDS: Final = 300.0
 ARCHIVED_THREAD: Final = 50083
+# A server's upload limit asked of Discord (where the gateway cache does not have the server) is kept this long.
+UPLOAD_LIMIT_CACHE_SECONDS: Final = 600.0
 
 Compose = Callable[[], dict[str, Any]]  # the keyword arguments of one send; files can only be sent once each
 
 
 class DeliveryImpossibleError(Exception):
     """No place accepted the post: not the thread, not the channel, not the requester's DMs."""
+
+
+class SetUps(Protocol):
+    """The creation flow of this process, which may still be posting a job's status message and opening its thread.
+
+    A job started by another process is set up before its first poll is due: the poll comes
+    POLL_INTERVAL_MIN_SECONDS after the submit at the earliest, and the thread is opened right after the submit.
+    """
+
+    async def wait_for_setup(self, job_id: str) -> None:
+        """Return once this process is no longer setting up the job."""
 
 
 class Delivery:
@@ -50,7 +62,7 @@ class Delivery:
         self,
         client: discord.Client,
         store: JobStore,
-        creator: Creator,
+        setups: SetUps | None,
         editor: StatusEditor,
         audit: AuditLog,
         results: ResultFiles,
@@ -58,17 +70,18 @@ class Delivery:
     ) -> None:
         self._client = client
         self._store = store
-        self._creator = creator
+        self._setups = setups
         self._editor = editor
         self._audit = audit
         self._results = results
         self._metrics = metrics
         self._posted: dict[str, tuple[Job, str]] = {}  # job id -> (job, result link), from the post to settle()
+        self._upload_limits: dict[int, tuple[int, float]] = {}  # guild id -> (bytes, when asked), without the cache
 
     async def __call__(self, job: Job) -> int | None:
         """Post the result or the failure; return the posted message's id. Raising means 'try again later'."""
-        await self._client.wait_until_ready()
-        await self._creator.wait_for_setup(job.id)
+        if self._setups is not None:
+            await self._setups.wait_for_setup(job.id)
         job = await self._store.get(job.id) or job  # the set-up may have recorded the thread meanwhile
         self._editor.forget(job.id)
         if not job.status.is_terminal or job.delivery_state not in (DeliveryState.PENDING, DeliveryState.DELIVERING):
@@ -88,10 +101,10 @@ class Delivery:
             async with self._editor.posting():
                 posted = await self._post(targets, job, compose)
             await self._store.set_result_channel(job.id, posted.channel.id)
-            self._audit.outcome(job, posted.jump_url)
+            self._audit.outcome(job, _link(job, posted))
             lag = time.time() - job.finished_at if job.finished_at is not None else None
             self._metrics.delivered(kind, lag)
-        self._posted[job.id] = (job, posted.jump_url)
+        self._posted[job.id] = (job, _link(job, posted))
         return posted.id
 
     async def settle(self, job: Job, message_id: int | None) -> None:
@@ -104,9 +117,8 @@ class Delivery:
             return
         if result_link is None:
             return
-        view = retry_view(job.id) if job.status is JobStatus.FAILED else None
         # Waits for the channel's edit budget, behind no progress edit; the job counts as delivered after it.
-        await self._editor.finish(job, embed=render.status_embed(job, result_link=result_link), view=view)
+        await self._editor.finish(job, **final_fields(job, result_link))
 
     async def _targets(self, job: Job) -> list[discord.abc.Messageable]:
         """Where the post may go, best first: the thread, the job's channel, the requester's DMs."""
@@ -206,18 +218,24 @@ class Delivery:
             )
 
     async def _upload_limit(self, job: Job) -> int:
-        # A bot-token post gets the guild's limit: the requester's Nitro does not apply to it.
+        """The server's per-file limit (its boosts'): a bot-token post does not get the requester's Nitro."""
         if job.guild_id is None:
             return DEFAULT_UPLOAD_LIMIT_BYTES
         guild = self._client.get_guild(job.guild_id)
-        if guild is None:
-            # A server on a shard this process does not run (its own process stopped mid-job): ask Discord.
-            try:
-                guild = await self._client.fetch_guild(job.guild_id, with_counts=False)
-            except discord.HTTPException as exc:
-                log.warning("Job %s: could not read its server's upload limit (%s); using 10 MiB", job.id, exc)
-                return DEFAULT_UPLOAD_LIMIT_BYTES
-        return guild.filesize_limit
+        if guild is not None:
+            return guild.filesize_limit
+        # Not in the gateway cache (a worker, a server on another process's shard, a cache not filled yet): ask
+        # Discord, now and then.
+        known = self._upload_limits.get(job.guild_id)
+        if known is not None and time.monotonic() - known[1] < UPLOAD_LIMIT_CACHE_SECONDS:
+            return known[0]
+        try:
+            limit = (await self._client.fetch_guild(job.guild_id, with_counts=False)).filesize_limit
+        except discord.HTTPException as exc:
+            log.warning("Job %s: could not read its server's upload limit (%s); using 10 MiB", job.id, exc)
+            return DEFAULT_UPLOAD_LIMIT_BYTES
+        self._upload_limits[job.guild_id] = (limit, time.monotonic())
+        return limit
 
 
 class _DirectMessage(discord.abc.Messageable):
@@ -231,6 +249,12 @@ class _DirectMessage(discord.abc.Messageable):
     async def _get_channel(self) -> discord.abc.MessageableChannel:
         user = self._client.get_user(self.user_id) or await self._client.fetch_user(self.user_id)
         return await user.create_dm()
+
+
+def _link(job: Job, posted: discord.Message) -> str:
+    """The post's jump link; its server comes from the job, as a message sent without the gateway cache lacks it."""
+    in_dm = isinstance(posted.channel, discord.DMChannel)
+    return (None if in_dm else render.message_link(job.guild_id, posted.channel.id, posted.id)) or posted.jump_url
 
 
 def _earliest_post(job: Job) -> discord.Object:

@@ -6,6 +6,11 @@ a result: only the newest wanted state of a job is kept (intermediate progress i
 finished job's final state goes before any progress edit, no edit starts while a result is being posted, and a
 channel over budget simply waits its turn without holding up the other channels. The elapsed time needs no
 edits: Discord clients render the start time relative to now.
+
+Several processes may poll one job, each with its own editor, and another may deliver it, so a progress edit read
+before the job finished can reach Discord after the delivering process marked the status message done (a rate
+limit holds a request back for seconds). So each progress edit shows the job as the store has it, none is made
+for a finished job, and one that turns out to have landed after the job finished puts the final state back.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from typing import Any, Final
 
 import discord
 
-from bot.domain import Job
+from bot.domain import DeliveryState, Job, JobStatus
 from bot.front import render
+from bot.front.buttons import retry_view
+from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +39,8 @@ CHANNEL_EDITS_PER_WINDOW: Final = 4  # one below Discord's five, for the edits m
 CHANNEL_WINDOW_SECONDS: Final = 5.0
 # A delivery waits this long for its final status edit before it is recorded anyway (the edit stays queued).
 FINAL_EDIT_WAIT_SECONDS: Final = 120.0
-# Jobs whose final state was shown are remembered (the latest this many), so that a poll that was under way when
-# the job ended otherwise (a cancel) cannot put its stale progress back on the status message.
-FINISHED_JOBS_KEPT: Final = 10_000
+# A progress edit that landed after its job finished looks this often whether the job is delivered yet.
+REFINISH_CHECK_SECONDS: Final = 1.0
 
 
 @dataclass(slots=True)
@@ -58,23 +64,25 @@ class _Wanted:
 class StatusEditor:
     """Coalesces and paces status message edits, always with the bot token."""
 
-    def __init__(self, client: discord.Client, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, client: discord.Client, clock: Callable[[], float] = time.monotonic, *, store: JobStore | None = None
+    ) -> None:
         self._client = client
         self._clock = clock
+        self._store = store  # the jobs' current state; without it, edits show what on_change was told
         self._wanted: dict[str, _Wanted] = {}
         self._last_edit: dict[str, float] = {}
         self._channel_edits: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
         self._editing: dict[int, asyncio.Task[None]] = {}  # at most one edit per channel at a time, in order
         self._posts = 0
         self._wake = asyncio.Event()
-        self._finished: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
+        self._late: set[str] = set()  # jobs whose progress edit may have landed after another process's final one
+        self._refinishing: set[asyncio.Task[None]] = set()
 
     async def on_change(self, job: Job, became_slow: bool) -> None:
         """The poller's progress listener: remember the job's newest state."""
         if job.status_message_id is None or job.channel_id is None or job.status.is_terminal:
             return  # terminal states are shown by the delivery, together with the result
-        if job.id in self._finished:
-            return
         wanted = self._wanted.get(job.id)
         if wanted is not None and wanted.final:
             return
@@ -85,9 +93,6 @@ class StatusEditor:
         """Show a finished job's final state (the edit's ``fields``) before any progress edit; wait until tried."""
         if job.status_message_id is None or job.channel_id is None:
             return
-        self._finished[job.id] = None
-        if len(self._finished) > FINISHED_JOBS_KEPT:
-            del self._finished[next(iter(self._finished))]
         done = asyncio.get_running_loop().create_future()
         replaced = self._wanted.get(job.id)
         self._wanted[job.id] = _Wanted(job, fields, done)
@@ -117,8 +122,7 @@ class StatusEditor:
             self._wake.set()
 
     async def run(self) -> None:
-        """Apply wanted edits as the budgets allow, until cancelled."""
-        await self._client.wait_until_ready()
+        """Apply wanted edits as the budgets allow, until cancelled (over REST: no gateway connection needed)."""
         try:
             while True:
                 self._wake.clear()
@@ -126,7 +130,7 @@ class StatusEditor:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
         finally:
-            for task in self._editing.values():
+            for task in [*self._editing.values(), *self._refinishing]:
                 task.cancel()
 
     async def edit_due(self) -> float | None:
@@ -182,7 +186,15 @@ class StatusEditor:
         assert job.status_message_id is not None
         message = self._client.get_partial_messageable(wanted.channel_id).get_partial_message(job.status_message_id)
         try:
-            await message.edit(**(wanted.fields or {"embed": render.status_embed(job)}))
+            if wanted.final:
+                self._late.discard(job.id)  # this final edit lands after every earlier edit of this editor
+                await message.edit(**(wanted.fields or {"embed": render.status_embed(job)}))
+                return
+            current = await self._current(job)
+            if current is None:
+                return  # finished, perhaps in another process: its delivery shows the final state
+            await message.edit(embed=render.status_embed(current))
+            await self._check_landed_in_time(job.id)
         except discord.NotFound:
             log.info("Job %s: its status message is gone; no more edits", job.id)
             self.forget(job.id)
@@ -194,3 +206,58 @@ class StatusEditor:
         finally:
             if wanted.done is not None and not wanted.done.done():
                 wanted.done.set_result(None)
+
+    async def _current(self, job: Job) -> Job | None:
+        """The job as the store has it now; None once it has finished."""
+        current = job if self._store is None else await self._store.get(job.id)
+        return None if current is None or current.status.is_terminal else current
+
+    async def _check_landed_in_time(self, job_id: str) -> None:
+        """After a progress edit: if the job finished meanwhile, make sure its final state is shown after this edit."""
+        if self._store is None:
+            return
+        job = await self._store.get(job_id)
+        wanted = self._wanted.get(job_id)
+        if job is None or not job.status.is_terminal or (wanted is not None and wanted.final):
+            return  # still running, or this editor's own final edit is queued behind this one
+        self._late.add(job_id)
+        task = asyncio.create_task(self._refinish(job_id))
+        self._refinishing.add(task)
+        task.add_done_callback(self._refinishing.discard)
+
+    async def _refinish(self, job_id: str) -> None:
+        """Once the job is delivered, show its final state again, unless this editor has shown it since."""
+        assert self._store is not None
+        give_up_at = self._clock() + FINAL_EDIT_WAIT_SECONDS
+        try:
+            while job_id in self._late and self._clock() < give_up_at:
+                job = await self._store.get(job_id)
+                if job is None or job.delivery_state is DeliveryState.FAILED:
+                    return
+                link = _result_link(job)
+                if job.delivery_state is DeliveryState.DELIVERED and link is not None:
+                    log.info(
+                        "Job %s: a progress edit came after its final state; showing the final state again", job_id
+                    )
+                    await self.finish(job, **final_fields(job, link))
+                    return
+                await asyncio.sleep(REFINISH_CHECK_SECONDS)
+        except Exception:
+            log.exception("Job %s: could not check its status message's final state", job_id)
+        finally:
+            self._late.discard(job_id)
+
+
+def final_fields(job: Job, result_link: str) -> dict[str, Any]:
+    """The edit that shows a finished job's final state on its status message, linking its result."""
+    view = retry_view(job.id) if job.status is JobStatus.FAILED else None
+    return {"embed": render.status_embed(job, result_link=result_link), "view": view}
+
+
+def _result_link(job: Job) -> str | None:
+    """The link to a delivered job's result post, from what the store kept of it."""
+    if job.result_channel_id is None or job.result_message_id is None:
+        return None
+    if job.result_channel_id in (job.thread_id, job.channel_id):
+        return render.message_link(job.guild_id, job.result_channel_id, job.result_message_id)
+    return f"https://discord.com/channels/@me/{job.result_channel_id}/{job.result_message_id}"  # the DM fallback

@@ -1,4 +1,4 @@
-"""Running the Discord bot: endpoints, the engine, signals, and a clean exit."""
+"""Running a bot process in its role (all, front or worker): endpoints, the engine, signals, and a clean exit."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ import logging
 import signal
 import sys
 from contextlib import AsyncExitStack
-from typing import Final
+from typing import Final, Protocol
 
 import discord
 import yarl
 
 from bot.catalog import Catalog
-from bot.engine import open_engine
+from bot.engine import Engine, open_engine
 from bot.errors import ExitCode
 from bot.front.client import VideoBot
-from bot.front.web import media_links, start_servers
-from bot.settings import Settings
+from bot.front.web import Process, media_links, start_servers
+from bot.front.worker import Worker
+from bot.settings import ProcessRole, Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,21 @@ SHUTDOWN_LIMIT_SECONDS = 8.0
 # The slash-command modules the bot loads, by name: the top-level cogs package sits above the front and is not imported.
 EXTENSIONS: Final = ("cogs.video", "cogs.admin")
 SHARDING_REQUIRED: Final = 4011  # the gateway's close code when a shard would hold too many servers
+DUTIES: Final = {
+    ProcessRole.ALL: "answering Discord, and polling and delivering jobs",
+    ProcessRole.FRONT: "answering Discord only; workers (or processes with PROCESS_ROLE=all) deliver its jobs",
+    ProcessRole.WORKER: "no Discord gateway connection; polling and delivering jobs over Discord's REST API",
+}
+
+
+class _Running(Process, Protocol):
+    """A process with its Discord client: a VideoBot on the gateway, or a worker over REST."""
+
+    async def start(self, token: str) -> None:
+        """Log in (and connect, for a bot), then run until closed."""
+
+    async def close(self) -> None:
+        """Stop the services and disconnect."""
 
 
 def point_discord_py(settings: Settings) -> None:
@@ -41,31 +57,46 @@ def point_discord_py(settings: Settings) -> None:
 
 
 async def run_bot(settings: Settings, catalog: Catalog) -> int:
-    """Run until SIGTERM or SIGINT, or until Discord refuses the token; return the exit code."""
+    """Run in PROCESS_ROLE until SIGTERM or SIGINT, or until Discord refuses the token; return the exit code."""
     point_discord_py(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     links = media_links(settings)
+    log.info("PROCESS_ROLE=%s: %s", settings.process_role, DUTIES[settings.process_role])
     async with open_engine(settings, catalog, media_links=links) as engine, AsyncExitStack() as servers:
         log.info("Finished videos are kept in the %s", engine.media.describe())
-        bot = VideoBot(engine, extensions=EXTENSIONS, dev_guild_id=settings.discord_dev_guild_id)
-        await start_servers(servers, settings, engine, bot)
-        async with bot:
-            running = asyncio.create_task(bot.start(settings.discord_token), name="discord")
+        process, client = _process(settings, engine)
+        await start_servers(servers, settings, engine, process)
+        async with client:
+            running = asyncio.create_task(process.start(settings.discord_token), name="discord")
             stopping = asyncio.create_task(stop.wait(), name="signal")
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
             if running.done():
                 return _ended(running)
-            log.info("Shutting down: no new commands; unfinished jobs resume on the next start")
+            log.info("Shutting down: no new work; unfinished jobs resume in another process or on the next start")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(bot.close(), timeout=SHUTDOWN_LIMIT_SECONDS)
+                await asyncio.wait_for(process.close(), timeout=SHUTDOWN_LIMIT_SECONDS)
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
     log.info("Stopped")
     return ExitCode.OK
+
+
+def _process(settings: Settings, engine: Engine) -> tuple[_Running, discord.Client]:
+    """The process of the settings' role, and the Discord client it runs on."""
+    if settings.process_role is ProcessRole.WORKER:
+        worker = Worker(engine)
+        return worker, worker.client
+    bot = VideoBot(
+        engine,
+        extensions=EXTENSIONS,
+        dev_guild_id=settings.discord_dev_guild_id,
+        deliver=settings.process_role is ProcessRole.ALL,
+    )
+    return bot, bot
 
 
 def _ended(running: asyncio.Task[None]) -> int:

@@ -6,11 +6,10 @@ import functools
 import logging
 import time
 from contextlib import AsyncExitStack
-from typing import Final
+from typing import Final, Protocol
 
 from bot.engine import Engine
 from bot.errors import GatewayError
-from bot.front.client import VideoBot
 from bot.media.server import MediaLinks, create_media_app, load_signing_key, serve
 from bot.metrics import HealthCheck, HealthReport, create_metrics_app
 from bot.settings import Settings
@@ -24,6 +23,16 @@ GATEWAY_FRESH_SECONDS: Final = 300.0
 HEALTH_TIMEOUT_SECONDS: Final = BUSY_TIMEOUT_SECONDS + 5.0
 
 
+class Process(Protocol):
+    """What /healthz asks of the running process: a bot on the gateway, or a worker logged in over REST."""
+
+    def discord_health(self) -> HealthCheck:
+        """Whether this process can act on Discord, as its role needs."""
+
+    def stopped_services(self) -> list[str]:
+        """The background services that have ended."""
+
+
 def media_links(settings: Settings) -> MediaLinks | None:
     """Signed links under MEDIA_PUBLIC_URL, or None when the media server is off (a bucket's links are presigned)."""
     if settings.media_public_url is None:
@@ -32,7 +41,7 @@ def media_links(settings: Settings) -> MediaLinks | None:
     return MediaLinks(settings.media_public_url, key)
 
 
-async def start_servers(stack: AsyncExitStack, settings: Settings, engine: Engine, bot: VideoBot) -> None:
+async def start_servers(stack: AsyncExitStack, settings: Settings, engine: Engine, process: Process) -> None:
     """Start the configured servers; ``stack`` stops them."""
     serve_limited = functools.partial(
         serve,
@@ -47,35 +56,25 @@ async def start_servers(stack: AsyncExitStack, settings: Settings, engine: Engin
         stack.push_async_callback(runner.cleanup)
         log.info("Serving finished videos on %s as %s", settings.media_listen, settings.media_public_url)
     if settings.metrics_listen is not None:
-        app = create_metrics_app(engine.metrics, lambda: health(engine, bot), health_timeout=HEALTH_TIMEOUT_SECONDS)
+        app = create_metrics_app(engine.metrics, lambda: health(engine, process), health_timeout=HEALTH_TIMEOUT_SECONDS)
         runner = await serve_limited(app, settings.metrics_listen)
         stack.push_async_callback(runner.cleanup)
         log.info("Serving /healthz and /metrics on %s", settings.metrics_listen)
 
 
-async def health(engine: Engine, bot: VideoBot) -> HealthReport:
-    """Discord connected (every shard of this process), database writable, gateway answering."""
-    checks = {"discord": _discord_check(bot)}
+async def health(engine: Engine, process: Process) -> HealthReport:
+    """Discord reachable (every shard connected, for a bot; logged in, for a worker), database writable, gateway
+    answering."""
+    checks = {"discord": process.discord_health()}
     try:
         await engine.store.check_writable()
         checks["database"] = HealthCheck(True, "writable")
     except Exception as exc:  # any failure to write is the answer here
         checks["database"] = HealthCheck(False, f"not writable: {type(exc).__name__}")
     checks["gateway"] = await _gateway_check(engine)
-    stopped = bot.stopped_services()
+    stopped = process.stopped_services()
     checks["services"] = HealthCheck(not stopped, f"stopped: {', '.join(stopped)}" if stopped else "running")
     return HealthReport(checks)
-
-
-def _discord_check(bot: VideoBot) -> HealthCheck:
-    if not bot.is_ready() or bot.is_closed():
-        return HealthCheck(False, "not connected")
-    shards = bot.shards
-    down = sorted(shard_id for shard_id, shard in shards.items() if shard.is_closed())
-    of = f"of {bot.shard_count}"
-    if down:
-        return HealthCheck(False, f"shard {', '.join(map(str, down))} {of} not connected")
-    return HealthCheck(True, f"connected: shard {', '.join(map(str, sorted(shards)))} {of}")
 
 
 async def _gateway_check(engine: Engine) -> HealthCheck:

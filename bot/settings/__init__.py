@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from bot.settings.readers import (
     level_name,
     listen,
     media_url,
+    one_of,
     path,
     postgres_url,
     setting,
@@ -63,6 +65,14 @@ OBJECT_STORAGE = Section(
 IMAGES = Section("Reference images")
 LOGGING = Section("Logging")
 MAX_PRESIGNED_HOURS = 168
+
+
+class ProcessRole(StrEnum):
+    """What one bot process does (PROCESS_ROLE); several processes share the work through the database."""
+
+    ALL = "all"  # answers Discord, and polls and delivers
+    FRONT = "front"  # only answers Discord: starts jobs that others deliver
+    WORKER = "worker"  # no gateway connection: polls and delivers over Discord's REST API
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +120,15 @@ class Settings:
         "The shards this process connects, e.g. 0,1 or 0-3 (needs DISCORD_SHARD_COUNT).",
         details="The process holding shard 0 registers the slash commands; the others leave that to it.",
         empty="every shard",
+    )
+    process_role: ProcessRole = setting(
+        ProcessRole.ALL,
+        one_of(ProcessRole),
+        DISCORD,
+        "all: answer Discord and also poll and deliver; front: only answer Discord; worker: no gateway connection, "
+        "poll and deliver over Discord's REST API (the same as `python -m bot worker`).",
+        details="Processes of every role share the jobs through the database: run fronts (or all) for the "
+        "commands and workers for the downloads, re-encodes and posts.",
     )
     gateway_base_url: str = setting(
         "",

@@ -13,6 +13,7 @@ from urllib.parse import SplitResult, urlsplit
 
 _T = TypeVar("_T")
 _N = TypeVar("_N", int, float)
+_E = TypeVar("_E", bound=Enum)
 _METADATA_KEY = "reelbot.setting"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -127,6 +128,18 @@ def level_name(raw: str) -> str:
     if raw.upper() not in LOG_LEVELS:
         raise Invalid(f"must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
     return raw.upper()
+
+
+def one_of(kind: type[_E]) -> Callable[[str], _E]:
+    """A reader of one of an enum's values, in any case."""
+
+    def read(raw: str) -> _E:
+        try:
+            return kind(raw.lower())
+        except ValueError:
+            raise Invalid(f"must be one of {', '.join(str(m.value) for m in kind)}, got {raw!r}") from None
+
+    return read
 
 
 def gateway_url(raw: str) -> str:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bot.storage.database import Database
-from bot.storage.postgres import PostgresDatabase
+from bot.storage.postgres import PostgresDatabase, where
 from bot.storage.sqlite import SqliteDatabase
 
 log = logging.getLogger(__name__)
@@ -17,9 +16,7 @@ def describe(location: Path | str) -> str:
     """The database, said for a log line: a URL without its password (or user), a path as it is."""
     if isinstance(location, Path):
         return f"SQLite at {location}"
-    parts = urlsplit(location)
-    port = f":{parts.port}" if parts.port else ""
-    return f"PostgreSQL at {parts.hostname}{port}{parts.path}"
+    return f"PostgreSQL at {where(location)}"
 
 
 async def open_database(location: Path | str) -> Database:

@@ -61,19 +61,25 @@ def bundled_migrations(dialect: str = "sqlite") -> tuple[Migration, ...]:
 
 
 async def migrate(db: aiosqlite.Connection, migrations: tuple[Migration, ...] | None = None) -> int:
-    """Apply every migration newer than the database, each in its own transaction; return the new version."""
+    """Apply every migration newer than the database, each in its own transaction; return the new version.
+
+    Processes starting together on one file apply each migration once: the version is read again under the lock.
+    """
     todo = bundled_migrations() if migrations is None else migrations
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    current = int(row[0]) if row else 0
+    current = await _user_version(db)
     _check_not_newer(current, todo)
     for migration in todo:
         if migration.version <= current:
             continue
-        log.info("Applying database migration %s", migration.name)
         # executescript would commit on its own; run the statements inside one explicit transaction instead.
         await db.execute("BEGIN IMMEDIATE")
         try:
+            # Another process on the same file may have applied it while this one waited for the write lock.
+            current = await _user_version(db)
+            if migration.version <= current:
+                await db.rollback()
+                continue
+            log.info("Applying database migration %s", migration.name)
             for statement in _statements(migration.sql):
                 await db.execute(statement)
             await db.execute(f"PRAGMA user_version = {migration.version:d}")
@@ -83,6 +89,12 @@ async def migrate(db: aiosqlite.Connection, migrations: tuple[Migration, ...] | 
             raise
         current = migration.version
     return current
+
+
+async def _user_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def migrate_postgresql(conn: PgConnection, migrations: tuple[Migration, ...] | None = None) -> int:

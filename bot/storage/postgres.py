@@ -7,9 +7,11 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import asyncpg
 
+from bot.errors import DatabaseUnavailableError
 from bot.storage.database import Database, Dialect, DuplicateKeyError, Params, RoundTrips, Row, Session, to_the_end
 from bot.storage.migrate import PgConnection, migrate_postgresql
 
@@ -53,6 +55,13 @@ def _arguments(sql: str, params: Params) -> tuple[str, tuple[Any, ...]]:
             raise ValueError(f"named parameters for a statement without :names: {sql[:80]!r}")
         return statement, tuple(params[name] for name in names)
     return statement, tuple(params)
+
+
+def where(url: str) -> str:
+    """Host, port and database of a URL, without its user or password (for logs and messages)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.hostname}{port}{parts.path}"
 
 
 def _changed(status: str) -> int:
@@ -113,7 +122,13 @@ class PostgresDatabase(Database):
     @classmethod
     async def open(cls, url: str, *, max_size: int = POOL_MAX) -> PostgresDatabase:
         """Connect to the database at ``url`` and bring its schema up to date (one process at a time)."""
-        pool = await asyncpg.create_pool(url, min_size=min(POOL_MIN, max_size), max_size=max_size, reset=_reset)
+        try:
+            pool = await asyncpg.create_pool(url, min_size=min(POOL_MIN, max_size), max_size=max_size, reset=_reset)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailableError(
+                f"Cannot connect to the PostgreSQL database at {where(url)} ({exc}): check DATABASE_URL, that the "
+                "server is running and reachable from here, and that it accepts this user and password."
+            ) from exc
         try:
             async with pool.acquire() as conn:
                 await migrate_postgresql(conn)

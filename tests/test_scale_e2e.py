@@ -1,0 +1,210 @@
+"""Several bot processes on one database: fronts answer Discord, workers deliver over REST, and a crash loses nothing.
+
+Every process is the real `python -m bot` against the fake Discord and the gateway simulator; they share one
+database (a SQLite file in WAL mode, or PostgreSQL), and only the database tells them of each other's jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.devtools.gateway import Simulator
+from bot.domain import DeliveryState, JobStatus
+from bot.storage import JobStore
+from bot.storage.connect import open_database
+from bot.storage.guilds import GuildStore, LedgerKind
+from tests.botproc import WAIT, BotProcess, bot_env, has_video, private_text, start_worker
+from tests.fakediscord import Channel, FakeDiscord, GuildSpec
+from tests.fakediscord.util import shard_of
+from tests.helpers import body_failed, eventually, free_port
+
+pytestmark = pytest.mark.sim(task_seconds=4.0)  # jobs long enough to be under way when a process dies
+
+MODEL = "veo-3.1-fast-generate-preview"
+SHARDS = 2
+SERVERS = 4  # two on each shard
+# Commands registered globally (no development guild), so that every server has them.
+GLOBAL = {"DISCORD_DEV_GUILD_ID": "", "MAX_JOBS_PER_USER": "4"}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord with one server."""
+    async with FakeDiscord() as discord_fake:
+        yield discord_fake
+
+
+@pytest.fixture
+async def sharded() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord with four servers, two on each of two shards, each with a #general."""
+    guilds = [GuildSpec(name=f"Server {n}", shard=(n % SHARDS, SHARDS)) for n in range(SERVERS)]
+    async with FakeDiscord(guilds=guilds, recommended_shards=SHARDS) as discord_fake:
+        yield discord_fake
+
+
+@pytest.fixture
+def logs(request: pytest.FixtureRequest) -> Iterator[list[BotProcess]]:
+    """The test's processes, whose output is shown if it fails."""
+    started: list[BotProcess] = []
+    yield started
+    if body_failed(request):
+        for proc in started:
+            sys.stderr.write(f"--- {proc.log_path.name} ---\n{proc.output()[-15000:]}\n")
+
+
+def database_env(location: Path | str) -> dict[str, str]:
+    """The settings that point a process at the test's database."""
+    return {"DATABASE_PATH": str(location)} if isinstance(location, Path) else {"DATABASE_URL": location}
+
+
+@contextlib.asynccontextmanager
+async def stores(location: Path | str) -> AsyncIterator[tuple[JobStore, GuildStore]]:
+    """The test's own view of the database the processes share (opened once they have migrated it)."""
+    db = await open_database(location)
+    try:
+        yield JobStore(db, time.time), GuildStore(db, time.time)
+    finally:
+        await db.close()
+
+
+async def start_front(fake: FakeDiscord, sim: Simulator, tmp_path: Path, name: str, **env: str) -> BotProcess:
+    """Start a bot process with a gateway connection (one shard); return once it is connected (its set-up done)."""
+    before = len(fake.gateway.live_sessions())
+    proc = await BotProcess(bot_env(fake, sim, tmp_path, **GLOBAL, **env), tmp_path, name=name).start()
+    await fake.state.changed.wait_for(
+        lambda: len(fake.gateway.live_sessions()) > before or None, WAIT, f"{name} connected"
+    )
+    return proc
+
+
+async def started(fake: FakeDiscord, channel: Channel, prompt: str) -> tuple[str, int]:
+    """Start a job in ``channel``; return its id and its thread's id once it is on its way."""
+    rec = await fake.invoke_slash(channel_id=channel.id, options={"prompt": prompt, "model": MODEL})
+    text = await private_text(fake, rec, "on its way")
+    return text.split("job `")[1].split("`")[0], int(text.split("<#")[1].split(">")[0])
+
+
+def videos_everywhere(fake: FakeDiscord) -> int:
+    """How many video posts exist in every channel, thread and DM of the fake."""
+    return sum(1 for message in fake.state.messages.values() if has_video(message) and not message.deleted)
+
+
+async def all_delivered(fake: FakeDiscord, store: JobStore, jobs: dict[str, int]) -> None:
+    """Wait until every job's video is in its thread, its status message says it is done, and the store agrees."""
+    for thread_id in jobs.values():
+        await fake.wait_for_message(thread_id, has_video, timeout=WAIT)
+    statuses = [fake.message(fake.channel(thread_id).starter_message_id or 0) for thread_id in jobs.values()]
+    await eventually(lambda: all("Done" in str(status.embeds) for status in statuses), WAIT)
+
+    async def recorded() -> bool:
+        found = [await store.get(job_id) for job_id in jobs]
+        return all(job is not None and job.delivery_state is DeliveryState.DELIVERED for job in found)
+
+    # A job whose deliverer died after posting is recorded once its lease has passed and another process found the post.
+    await eventually(recorded, WAIT)
+
+
+async def assert_charged_once(fake: FakeDiscord, store: JobStore, guilds: GuildStore, jobs: dict[str, int]) -> None:
+    """Each job succeeded, was delivered once, and its credits were reserved once and committed once."""
+    for job_id in jobs:
+        job = await store.get(job_id)
+        assert job is not None and job.guild_id is not None
+        assert (job.status, job.delivery_state) == (JobStatus.SUCCEEDED, DeliveryState.DELIVERED)
+        ledger = await guilds.ledger(job.guild_id, fake.default_user.id)
+        assert [row.kind for row in ledger if row.job_id == job_id] == [LedgerKind.RESERVE, LedgerKind.COMMIT]
+        assert [row.credits for row in ledger if row.job_id == job_id] == [12.0, 12.0]  # 8 s at 1.5 per second
+    for thread_id in jobs.values():
+        assert sum(has_video(m) for m in fake.messages(thread_id)) == 1
+    assert videos_everywhere(fake) == len(jobs)
+
+
+async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
+) -> None:
+    port = free_port()
+    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
+    logs.append(front)
+    async with (
+        front,
+        await start_worker(fake, sim, tmp_path, **GLOBAL, METRICS_LISTEN=f"127.0.0.1:{port}") as worker,
+        stores(tmp_path / "reelbot.sqlite3") as (store, guilds),
+    ):
+        logs.append(worker)
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as response:
+            health = await response.json()
+        assert response.status == 200, health
+        assert health["checks"]["discord"] == {"ok": True, "detail": "logged in over REST (worker)"}
+
+        jobs = dict([await started(fake, fake.channel(), "a front and a worker")])
+        await all_delivered(fake, store, jobs)
+        (job_id,) = jobs
+        await eventually(lambda: f"Job {job_id}: delivered" in worker.output())
+        assert f"Job {job_id}: delivered" not in front.output() and "result saved" not in front.output()
+        assert len(fake.gateway.sessions) == 1  # the worker never opened a gateway session
+        await assert_charged_once(fake, store, guilds, jobs)
+        assert await worker.terminate(within=10.0) == 0
+
+
+async def test_a_worker_falls_back_to_the_requesters_dms_over_rest(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
+) -> None:
+    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
+    logs.append(front)
+    async with front, await start_worker(fake, sim, tmp_path, **GLOBAL) as worker:
+        logs.append(worker)
+        channel = fake.channel()
+        _, thread = await started(fake, channel, "the thread and the channel go")
+        fake.delete_channel(thread)
+        fake.delete_channel(channel.id)
+        await fake.wait_for_request("POST", "/users/@me/channels", timeout=WAIT)  # the worker opens the DM
+        dm = next(c.id for c in fake.state.channels.values() if c.type == 1)
+        posted = await fake.wait_for_message(dm, has_video, timeout=WAIT)
+        assert "I could not post this" in posted.content
+        assert videos_everywhere(fake) == 1
+
+
+async def test_a_worker_with_a_token_discord_refuses_says_so(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> None:
+    env = bot_env(fake, sim, tmp_path, DISCORD_TOKEN="not-the-token")
+    async with BotProcess(env, tmp_path, name="worker", args=["worker"]) as worker:
+        assert await worker.wait() == 2
+    assert "Discord rejected DISCORD_TOKEN" in worker.output()
+    assert "not-the-token" not in worker.output() and "Traceback" not in worker.output()
+
+
+async def test_two_shards_and_a_worker_deliver_every_job_once_when_a_shard_is_killed_mid_job(
+    sharded: FakeDiscord, sim: Simulator, tmp_path: Path, database_location: Path | str, logs: list[BotProcess]
+) -> None:
+    fake, shared = sharded, database_env(database_location)
+    shard = {"DISCORD_SHARD_COUNT": str(SHARDS), **shared}
+    zero = await start_front(fake, sim, tmp_path, "shard-0", DISCORD_SHARD_IDS="0", **shard)  # registers the commands
+    logs.append(zero)
+    async with (
+        zero,
+        await start_worker(fake, sim, tmp_path, **GLOBAL, **shared) as worker,
+        stores(database_location) as (store, guilds),
+    ):
+        logs.append(worker)
+        one = await start_front(fake, sim, tmp_path, "shard-1", DISCORD_SHARD_IDS="1", **shard)
+        logs.append(one)
+        async with one:
+            # Each interaction goes to the process of its server's shard: two jobs on each process.
+            jobs = dict([await started(fake, channel, f"first in {channel.id}") for channel in generals(fake)])
+            await one.kill()  # its jobs are under way (each takes 4 s), some leased to it
+        assert sum(has_video(m) for thread in jobs.values() for m in fake.messages(thread)) < len(jobs)
+        # Shard 0's process and the worker deliver everything, the killed process's jobs too, and take new ones.
+        on_zero = [channel for channel in generals(fake) if shard_of(channel.guild_id, SHARDS) == 0]
+        jobs |= dict([await started(fake, channel, f"then in {channel.id}") for channel in on_zero])
+        await all_delivered(fake, store, jobs)
+        await assert_charged_once(fake, store, guilds, jobs)
+
+
+def generals(fake: FakeDiscord) -> list[Channel]:
+    """The #general channel of each server."""
+    return [fake.state.text_channels(guild.id)[0] for guild in fake.guilds]
