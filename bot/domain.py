@@ -49,11 +49,12 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"  # the verified MP4 is on disk
     FAILED = "failed"
+    CANCELLED = "cancelled"  # a member stopped it; cancelled_by says who
 
     @property
     def is_terminal(self) -> bool:
         """Whether the job can no longer change."""
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class ErrorKind(StrEnum):
@@ -186,6 +187,13 @@ class Job:
     poll_error_kind: ErrorKind | None = None  # the kind of those failures (a lost task counts only in a row)
     download_attempts: int = 0  # failed fetches of the finished result so far
     lease_holder: str | None = None  # the process that last took the job's lease (to poll or to deliver it)
+    cancelled_by: int | None = None  # the member who cancelled the job
+    cancelled_at: float | None = None
+
+    @property
+    def sent(self) -> bool:
+        """Whether the gateway has the task (and will bill it, whatever happens to the job)."""
+        return self.task_id is not None
 
     @property
     def fingerprint(self) -> tuple[str, int | None]:

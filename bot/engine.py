@@ -17,6 +17,8 @@ from bot.gateway.client import GatewayClient
 from bot.gateway.download import ResultRules
 from bot.gateway.hosts import PublicResolver, ResultHosts
 from bot.gateway.ratelimit import RateLimiter
+from bot.media.server import MediaLinks
+from bot.media.store import MediaStore, open_media_store
 from bot.metrics import Metrics
 from bot.services.creation import CreationService
 from bot.services.jobs import JobService
@@ -54,6 +56,7 @@ class Engine:
     moderation: ModerationService
     metrics: Metrics
     result_rules: ResultRules
+    media: MediaStore
     clock: Callable[[], float]
     lease_holder: str = field(default_factory=lease_holder_name)
 
@@ -73,7 +76,7 @@ class Engine:
             client=self.client,
             session=self.session,
             policy=policy or self.policy,
-            results_dir=self.settings.results_dir,
+            media=self.media,
             result_rules=self.result_rules,
             deliver=deliver,
             origin=origin,
@@ -105,16 +108,22 @@ def poll_policy(settings: Settings) -> PollPolicy:
 
 @asynccontextmanager
 async def open_engine(
-    settings: Settings, catalog: Catalog, *, clock: Callable[[], float] = time.time
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    clock: Callable[[], float] = time.time,
+    media_links: MediaLinks | None = None,
 ) -> AsyncIterator[Engine]:
-    """Open the HTTP session and the database, yield the engine, and close them (and its threads) on the way out."""
+    """Open the HTTP session, the database and the media store, yield the engine, and close them (and its threads)
+    on the way out. ``media_links`` are the built-in media server's, for results kept in RESULTS_DIR."""
     hosts = ResultHosts.of(settings.gateway_base_url, settings.result_url_allow)
     # Every connection the session makes resolves through it: a result link cannot reach a private address.
     resolver = PublicResolver(hosts)
     try:
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(resolver=resolver), raise_for_status=False
-        ) as session:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver), raise_for_status=False) as session,
+            open_media_store(settings, media_links) as media,
+        ):
             db = await open_database(settings.database_location)
             store = JobStore(db, clock)
             guilds = GuildStore(db, clock)
@@ -148,6 +157,7 @@ async def open_engine(
                     moderation=moderation,
                     metrics=metrics,
                     result_rules=ResultRules(hosts, settings.result_max_mb * 1024 * 1024),
+                    media=media,
                     clock=clock,
                 )
             finally:

@@ -2,7 +2,8 @@
 
 Every series is prefixed ``reelbot_``. Callers increment the metrics themselves; this module only defines them:
 
-* ``jobs_submitted_total{model}``, ``jobs_finished_total{model,outcome}`` (``succeeded`` or an ErrorKind value);
+* ``jobs_submitted_total{model}``, ``jobs_finished_total{model,outcome}`` (``succeeded``, ``cancelled`` or an
+  ErrorKind value);
 * ``submit_errors_total{kind}``, ``poll_errors_total{kind}`` (ErrorKind values), ``polls_total``;
 * ``deliveries_total{result}`` (posted, compressed, linked, failed), ``delivery_lag_seconds`` (job finished to
   delivered), ``credits_spent_total``;
@@ -87,7 +88,7 @@ class Metrics:
         self.jobs_submitted.labels(model=model).inc()
 
     def job_finished(self, model: str, outcome: str) -> None:
-        """Count a finished job; ``outcome`` is ``succeeded`` or an ErrorKind value."""
+        """Count a finished job; ``outcome`` is ``succeeded``, ``cancelled`` or an ErrorKind value."""
         self.jobs_finished.labels(model=model, outcome=outcome).inc()
 
     def delivered(self, result: str, lag_seconds: float | None = None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import io
 from typing import TYPE_CHECKING, TypeVar
 
 import discord
@@ -10,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserFacingError
-from bot.front import admin_render
+from bot.front import admin_render, usage_chart
 from bot.moderation.filters import validate_rule
 from bot.storage.guilds import ListKind
 
@@ -295,13 +297,23 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         text = f"The audit log goes to {channel.mention}." if channel else "The audit log is off."
         await interaction.edit_original_response(content=self._changed(interaction, text))
 
-    @server.command(name="report", description="Credits spent, top members, failures and refusals this month")
+    @server.command(
+        name="report", description="A chart of credits spent per day, top members, failures and refusals this month"
+    )
     async def server_report(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Show the usage report."""
         assert interaction.guild_id is not None
-        periods = self.bot.engine.quotas.periods()
-        report = await self.bot.engine.guilds.report(interaction.guild_id, since=periods.month_start)
-        await interaction.edit_original_response(embed=admin_render.report_embed(report, periods))
+        engine = self.bot.engine
+        periods = engine.quotas.periods()
+        report = await engine.guilds.report(interaction.guild_id, since=periods.month_start)
+        pool = (await engine.quotas.limits(interaction.guild_id, roles=())).guild_monthly
+        usage = usage_chart.daily_spending(report.spending, periods, pool, engine.clock())
+        png = await asyncio.to_thread(usage_chart.render_png, usage)
+        embed = admin_render.report_embed(report, periods)
+        embed.set_image(url=f"attachment://{usage_chart.FILENAME}")
+        await interaction.edit_original_response(
+            embed=embed, attachments=[discord.File(io.BytesIO(png), filename=usage_chart.FILENAME)]
+        )
 
     @operator.command(name="pause", description="Pause video generation on every server (owners only)")
     async def operator_pause(self, interaction: discord.Interaction[VideoBot], reason: str) -> None:

@@ -9,10 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog import ModelSpec
-from bot.domain import Orientation
 from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.creation import CreateInput, requester_of
+from bot.front.member_settings import fill_in, settings_embed, settings_view
 from bot.front.replies import confirm_created
 from bot.services.jobs import check_image_count, check_last_frame
 from bot.services.served import ModelState
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 HISTORY_LENGTH = 10
 AUTOCOMPLETE_LIMIT = 25
+CHOICE_NAME_LIMIT = 100  # Discord refuses a longer choice name
 
 
 @app_commands.guild_only()
@@ -48,14 +49,14 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         self,
         interaction: discord.Interaction[VideoBot],
         prompt: app_commands.Range[str, 1, 2000],
-        orientation: Literal["landscape", "portrait"] = "landscape",
+        orientation: Literal["landscape", "portrait"] | None = None,
         model: str | None = None,
         duration: app_commands.Range[int, 1, 60] | None = None,
         image: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         last_frame: discord.Attachment | None = None,
-        hd: bool = False,
+        hd: bool | None = None,
     ) -> None:
         """Defer privately at once, then run the creation flow; refusals edit the private reply."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -63,7 +64,10 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         if interaction.guild is None or not isinstance(channel, discord.abc.Messageable):
             raise UserFacingError("Use /video create in a server's text channel.")
         attachments = [a for a in (image, image2, image3) if a is not None]
-        spec = self.bot.engine.jobs.model(model)
+        engine = self.bot.engine
+        defaults = await engine.guilds.member_defaults(interaction.guild.id, interaction.user.id)
+        chosen = fill_in(defaults, engine.models, model=model, orientation=orientation, duration=duration, hd=hd)
+        spec = engine.jobs.model(chosen.model)
         check_image_count(spec, len(attachments))  # before downloading anything
         if last_frame is not None:
             check_last_frame(spec)
@@ -71,9 +75,9 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         wanted = CreateInput(
             prompt=prompt,
             model=spec.name,
-            orientation=Orientation(orientation),
-            duration=duration,
-            hd=hd,
+            orientation=chosen.orientation,
+            duration=chosen.duration,
+            hd=chosen.hd,
             images=[(a.filename, blob) for a, blob in zip(attachments, blobs[: len(attachments)], strict=True)],
             last_frame=(last_frame.filename, blobs[-1]) if last_frame is not None else None,
         )
@@ -90,13 +94,19 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
     async def model_autocomplete(
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        """Served models whose name or label contains what was typed (retired and unserved ones are left out)."""
+        """Served models whose name or label contains what was typed (retired and unserved ones are left out), each
+        with its cost for the duration chosen so far (or its own default length)."""
         typed = current.lower()
-        return [
-            app_commands.Choice(name=f"{spec.label} ({spec.name})"[:100], value=spec.name)
-            for spec in self.bot.engine.models.offered()
-            if typed in spec.name.lower() or typed in spec.label.lower()
-        ][:AUTOCOMPLETE_LIMIT]
+        wanted = getattr(interaction.namespace, "duration", None)
+        choices = []
+        for spec in self.bot.engine.models.offered():
+            if typed not in spec.name.lower() and typed not in spec.label.lower():
+                continue
+            seconds = wanted if wanted in spec.durations else spec.default_duration
+            cost = f" · {spec.cost(seconds):g} credits for {seconds} s"
+            name = f"{spec.label} ({spec.name})"[: CHOICE_NAME_LIMIT - len(cost)] + cost
+            choices.append(app_commands.Choice(name=name, value=spec.name))
+        return choices[:AUTOCOMPLETE_LIMIT]
 
     @create.autocomplete("duration")
     async def duration_autocomplete(
@@ -161,15 +171,27 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         status = await self.bot.engine.quotas.status(interaction.guild.id, interaction.user.id, roles)
         await interaction.edit_original_response(embed=render.quota_embed(status))
 
-    @app_commands.command(name="forget", description="Erase your video history and stored prompts on this server")
+    @app_commands.command(name="settings", description="Your own defaults for /video create on this server")
+    async def settings(self, interaction: discord.Interaction[VideoBot]) -> None:
+        """Show the member's defaults with a select menu for each."""
+        assert interaction.guild is not None
+        engine = self.bot.engine
+        defaults = await engine.guilds.member_defaults(interaction.guild.id, interaction.user.id)
+        await interaction.response.send_message(
+            embed=settings_embed(defaults), view=settings_view(defaults, engine.models.offered()), ephemeral=True
+        )
+
+    @app_commands.command(
+        name="forget", description="Erase your video history, stored prompts and defaults on this server"
+    )
     async def forget(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Delete the member's prompts and finished jobs; the credit ledger keeps only amounts."""
         assert interaction.guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self.bot.engine.guilds.forget_user(interaction.guild.id, interaction.user.id)
         await interaction.edit_original_response(
-            content="Your video history and prompts on this server are erased. Posted videos stay where they are; "
-            "their Delete button still works. The credit ledger keeps amounts only."
+            content="Your video history, prompts and defaults on this server are erased. Posted videos stay where "
+            "they are; their Delete button still works. The credit ledger keeps amounts only."
         )
 
     @app_commands.command(name="models", description="What each video model can do and what it costs")

@@ -15,6 +15,7 @@ from bot.engine import Engine, open_engine
 from bot.settings import Settings
 from tests.helpers import engine_env
 from tests.pgcluster import ClusterError, PgCluster
+from tests.s3server import moto_server
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -56,6 +57,13 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
     """An engine over the ``settings`` fixture."""
     async with open_engine(settings, Catalog.load()) as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 API (moto's server) on loopback, one per test worker; each test makes its own bucket."""
+    with moto_server(tmp_path_factory.getbasetemp()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -216,3 +216,9 @@ def delivered_jobs(tmp_path: Path) -> int:
     """How many jobs the bot's database records as delivered (read from the test's side)."""
     with contextlib.closing(sqlite3.connect(tmp_path / "reelbot.sqlite3")) as db:
         return int(db.execute("SELECT COUNT(*) FROM jobs WHERE delivery_state = 'delivered'").fetchone()[0])
+
+
+def rgb(colour: str) -> tuple[int, int, int]:
+    """``#rrggbb`` as the (red, green, blue) of a decoded pixel."""
+    value = int(colour.lstrip("#"), 16)
+    return value >> 16, (value >> 8) & 0xFF, value & 0xFF

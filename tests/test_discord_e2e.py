@@ -488,7 +488,7 @@ async def test_with_no_model_chosen_the_first_served_model_makes_the_video(
 ) -> None:
     sim.serve_models(("kling-v2-1", "doubao-seedance-1-0-pro-250528"))  # a gateway without Veo or Sora
     async with await start_bot(fake, sim, tmp_path):
-        offered = await fake.invoke_autocomplete("model", options={"prompt": "x", "model": ""})
+        offered = await fake.invoke_autocomplete("model", options={"prompt": "x", "model": "", "duration": 10})
         choices = (await offered.wait_response(WAIT)).data["choices"]
         durations = await fake.invoke_autocomplete("duration", options={"prompt": "x", "model": "kling-v2-1"})
         lengths = (await durations.wait_response(WAIT)).data["choices"]
@@ -501,6 +501,8 @@ async def test_with_no_model_chosen_the_first_served_model_makes_the_video(
         await fake.wait_for_message(status.id, has_video, timeout=WAIT)
 
     assert [c["value"] for c in choices] == ["kling-v2-1", "doubao-seedance-1-0-pro-250528"]
+    # Each with its cost for the length chosen so far.
+    assert [c["name"].split(" · ")[1] for c in choices] == ["10 credits for 10 s", "6 credits for 10 s"]
     assert [(c["name"], c["value"]) for c in lengths] == [("5 seconds (default)", 5), ("10 seconds", 10)]
     assert "Nothing was charged. Choose one of: kling-v2-1, doubao-seedance-1-0-pro-250528." in refusal
     assert [task.model for task in sim.tasks] == ["kling-v2-1"]

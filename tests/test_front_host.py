@@ -8,10 +8,8 @@ from bot.front.host import Host
 
 
 async def test_the_bot_is_a_host_for_its_buttons_and_tree(engine: Engine) -> None:
-    bot = VideoBot(engine, extensions=())
-    try:
+    # Entered as run_bot enters it: a sharded client can only be closed once its loop-bound parts exist.
+    async with VideoBot(engine, extensions=()) as bot:
         host: Host = bot
         assert isinstance(host, Host)
         assert host.engine is engine and host.accepting
-    finally:
-        await bot.close()

@@ -575,3 +575,47 @@ def test_transitions_chain_from_where_the_last_ended() -> None:
     assert slow.then(Transition(before=job, job=job, effects=(Notify(),))).effects == (Notify(became_slow=True),)
     with pytest.raises(ValueError, match="start where"):
         seen.transition.then(Transition(before=job, job=job))
+
+
+# Cancelling: a member stops a job; what it costs depends on whether the gateway already has it.
+
+MODERATOR = 99
+
+
+def test_cancelling_a_job_not_yet_sent_gives_every_credit_back() -> None:
+    job = dataclasses.replace(stored_job(), guild_id=7, requester_id=42)
+    now = CREATED + 3
+    move = lifecycle.cancel(job, MODERATOR, now)
+    assert move.effects == (Refund(), Notify())  # no strike: nobody was refused anything
+    cancelled = move.job
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.status.is_terminal
+    assert (cancelled.cancelled_by, cancelled.cancelled_at, cancelled.finished_at) == (MODERATOR, now, now)
+    assert cancelled.next_poll_at is None  # the poller neither gives it up nor sends it
+    assert cancelled.error_kind is None
+    # Delivery only shows who cancelled it on the status message.
+    assert (cancelled.delivery_state, cancelled.deliver_at) == (DeliveryState.PENDING, now)
+
+
+def test_cancelling_a_job_the_provider_started_commits_its_credits_with_no_strike() -> None:
+    running = lifecycle.observe(member_job(), snap("in_progress", 40), SUBMITTED + 20, POLICY).job
+    assert running.status is JobStatus.RUNNING and running.next_poll_at is not None
+    move = lifecycle.cancel(running, 42, SUBMITTED + 25)
+    assert move.effects == (Settle(), Notify())
+    assert move.job.next_poll_at is None  # polling stops
+    assert (move.job.status, move.job.cancelled_by, move.job.task_id) == (JobStatus.CANCELLED, 42, running.task_id)
+    assert move.job.result_path is None
+
+
+def test_a_cancelled_job_is_never_settled_again() -> None:
+    cancelled = lifecycle.cancel(member_job(), 42, SUBMITTED + 25).job
+    late = lifecycle.fail(cancelled, ErrorKind.CONTENT_POLICY, "refused", SUBMITTED + 30)
+    assert not {Settle(), Refund()} & set(late.effects)
+    assert not any(isinstance(effect, Strike) for effect in late.effects)
+
+
+@pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.FAILED])
+def test_a_finished_job_cannot_be_cancelled(status: JobStatus) -> None:
+    with pytest.raises(ValueError, match="cannot be cancelled"):
+        lifecycle.cancel(finished_job(status), 42, SUBMITTED + 50)
+    with pytest.raises(ValueError, match="cannot be cancelled"):
+        lifecycle.cancel(lifecycle.cancel(member_job(), 42, SUBMITTED + 45).job, 42, SUBMITTED + 50)

@@ -61,7 +61,7 @@ def test_both_dialects_ship_the_same_migrations() -> None:
     sqlite = [m.name for m in bundled_migrations("sqlite")]
     postgresql = [m.name for m in bundled_migrations("postgresql")]
     assert sqlite == postgresql
-    assert sqlite[-1] == "0009_lease_holder.sql"
+    assert len(sqlite) >= 11  # both folders were read, up to the member settings at least
 
 
 async def test_the_final_schemas_have_the_same_tables_and_columns(pg_url: str, tmp_path: Path) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.devtools.gateway import Simulator
+from bot.front import usage_chart
 from bot.storage.guilds import GuildStore, ListKind
 from bot.storage.sqlite import SqliteDatabase
 from tests.botproc import WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
-from tests.helpers import body_failed, delivered_jobs, eventually
+from tests.helpers import body_failed, delivered_jobs, eventually, rgb
 
 MODEL = "veo-3.1-fast-generate-preview"  # 1.5 credits a second: a 4-second video costs 6
 
@@ -77,7 +80,12 @@ async def test_members_without_manage_server_are_refused_by_the_command_itself(
 async def test_the_daily_allowance_is_spent_refunded_on_failure_and_refused_when_empty(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
-    for prompt in ("one", "please FAIL", "two", "three"):
+    first = await create(fake, prompt="one", model=MODEL, duration=4)
+    # The acknowledgement says what the video costs and what is left once it is paid for.
+    text = await private_text(fake, first, "on its way")
+    assert "It costs 6 credits; you have 12 of 18 left today, the server 394 of 400 today and 5994 of 6000" in text
+    await finished(fake, first)
+    for prompt in ("please FAIL", "two", "three"):
         await finished(fake, await create(fake, prompt=prompt, model=MODEL, duration=4))
 
     refused = await create(fake, prompt="four", model=MODEL, duration=4)
@@ -90,10 +98,38 @@ async def test_the_daily_allowance_is_spent_refunded_on_failure_and_refused_when
     await quota.wait_for(lambda _call: "18 / 18 used" in str(getattr(fake.original_message(quota), "embeds", "")), WAIT)
 
 
+async def test_the_report_attaches_the_months_spending_as_a_chart(fake: FakeDiscord, bot: BotProcess) -> None:
+    await admin(fake, "limits set", server_monthly=120)
+    first = await create(fake, prompt="one", model=MODEL, duration=4)
+    text = await private_text(fake, first, "on its way")
+    assert (
+        "It costs 6 credits; you have 12 of 18 left today, the server 394 of 400 today and 114 of 120 this month."
+        in text
+    )
+    await finished(fake, first)
+    await finished(fake, await create(fake, prompt="two", model=MODEL, duration=4))
+
+    rec = await admin(fake, "server report")
+    message = fake.original_message(rec)
+    assert message is not None
+    assert "12 (2 videos)" in str(message.embeds)  # two 6-credit videos
+    assert f"<@{fake.default_user.id}>: 12 credits, 2 videos" in str(message.embeds)  # members in the embed
+    (chart,) = message.attachments
+    assert chart.filename == "usage.png"
+    image = Image.open(io.BytesIO(fake.attachment_bytes(chart.id)))
+    assert image.format == "PNG" and image.size == (800, 500)
+    colours = {colour for _count, colour in image.convert("RGB").getcolors(maxcolors=800 * 500) or []}
+    assert rgb(usage_chart.PALETTE[0]) in colours  # the model's bar
+    assert rgb(usage_chart.POOL) in colours  # the monthly pool's line
+
+
 async def test_bonus_credits_are_spent_after_the_allowance(fake: FakeDiscord, sim: Simulator, bot: BotProcess) -> None:
     await admin(fake, "limits set", user_daily=6)
     await admin(fake, "credits grant", member=fake.default_user.id, amount=6)
-    await finished(fake, await create(fake, prompt="from the allowance", model=MODEL, duration=4))
+    allowance = await create(fake, prompt="from the allowance", model=MODEL, duration=4)
+    text = await private_text(fake, allowance, "on its way")
+    assert "you have 0 of 6 left today and 6 bonus credits, the server" in text
+    await finished(fake, allowance)
     await finished(fake, await create(fake, prompt="from the bonus", model=MODEL, duration=4))
     refused = await create(fake, prompt="nothing left", model=MODEL, duration=4)
     await private_text(fake, refused, "left today")

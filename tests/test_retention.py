@@ -134,7 +134,7 @@ async def test_the_file_work_runs_off_the_event_loop(tmp_path: Path, monkeypatch
     seen: list[threading.Thread] = []
     real_scan = retention._scan
 
-    def spying_scan(root: Path) -> dict[str, retention._Job]:
+    def spying_scan(root: Path) -> list[retention.Entry]:
         seen.append(threading.current_thread())
         return real_scan(root)
 

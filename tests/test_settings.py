@@ -87,6 +87,40 @@ def test_timeout_below_the_notice_is_refused() -> None:
     assert "JOB_TIMEOUT_MINUTES" in text
 
 
+@pytest.mark.parametrize(
+    ("count", "ids", "shards", "holds_zero"),
+    [("", "", None, True), ("4", "", None, True), ("4", "0,1", [0, 1], True), ("4", "1-3", [1, 2, 3], False)],
+)
+def test_shard_settings_name_the_shards_this_process_connects(
+    count: str, ids: str, shards: list[int] | None, holds_zero: bool
+) -> None:
+    s = Settings.from_env(valid_env(DISCORD_SHARD_COUNT=count, DISCORD_SHARD_IDS=ids))
+    assert s.discord_shard_count == (int(count) if count else None)
+    assert s.shard_ids == shards and s.holds_shard_zero is holds_zero
+
+
+def test_shard_ids_and_ranges_combine_sorted_and_once() -> None:
+    s = Settings.from_env(valid_env(DISCORD_SHARD_COUNT="8", DISCORD_SHARD_IDS=" 5, 0-2,1 ,7-7"))
+    assert s.shard_ids == [0, 1, 2, 5, 7]
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "says"),
+    [
+        ("", "0,1", "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"),
+        ("2", "1-2", "DISCORD_SHARD_IDS names shards that DISCORD_SHARD_COUNT=2 does not have (2)"),
+        ("2", "3-1", "DISCORD_SHARD_IDS has a range that runs backwards: '3-1'"),
+        ("2", "one", "DISCORD_SHARD_IDS must be shard ids or ranges separated by commas, such as 0,1 or 0-3"),
+        ("2", "-1", "DISCORD_SHARD_IDS must be shard ids or ranges"),
+        ("0", "", "DISCORD_SHARD_COUNT must be at least 1"),
+    ],
+)
+def test_wrong_shard_settings_are_named_in_one_line(count: str, ids: str, says: str) -> None:
+    text = config_problems(valid_env(DISCORD_SHARD_COUNT=count, DISCORD_SHARD_IDS=ids))
+    problems = text.splitlines()[1:]
+    assert len(problems) == 1 and says in problems[0]
+
+
 def test_every_problem_is_reported_in_one_error() -> None:
     env = {
         "DISCORD_TOKEN": DISCORD_SECRET,

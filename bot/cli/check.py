@@ -15,6 +15,7 @@ from bot.catalog import Catalog
 from bot.cli.explain import diagnose
 from bot.engine import open_engine
 from bot.errors import DatabaseUnavailableError, ExitCode
+from bot.media.store import MediaStoreError
 from bot.paths import settings_problems
 from bot.services.served import ModelState, ServedModels, when
 from bot.settings import Settings
@@ -39,6 +40,13 @@ async def run(settings: Settings, catalog: Catalog) -> int:
         async with open_engine(settings, catalog) as engine:
             await engine.store.check_writable()
             _line("ok", f"database: {describe(settings.database_location)} is writable and up to date")
+            if settings.media_s3_bucket is not None:
+                try:
+                    await engine.media.check()
+                except MediaStoreError as exc:
+                    _line("FAIL", f"MEDIA_S3_BUCKET: {exc}")
+                    return ExitCode.USAGE
+                _line("ok", f"finished videos go to the {engine.media.describe()}, which is reachable and writable")
             models = engine.models
             await models.refresh()
     except DatabaseUnavailableError as exc:

@@ -19,6 +19,7 @@ COLOURS: Final = {
     "submitted": discord.Colour.blurple(),
     "succeeded": discord.Colour.green(),
     "failed": discord.Colour.orange(),
+    "cancelled": discord.Colour.dark_grey(),
     "refused": discord.Colour.red(),
     "admin": discord.Colour.dark_teal(),
     "notice": discord.Colour.dark_red(),
@@ -50,6 +51,15 @@ class AuditLog:
             embed.add_field(name="Why", value=job.error_kind.value.replace("_", " "))
         if link:
             embed.add_field(name="Result", value=f"[message]({link})")
+        self._post(job.guild_id, embed)
+
+    def cancelled(self, job: Job, link: str | None) -> None:
+        """A member cancelled a job."""
+        title = f"Video for <@{job.requester_id}> cancelled by <@{job.cancelled_by}>"
+        embed = self._embed("cancelled", title, f"`{job.id}` · {job.model} · {job.duration} s")
+        embed.add_field(name="Credits", value="spent (the provider had started)" if job.sent else "given back")
+        if link:
+            embed.add_field(name="Status", value=f"[message]({link})")
         self._post(job.guild_id, embed)
 
     def refused(self, guild_id: int, user_id: int, reason: str, prompt: str) -> None:

@@ -1,4 +1,5 @@
-"""Persistent buttons under results and failures: the job id lives in the custom id, so they survive restarts."""
+"""Persistent buttons under status messages, results and failures: the job id lives in the custom id, so they
+survive restarts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 import discord
 
+from bot.domain import Job, JobStatus
 from bot.errors import UserFacingError
+from bot.front import render
 from bot.front.access import origin_for
 from bot.front.creation import CreateInput, requester_of
 from bot.front.host import host_of
@@ -32,6 +35,13 @@ def retry_view(job_id: str) -> discord.ui.View:
     """A Retry button under a failure notice."""
     view = discord.ui.View(timeout=None)
     view.add_item(RetryButton(job_id))
+    return view
+
+
+def cancel_view(job_id: str) -> discord.ui.View:
+    """A Cancel button under the status message of a job being made."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
     return view
 
 
@@ -115,6 +125,73 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
             await bot.takedown.take_down(job)
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
         await interaction.edit_original_response(content="The video was deleted.")
+
+
+class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
+    """Stop a job being made: for the requester, and for members who may manage messages.
+
+    A job not yet sent ends at once with its credits back; one the provider has started needs a confirmation,
+    since its credits stay spent.
+    """
+
+    action, label = "cancel", "Cancel"
+
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        """Cancel, or ask first when the provider has the job already."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job = await _cancellable(interaction, self.job_id)
+        if not job.sent:
+            await _cancel(interaction, job)
+            return
+        view = discord.ui.View(timeout=None)
+        view.add_item(ConfirmCancelButton(job.id))
+        await interaction.edit_original_response(content=render.cancel_sent_text(job), view=view)
+
+
+class ConfirmCancelButton(_JobButton, template=rf"reelbot:cancelsent:{_JOB}"):
+    """Cancel a job the provider has started, knowing its credits stay spent."""
+
+    action, label, style = "cancelsent", "Cancel anyway", discord.ButtonStyle.danger
+
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        """Cancel the job."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await _cancel(interaction, await _cancellable(interaction, self.job_id))
+
+
+async def _cancellable(interaction: discord.Interaction[Any], job_id: str) -> Job:
+    """The job, if it can still be cancelled and the presser may; otherwise a refusal saying why."""
+    job = await host_of(interaction).engine.store.get(job_id)
+    if job is None:
+        raise UserFacingError("That job no longer exists, so there is nothing to cancel.")
+    allowed = interaction.user.id == job.requester_id
+    if not allowed and not (interaction.permissions.manage_messages and job.guild_id == interaction.guild_id):
+        raise UserFacingError("Only the person who asked for this video, or a moderator, can cancel it.")
+    if job.status.is_terminal:
+        raise UserFacingError(_ended(job))
+    return job
+
+
+async def _cancel(interaction: discord.Interaction[Any], job: Job) -> None:
+    """Cancel for the presser and say what became of the credits; a job that ended first is explained."""
+    stored = await host_of(interaction).engine.jobs.cancel(job, interaction.user.id)
+    if stored.status is not JobStatus.CANCELLED or stored.cancelled_by != interaction.user.id:
+        raise UserFacingError(_ended(stored))
+    credits = (
+        "The video provider had started it, so its credits stay spent; nothing will be posted."
+        if stored.sent
+        else "It was never sent to the video provider, so its credits are back."
+    )
+    await interaction.edit_original_response(content=f"Cancelled job `{job.id}`. {credits}")
+
+
+def _ended(job: Job) -> str:
+    """Why a job that already ended cannot be cancelled."""
+    if job.status is JobStatus.CANCELLED:
+        return f"Job `{job.id}` was already cancelled by <@{job.cancelled_by}>."
+    if job.status is JobStatus.SUCCEEDED:
+        return f"Job `{job.id}` finished before it could be cancelled: its video is posted in its thread."
+    return f"Job `{job.id}` already ended, so there is nothing to cancel."
 
 
 class RemixModal(discord.ui.Modal, title="Remix this video"):

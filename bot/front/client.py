@@ -15,16 +15,24 @@ from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references
 from bot.front.audit import AuditLog
-from bot.front.buttons import DeleteButton, RemixButton, RerollButton, RetryButton
+from bot.front.buttons import (
+    CancelButton,
+    ConfirmCancelButton,
+    DeleteButton,
+    RemixButton,
+    RerollButton,
+    RetryButton,
+    cancel_view,
+)
 from bot.front.creation import LAST_FRAME_STEM, ORIGIN, Creator
 from bot.front.delivery import Delivery
+from bot.front.member_settings import SettingSelect
 from bot.front.progress import StatusEditor
 from bot.front.results import ResultFiles
 from bot.front.sync import sync_commands
 from bot.front.takedown import Takedown
 from bot.front.tree import BotTree
 from bot.media.ffmpeg import Encoder
-from bot.media.server import MediaLinks
 from bot.services.housekeeping import Housekeeper
 from bot.services.moderation import inactive_patterns_text
 
@@ -34,8 +42,11 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS: Final = 5.0
 
 
-class VideoBot(commands.Bot):
-    """Slash commands only: no message content, no privileged intents."""
+class VideoBot(commands.AutoShardedBot):
+    """Slash commands only: no message content, no privileged intents; the shards DISCORD_SHARD_IDS names.
+
+    Without DISCORD_SHARD_COUNT the process runs every shard of the count Discord recommends.
+    """
 
     def __init__(
         self,
@@ -43,7 +54,6 @@ class VideoBot(commands.Bot):
         *,
         extensions: Sequence[str],
         dev_guild_id: int | None = None,
-        media_links: MediaLinks | None = None,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads, permissions and upload limits of the servers the bot is in
@@ -53,16 +63,19 @@ class VideoBot(commands.Bot):
             tree_cls=BotTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=engine.settings.discord_shard_count,
         )
+        # Set here, not passed: discord.py's options type takes a list only, and None (every shard) is its default.
+        self.shard_ids = engine.settings.shard_ids
         self.engine = engine
         self._extension_names = tuple(extensions)
         self.dev_guild_id = dev_guild_id
         self.accepting = True
         self.audit = AuditLog(self, engine.guilds)
-        self.creator = Creator(engine, self, self.audit)
+        self.creator = Creator(engine, self, self.audit, cancel_view)
         self.editor = StatusEditor(self)
-        self.takedown = Takedown(self, engine.store, engine.guilds, engine.settings.results_dir)
-        results = ResultFiles(Encoder(), media_links, engine.settings.media_link_hours * 3600)
+        self.takedown = Takedown(self, engine.store, engine.guilds, engine.media)
+        results = ResultFiles(Encoder(), engine.media, engine.settings.media_link_hours * 3600)
         delivery = Delivery(self, engine.store, self.creator, self.editor, self.audit, results, engine.metrics)
         self.poller = engine.poller(
             origin=ORIGIN, deliver=delivery, on_change=self.editor.on_change, settle=delivery.settle
@@ -73,14 +86,19 @@ class VideoBot(commands.Bot):
         """Load the cogs, register the persistent buttons, sync commands and start the background services."""
         for extension in self._extension_names:
             await self.load_extension(extension)
-        self.add_dynamic_items(RerollButton, RemixButton, DeleteButton, RetryButton)
-        await sync_commands(self.tree, self.engine.store, self.dev_guild_id)
+        self.add_dynamic_items(
+            RerollButton, RemixButton, DeleteButton, RetryButton, CancelButton, ConfirmCancelButton, SettingSelect
+        )
+        await self._settle_shard_count()
+        await sync_commands(
+            self.tree, self.engine.store, self.dev_guild_id, holds_shard_zero=self.engine.settings.holds_shard_zero
+        )
         await self.engine.models.refresh()
         settings = self.engine.settings
         housekeeper = Housekeeper(
             self.engine.store,
             self.engine.metrics,
-            settings.results_dir,
+            self.engine.media,
             retention_seconds=settings.retention_days * 86400,
             max_bytes=int(settings.media_max_gb * 1024**3),
         )
@@ -94,6 +112,18 @@ class VideoBot(commands.Bot):
             task = asyncio.create_task(work, name=name)
             task.add_done_callback(_log_end)
             self._background.append(task)
+
+    async def _settle_shard_count(self) -> None:
+        """Ask Discord for its recommended shard count when none is configured, then say which shards connect.
+
+        discord.py would ask too, but then connect to the URL Discord names; with the count known it connects to
+        DISCORD_GATEWAY_URL (a gateway proxy) when that is set.
+        """
+        if self.shard_count is None:
+            self.shard_count, _, _ = await self.http.get_bot_gateway()
+            log.info("Discord recommends %d shard(s); this process runs all of them", self.shard_count)
+        shards = self.shard_ids if self.shard_ids is not None else range(self.shard_count)
+        log.info("Connecting shard(s) %s of %d", ", ".join(map(str, shards)), self.shard_count)
 
     async def on_ready(self) -> None:
         """Once connected (again): tell audit logs about stored patterns that cannot be applied."""

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -21,7 +21,7 @@ from bot.front.audit import AuditLog
 from bot.front.memory_budget import MemoryBudget
 from bot.services.creation import Ask
 from bot.services.moderation import ModerationRefusal, Requester
-from bot.services.quotas import QuotaRefusal
+from bot.services.quotas import QuotaRefusal, QuotaStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +61,25 @@ class Created:
     job: Job
     status_message: discord.Message
     thread: discord.Thread | None
+    cost: float
+    balance: QuotaStatus
+    """The member's and the server's credits once this job's are held."""
 
 
 class Creator:
     """Runs the creation flow; the delivery side asks it whether a job's set-up is still under way here."""
 
-    def __init__(self, engine: Engine, client: discord.Client, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: discord.Client,
+        audit: AuditLog,
+        running_view: Callable[[str], discord.ui.View],
+    ) -> None:
         self._engine = engine
         self._client = client
         self._audit = audit
+        self._running_view = running_view  # the buttons under a sent job's status message (Cancel), by job id
         self._setting_up: dict[str, asyncio.Event] = {}
         self._decodes = MemoryBudget(engine.settings.image_decode_memory_mb * 1024 * 1024)
 
@@ -131,11 +141,13 @@ class Creator:
             raise
         self._setting_up[job.id] = asyncio.Event()
         try:
-            return await self._post_and_send(
+            job, status_message, thread = await self._post_and_send(
                 job, request, spec, prepared, ending, channel=channel, permissions=permissions
             )
         finally:
             self._setting_up.pop(job.id).set()
+        balance = await self._engine.quotas.status(who.guild_id, who.user_id, who.role_ids)
+        return Created(job=job, status_message=status_message, thread=thread, cost=checked.cost, balance=balance)
 
     async def _post_and_send(
         self,
@@ -147,7 +159,7 @@ class Creator:
         *,
         channel: discord.abc.Messageable,
         permissions: discord.Permissions,
-    ) -> Created:
+    ) -> tuple[Job, discord.Message, discord.Thread | None]:
         store = self._engine.store
         files = [discord.File(io.BytesIO(image.data), filename=image.filename) for image in [*prepared, *ending]]
         try:
@@ -189,9 +201,9 @@ class Creator:
             await store.set_discord_refs(job.id, thread_id=thread.id)
         refreshed = await store.get(job.id)
         job = refreshed or job
-        await _edit_quietly(status_message, render.status_embed(job))
+        await _edit_quietly(status_message, render.status_embed(job), self._running_view(job.id))
         self._audit.submitted(job, status_message.jump_url)
-        return Created(job=job, status_message=status_message, thread=thread)
+        return job, status_message, thread
 
     async def _announce(self, text: str) -> None:
         """Tell the owners (by DM) and every audit log, once."""
@@ -238,9 +250,9 @@ async def _delete_quietly(message: discord.Message) -> None:
         log.warning("Could not delete status message %s", message.id)
 
 
-async def _edit_quietly(message: discord.Message, embed: discord.Embed) -> None:
+async def _edit_quietly(message: discord.Message, embed: discord.Embed, view: discord.ui.View) -> None:
     try:
-        await message.edit(embed=embed)
+        await message.edit(embed=embed, view=view)
     except discord.HTTPException:
         log.warning("Could not update status message %s", message.id)
 

@@ -75,6 +75,12 @@ class Delivery:
             return job.result_message_id  # nothing (more) to deliver: already handed over, or not finished
         if job.task_id is None and job.status_message_id is None:
             return None  # refused before anything was public: the member was told privately
+        if job.status is JobStatus.CANCELLED:
+            # Nothing is posted, whatever the gateway made: settle() shows who cancelled on the status message.
+            link = render.message_link(job.guild_id, job.channel_id, job.status_message_id)
+            if not job.maybe_delivered:  # an earlier, cut-off hand-over may have logged it already
+                self._audit.cancelled(job, link)
+            return None
         targets = await self._targets(job)
         posted = await self._already_posted(targets, job) if job.maybe_delivered else None
         if posted is None:
@@ -91,7 +97,12 @@ class Delivery:
     async def settle(self, job: Job, message_id: int | None) -> None:
         """After the post, outside the delivery slots: mark the status message done, linking the result."""
         job, result_link = self._posted.pop(job.id, (job, None))
-        if result_link is None or job.status_message_id is None or job.channel_id is None:
+        if job.status_message_id is None or job.channel_id is None:
+            return
+        if job.status is JobStatus.CANCELLED:
+            await self._editor.finish(job, embed=render.status_embed(job), view=None)  # the Cancel button goes
+            return
+        if result_link is None:
             return
         view = retry_view(job.id) if job.status is JobStatus.FAILED else None
         # Waits for the channel's edit budget, behind no progress edit; the job counts as delivered after it.
@@ -131,7 +142,7 @@ class Delivery:
         base: dict[str, Any] = {"allowed_mentions": mention, "nonce": f"reelbot-{job.id}"}
         if job.status is JobStatus.FAILED:
             return "notice", lambda: {**base, "content": render.failure_text(job), "view": retry_view(job.id)}
-        prepared = await self._results.prepare(job, self._upload_limit(job))
+        prepared = await self._results.prepare(job, await self._upload_limit(job))
         if prepared.video is None:
             return prepared.kind, lambda: {
                 **base,
@@ -194,10 +205,19 @@ class Delivery:
                 "(Send Messages, Send Messages in Threads, Attach Files or Embed Links). I tried elsewhere.",
             )
 
-    def _upload_limit(self, job: Job) -> int:
+    async def _upload_limit(self, job: Job) -> int:
         # A bot-token post gets the guild's limit: the requester's Nitro does not apply to it.
-        guild = self._client.get_guild(job.guild_id) if job.guild_id is not None else None
-        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT_BYTES
+        if job.guild_id is None:
+            return DEFAULT_UPLOAD_LIMIT_BYTES
+        guild = self._client.get_guild(job.guild_id)
+        if guild is None:
+            # A server on a shard this process does not run (its own process stopped mid-job): ask Discord.
+            try:
+                guild = await self._client.fetch_guild(job.guild_id, with_counts=False)
+            except discord.HTTPException as exc:
+                log.warning("Job %s: could not read its server's upload limit (%s); using 10 MiB", job.id, exc)
+                return DEFAULT_UPLOAD_LIMIT_BYTES
+        return guild.filesize_limit
 
 
 class _DirectMessage(discord.abc.Messageable):

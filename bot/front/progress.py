@@ -32,6 +32,9 @@ CHANNEL_EDITS_PER_WINDOW: Final = 4  # one below Discord's five, for the edits m
 CHANNEL_WINDOW_SECONDS: Final = 5.0
 # A delivery waits this long for its final status edit before it is recorded anyway (the edit stays queued).
 FINAL_EDIT_WAIT_SECONDS: Final = 120.0
+# Jobs whose final state was shown are remembered (the latest this many), so that a poll that was under way when
+# the job ended otherwise (a cancel) cannot put its stale progress back on the status message.
+FINISHED_JOBS_KEPT: Final = 10_000
 
 
 @dataclass(slots=True)
@@ -64,11 +67,14 @@ class StatusEditor:
         self._editing: dict[int, asyncio.Task[None]] = {}  # at most one edit per channel at a time, in order
         self._posts = 0
         self._wake = asyncio.Event()
+        self._finished: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
 
     async def on_change(self, job: Job, became_slow: bool) -> None:
         """The poller's progress listener: remember the job's newest state."""
         if job.status_message_id is None or job.channel_id is None or job.status.is_terminal:
             return  # terminal states are shown by the delivery, together with the result
+        if job.id in self._finished:
+            return
         wanted = self._wanted.get(job.id)
         if wanted is not None and wanted.final:
             return
@@ -79,6 +85,9 @@ class StatusEditor:
         """Show a finished job's final state (the edit's ``fields``) before any progress edit; wait until tried."""
         if job.status_message_id is None or job.channel_id is None:
             return
+        self._finished[job.id] = None
+        if len(self._finished) > FINISHED_JOBS_KEPT:
+            del self._finished[next(iter(self._finished))]
         done = asyncio.get_running_loop().create_future()
         replaced = self._wanted.get(job.id)
         self._wanted[job.id] = _Wanted(job, fields, done)

@@ -24,6 +24,7 @@ _STATE_WORDS = {
     JobStatus.RUNNING: "Generating",
     JobStatus.SUCCEEDED: "Done",
     JobStatus.FAILED: "Failed",
+    JobStatus.CANCELLED: "Cancelled",
 }
 
 
@@ -47,7 +48,7 @@ def message_link(guild_id: int | None, channel_id: int | None, message_id: int |
 def status_embed(job: Job, *, result_link: str | None = None, note: str | None = None) -> discord.Embed:
     """The public status message's embed for a job in any state."""
     colour = {JobStatus.SUCCEEDED: COLOUR_DONE, JobStatus.FAILED: COLOUR_FAILED}.get(job.status, COLOUR_RUNNING)
-    if job.result_deleted_at is not None:
+    if job.result_deleted_at is not None or job.status is JobStatus.CANCELLED:
         colour = COLOUR_DELETED
     prompt = _preview(job.prompt) if job.result_deleted_at is None else "The prompt is hidden: this video was deleted."
     embed = discord.Embed(title=_title(job), description=prompt, colour=colour)
@@ -59,6 +60,8 @@ def status_embed(job: Job, *, result_link: str | None = None, note: str | None =
     embed.add_field(name="Progress", value=progress_line(job), inline=False)
     if job.status is JobStatus.FAILED and job.error_message:
         embed.add_field(name="What happened", value=job.error_message[:1024], inline=False)
+    if job.status is JobStatus.CANCELLED:
+        embed.add_field(name="What happened", value=cancelled_text(job), inline=False)
     if result_link:
         embed.add_field(name="Result", value=f"[Open the video]({result_link})", inline=False)
     if note:
@@ -78,6 +81,25 @@ def progress_line(job: Job) -> str:
     percent = f" {job.progress}%" if job.progress is not None else ""
     slow = " · taking longer than usual" if job.slow_notified else ""
     return f"`{render_bar(job.progress, BAR_WIDTH)}`{percent} · {state} · started <t:{started}:R>{slow}"
+
+
+def cancelled_text(job: Job) -> str:
+    """Who cancelled a job and when, and what became of its credits."""
+    when = f" <t:{int(job.cancelled_at)}:R>" if job.cancelled_at is not None else ""
+    credits = (
+        "The video provider had already started it, so its credits were spent; nothing will be posted."
+        if job.sent
+        else "It was never sent to the video provider, so its credits were given back."
+    )
+    return f"Cancelled by <@{job.cancelled_by}>{when}. {credits}"
+
+
+def cancel_sent_text(job: Job) -> str:
+    """The private question before cancelling a job the provider has already started."""
+    return (
+        f"The video provider has already started {job_marker(job.id)}, and it cannot be stopped there: its credits "
+        "stay spent even if you cancel. Cancelling now frees the slot and nothing will be posted. Cancel anyway?"
+    )
 
 
 def result_text(job: Job) -> str:
@@ -150,7 +172,8 @@ def help_embed(default: str) -> discord.Embed:
         "and `hd` where the model offers it.\n"
         "The bot answers privately, then posts a status message and opens a thread where the video arrives. "
         "Under a finished video: **Re-roll** makes another take, **Remix** takes a new prompt, "
-        "**Delete** takes it down (for the requester and moderators).\n\n"
+        "**Delete** takes it down (for the requester and moderators). While a video is being made, **Cancel** on "
+        "its status message stops it (for the requester and moderators).\n\n"
         "**/video status** `[job]` — your running jobs, or one job by its id.\n"
         "**/video history** — your recent videos.\n"
         "**/video models** — what each model can do and costs.\n\n"
@@ -168,7 +191,9 @@ def job_summary(job: Job) -> str:
     state = progress_line(job) if not job.status.is_terminal else _STATE_WORDS[job.status]
     if job.status is JobStatus.FAILED and job.error_kind is not None:
         state += f" ({job.error_kind.value.replace('_', ' ')})"
-    if job.delivery_state is DeliveryState.FAILED:
+    if job.status is JobStatus.CANCELLED:
+        state += f" by <@{job.cancelled_by}>" + (" (credits spent)" if job.sent else " (credits given back)")
+    elif job.delivery_state is DeliveryState.FAILED:
         state += " · could not be posted on Discord (a moderator can check the bot's permissions)"
     elif job.status.is_terminal and job.delivery_state is not DeliveryState.DELIVERED:
         state += " · being posted"
@@ -213,6 +238,7 @@ def _title(job: Job) -> str:
     return {
         JobStatus.SUCCEEDED: "Video ready",
         JobStatus.FAILED: "Video failed",
+        JobStatus.CANCELLED: "Video cancelled",
     }.get(job.status, "Making a video")
 
 

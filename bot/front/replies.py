@@ -13,6 +13,7 @@ from bot.front import render
 
 if TYPE_CHECKING:
     from bot.front.creation import Created
+    from bot.services.quotas import QuotaStatus
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,33 @@ def confirm_created(created: Created) -> str:
     """What the member is told privately once their job is accepted."""
     job = created.job
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
-    return f"Your video is on its way ({render.job_marker(job.id)}). Follow it here: {where}"
+    return (
+        f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
+        f"{credits_left(created.balance)}. Follow it here: {where}"
+    )
+
+
+def credits_left(status: QuotaStatus) -> str:
+    """What the member and their server have left, in a sentence (limits of 0 mean none)."""
+    limits, usage = status.limits, status.usage
+    bonus = f" and {usage.bonus_balance:g} bonus credits" if usage.bonus_balance else ""
+    if limits.user_daily:
+        you = f"you have {_left(limits.user_daily, usage.user_today)} of {limits.user_daily:g} left today{bonus}"
+    else:
+        you = f"you have no daily limit{bonus}"
+    pools = [
+        f"{_left(cap, used)} of {cap:g} {period}"
+        for cap, used, period in (
+            (limits.guild_daily, usage.guild_today, "today"),
+            (limits.guild_monthly, usage.guild_month, "this month"),
+        )
+        if cap
+    ]
+    return f"{you}, the server {' and '.join(pools)}" if pools else you
+
+
+def _left(cap: float, used: float) -> str:
+    return f"{max(0.0, cap - used):g}"
 
 
 async def report_error(interaction: discord.Interaction[Any], error: Exception) -> None:

@@ -1,7 +1,8 @@
 """What a finished video's post carries: the file itself, a copy re-encoded to fit, or a link, with its poster.
 
-Files in RESULTS_DIR: ``{job}.mp4`` (the original, kept), ``{job}.fit.mp4`` (fitted to an upload limit) and
-``{job}.poster.jpg`` (the first frame).
+Files in the media store's working folder (RESULTS_DIR): ``{job}.mp4`` (the original, kept), ``{job}.fit.mp4``
+(fitted to an upload limit) and ``{job}.poster.jpg`` (the first frame). A poster or fitted copy made here is published
+to the store (a bucket, when there is one), and one this process lacks is fetched from it before being made again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot.domain import Job
 from bot.front import render
 from bot.media.ffmpeg import Encoder, MediaError
 from bot.media.probe import VideoInfo
-from bot.media.server import MediaLinks
+from bot.media.store import MediaStore, MediaStoreError
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +43,22 @@ class Prepared:
 class ResultFiles:
     """Prepares a finished job's post for a given upload limit."""
 
-    def __init__(self, encoder: Encoder, links: MediaLinks | None, link_ttl_seconds: float) -> None:
+    def __init__(self, encoder: Encoder, media: MediaStore, link_ttl_seconds: float) -> None:
         self._encoder = encoder
-        self._links = links
+        self._media = media
         self._ttl = link_ttl_seconds
 
     async def prepare(self, job: Job, limit_bytes: int) -> Prepared:
         """Attach the original when it fits; otherwise a copy re-encoded to fit; otherwise link or explain."""
         original = Path(job.result_path or "")
+        if _size(original) is None:  # downloaded by another process: the store has it
+            original = await self._media.fetch(job.id, ".mp4") or original
         size = _size(original) or job.result_bytes or 0
         info = await self._probe(original)
         poster = await self._poster(job, original)
         if poster is not None and (_size(poster) or 0) > limit_bytes:
             poster = None  # Discord checks every attached file against the limit, the poster too
-        full_link = self._link(job, original)
+        full_link = await self._link(job, original)
         if size <= limit_bytes:
             return Prepared("posted", render.result_text(job), original, [_details(job, info, size, poster)], poster)
         fitted = await self._fit(job, original, limit_bytes)
@@ -80,14 +83,21 @@ class ResultFiles:
         dest = original.with_name(f"{job.id}.poster.jpg")
         if dest.is_file():
             return dest
+        stored = await self._stored(job, ".poster.jpg")
+        if stored is not None:
+            return stored
         try:
-            return await self._encoder.poster(original, dest)
+            made = await self._encoder.poster(original, dest)
         except MediaError as exc:
             log.warning("Job %s: no poster frame: %s", job.id, exc)
             return None
+        await self._share(job, made)
+        return made
 
     async def _fit(self, job: Job, original: Path, limit_bytes: int) -> tuple[Path, VideoInfo] | None:
         dest = original.with_name(f"{job.id}.fit.mp4")
+        if not dest.is_file():
+            dest = await self._stored(job, ".fit.mp4") or dest
         try:
             fitted_size = _size(dest)
             if fitted_size is not None and fitted_size <= limit_bytes:
@@ -97,12 +107,28 @@ class ResultFiles:
             log.warning("Job %s: could not fit the video under %d bytes: %s", job.id, limit_bytes, exc)
             return None
         log.info("Job %s: re-encoded to %s bytes in %d attempt(s)", job.id, _size(result.path), result.attempts)
+        await self._share(job, result.path)
         return result.path, result.info
 
-    def _link(self, job: Job, original: Path) -> str | None:
-        if self._links is None or _size(original) is None:
+    async def _stored(self, job: Job, suffix: str) -> Path | None:
+        """A poster or fitted copy another process made, if the store has it (else it is made here)."""
+        try:
+            return await self._media.fetch(job.id, suffix)
+        except MediaStoreError as exc:
+            log.warning("Job %s: %s; making it here", job.id, exc)
             return None
-        return self._links.link(job.id, original, self._ttl)
+
+    async def _share(self, job: Job, path: Path) -> None:
+        """Publish a poster or fitted copy made here; the post does not wait on the store for it."""
+        try:
+            await self._media.publish(job.id, path)
+        except MediaStoreError as exc:
+            log.warning("Job %s: %s; other processes will make their own", job.id, exc)
+
+    async def _link(self, job: Job, original: Path) -> str | None:
+        if _size(original) is None:
+            return None
+        return await self._media.link(job.id, original, self._ttl)
 
 
 def _size(path: Path) -> int | None:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_LIMIT_SECONDS = 8.0
 # The slash-command modules the bot loads, by name: the top-level cogs package sits above the front and is not imported.
 EXTENSIONS: Final = ("cogs.video", "cogs.admin")
+SHARDING_REQUIRED: Final = 4011  # the gateway's close code when a shard would hold too many servers
 
 
 def point_discord_py(settings: Settings) -> None:
@@ -47,9 +48,10 @@ async def run_bot(settings: Settings, catalog: Catalog) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     links = media_links(settings)
-    async with open_engine(settings, catalog) as engine, AsyncExitStack() as servers:
-        bot = VideoBot(engine, extensions=EXTENSIONS, dev_guild_id=settings.discord_dev_guild_id, media_links=links)
-        await start_servers(servers, settings, engine, bot, links)
+    async with open_engine(settings, catalog, media_links=links) as engine, AsyncExitStack() as servers:
+        log.info("Finished videos are kept in the %s", engine.media.describe())
+        bot = VideoBot(engine, extensions=EXTENSIONS, dev_guild_id=settings.discord_dev_guild_id)
+        await start_servers(servers, settings, engine, bot)
         async with bot:
             running = asyncio.create_task(bot.start(settings.discord_token), name="discord")
             stopping = asyncio.create_task(stop.wait(), name="signal")
@@ -72,6 +74,13 @@ def _ended(running: asyncio.Task[None]) -> int:
         sys.stderr.write(
             "Discord rejected DISCORD_TOKEN. Copy the token again from the developer portal (Bot page, "
             "Reset Token) into DISCORD_TOKEN.\n"
+        )
+        return ExitCode.USAGE
+    if isinstance(error, discord.ConnectionClosed) and error.code == SHARDING_REQUIRED:
+        sys.stderr.write(
+            "Discord requires more shards for the servers this bot is in. Raise DISCORD_SHARD_COUNT (the same in "
+            "every process, with the new shards given out in DISCORD_SHARD_IDS), or leave both empty to use "
+            "Discord's recommended count.\n"
         )
         return ExitCode.USAGE
     if isinstance(error, discord.PrivilegedIntentsRequired):

@@ -1,4 +1,7 @@
-"""Command registration: to the dev guild on every start, globally only when the definitions changed."""
+"""Command registration: to the dev guild on every start, globally only when the definitions changed.
+
+With several shard processes, only the one holding shard 0 registers: one sync, not one per process.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +26,14 @@ def commands_hash(tree: app_commands.CommandTree[Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-async def sync_commands(tree: app_commands.CommandTree[Any], store: JobStore, dev_guild_id: int | None) -> str:
-    """Register the commands where they belong; return what was done ("guild", "global" or "unchanged")."""
+async def sync_commands(
+    tree: app_commands.CommandTree[Any], store: JobStore, dev_guild_id: int | None, *, holds_shard_zero: bool
+) -> str:
+    """Register the commands where they belong; return what was done ("guild", "global", "unchanged" or
+    "elsewhere": another process holds shard 0 and registers them)."""
+    if not holds_shard_zero:
+        log.info("Not syncing commands: the process holding shard 0 does")
+        return "elsewhere"
     if dev_guild_id is not None:
         # Guild commands appear at once, which is what a developer wants; global ones can take a while.
         guild = discord.Object(id=dev_guild_id)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Final
 
 import discord
 
 from bot.domain import Job
 from bot.front import render
-from bot.media.retention import remove_job
+from bot.media.store import MediaStore
 from bot.storage import JobStore
 from bot.storage.guilds import GuildStore
 
@@ -20,18 +19,18 @@ UNKNOWN_MESSAGE: Final = 10008
 
 
 class Takedown:
-    """Deletes what a job put out: the result post, the files (so its signed links answer 410), the prompt shown."""
+    """Deletes what a job put out: the result post, the files (so its links stop working), the prompt shown."""
 
-    def __init__(self, client: discord.Client, store: JobStore, guilds: GuildStore, results_dir: Path) -> None:
+    def __init__(self, client: discord.Client, store: JobStore, guilds: GuildStore, media: MediaStore) -> None:
         self._client = client
         self._store = store
         self._guilds = guilds
-        self._results_dir = results_dir
+        self._media = media
 
     async def take_down(self, job: Job) -> None:
         """Once the result post is gone: record it, delete the files, hide the prompt on the status and thread."""
         await self._store.mark_result_deleted(job.id)
-        await remove_job(self._results_dir, job.id)
+        await self._media.remove_job(job.id)
         job = await self._store.get(job.id) or job
         await self._hide_status(job)
         await self._rename_thread(job)

@@ -25,22 +25,21 @@ HEALTH_TIMEOUT_SECONDS: Final = BUSY_TIMEOUT_SECONDS + 5.0
 
 
 def media_links(settings: Settings) -> MediaLinks | None:
-    """Signed links under MEDIA_PUBLIC_URL, or None when the media server is off."""
+    """Signed links under MEDIA_PUBLIC_URL, or None when the media server is off (a bucket's links are presigned)."""
     if settings.media_public_url is None:
         return None
     key = load_signing_key(settings.media_signing_key, settings.database_path.parent / "media-signing.key")
     return MediaLinks(settings.media_public_url, key)
 
 
-async def start_servers(
-    stack: AsyncExitStack, settings: Settings, engine: Engine, bot: VideoBot, links: MediaLinks | None
-) -> None:
+async def start_servers(stack: AsyncExitStack, settings: Settings, engine: Engine, bot: VideoBot) -> None:
     """Start the configured servers; ``stack`` stops them."""
     serve_limited = functools.partial(
         serve,
         header_timeout_seconds=settings.media_header_timeout_seconds,
         max_connections=settings.media_max_connections,
     )
+    links = engine.media.served_links
     if links is not None:
         runner = await serve_limited(
             create_media_app(settings.results_dir, links, engine.store.is_result_deleted), settings.media_listen
@@ -55,9 +54,8 @@ async def start_servers(
 
 
 async def health(engine: Engine, bot: VideoBot) -> HealthReport:
-    """Discord connected, database writable, gateway answering."""
-    discord_ok = bot.is_ready() and not bot.is_closed()
-    checks = {"discord": HealthCheck(discord_ok, "connected" if discord_ok else "not connected")}
+    """Discord connected (every shard of this process), database writable, gateway answering."""
+    checks = {"discord": _discord_check(bot)}
     try:
         await engine.store.check_writable()
         checks["database"] = HealthCheck(True, "writable")
@@ -67,6 +65,17 @@ async def health(engine: Engine, bot: VideoBot) -> HealthReport:
     stopped = bot.stopped_services()
     checks["services"] = HealthCheck(not stopped, f"stopped: {', '.join(stopped)}" if stopped else "running")
     return HealthReport(checks)
+
+
+def _discord_check(bot: VideoBot) -> HealthCheck:
+    if not bot.is_ready() or bot.is_closed():
+        return HealthCheck(False, "not connected")
+    shards = bot.shards
+    down = sorted(shard_id for shard_id, shard in shards.items() if shard.is_closed())
+    of = f"of {bot.shard_count}"
+    if down:
+        return HealthCheck(False, f"shard {', '.join(map(str, down))} {of} not connected")
+    return HealthCheck(True, f"connected: shard {', '.join(map(str, sorted(shards)))} {of}")
 
 
 async def _gateway_check(engine: Engine) -> HealthCheck:

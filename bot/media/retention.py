@@ -21,9 +21,9 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,9 @@ _PART = re.compile(r"\.?(?P<job>[A-Za-z0-9_-]+)(?:\..*)?\.part")
 
 @dataclass(frozen=True, slots=True)
 class SweepReport:
-    """What one sweep deleted and what it left."""
+    """What one sweep deleted and what it left (files of a folder, or objects of a bucket named by their keys)."""
 
-    deleted_files: tuple[Path, ...] = ()
+    deleted_files: tuple[PurePath, ...] = ()
     freed_bytes: int = 0
     remaining_bytes: int = 0
 
@@ -48,17 +48,23 @@ class SweepReport:
 
 
 @dataclass(slots=True)
-class _Entry:
-    path: Path
+class Entry:
+    """One file (or object) the sweep may delete: where it is, its size and when it was last written."""
+
+    path: PurePath
     size: int
     mtime: float
+
+
+Drop = Callable[[list[Entry]], list[Entry]]
+"""Deletes entries; returns those that could not be deleted (they stay, and count toward the size)."""
 
 
 @dataclass(slots=True)
 class _Job:
     job_id: str
-    results: list[_Entry] = field(default_factory=list)
-    parts: list[_Entry] = field(default_factory=list)
+    results: list[Entry] = field(default_factory=list)
+    parts: list[Entry] = field(default_factory=list)
 
     @property
     def newest(self) -> float:
@@ -70,15 +76,20 @@ async def sweep(
 ) -> SweepReport:
     """Delete expired results and stale ``.part`` files, then the oldest results until under ``max_bytes``."""
     report = await asyncio.to_thread(_sweep, results_dir, max_age_seconds, max_bytes, now, frozenset(protected))
+    log_report(report, str(results_dir))
+    return report
+
+
+def log_report(report: SweepReport, where: str) -> None:
+    """Log what a sweep deleted, if anything."""
     if report.deleted_files:
         log.info(
             "Retention: deleted %d files (%d bytes) from %s; %d bytes remain",
             len(report.deleted_files),
             report.freed_bytes,
-            results_dir,
+            where,
             report.remaining_bytes,
         )
-    return report
 
 
 async def remove_job(results_dir: Path, job_id: str) -> None:
@@ -96,59 +107,70 @@ def _remove_job(root: Path, job_id: str) -> None:
 
 
 def _sweep(root: Path, max_age: float, max_bytes: int, now: float, protected: frozenset[str]) -> SweepReport:
-    jobs = _scan(root)
-    deleted: list[_Entry] = []
-
-    def drop(entries: list[_Entry]) -> list[_Entry]:
-        """Delete ``entries``; return those that could not be deleted."""
+    def unlink(entries: list[Entry]) -> list[Entry]:
         kept = []
         for entry in entries:
             try:
-                entry.path.unlink(missing_ok=True)
+                Path(entry.path).unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("Retention: could not delete %s: %s", entry.path, exc)
                 kept.append(entry)
-            else:
-                deleted.append(entry)
+        return kept
+
+    return select(_scan(root), max_age, max_bytes, now, protected, unlink)
+
+
+def select(
+    entries: Iterable[Entry], max_age: float, max_bytes: int, now: float, protected: Collection[str], drop: Drop
+) -> SweepReport:
+    """The sweep's rules over ``entries`` (named as above; others are ignored), deleting through ``drop``."""
+    jobs: dict[str, _Job] = {}
+    for entry in entries:
+        result, part = _RESULT.fullmatch(entry.path.name), _PART.fullmatch(entry.path.name)
+        match = result or part
+        if match is not None:
+            job = jobs.setdefault(match["job"], _Job(match["job"]))
+            (job.results if result else job.parts).append(entry)
+    deleted: list[Entry] = []
+
+    def dropped(chosen: list[Entry]) -> list[Entry]:
+        kept = drop(chosen)
+        deleted.extend(e for e in chosen if e not in kept)
         return kept
 
     candidates = [job for job in jobs.values() if job.job_id not in protected]
     for job in candidates:
         stale = [e for e in job.parts if now - e.mtime > PART_MAX_AGE_SECONDS]
-        job.parts = [e for e in job.parts if e not in stale] + drop(stale)
+        job.parts = [e for e in job.parts if e not in stale] + dropped(stale)
         if job.results and now - job.newest > max_age:
-            job.results = drop(job.results)
+            job.results = dropped(job.results)
     total = sum(e.size for job in jobs.values() for e in (*job.results, *job.parts))
     for job in sorted((j for j in candidates if j.results), key=lambda j: (j.newest, j.job_id)):
         if total <= max_bytes:
             break
         total -= sum(e.size for e in job.results)
-        job.results = drop(job.results)
+        job.results = dropped(job.results)
         total += sum(e.size for e in job.results)
     return SweepReport(tuple(e.path for e in deleted), sum(e.size for e in deleted), total)
 
 
-def _scan(root: Path) -> dict[str, _Job]:
-    jobs: dict[str, _Job] = {}
+def _scan(root: Path) -> list[Entry]:
+    entries: list[Entry] = []
     try:
         names = os.listdir(root)
     except FileNotFoundError:
-        return jobs
+        return entries
     for name in names:
-        result, part = _RESULT.fullmatch(name), _PART.fullmatch(name)
-        match = result or part
-        if match is None:
+        if _RESULT.fullmatch(name) is None and _PART.fullmatch(name) is None:
             continue
         path = root / name
         try:
             st = path.lstat()
         except OSError:
             continue  # deleted meanwhile
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        job = jobs.setdefault(match["job"], _Job(match["job"]))
-        (job.results if result else job.parts).append(_Entry(path, st.st_size, st.st_mtime))
-    return jobs
+        if stat.S_ISREG(st.st_mode):
+            entries.append(Entry(path, st.st_size, st.st_mtime))
+    return entries
 
 
 def _is_main_result(name: str) -> bool:

@@ -6,10 +6,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Final
 
-from bot.media.retention import SweepReport, sweep
+from bot.media.retention import SweepReport
+from bot.media.store import MediaStore
 from bot.metrics import Metrics
 from bot.storage import JobStore
 
@@ -19,13 +19,14 @@ HOUSEKEEPING_SECONDS: Final = 600.0
 
 
 class Housekeeper:
-    """Keeps RESULTS_DIR within RETENTION_DAYS and MEDIA_MAX_GB, never touching jobs still in progress."""
+    """Keeps the media store (RESULTS_DIR or the bucket) within RETENTION_DAYS and MEDIA_MAX_GB, never touching jobs
+    still in progress."""
 
     def __init__(
         self,
         store: JobStore,
         metrics: Metrics,
-        results_dir: Path,
+        media: MediaStore,
         *,
         retention_seconds: float,
         max_bytes: int,
@@ -33,7 +34,7 @@ class Housekeeper:
     ) -> None:
         self._store = store
         self._metrics = metrics
-        self._results_dir = results_dir
+        self._media = media
         self._retention_seconds = retention_seconds
         self._max_bytes = max_bytes
         self._clock = clock
@@ -43,8 +44,7 @@ class Housekeeper:
         counts = await self._store.count_by_status()
         self._metrics.set_job_states({(status.value, model): n for (status, model), n in counts.items()})
         self._metrics.queue_depth.set(sum(n for (status, _), n in counts.items() if not status.is_terminal))
-        return await sweep(
-            self._results_dir,
+        return await self._media.sweep(
             max_age_seconds=self._retention_seconds,
             max_bytes=self._max_bytes,
             now=self._clock(),

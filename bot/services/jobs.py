@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,7 @@ from bot.domain import (
     GenerationRequest,
     ImageTransport,
     Job,
+    JobStatus,
     NewJob,
     Orientation,
 )
@@ -133,6 +135,42 @@ class JobService:
         await self._store.apply(failed)
         return failed.job
 
+    async def cancel(self, job: Job, by: int) -> Job:
+        """Cancel an unfinished job for member ``by`` (see lifecycle.cancel); return it as stored afterwards.
+
+        Cancelled, by ``by`` or by someone just before; or finished otherwise first: whichever write came first won.
+        """
+        if job.status is JobStatus.SUBMITTING:
+            job = await self._withdraw(job)
+            if job.status.is_terminal:
+                return job
+        change = lifecycle.cancel(job, by, self._clock())
+        committed = await self._store.apply(change)
+        stored = await self._store.get(job.id) or change.job
+        ours = (by, change.job.cancelled_at)
+        if stored.status is JobStatus.CANCELLED and (stored.cancelled_by, stored.cancelled_at) == ours:
+            log.info("Job %s: cancelled by %s (%s)", job.id, by, "sent, credits spent" if job.sent else "not sent")
+            self._metrics.credits_spent.inc(committed)
+            self._metrics.job_finished(job.model, JobStatus.CANCELLED.value)
+            if self.on_submitted is not None:
+                self.on_submitted()  # wakes the poller: the delivery shows who cancelled on the status message
+        return stored
+
+    async def _withdraw(self, job: Job) -> Job:
+        """Make sure a job waiting to be sent is not sent while it is cancelled: it is taken from its sender, or
+        the sender has it already and the cancel must wait for the gateway's answer (the job may be billed)."""
+        stored_with = lifecycle.unsent_deadline(job.created_at, self._client.timeouts.submit)
+        # Should the cancel not be recorded after all, the poller gives the job up (with a refund) a little later.
+        fallback = self._clock() + lifecycle.SUBMIT_GRACE_SECONDS
+        if await self._store.withdraw_unsent(job.id, stored_with, fallback):
+            return dataclasses.replace(job, next_poll_at=fallback)
+        current = await self._store.get(job.id)
+        if current is not None and current.status is not JobStatus.SUBMITTING:
+            return current  # sent meanwhile (the cancel then commits its credits), or ended
+        raise UserFacingError(
+            "This video is being handed to the video provider right now. Press Cancel again in a few seconds."
+        )
+
     async def send(self, job: Job, request: GenerationRequest, *, refusal_told: bool = False) -> Job:
         """Submit a stored job's request and record the outcome.
 
@@ -144,6 +182,9 @@ class JobService:
         # it to do so (its set-up took too long), do not submit at all.
         deadline = lifecycle.unsent_deadline(self._clock(), self._client.timeouts.submit)
         if not await self._store.extend_submit(job, deadline):
+            current = await self._store.get(job.id)
+            if current is not None and current.status is JobStatus.CANCELLED:
+                raise UserFacingError("This video was cancelled before it was sent. Nothing was charged.")
             raise UserFacingError(
                 "Setting this video up took too long, so it was not sent. Nothing was charged; try again."
             )

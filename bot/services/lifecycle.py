@@ -295,6 +295,27 @@ def deadline(job: Job, policy: PollPolicy) -> float:
     return job.started_at + policy.timeout_after_seconds
 
 
+def cancel(job: Job, by: int, now: float) -> Transition:
+    """End an unfinished job because member ``by`` asked: nothing more is polled, fetched or posted for it.
+
+    Not yet sent, its credits come back. Sent, the gateway (which has no cancel) makes and bills the video anyway:
+    its credits are committed at once, with no strike. Either way delivery then only shows who cancelled it.
+    """
+    if job.status.is_terminal:
+        raise ValueError(f"job {job.id}: {job.status} jobs cannot be cancelled")
+    stopped = _finish(
+        job,
+        JobStatus.CANCELLED,
+        now,
+        cancelled_by=by,
+        cancelled_at=now,
+        poll_errors=0,
+        poll_error_kind=None,
+        download_attempts=0,
+    )
+    return _transition(job, stopped)
+
+
 def lease_delivery(job: Job, now: float, until: float, *, holder: str) -> Transition:
     """The finished job is taken to be delivered by ``holder``, until ``until``; the attempt is counted.
 
@@ -352,6 +373,9 @@ def _transition(before: Job, after: Job, *, became_slow: bool = False) -> Transi
     if after.status.is_terminal and not before.status.is_terminal:
         if after.status is JobStatus.SUCCEEDED:
             effects.append(Settle())  # the video is here: the held credits are spent
+        elif after.status is JobStatus.CANCELLED:
+            # The provider bills a task it was sent, cancelled or not; one never sent costs nothing.
+            effects.append(Settle() if before.sent else Refund())
         else:
             effects.append(Refund())  # every failure gives the credits back
             if after.error_kind is ErrorKind.CONTENT_POLICY and after.guild_id and after.requester_id:

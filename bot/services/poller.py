@@ -8,7 +8,6 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import Final
 
 import aiohttp
@@ -17,6 +16,7 @@ from bot.domain import DeliveryState, Job, JobStatus, Transition
 from bot.errors import GatewayError, GatewayUnavailableError
 from bot.gateway.client import GatewayClient
 from bot.gateway.download import ResultRules, download_result
+from bot.media.store import MediaStore, MediaStoreError
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
@@ -30,6 +30,10 @@ IDLE_CHECK_SECONDS: Final = 2.0
 DELIVERY_CONCURRENCY: Final = 4
 # What this process learnt of the gateway's refresh loop is merged with the store's (other processes') this often.
 CLOCK_SYNC_SECONDS: Final = 5.0
+UNSTORED_MESSAGE: Final = (
+    "The finished video could not be stored in the bot's object storage. The operator needs to check MEDIA_S3_* "
+    "(`python -m bot check` says what is wrong)."
+)
 
 Deliver = Callable[[Job], Awaitable[int | None]]
 """Hands a finished job (succeeded or failed) to its recipient; returns the posted message id, if any.
@@ -58,7 +62,7 @@ class Poller:
         client: GatewayClient,
         session: aiohttp.ClientSession,
         policy: PollPolicy,
-        results_dir: Path,
+        media: MediaStore,
         result_rules: ResultRules,
         deliver: Deliver,
         origin: str,
@@ -74,7 +78,7 @@ class Poller:
         self._client = client
         self._session = session
         self._policy = policy
-        self._results_dir = results_dir
+        self._media = media
         self._result_rules = result_rules
         self._deliver = deliver
         self._origin = origin
@@ -296,11 +300,16 @@ class Poller:
         step = lifecycle.observe(job, snapshot, self._clock(), self._policy, sent_at=sent_at)
         if not step.download:
             return step.transition
-        path = self._results_dir / f"{job.id}.mp4"
+        path = self._media.working_dir / f"{job.id}.mp4"
         try:
             size = await download_result(
                 self._client, self._session, job.task_id, job.wire_format, step.download_url, path, self._result_rules
             )
+            await self._media.publish(job.id, path)
+        except MediaStoreError as exc:
+            log.warning("Job %s: the result could not be stored: %s", job.id, exc)
+            unstored = GatewayUnavailableError(str(exc), user_message=UNSTORED_MESSAGE)
+            return step.transition.then(lifecycle.download_failed(step.job, unstored, self._clock(), self._policy))
         except GatewayError as exc:
             log.warning("Job %s: result download failed: %s", job.id, exc)
             failed = lifecycle.download_failed(

@@ -19,6 +19,7 @@ from bot.settings.readers import (
     Invalid,
     Need,
     Section,
+    bucket_name,
     decimal,
     gateway_url,
     host_list,
@@ -30,6 +31,7 @@ from bot.settings.readers import (
     path,
     postgres_url,
     setting,
+    shard_list,
     signing_key,
     spec_of,
     text,
@@ -52,8 +54,15 @@ DELIVERY = Section(
     "that cannot fit is linked and a compressed one links its full-quality original.",
 )
 STORAGE = Section("Storage")
+OBJECT_STORAGE = Section(
+    "Results in object storage",
+    "With MEDIA_S3_BUCKET set, finished videos, posters and fitted copies are uploaded to an S3-compatible bucket "
+    "(AWS S3, MinIO, Ceph, R2 ...) so that several machines share them, and links are presigned bucket URLs that work "
+    "for MEDIA_LINK_HOURS (at most 168: S3 signatures last 7 days). RESULTS_DIR is then only a working folder.",
+)
 IMAGES = Section("Reference images")
 LOGGING = Section("Logging")
+MAX_PRESIGNED_HOURS = 168
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +94,22 @@ class Settings:
     )
     discord_gateway_url: str | None = setting(
         None, ws_url, DISCORD, "The Discord gateway websocket (or a proxy).", empty="wss://gateway.discord.gg/"
+    )
+    discord_shard_count: int | None = setting(
+        None,
+        whole(minimum=1),
+        DISCORD,
+        "How many shards the bot runs in all, across every process (Discord requires one per 2,500 servers).",
+        details="Give every process the same count, and each its own DISCORD_SHARD_IDS.",
+        empty="Discord's recommended count, all shards in this process",
+    )
+    discord_shard_ids: tuple[int, ...] = setting(
+        (),
+        shard_list,
+        DISCORD,
+        "The shards this process connects, e.g. 0,1 or 0-3 (needs DISCORD_SHARD_COUNT).",
+        details="The process holding shard 0 registers the slash commands; the others leave that to it.",
+        empty="every shard",
     )
     gateway_base_url: str = setting(
         "",
@@ -293,6 +318,31 @@ class Settings:
         details="Either way the bot offers only the models the gateway lists at GET /v1/models.",
         empty="the built-in catalog",
     )
+    media_s3_bucket: str | None = setting(
+        None,
+        bucket_name,
+        OBJECT_STORAGE,
+        "The bucket that holds finished videos, posters and fitted copies.",
+        empty="they stay in RESULTS_DIR, linked through the built-in media server (MEDIA_PUBLIC_URL)",
+    )
+    media_s3_endpoint: str | None = setting(
+        None,
+        http_url,
+        OBJECT_STORAGE,
+        "The S3 API's address for a store other than AWS, e.g. https://minio.internal:9000.",
+        details="Buckets are then addressed by path (https://minio.internal:9000/BUCKET/KEY).",
+        empty="AWS S3 in MEDIA_S3_REGION",
+    )
+    media_s3_region: str = setting("us-east-1", text, OBJECT_STORAGE, "The bucket's region.")
+    media_s3_access_key_id: str = setting("", text, OBJECT_STORAGE, "The access key id for the bucket.", secret=True)
+    media_s3_secret_access_key: str = setting(
+        "",
+        text,
+        OBJECT_STORAGE,
+        "The secret access key that goes with MEDIA_S3_ACCESS_KEY_ID.",
+        details="Never share it; it is never logged. The key needs GetObject, PutObject, DeleteObject and ListBucket.",
+        secret=True,
+    )
     image_decode_memory_mb: int = setting(
         512,
         whole(minimum=16),
@@ -338,7 +388,59 @@ class Settings:
             )
         if self.job_notice_minutes >= self.job_timeout_minutes:
             found.append("JOB_NOTICE_MINUTES must be smaller than JOB_TIMEOUT_MINUTES")
+        return found + self._shard_conflicts() + self._bucket_conflicts()
+
+    def _bucket_conflicts(self) -> list[str]:
+        s3 = {
+            "MEDIA_S3_ENDPOINT": self.media_s3_endpoint,
+            "MEDIA_S3_ACCESS_KEY_ID": self.media_s3_access_key_id,
+            "MEDIA_S3_SECRET_ACCESS_KEY": self.media_s3_secret_access_key,
+        }
+        if self.media_s3_bucket is None:
+            given = [name for name, value in s3.items() if value]
+            if not given:
+                return []
+            return [f"{' and '.join(given)} set without MEDIA_S3_BUCKET: set the bucket too, or remove them"]
+        found = [
+            f"{name} must be set with MEDIA_S3_BUCKET (the bucket's credentials)"
+            for name, value in s3.items()
+            if name != "MEDIA_S3_ENDPOINT" and not value
+        ]
+        if self.media_public_url is not None:
+            found.append(
+                "MEDIA_PUBLIC_URL and MEDIA_S3_BUCKET are both set: with a bucket, links are presigned bucket URLs and "
+                "the built-in media server is not used, so leave MEDIA_PUBLIC_URL empty"
+            )
+        if self.media_link_hours > MAX_PRESIGNED_HOURS:
+            found.append(
+                f"MEDIA_LINK_HOURS must be at most {MAX_PRESIGNED_HOURS} with MEDIA_S3_BUCKET (S3 signatures last "
+                f"7 days), got {self.media_link_hours:g}"
+            )
         return found
+
+    def _shard_conflicts(self) -> list[str]:
+        count, ids = self.discord_shard_count, self.discord_shard_ids
+        if not ids:
+            return []
+        if count is None:
+            return ["DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT, the number of shards across all processes"]
+        beyond = [str(shard) for shard in ids if shard >= count]
+        if beyond:
+            return [
+                f"DISCORD_SHARD_IDS names shards that DISCORD_SHARD_COUNT={count} does not have ({', '.join(beyond)}): "
+                f"shard ids run from 0 to {count - 1}"
+            ]
+        return []
+
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """The shards this process connects, or None for all of them (of the configured or recommended count)."""
+        return list(self.discord_shard_ids) if self.discord_shard_ids else None
+
+    @property
+    def holds_shard_zero(self) -> bool:
+        """Whether this process connects shard 0, which gets DMs and registers the commands."""
+        return not self.discord_shard_ids or 0 in self.discord_shard_ids
 
     @property
     def database_location(self) -> Path | str:

@@ -155,6 +155,14 @@ def media_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def bucket_name(raw: str) -> str:
+    """An S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, starting and ending with one of the
+    first two."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", raw):
+        raise Invalid(f"must be a bucket name (3 to 63 lower-case letters, digits, . and -), got {raw!r}")
+    return raw
+
+
 def ws_url(raw: str) -> str:
     """A ws(s) URL."""
     _url(raw, "ws", "wss://gateway.discord.gg/")
@@ -191,6 +199,20 @@ def id_list(raw: str) -> frozenset[int]:
     if wrong:
         raise Invalid(*(f"must be a comma-separated list of Discord user ids, got {p!r}" for p in wrong))
     return frozenset(int(p) for p in parts)
+
+
+def shard_list(raw: str) -> tuple[int, ...]:
+    """Shard ids and ranges separated by commas (``0,1`` or ``0-3``), sorted, each once."""
+    ids: set[int] = set()
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        low, dash, high = part.partition("-")
+        if not (low.strip().isdigit() and (not dash or high.strip().isdigit())):
+            raise Invalid(f"must be shard ids or ranges separated by commas, such as 0,1 or 0-3, got {part!r}")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise Invalid(f"has a range that runs backwards: {part!r} (write the lower id first)")
+        ids.update(range(first, last + 1))
+    return tuple(sorted(ids))
 
 
 def host_list(raw: str) -> tuple[str, ...]:

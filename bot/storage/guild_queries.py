@@ -148,10 +148,32 @@ WHERE guild_id = ? AND status = 'failed' AND created_at >= ? GROUP BY error_kind
 
 STRIKES_SINCE: Final = "SELECT COUNT(*) FROM strikes WHERE guild_id = ? AND created_at >= ?"
 
+# Each spent reservation of the period with its job's model, for the usage chart (days are counted by the caller:
+# where a day starts is a setting, not SQL).
+SPENDING_BY_MODEL: Final = """
+SELECT reservations.created_at, COALESCE(jobs.model, 'unknown'), reservations.credits FROM reservations
+LEFT JOIN jobs ON jobs.id = reservations.job_id
+WHERE reservations.guild_id = ? AND reservations.state = 'committed' AND reservations.created_at >= ?
+ORDER BY reservations.created_at
+"""
+
 # The rows stay (a moderator can still take the videos down); only the prompts go, and history hides them.
 FORGET_USER: Final = """
 UPDATE jobs SET prompt = '', forgotten_at = COALESCE(forgotten_at, ?) WHERE guild_id = ? AND requester_id = ?
 """
+
+MEMBER_SETTINGS: Final = """
+SELECT model, orientation, duration, hd FROM member_settings WHERE guild_id = ? AND user_id = ?
+"""
+
+SET_MEMBER_SETTINGS: Final = """
+INSERT INTO member_settings (guild_id, user_id, model, orientation, duration, hd, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (guild_id, user_id) DO UPDATE SET model = excluded.model, orientation = excluded.orientation,
+    duration = excluded.duration, hd = excluded.hd, updated_at = excluded.updated_at
+"""
+
+FORGET_MEMBER_SETTINGS: Final = "DELETE FROM member_settings WHERE guild_id = ? AND user_id = ?"
 
 RESULTS_OF_USER: Final = """
 SELECT id, COALESCE(result_channel_id, thread_id, channel_id), result_message_id FROM jobs

@@ -48,6 +48,16 @@ class GuildConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberDefaults:
+    """A member's own defaults on one server, for the options /video create leaves out; None: no default."""
+
+    model: str | None = None
+    orientation: str | None = None
+    duration: int | None = None
+    hd: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RawUsage:
     """What a member and their server have spent and have running, read inside a reservation."""
 
@@ -85,6 +95,8 @@ class Report:
     top_users: list[tuple[int, float, int]]
     failures: list[tuple[str, int]]
     strikes: int
+    spending: list[tuple[float, str, float]]
+    """Every spent reservation as (when it was made, model, credits), oldest first."""
 
 
 class GuildStore:
@@ -318,6 +330,7 @@ class GuildStore:
             users = await s.fetchall(q.TOP_SPENDERS, (guild_id, since, top))
             failures = await s.fetchall(q.FAILURES_BY_KIND, (guild_id, since))
             strikes = await s.scalar(q.STRIKES_SINCE, (guild_id, since))
+            spending = await s.fetchall(q.SPENDING_BY_MODEL, (guild_id, since))
         assert totals is not None
         return Report(
             committed=float(totals[0]),
@@ -327,11 +340,31 @@ class GuildStore:
             top_users=[(int(r[0]), float(r[1]), int(r[2])) for r in users],
             failures=[(str(r[0] or "unknown"), int(r[1])) for r in failures],
             strikes=int(strikes or 0),
+            spending=[(float(r[0]), str(r[1]), float(r[2])) for r in spending],
         )
 
     async def forget_user(self, guild_id: int, user_id: int) -> None:
-        """Erase a member's prompts and hide their history on a server; the ledger keeps only amounts."""
-        await self._db.execute(q.FORGET_USER, (self._clock(), guild_id, user_id))
+        """Erase a member's prompts and defaults and hide their history on a server; the ledger keeps only amounts."""
+        async with self._db.transaction() as tx:
+            await tx.execute(q.FORGET_USER, (self._clock(), guild_id, user_id))
+            await tx.execute(q.FORGET_MEMBER_SETTINGS, (guild_id, user_id))
+
+    async def member_defaults(self, guild_id: int, user_id: int) -> MemberDefaults:
+        """A member's defaults on a server (none set: all None)."""
+        row = await self._db.fetchone(q.MEMBER_SETTINGS, (guild_id, user_id))
+        if row is None:
+            return MemberDefaults()
+        return MemberDefaults(
+            model=row[0], orientation=row[1], duration=row[2], hd=bool(row[3]) if row[3] is not None else None
+        )
+
+    async def set_member_defaults(self, guild_id: int, user_id: int, defaults: MemberDefaults) -> None:
+        """Store a member's defaults on a server."""
+        hd = int(defaults.hd) if defaults.hd is not None else None
+        await self._db.execute(
+            q.SET_MEMBER_SETTINGS,
+            (guild_id, user_id, defaults.model, defaults.orientation, defaults.duration, hd, self._clock()),
+        )
 
     async def results_of(self, guild_id: int, user_id: int) -> list[tuple[str, int | None, int]]:
         """(job id, channel id where it was posted, result message id) of a member's posted results."""

@@ -18,6 +18,10 @@ INSERT_JOB: Final = "INSERT INTO jobs (" + JOB_COLUMNS + ") VALUES (" + ", ".joi
 # claim moves next_poll_at), the submit loses; once the submit has moved it, the poller's claim no longer matches.
 EXTEND_SUBMIT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
 
+# The same compare-and-set for a cancel: it takes an unsent job from its sender only while the give-up time is still
+# the one the job was stored with (once the sender moved it, the submit is going out), and moves it on.
+WITHDRAW_UNSENT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
+
 SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 
 SELECT_JOB_BY_TASK: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE task_id = ? ORDER BY created_at DESC LIMIT 1"
@@ -83,7 +87,7 @@ LIST_BY_REQUESTER: Final = (
 
 LIST_UNFINISHED_BY_REQUESTER: Final = (
     "SELECT " + JOB_COLUMNS + " FROM jobs WHERE guild_id = ? AND requester_id = ? "
-    "AND status NOT IN ('succeeded', 'failed') "
+    "AND status NOT IN ('succeeded', 'failed', 'cancelled') "
     "ORDER BY created_at"
 )
 
@@ -100,7 +104,9 @@ GET_META: Final = "SELECT value FROM meta WHERE key = ?"
 SET_META: Final = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 # Jobs whose files must stay: still running, or finished but not yet handed over.
-_IN_PROGRESS: Final = "(status NOT IN ('succeeded', 'failed') OR delivery_state IN ('pending', 'delivering'))"
+_IN_PROGRESS: Final = (
+    "(status NOT IN ('succeeded', 'failed', 'cancelled') OR delivery_state IN ('pending', 'delivering'))"
+)
 
 IDS_IN_PROGRESS: Final = "SELECT id FROM jobs WHERE " + _IN_PROGRESS
 

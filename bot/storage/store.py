@@ -90,6 +90,14 @@ class JobStore:
         """
         return await self._db.execute(queries.EXTEND_SUBMIT, (give_up_at, job.id, job.next_poll_at)) > 0
 
+    async def withdraw_unsent(self, job_id: str, stored_give_up_at: float, give_up_at: float) -> bool:
+        """Take a job not yet sent away from its sender, to cancel it: only while its give-up time is still
+        ``stored_give_up_at``, the one it was stored with; it becomes ``give_up_at`` (should the cancel not land).
+
+        False when the sender already took it to submit (the create may be on its way) or the poller took it.
+        """
+        return await self._db.execute(queries.WITHDRAW_UNSENT, (give_up_at, job_id, stored_give_up_at)) > 0
+
     async def get(self, job_id: str) -> Job | None:
         """The job with this bot id, or None."""
         return await self._one(queries.SELECT_JOB, (job_id,))

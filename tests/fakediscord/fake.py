@@ -26,6 +26,8 @@ class FakeDiscord(FakeServer, InteractionsMixin):
     Use ``async with FakeDiscord(token=..., app_id=..., guilds=[...]) as fake:``; point discord.py at
     ``fake.rest_base`` and ``fake.gateway_url``. By default there is one guild "Test Guild" with a
     ``#general`` channel, the bot, ``fake.owner_user`` (guild owner) and ``fake.default_user`` (a member).
+    Sharded like Discord: ``recommended_shards`` is what ``/gateway/bot`` answers, ``GuildSpec(shard=(id, count))``
+    gives a guild an id in that shard, and each session gets only its shard's guilds, events and interactions.
     """
 
     # --- world setup --------------------------------------------------------------------------------
@@ -228,9 +230,10 @@ class FakeDiscord(FakeServer, InteractionsMixin):
 
         return await self.state.changed.wait_for(probe, timeout, f"{count} request(s) {method} {pattern}")
 
-    async def wait_connected(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Wait until a bot has identified (or resumed) and is connected to the gateway."""
-        await self.state.changed.wait_for(lambda: bool(self.gateway.live_sessions()), timeout, "a gateway session")
+    async def wait_connected(self, timeout: float = 10.0, *, shard_id: int | None = None) -> None:  # noqa: ASYNC109
+        """Wait until a bot has identified (or resumed) and is connected to the gateway (as ``shard_id``, if given)."""
+        what = "a gateway session" if shard_id is None else f"a gateway session of shard {shard_id}"
+        await self.state.changed.wait_for(lambda: bool(self.gateway.live_sessions(shard_id)), timeout, what)
 
     # --- gateway control ----------------------------------------------------------------------------
 

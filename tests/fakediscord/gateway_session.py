@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .compression import make_compressor
+from .util import shard_of
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,16 @@ class GatewaySession:
 
     id: str
     intents: int
+    shard: tuple[int, int] = (0, 1)  # (shard id, shard count) from IDENTIFY; an unsharded session is 0 of 1
     seq: int = 0
     buffer: list[dict[str, Any]] = field(default_factory=list)
     conn: GatewayConnection | None = None
     valid: bool = True
+
+    def handles(self, guild_id: int | None) -> bool:
+        """Whether this session's shard gets the events of ``guild_id`` (None: DMs, which go to shard 0)."""
+        shard_id, count = self.shard
+        return shard_of(guild_id, count) == shard_id
 
     def push(self, event: str, data: dict[str, Any], on_sent: OnSent | None = None) -> None:
         """Assign the next sequence number, keep the event for RESUME and send it if connected."""

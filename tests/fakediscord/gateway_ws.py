@@ -1,4 +1,9 @@
-"""The gateway websocket: HELLO, IDENTIFY/READY/GUILD_CREATE, heartbeats, RESUME, zlib-stream, dispatch."""
+"""The gateway websocket: HELLO, IDENTIFY/READY/GUILD_CREATE, heartbeats, RESUME, zlib-stream, dispatch.
+
+Sharded like Discord: IDENTIFY's ``shard: [id, count]`` picks the guilds a session gets, by ``(guild_id >> 22) %
+count``; DMs go to shard 0. A shard id outside the count closes with 4010, a shard holding more than
+``max_guilds_per_shard`` guilds with 4011 (sharding required).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from .gateway_session import (
     required_intent,
 )
 from .state import State
+from .util import shard_of
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,9 @@ class Gateway:
         app_flags: int,
         heartbeat_interval_ms: int,
         allowed_intents: int,
+        recommended_shards: int = 1,
+        max_concurrency: int = 1,
+        max_guilds_per_shard: int = 2500,
     ) -> None:
         self.state = state
         self.token = token
@@ -43,6 +52,9 @@ class Gateway:
         self.app_flags = app_flags
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.allowed_intents = allowed_intents
+        self.recommended_shards = recommended_shards  # GET /gateway/bot's "shards"
+        self.max_concurrency = max_concurrency
+        self.max_guilds_per_shard = max_guilds_per_shard
         self.url = ""
         self.ack_heartbeats = True
         self.sessions: dict[str, GatewaySession] = {}
@@ -53,28 +65,35 @@ class Gateway:
 
     # --- public API -------------------------------------------------------------------------------
 
-    def live_sessions(self) -> list[GatewaySession]:
-        """Valid sessions that currently have a connection."""
-        return [s for s in self.sessions.values() if s.valid and s.conn is not None]
+    def live_sessions(self, shard_id: int | None = None) -> list[GatewaySession]:
+        """Valid sessions that currently have a connection (of one shard, when given)."""
+        return [
+            s
+            for s in self.sessions.values()
+            if s.valid and s.conn is not None and (shard_id is None or s.shard[0] == shard_id)
+        ]
 
     def dispatch(
         self, event: str, data: dict[str, Any], guild_id: int | None = None, *, on_sent: OnSent | None = None
     ) -> int:
-        """Send a dispatch to every valid session whose intents allow it; returns how many got it."""
+        """Send a dispatch to the valid sessions of the guild's shard that its intents allow; returns how many."""
         need = required_intent(event, guild_id)
         count = 0
         for session in self.sessions.values():
-            if not session.valid or (need and not session.intents & need):
+            if not session.valid or not session.handles(guild_id) or (need and not session.intents & need):
                 continue
             session.push(event, self._filter_content(event, data, guild_id, session), on_sent)
             count += 1
         return count
 
-    def dispatch_one(self, event: str, data: dict[str, Any], *, on_sent: OnSent | None = None) -> GatewaySession:
-        """Send a dispatch to the most recent live session only (as Discord does for interactions)."""
-        live = self.live_sessions()
+    def dispatch_one(
+        self, event: str, data: dict[str, Any], guild_id: int | None = None, *, on_sent: OnSent | None = None
+    ) -> GatewaySession:
+        """Send a dispatch to the most recent live session of the guild's shard only (as Discord does for
+        interactions; DMs go to shard 0)."""
+        live = [s for s in self.live_sessions() if s.handles(guild_id)]
         if not live:
-            raise RuntimeError("no bot is connected to the fake gateway")
+            raise RuntimeError(f"no bot is connected to the fake gateway for the shard of guild {guild_id}")
         live[-1].push(event, data, on_sent)
         return live[-1]
 
@@ -174,8 +193,16 @@ class Gateway:
         if intents & PRIVILEGED & ~self.allowed_intents:
             await conn.close(4014, "Disallowed intent(s).")
             return
+        shard = _shard(d.get("shard", [0, 1]))
+        if shard is None:
+            await conn.close(4010, "Invalid shard.")
+            return
+        guilds = [g for g in self.state.guilds.values() if shard_of(g.id, shard[1]) == shard[0]]
+        if len(guilds) > self.max_guilds_per_shard:
+            await conn.close(4011, "Sharding required.")
+            return
         self.identify_count += 1
-        session = GatewaySession(id=uuid.uuid4().hex, intents=intents, conn=conn)
+        session = GatewaySession(id=uuid.uuid4().hex, intents=intents, shard=shard, conn=conn)
         self.sessions[session.id] = session
         conn.session = session
         app = {"id": str(self.app_id), "flags": self.app_flags}
@@ -183,7 +210,7 @@ class Gateway:
         ready = {
             "v": 10,
             "user": user,
-            "guilds": [{"id": str(gid), "unavailable": True} for gid in self.state.guilds],
+            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.url,
@@ -200,7 +227,7 @@ class Gateway:
         if "shard" in d:
             ready["shard"] = d["shard"]
         session.push("READY", ready)
-        for guild in list(self.state.guilds.values()):
+        for guild in guilds:
             everyone = bool(intents & GUILD_PRESENCES)
             session.push(
                 "GUILD_CREATE", self.state.guild_create_payload(guild, app_id=self.app_id, all_members=everyone)
@@ -231,7 +258,7 @@ class Gateway:
 
     def _request_members(self, conn: GatewayConnection, d: dict[str, Any]) -> None:
         guild = self.state.guilds.get(int(d.get("guild_id", 0)))
-        if guild is None or conn.session is None:
+        if guild is None or conn.session is None or not conn.session.handles(guild.id):
             return
         members = list(guild.members.values())
         if d.get("user_ids"):
@@ -266,3 +293,11 @@ class Gateway:
         if guild_id is None or author == me or mentioned:
             return data
         return {**data, "content": "", "embeds": [], "attachments": [], "components": []}
+
+
+def _shard(value: Any) -> tuple[int, int] | None:
+    """IDENTIFY's ``shard`` as (id, count), or None when Discord would refuse it."""
+    if not (isinstance(value, list | tuple) and len(value) == 2 and all(type(v) is int for v in value)):
+        return None
+    shard_id, count = value
+    return (shard_id, count) if count >= 1 and 0 <= shard_id < count else None

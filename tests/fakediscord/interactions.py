@@ -67,6 +67,7 @@ class InteractionRecord:
     created_at: float = field(default_factory=time.monotonic)
     expires_at: float = 0.0
     sent_at: float | None = None
+    shard: tuple[int, int] | None = None  # (shard id, count) of the gateway session it was sent to
     acknowledged: bool = False
     response_type: int | None = None
     original_message_id: int | None = None

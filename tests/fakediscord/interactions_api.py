@@ -70,7 +70,8 @@ class InteractionsMixin:
             user_id=user.id,
         )
         rec.expires_at = rec.created_at + self.token_lifetime
-        self.gateway.dispatch_one("INTERACTION_CREATE", payload, on_sent=rec.mark_sent)
+        session = self.gateway.dispatch_one("INTERACTION_CREATE", payload, channel.guild_id, on_sent=rec.mark_sent)
+        rec.shard = session.shard
         self.interaction_records[rec.id] = rec
         self.records_by_token[rec.token] = rec
         await rec.wait_sent(wait_timeout)

@@ -19,9 +19,14 @@ async def get_gateway(request: web.Request) -> web.Response:
 async def get_gateway_bot(request: web.Request) -> web.Response:
     """GET /gateway/bot."""
     fake = request.app[FAKE_KEY]
-    limit = {"total": 1000, "remaining": 1000 - fake.gateway.identify_count, "reset_after": 86_400_000}
+    gateway = fake.gateway
+    limit = {"total": 1000, "remaining": 1000 - gateway.identify_count, "reset_after": 86_400_000}
     return json_response(
-        {"url": fake.gateway_url.rstrip("/"), "shards": 1, "session_start_limit": {**limit, "max_concurrency": 1}}
+        {
+            "url": fake.gateway_url.rstrip("/"),
+            "shards": gateway.recommended_shards,
+            "session_start_limit": {**limit, "max_concurrency": gateway.max_concurrency},
+        }
     )
 
 

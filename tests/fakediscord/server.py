@@ -45,6 +45,9 @@ class FakeServer:
         allowed_intents: int = PRIVILEGED,
         app_flags: int = DEFAULT_APP_FLAGS,
         archived_thread_policy: str = "unarchive",
+        recommended_shards: int = 1,
+        max_concurrency: int = 1,
+        max_guilds_per_shard: int = 2500,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -78,6 +81,9 @@ class FakeServer:
             app_flags=app_flags,
             heartbeat_interval_ms=heartbeat_interval_ms,
             allowed_intents=allowed_intents,
+            recommended_shards=recommended_shards,
+            max_concurrency=max_concurrency,
+            max_guilds_per_shard=max_guilds_per_shard,
         )
         self.state.emit = self._emit
         for spec in guilds if guilds is not None else [GuildSpec()]:

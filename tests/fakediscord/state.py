@@ -25,6 +25,7 @@ class GuildSpec:
     upload_limit: int | None = None
     bot_permissions: int = DEFAULT_BOT
     everyone_permissions: int = DEFAULT_EVERYONE
+    shard: tuple[int, int] | None = None  # (shard id, shard count): an id Discord routes to that shard
 
 
 @dataclass
@@ -55,7 +56,8 @@ class State:
 
     def create_guild(self, spec: GuildSpec, *, owner: User, members: Iterable[User] = ()) -> Guild:
         """Create a guild with @everyone, the bot's managed role, the bot as member and the spec's channels."""
-        guild = Guild(id=self.ids.next(), name=spec.name, owner_id=owner.id, premium_tier=spec.premium_tier)
+        guild_id = self.ids.next() if spec.shard is None else self.ids.next_in_shard(*spec.shard)
+        guild = Guild(id=guild_id, name=spec.name, owner_id=owner.id, premium_tier=spec.premium_tier)
         guild.upload_limit_override = spec.upload_limit
         guild.roles[guild.id] = Role(id=guild.id, name="@everyone", permissions=spec.everyone_permissions)
         bot_role = Role(

@@ -33,6 +33,21 @@ class SnowflakeGenerator:
         self._last = value
         return value
 
+    def next_in_shard(self, shard_id: int, shard_count: int) -> int:
+        """A new snowflake that Discord's rule ``(id >> 22) % shard_count`` places in shard ``shard_id``."""
+        value = self.next()
+        ms = value >> 22
+        wanted = ms + (shard_id - ms) % shard_count  # a few milliseconds later at most
+        if wanted != ms:
+            value = (wanted << 22) | (self._worker_id << 17) | (self._process_id << 12)
+            self._last = value
+        return value
+
+
+def shard_of(snowflake: int | None, shard_count: int) -> int:
+    """The shard a guild's events go to (Discord's rule); DMs (no guild) go to shard 0."""
+    return 0 if snowflake is None else (snowflake >> 22) % shard_count
+
 
 def snowflake_time(snowflake: int) -> datetime.datetime:
     """Return the UTC creation time encoded in a snowflake."""

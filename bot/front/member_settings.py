@@ -1,0 +1,166 @@
+"""/video settings: a member's own defaults on a server, picked with select menus, and where /video create uses them.
+
+The menus' custom ids name only the field (``reelbot:settings:<field>``): whoever picks is the member whose
+defaults change, so the menus keep working after a restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import discord
+
+from bot.catalog import ModelSpec
+from bot.domain import Orientation
+from bot.front import render
+from bot.front.host import host_of
+from bot.front.replies import report_error
+from bot.storage.guilds import MemberDefaults
+
+if TYPE_CHECKING:
+    from bot.services.served import ServedModels
+
+NO_DEFAULT: Final = "none"
+SELECT_OPTIONS_LIMIT: Final = 25  # Discord's limit per select menu
+FIELDS: Final = ("model", "orientation", "duration", "hd")
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The options a /video create runs with once the member's defaults fill what they left out."""
+
+    model: str | None
+    orientation: Orientation
+    duration: int | None
+    hd: bool
+
+
+def fill_in(
+    defaults: MemberDefaults,
+    models: ServedModels,
+    *,
+    model: str | None,
+    orientation: str | None,
+    duration: int | None,
+    hd: bool | None,
+) -> Chosen:
+    """What the member typed wins; then their defaults, where they still apply; then the model's own.
+
+    A default model that is no longer offered is passed over (the server's first model is used), and a default
+    length or HD the model in use lacks gives way to the model's own, so a stale default never refuses a video.
+    """
+    if model is None and defaults.model is not None:
+        kept = models.catalog.get(defaults.model)
+        model = defaults.model if kept is not None and kept in models.offered() else None
+    spec = models.resolve(model)
+    facing = Orientation(orientation or defaults.orientation or Orientation.LANDSCAPE.value)
+    if duration is None and defaults.duration in spec.durations:
+        duration = defaults.duration
+    if hd is None:
+        hd = bool(defaults.hd) and facing in spec.hd_orientations
+    return Chosen(model=model, orientation=facing, duration=duration, hd=hd)
+
+
+def settings_embed(defaults: MemberDefaults) -> discord.Embed:
+    """The member's defaults, in words."""
+    embed = discord.Embed(title="Your defaults on this server", colour=render.COLOUR_RUNNING)
+    embed.description = (
+        "/video create uses these for the options you leave out. A default the chosen model cannot use gives way "
+        "to the model's own. /video forget erases them."
+    )
+    embed.add_field(name="Model", value=f"`{defaults.model}`" if defaults.model else "the server's first model")
+    embed.add_field(name="Orientation", value=defaults.orientation or "landscape")
+    embed.add_field(name="Duration", value=f"{defaults.duration} seconds" if defaults.duration else "the model's own")
+    embed.add_field(name="HD", value={True: "on, where offered", False: "off", None: "off"}[defaults.hd])
+    return embed
+
+
+def settings_view(defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> discord.ui.View:
+    """One select menu per default, each showing the current choice."""
+    view = discord.ui.View(timeout=None)
+    for field in FIELDS:
+        view.add_item(SettingSelect(field, _options(field, defaults, offered)))
+    return view
+
+
+class SettingSelect(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=r"reelbot:settings:(?P<field>model|orientation|duration|hd)",
+):
+    """A select menu that changes one of the picking member's defaults."""
+
+    def __init__(self, field: str, options: list[discord.SelectOption] | None = None) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"reelbot:settings:{field}",
+                placeholder=f"Default {field}",
+                options=options or [discord.SelectOption(label="No default", value=NO_DEFAULT)],
+            )
+        )
+        self.field = field
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> SettingSelect:
+        """Rebuild the menu from a picked custom id (the options come with the answer)."""
+        return cls(match["field"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Store the picked default and show the menus again with it."""
+        try:
+            await self._pick(interaction)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+    async def _pick(self, interaction: discord.Interaction[Any]) -> None:
+        host = host_of(interaction)
+        if interaction.guild_id is None:
+            await interaction.response.send_message("These menus work in a server only.", ephemeral=True)
+            return
+        picked = self.item.values[0] if self.item.values else NO_DEFAULT
+        guilds = host.engine.guilds
+        defaults = await guilds.member_defaults(interaction.guild_id, interaction.user.id)
+        changed = _with(defaults, self.field, picked)
+        await guilds.set_member_defaults(interaction.guild_id, interaction.user.id, changed)
+        offered = host.engine.models.offered()
+        await interaction.response.edit_message(embed=settings_embed(changed), view=settings_view(changed, offered))
+
+
+def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
+    """The defaults with one field set from a menu's value."""
+    unset = value == NO_DEFAULT
+    match field:
+        case "model":
+            return dataclasses.replace(defaults, model=None if unset else value)
+        case "orientation":
+            return dataclasses.replace(defaults, orientation=None if unset else Orientation(value).value)
+        case "duration":
+            return dataclasses.replace(defaults, duration=None if unset else int(value))
+        case _:
+            return dataclasses.replace(defaults, hd=None if unset else value == "on")
+
+
+def _options(field: str, defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> list[discord.SelectOption]:
+    current = getattr(defaults, field)
+    choices: list[tuple[str, str, object]]
+    if field == "model":
+        choices = [("No default: the server's first model", NO_DEFAULT, None)]
+        choices += [(spec.label, spec.name, spec.name) for spec in offered[: SELECT_OPTIONS_LIMIT - 1]]
+    elif field == "orientation":
+        choices = [("No default: landscape", NO_DEFAULT, None)]
+        choices += [(facing.value.capitalize(), facing.value, facing.value) for facing in Orientation]
+    elif field == "duration":
+        lengths = sorted({seconds for spec in offered for seconds in spec.durations})[: SELECT_OPTIONS_LIMIT - 1]
+        choices = [("No default: each model's own length", NO_DEFAULT, None)]
+        choices += [(f"{seconds} seconds", str(seconds), seconds) for seconds in lengths]
+    else:
+        choices = [("No default: HD off", NO_DEFAULT, None), ("HD on, where the model offers it", "on", True)]
+        choices += [("HD off", "off", False)]
+    return [
+        discord.SelectOption(label=label, value=value, default=stored == current) for label, value, stored in choices
+    ]
