@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+import uuid
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.catalog import Catalog
@@ -12,6 +14,7 @@ from bot.devtools.gateway import Simulator, SimulatorConfig
 from bot.engine import Engine, open_engine
 from bot.settings import Settings
 from tests.helpers import engine_env
+from tests.pgcluster import ClusterError, PgCluster
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -53,3 +56,36 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
     """An engine over the ``settings`` fixture."""
     async with open_engine(settings, Catalog.load()) as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL cluster for this test process (one per xdist worker), started on first use.
+
+    Without the server binaries the tests that need it fail, saying what to install: CI must not pass them by.
+    """
+    cluster = PgCluster()
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        cluster.stop()
+        pytest.fail(str(exc), pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+async def pg_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
+    """The DATABASE_URL of a new, empty PostgreSQL database of its own for this test, dropped after it."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_cluster.url())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield pg_cluster.url(name)
+    admin = await asyncpg.connect(pg_cluster.url())
+    try:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
