@@ -185,6 +185,7 @@ class Job:
     poll_errors: int = 0  # consecutive polls that failed with ``poll_error_kind``
     poll_error_kind: ErrorKind | None = None  # the kind of those failures (a lost task counts only in a row)
     download_attempts: int = 0  # failed fetches of the finished result so far
+    lease_holder: str | None = None  # the process that last took the job's lease (to poll or to deliver it)
 
     @property
     def fingerprint(self) -> tuple[str, int | None]:

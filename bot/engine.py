@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -25,8 +28,13 @@ from bot.services.quotas import QuotaService
 from bot.services.served import ServedModels
 from bot.settings import Settings
 from bot.storage import JobStore
-from bot.storage.database import Database
+from bot.storage.connect import open_database
 from bot.storage.guilds import GuildStore
+
+
+def lease_holder_name() -> str:
+    """This process's name in the leases it takes: host, process id, and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass(slots=True)
@@ -47,6 +55,7 @@ class Engine:
     metrics: Metrics
     result_rules: ResultRules
     clock: Callable[[], float]
+    lease_holder: str = field(default_factory=lease_holder_name)
 
     def poller(
         self,
@@ -72,6 +81,7 @@ class Engine:
             settle=settle,
             concurrency=self.settings.poll_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
+            lease_holder=self.lease_holder,
             metrics=self.metrics,
             clock=self.clock,
         )
@@ -105,7 +115,7 @@ async def open_engine(
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=resolver), raise_for_status=False
         ) as session:
-            db = await Database.open(settings.database_path)
+            db = await open_database(settings.database_url or settings.database_path)
             store = JobStore(db, clock)
             guilds = GuildStore(db, clock)
             moderation = ModerationService(guilds)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -74,18 +74,76 @@ def pg_cluster() -> Iterator[PgCluster]:
     cluster.stop()
 
 
+class PgDatabases:
+    """Fresh databases on the test cluster, each dropped at the end of the test that made it."""
+
+    def __init__(self, cluster: PgCluster) -> None:
+        self._cluster = cluster
+        self._made: list[str] = []
+
+    async def new(self) -> str:
+        """The DATABASE_URL of a new, empty database."""
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        await self._admin(f'CREATE DATABASE "{name}"')
+        self._made.append(name)
+        return self._cluster.url(name)
+
+    async def drop_all(self) -> None:
+        """Drop every database made, with whatever is still connected to them."""
+        for name in self._made:
+            await self._admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+        self._made.clear()
+
+    async def _admin(self, statement: str) -> None:
+        conn = await asyncpg.connect(self._cluster.url())
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+
 @pytest.fixture
-async def pg_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
+async def pg_databases(pg_cluster: PgCluster) -> AsyncIterator[PgDatabases]:
+    """Makes PostgreSQL databases for this test (``await pg_databases.new()``), dropped after it."""
+    databases = PgDatabases(pg_cluster)
+    yield databases
+    await databases.drop_all()
+
+
+@pytest.fixture
+async def pg_url(pg_databases: PgDatabases) -> str:
     """The DATABASE_URL of a new, empty PostgreSQL database of its own for this test, dropped after it."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_cluster.url())
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield pg_cluster.url(name)
-    admin = await asyncpg.connect(pg_cluster.url())
-    try:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    return await pg_databases.new()
+
+
+DatabaseFactory = Callable[[], Awaitable[Path | str]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database a store test runs on: the test runs once on each."""
+    assert isinstance(request.param, str)
+    return request.param
+
+
+@pytest.fixture
+def new_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseFactory:
+    """Makes a new database on the test's backend: a SQLite file's path, or a PostgreSQL URL."""
+    made = 0
+
+    async def sqlite_file() -> Path | str:
+        nonlocal made
+        made += 1
+        return tmp_path / "db" / f"store{made}.sqlite3"
+
+    if backend == "sqlite":
+        return sqlite_file
+    databases = request.getfixturevalue("pg_databases")
+    assert isinstance(databases, PgDatabases)
+    return databases.new
+
+
+@pytest.fixture
+async def database_location(new_database: DatabaseFactory) -> Path | str:
+    """Where a store test's database is: a SQLite file, then (the same test again) a PostgreSQL database."""
+    return await new_database()

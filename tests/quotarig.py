@@ -1,4 +1,5 @@
-"""A quota rig for tests: a real SQLite file with the job store, the guild store and the quota service on one clock."""
+"""A quota rig for tests: a real database (a SQLite file or PostgreSQL) with the job store, the guild store and the
+quota service on one clock."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.services import lifecycle
 from bot.services.quotas import QuotaRefusal, QuotaService
 from bot.settings import Settings
 from bot.storage import JobStore
+from bot.storage.connect import open_database
 from bot.storage.database import Database
 from bot.storage.guilds import GuildStore, RawUsage
 from tests.helpers import FakeClock
@@ -54,8 +56,8 @@ class Rig:
     quotas: QuotaService
 
 
-async def open_rig(path: Path, clock: FakeClock, settings: Settings) -> Rig:
-    db = await Database.open(path)
+async def open_rig(location: Path | str, clock: FakeClock, settings: Settings) -> Rig:
+    db = await open_database(location)
     guilds = GuildStore(db, clock)
     return Rig(db, clock, JobStore(db, clock), guilds, QuotaService(guilds, settings, clock))
 

@@ -14,7 +14,7 @@ from bot.domain import GenerationRequest, NewJob, Orientation, WireFormat
 from bot.front.web import HEALTH_TIMEOUT_SECONDS
 from bot.services import lifecycle
 from bot.storage import JobStore
-from bot.storage.database import BUSY_TIMEOUT_SECONDS, Database
+from bot.storage.sqlite import BUSY_TIMEOUT_SECONDS, SqliteDatabase
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_a_health_check_cancelled_while_the_database_is_locked_leaves_no_t
 
 
 async def test_a_failed_commit_is_rolled_back(path: Path) -> None:
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     try:
         await db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
         # A deferred foreign key is checked at COMMIT, which then fails and leaves SQLite's transaction open.
@@ -87,7 +87,7 @@ async def test_a_failed_commit_is_rolled_back(path: Path) -> None:
 
 
 async def test_a_transaction_cancelled_in_its_body_is_rolled_back(path: Path) -> None:
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     try:
         await db.execute("CREATE TABLE t (x INTEGER)")
         entered = asyncio.Event()
@@ -113,7 +113,7 @@ async def test_a_transaction_cancelled_in_its_body_is_rolled_back(path: Path) ->
 
 async def test_every_commit_is_on_disk_before_the_next_step(path: Path) -> None:
     # A delivery claimed in a commit that a power cut undoes would be posted again, unlooked-for, after restart.
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     try:
         assert await db.scalar("PRAGMA synchronous") == 2  # FULL
     finally:

@@ -414,7 +414,7 @@ async def test_a_job_the_poller_is_giving_up_is_never_submitted(sim: Simulator, 
         job = await engine.jobs.add(NewJob(request=request))
         later[0] += 3600
         # The poller has taken the job to give it up as unconfirmed, and not yet recorded that.
-        lease = functools.partial(lifecycle.lease_poll, until=later[0] + settings.job_lease_seconds)
+        lease = functools.partial(lifecycle.lease_poll, until=later[0] + settings.job_lease_seconds, holder="test")
         claimed = await engine.store.claim_due("discord", later[0], 10, lease)
         assert [j.id for j in claimed] == [job.id]
         with pytest.raises(UserFacingError, match="not sent"):

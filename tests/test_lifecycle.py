@@ -503,28 +503,28 @@ def test_submit_results() -> None:
     assert refused.effects == (Refund(), Notify())
 
 
-def test_a_poll_lease_moves_only_the_next_poll() -> None:
+def test_a_poll_lease_moves_only_the_next_poll_and_names_its_holder() -> None:
     job = stored_job()
-    move = lifecycle.lease_poll(job, until=CREATED + 500)
-    assert move.job == dataclasses.replace(job, next_poll_at=CREATED + 500)
+    move = lifecycle.lease_poll(job, until=CREATED + 500, holder="host-a:12:f00d")
+    assert move.job == dataclasses.replace(job, next_poll_at=CREATED + 500, lease_holder="host-a:12:f00d")
     assert move.effects == ()
 
 
 def test_a_delivery_lease_counts_the_attempt_and_remembers_a_cut_off_one() -> None:
     done = finished_job()
-    first = lifecycle.lease_delivery(done, SUBMITTED + 41, SUBMITTED + 131).job
-    assert first.delivery_state is DeliveryState.DELIVERING
+    first = lifecycle.lease_delivery(done, SUBMITTED + 41, SUBMITTED + 131, holder="test").job
+    assert (first.delivery_state, first.lease_holder) == (DeliveryState.DELIVERING, "test")
     assert (first.delivery_attempts, first.maybe_delivered) == (1, False)
     assert (first.deliver_at, first.delivery_started_at) == (SUBMITTED + 131, SUBMITTED + 41)
     # The first attempt was cut off (still 'delivering' when its lease ran out): the next one must look first.
-    second = lifecycle.lease_delivery(first, SUBMITTED + 131, SUBMITTED + 221)
+    second = lifecycle.lease_delivery(first, SUBMITTED + 131, SUBMITTED + 221, holder="test")
     assert (second.job.delivery_attempts, second.job.maybe_delivered) == (2, True)
     assert second.job.delivery_started_at == SUBMITTED + 41
     assert second.effects == ()
 
 
 def test_a_failed_delivery_is_retried_later_each_time() -> None:
-    job = lifecycle.lease_delivery(finished_job(), SUBMITTED + 41, SUBMITTED + 131).job
+    job = lifecycle.lease_delivery(finished_job(), SUBMITTED + 41, SUBMITTED + 131, holder="test").job
     now = SUBMITTED + 50
     waits = []
     for _ in range(MAX_DELIVERY_ATTEMPTS - 1):
@@ -534,7 +534,7 @@ def test_a_failed_delivery_is_retried_later_each_time() -> None:
         assert retry.effects == ()
         assert retry.job.deliver_at is not None
         waits.append(retry.job.deliver_at - now)
-        job = lifecycle.lease_delivery(retry.job, now, now + 90).job
+        job = lifecycle.lease_delivery(retry.job, now, now + 90, holder="test").job
     assert waits == [DELIVERY_BACKOFF.delay(attempt) for attempt in range(1, MAX_DELIVERY_ATTEMPTS)]
     assert waits == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]
 

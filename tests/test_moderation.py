@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.services.moderation import ModerationRefusal, ModerationService, Requester
+from bot.storage.connect import open_database
 from bot.storage.database import Database
 from bot.storage.guilds import GuildStore, ListKind
 
@@ -17,8 +18,8 @@ PATHOLOGICAL = (r"(a|aa)+$", r"\w*\w*\w*\w*\w*!", r"a{1,100}a{1,100}a{1,100}b")
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    opened = await Database.open(tmp_path / "reelbot.sqlite3")
+async def db(database_location: Path | str) -> AsyncIterator[Database]:
+    opened = await open_database(database_location)
     try:
         yield opened
     finally:

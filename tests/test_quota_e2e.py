@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.devtools.gateway import Simulator
-from bot.storage.database import Database
 from bot.storage.guilds import GuildStore, ListKind
+from bot.storage.sqlite import SqliteDatabase
 from tests.botproc import WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
 from tests.helpers import body_failed, delivered_jobs, eventually
@@ -151,7 +151,7 @@ async def test_stored_patterns_re2_cannot_run_are_listed_inactive_and_reported_o
 ) -> None:
     log_channel = fake.channel(name="reelbot-log")
     # A server's settings from before the bot matched on RE2: a look-around pattern was accepted then.
-    db = await Database.open(tmp_path / "reelbot.sqlite3")
+    db = await SqliteDatabase.open(tmp_path / "reelbot.sqlite3")
     guilds = GuildStore(db, time.time)
     await guilds.set_log_channel(fake.guild.id, log_channel.id)
     await guilds.add_to_list(fake.guild.id, ListKind.BLOCKED_REGEX, "(?<=blood)bath")

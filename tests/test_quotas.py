@@ -1,4 +1,5 @@
-"""Credits and limits on a real SQLite file: races, refunds, bonus credits, role caps, cooldowns and strikes.
+"""Credits and limits on a real database (each test on SQLite, then on PostgreSQL): races, refunds, bonus credits,
+role caps, cooldowns and strikes.
 
 Every test drives an injected clock; nothing sleeps and nothing is timed.
 """
@@ -9,8 +10,8 @@ import asyncio
 import math
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.domain import ErrorKind, Job, JobStatus
@@ -21,6 +22,7 @@ from bot.services.phase import PollTiming
 from bot.services.quotas import Limits, QuotaRefusal, StrikeRule, cooldown_until, decide, resolve_limits
 from bot.storage.database import Session
 from bot.storage.guilds import GuildConfig, LedgerKind, LedgerRow, RawUsage
+from tests.conftest import DatabaseFactory
 from tests.helpers import FakeClock
 from tests.quotarig import (
     GUILD,
@@ -49,6 +51,19 @@ POLICY = lifecycle.PollPolicy(
 
 
 RigFactory = Callable[..., Awaitable[Rig]]
+# What the drivers raise when a statement fails in the database.
+DRIVER_ERRORS = (sqlite3.Error, asyncpg.PostgresError)
+
+# A trigger that fails every new strike, in each dialect; and how it is dropped.
+FAILING_STRIKES = {
+    "sqlite": ["CREATE TRIGGER no_strikes BEFORE INSERT ON strikes BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"],
+    "postgresql": [
+        "CREATE FUNCTION no_strikes() RETURNS trigger LANGUAGE plpgsql AS "
+        "'BEGIN RAISE EXCEPTION ''disk trouble''; END'",
+        "CREATE TRIGGER no_strikes BEFORE INSERT ON strikes FOR EACH ROW EXECUTE FUNCTION no_strikes()",
+    ],
+}
+DROP_FAILING_STRIKES = {"sqlite": "DROP TRIGGER no_strikes", "postgresql": "DROP TRIGGER no_strikes ON strikes"}
 
 
 @pytest.fixture
@@ -57,12 +72,12 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def make_rig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[RigFactory]:
+async def make_rig(new_database: DatabaseFactory, clock: FakeClock) -> AsyncIterator[RigFactory]:
     """``await make_rig(QUOTA_USER_DAILY_CREDITS=12, ...)``: a rig with those settings, closed after the test."""
     opened: list[Rig] = []
 
     async def make(**env: str | float) -> Rig:
-        rig = await open_rig(tmp_path / f"db{len(opened)}.sqlite3", clock, make_settings(**env))
+        rig = await open_rig(await new_database(), clock, make_settings(**env))
         opened.append(rig)
         return rig
 
@@ -662,7 +677,7 @@ async def test_no_ledger_table_means_no_job(make_rig: RigFactory) -> None:
     rig = await make_rig(QUOTA_USER_DAILY_CREDITS=12)
     await rig.db.execute("DROP TABLE ledger")
 
-    with pytest.raises(sqlite3.OperationalError, match="ledger"):
+    with pytest.raises(DRIVER_ERRORS, match="ledger"):
         await submit(rig, 4)
 
     assert await count(rig, "SELECT COUNT(*) FROM jobs") == 0
@@ -674,7 +689,7 @@ async def test_a_refund_that_cannot_be_written_leaves_the_job_running(make_rig: 
     job = await submit(rig, 4)
     await rig.db.execute("DROP TABLE ledger")
 
-    with pytest.raises(sqlite3.OperationalError, match="ledger"):
+    with pytest.raises(DRIVER_ERRORS, match="ledger"):
         await fail(rig, job, ErrorKind.LOST)
 
     stored = await rig.jobs.get(job.id)
@@ -752,16 +767,15 @@ async def test_a_video_that_could_never_be_delivered_is_refunded(make_rig: RigFa
     assert (await usage(rig)).user_today == 0
 
 
-async def test_a_transition_that_fails_half_way_leaves_nothing_done(make_rig: RigFactory) -> None:
+async def test_a_transition_that_fails_half_way_leaves_nothing_done(make_rig: RigFactory, backend: str) -> None:
     rig = await make_rig()
     job = await submit(rig, 4)
     # The last step of a content refusal, its strike, fails (a full disk, say): the job row was written and the
     # credits refunded by then, inside the same transaction.
-    await rig.db.execute(
-        "CREATE TRIGGER no_strikes BEFORE INSERT ON strikes BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
-    )
+    for statement in FAILING_STRIKES[backend]:
+        await rig.db.execute(statement)
     refused = lifecycle.fail(job, ErrorKind.CONTENT_POLICY, "refused", rig.clock())
-    with pytest.raises(sqlite3.IntegrityError, match="disk trouble"):
+    with pytest.raises(DRIVER_ERRORS, match="disk trouble"):
         await rig.jobs.apply(refused)
 
     assert await rig.jobs.get(job.id) == job
@@ -769,7 +783,7 @@ async def test_a_transition_that_fails_half_way_leaves_nothing_done(make_rig: Ri
     assert await ledger_kinds(rig, job.id) == [LedgerKind.RESERVE]
 
     # Once the failure is gone, the same transition goes through whole.
-    await rig.db.execute("DROP TRIGGER no_strikes")
+    await rig.db.execute(DROP_FAILING_STRIKES[backend])
     await rig.jobs.apply(refused)
     assert await rig.jobs.get(job.id) == refused.job
     assert await reservation(rig, job.id) == ("refunded", 4.0, 0.0)

@@ -28,14 +28,15 @@ from bot.storage.store import Claim
 from tests.helpers import FakeClock
 
 LEASE = 60.0
+HOLDER = "host:1:test"
 
 
 def poll_lease(now: float) -> Claim:
-    return functools.partial(lifecycle.lease_poll, until=now + LEASE)
+    return functools.partial(lifecycle.lease_poll, until=now + LEASE, holder=HOLDER)
 
 
 def delivery_lease(now: float) -> Claim:
-    return functools.partial(lifecycle.lease_delivery, now=now, until=now + LEASE)
+    return functools.partial(lifecycle.lease_delivery, now=now, until=now + LEASE, holder=HOLDER)
 
 
 async def save(store: JobStore, before: Job, after: Job) -> None:
@@ -49,8 +50,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[JobStore]:
-    opened = await JobStore.open(tmp_path / "db" / "jobs.sqlite3", clock)
+async def store(database_location: Path | str, clock: FakeClock) -> AsyncIterator[JobStore]:
+    opened = await JobStore.open(database_location, clock)
     try:
         yield opened
     finally:
@@ -119,8 +120,10 @@ async def test_open_twice_keeps_data_and_schema_version(tmp_path: Path, clock: F
     assert user_version(path) == len(bundled_migrations()) >= 1
 
 
-async def test_journal_mode_is_wal(store: JobStore, tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "db" / "jobs.sqlite3") as db:
+async def test_journal_mode_is_wal(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    await (await JobStore.open(path, clock)).close()
+    with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

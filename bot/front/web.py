@@ -14,7 +14,7 @@ from bot.front.client import VideoBot
 from bot.media.server import MediaLinks, create_media_app, load_signing_key, serve
 from bot.metrics import HealthCheck, HealthReport, create_metrics_app
 from bot.settings import Settings
-from bot.storage.database import BUSY_TIMEOUT_SECONDS
+from bot.storage.sqlite import BUSY_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 

@@ -181,12 +181,12 @@ def unconfirmed(job: Job, now: float) -> Transition:
     return fail(job, ErrorKind.UNCONFIRMED, UNCONFIRMED_MESSAGE, now)
 
 
-def lease_poll(job: Job, until: float) -> Transition:
-    """The job is taken to be polled: no other poller (or process) takes it before ``until``.
+def lease_poll(job: Job, until: float, *, holder: str) -> Transition:
+    """The job is taken to be polled by ``holder``: no other poller (or process) takes it before ``until``.
 
     A submit still in flight finds its give-up time moved (and so is not sent once the poller took it).
     """
-    return _transition(job, dataclasses.replace(job, next_poll_at=until))
+    return _transition(job, dataclasses.replace(job, next_poll_at=until, lease_holder=holder))
 
 
 def observe(job: Job, snapshot: TaskSnapshot, now: float, policy: PollPolicy, *, sent_at: float | None = None) -> Step:
@@ -295,8 +295,8 @@ def deadline(job: Job, policy: PollPolicy) -> float:
     return job.started_at + policy.timeout_after_seconds
 
 
-def lease_delivery(job: Job, now: float, until: float) -> Transition:
-    """The finished job is taken to be delivered, until ``until``; the attempt is counted.
+def lease_delivery(job: Job, now: float, until: float, *, holder: str) -> Transition:
+    """The finished job is taken to be delivered by ``holder``, until ``until``; the attempt is counted.
 
     An attempt that was cut off (the job is still 'delivering') may have posted, and once one may have, every
     later attempt must look before posting too: from ``delivery_started_at`` on, when the first was claimed.
@@ -308,6 +308,7 @@ def lease_delivery(job: Job, now: float, until: float) -> Transition:
         deliver_at=until,
         delivery_started_at=job.delivery_started_at if job.delivery_started_at is not None else now,
         delivery_attempts=job.delivery_attempts + 1,
+        lease_holder=holder,
     )
     return _transition(job, claimed)
 

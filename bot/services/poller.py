@@ -66,6 +66,7 @@ class Poller:
         settle: Settle | None = None,
         concurrency: int = 16,
         lease_seconds: float = 90.0,
+        lease_holder: str,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -83,6 +84,7 @@ class Poller:
         self._metrics = metrics or Metrics(runtime=False)
         # A claimed job is not claimed again for this long; after a crash, its work resumes once it passes.
         self._lease = lease_seconds
+        self._holder = lease_holder  # written into every lease this poller takes, naming its process
         self._working: set[str] = set()  # jobs this process is handling; a lapsed lease must not double them
         self._poll_slots = concurrency
         self._delivery_slots = DELIVERY_CONCURRENCY
@@ -200,12 +202,14 @@ class Poller:
         now = self._clock()
         if self._poll_slots > 0:
             busy = self._in_hand("poll")
-            lease = functools.partial(lifecycle.lease_poll, until=now + self._lease)
+            lease = functools.partial(lifecycle.lease_poll, until=now + self._lease, holder=self._holder)
             for job in await self._store.claim_due(self._origin, now, self._poll_slots, lease, busy):
                 self._start(job, self._poll(job), "poll")
         if self._delivery_slots > 0:
             busy = self._in_hand("deliver", "settle")
-            handover = functools.partial(lifecycle.lease_delivery, now=now, until=now + self._lease)
+            handover = functools.partial(
+                lifecycle.lease_delivery, now=now, until=now + self._lease, holder=self._holder
+            )
             for job in await self._store.claim_deliveries(self._origin, now, self._delivery_slots, handover, busy):
                 self._start(job, self._deliver_job(job), "deliver")
 

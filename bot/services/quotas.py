@@ -185,6 +185,7 @@ class QuotaService:
         limits = await self.limits(guild_id, roles)
 
         async def hold(session: Session, job_id: str) -> None:
+            await self.store.lock_balances(session, guild_id)
             periods = self.periods()
             usage = await self.store.usage(
                 session,

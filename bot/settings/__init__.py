@@ -28,6 +28,7 @@ from bot.settings.readers import (
     listen,
     media_url,
     path,
+    postgres_url,
     setting,
     signing_key,
     spec_of,
@@ -268,6 +269,17 @@ class Settings:
         details="Keep it on persistent storage. The Docker image sets /data/reelbot.sqlite3 and /data/results, on "
         "its volume: leave this and RESULTS_DIR commented out there.",
         commented=True,
+    )
+    database_url: str | None = setting(
+        None,
+        postgres_url,
+        STORAGE,
+        "postgresql://user:password@host:5432/database: keep the jobs in PostgreSQL instead, which several bot "
+        "processes can share; it wins over DATABASE_PATH.",
+        details="The schema is created and brought up to date at start, one process at a time.",
+        empty="SQLite at DATABASE_PATH",
+        commented=True,
+        secret=True,
     )
     results_dir: Path = setting(
         Path("data/results"), path, STORAGE, "Where finished videos are stored.", commented=True

@@ -114,6 +114,14 @@ def path(raw: str) -> Path:
     return Path(raw)
 
 
+def postgres_url(raw: str) -> str:
+    """A PostgreSQL connection URL naming a host and a database (never echoed back: it may hold a password)."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or parts.path in ("", "/"):
+        raise Invalid("must be a URL such as postgresql://reelbot:PASSWORD@db.internal:5432/reelbot")
+    return raw
+
+
 def level_name(raw: str) -> str:
     """One of the logging module's level names, in any case."""
     if raw.upper() not in LOG_LEVELS:

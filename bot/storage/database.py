@@ -1,43 +1,70 @@
-"""Database: the one SQLite connection the stores share, and transactions that keep to themselves."""
+"""Database: what the stores see of SQLite or PostgreSQL, and transactions that keep to themselves.
+
+Statements are written once, with ``?`` (or ``:name``) placeholders; each backend runs them its own way. Where the
+two dialects truly differ, the queries modules keep both variants side by side, picked by ``Database.dialect``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, Final, TypeVar
-
-import aiosqlite
-
-from bot.storage.migrate import migrate
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Mapping
+from contextlib import AbstractAsyncContextManager
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
 
 Params = tuple[Any, ...] | Mapping[str, Any]
 _T = TypeVar("_T")
 
-# How long a statement waits for another connection's write lock before failing with "database is locked".
-BUSY_TIMEOUT_SECONDS: Final = 5.0
+
+class Dialect(StrEnum):
+    """The SQL a Database speaks."""
+
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
 
 
-class Session:
-    """Statements on the connection; inside a transaction, every statement belongs to it."""
+class Row(Protocol):
+    """A result row, read by position (or by column name)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __getitem__(self, key: int | str, /) -> Any: ...
 
+    def __len__(self) -> int: ...
+
+
+class DuplicateKeyError(Exception):
+    """A statement would have stored a second row under a unique key of ``table``."""
+
+    def __init__(self, table: str, detail: str) -> None:
+        super().__init__(detail)
+        self.table = table
+
+
+class RoundTrips:
+    """How many statements a Database has sent (BEGIN and COMMIT included): each is one trip to the database."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class Session(ABC):
+    """Statements on one connection; inside a transaction, every statement belongs to it."""
+
+    def __init__(self, trips: RoundTrips) -> None:
+        self._trips = trips
+
+    @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return the number of rows it changed."""
-        async with self._conn.execute(sql, params) as cursor:
-            return cursor.rowcount
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of a query (or of an UPDATE ... RETURNING), in one trip to the database."""
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a query, or None."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        """Every row of a query (or of an UPDATE ... RETURNING), in one trip to the database thread."""
-        return list(await self._conn.execute_fetchall(sql, params))
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row, or None."""
@@ -45,72 +72,43 @@ class Session:
         return row[0] if row is not None else None
 
 
-class Database:
-    """Owns the connection. Every use takes a lock: coroutines share the connection, and a statement run while
-    another coroutine's transaction is open would silently join it (and be rolled back with it)."""
+class Database(ABC):
+    """One database the stores share: single statements (``session``) and transactions (``transaction``)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._session = Session(conn)
-        self._lock = asyncio.Lock()
+    dialect: Dialect
 
-    @classmethod
-    async def open(cls, path: Path) -> Database:
-        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            conn.row_factory = aiosqlite.Row
-            await conn.execute("PRAGMA journal_mode = WAL")
-            # Every commit is on disk before the bot acts on it: a delivery claim undone by a power cut after its
-            # post went out would be posted again without looking first. (In WAL mode, one fsync per commit.)
-            await conn.execute("PRAGMA synchronous = FULL")
-            await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            await conn.execute("PRAGMA foreign_keys = ON")
-            await migrate(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        return cls(conn)
+    def __init__(self) -> None:
+        self._trips = RoundTrips()
 
+    @property
+    def round_trips(self) -> int:
+        """Statements sent so far (for benchmarks: round trips per job)."""
+        return self._trips.count
+
+    @abstractmethod
     async def close(self) -> None:
-        """Close the connection."""
-        await self._conn.close()
+        """Close every connection."""
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
+    @abstractmethod
+    def session(self) -> AbstractAsyncContextManager[Session]:
         """Single statements, each committed on its own."""
-        async with self._lock:
-            yield self._session
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
-        """All statements inside commit together, or none do (BEGIN IMMEDIATE takes the write lock at once).
-
-        The transaction always ends before the next user gets the connection: BEGIN, COMMIT and ROLLBACK run to
-        their end even when the caller is cancelled meanwhile (a cut-off health check), and anything that goes
-        wrong, a failed COMMIT included, is rolled back.
-        """
-        async with self._lock:
-            try:
-                await _to_the_end(self._conn.execute("BEGIN IMMEDIATE"))
-                yield self._session
-                await _to_the_end(self._conn.commit())
-            except BaseException:
-                await _to_the_end(self._conn.rollback())  # a no-op when BEGIN itself failed
-                raise
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Session]:
+        """All statements inside commit together, or none do; the transaction always ends before the connection
+        goes to its next user, even when the caller is cancelled meanwhile or something fails (COMMIT included)."""
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement on its own."""
         async with self.session() as db:
             return await db.execute(sql, params)
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a query, or None."""
         async with self.session() as db:
             return await db.fetchone(sql, params)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Every row of a query."""
         async with self.session() as db:
             return await db.fetchall(sql, params)
@@ -121,11 +119,11 @@ class Database:
             return await db.scalar(sql, params)
 
 
-async def _to_the_end(work: Awaitable[_T]) -> _T:
+async def to_the_end(work: Awaitable[_T]) -> _T:
     """Await ``work`` to its end even if the caller is cancelled meanwhile, then pass the cancellation on.
 
-    The statement runs in aiosqlite's thread whatever happens here; abandoning it would let it finish (a BEGIN
-    taking the lock after all) after the connection had been handed to someone else.
+    A statement goes on in the driver (aiosqlite's thread, the PostgreSQL server) whatever happens here; abandoning
+    it would let it finish (a BEGIN taking the lock after all) after the connection had been handed to someone else.
     """
     task = asyncio.ensure_future(work)
     cancelled = False

@@ -2,6 +2,8 @@
 
 from typing import Final
 
+from bot.storage.database import Dialect
+
 GET_CONFIG: Final = """
 SELECT user_daily_credits, guild_daily_credits, guild_monthly_credits, max_jobs_per_user, max_jobs_per_guild,
        cooldown_seconds, paused, pause_reason, log_channel_id
@@ -9,6 +11,14 @@ FROM guild_config WHERE guild_id = ?
 """
 
 ENSURE_CONFIG: Final = "INSERT INTO guild_config (guild_id) VALUES (?) ON CONFLICT (guild_id) DO NOTHING"
+
+# Taken first in a reservation's transaction, so two of one server's (another process's too) never both read the
+# balances and then both spend them. SQLite's BEGIN IMMEDIATE already admits one writer at a time; PostgreSQL locks
+# the server's config row (made if missing) until the transaction ends: its members' balances are held with it.
+LOCK_BALANCES: Final = {
+    Dialect.SQLITE: (),
+    Dialect.POSTGRESQL: (ENSURE_CONFIG, "SELECT guild_id FROM guild_config WHERE guild_id = ? FOR UPDATE"),
+}
 
 SET_LIMITS: Final = """
 UPDATE guild_config SET user_daily_credits = ?, guild_daily_credits = ?, guild_monthly_credits = ?,
@@ -45,7 +55,7 @@ IN_LIST: Final = "SELECT note FROM guild_lists WHERE guild_id = ? AND kind = ? A
 # Stored patterns whose server was not yet told they cannot be used (all servers, or the one given).
 UNREPORTED_PATTERNS: Final = """
 SELECT guild_id, value FROM guild_lists
-WHERE kind = 'blocked_regex' AND inactive_reported_at IS NULL AND (:guild IS NULL OR guild_id = :guild)
+WHERE kind = 'blocked_regex' AND inactive_reported_at IS NULL AND (CAST(:guild AS BIGINT) IS NULL OR guild_id = :guild)
 ORDER BY guild_id, created_at, value
 """
 
@@ -89,7 +99,7 @@ SPEND_BONUS: Final = "UPDATE bonus_credits SET credits = credits - ? WHERE guild
 
 ADD_BONUS: Final = """
 INSERT INTO bonus_credits (guild_id, user_id, credits) VALUES (?, ?, ?)
-ON CONFLICT (guild_id, user_id) DO UPDATE SET credits = credits + excluded.credits
+ON CONFLICT (guild_id, user_id) DO UPDATE SET credits = bonus_credits.credits + excluded.credits
 """
 
 # Settling only touches a held reservation, so settling twice (a retry after a crash) changes nothing.

@@ -240,6 +240,12 @@ class GuildStore:
                 session, guild_id, user_id, day_start=day_start, month_start=month_start, strike_since=strike_since
             )
 
+    async def lock_balances(self, session: Session, guild_id: int) -> None:
+        """Hold the server's and its members' balances until the caller's transaction ends (before reading them
+        to reserve credits), against reservations in this process and in any other."""
+        for statement in q.LOCK_BALANCES[self._db.dialect]:
+            await session.execute(statement, (guild_id,))
+
     async def hold(
         self, session: Session, job_id: str, guild_id: int, user_id: int, credits: float, bonus: float
     ) -> None:

@@ -12,9 +12,8 @@ from enum import Enum
 from types import NoneType, UnionType
 from typing import Any, Final
 
-import aiosqlite
-
 from bot.domain import Job
+from bot.storage.database import Row
 
 COLUMNS: Final = tuple(field.name for field in dataclasses.fields(Job))
 
@@ -31,7 +30,7 @@ def _decoder(hint: Any) -> Callable[[Any], Any]:
 _DECODERS: Final = {name: _decoder(hint) for name, hint in typing.get_type_hints(Job).items() if name in COLUMNS}
 
 
-def to_job(row: aiosqlite.Row) -> Job:
+def to_job(row: Row) -> Job:
     """The Job a row selected with every column holds."""
     return Job(**{name: _DECODERS[name](row[name]) for name in COLUMNS})
 

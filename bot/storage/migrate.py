@@ -1,18 +1,36 @@
-"""Forward-only numbered migrations, tracked with PRAGMA user_version."""
+"""Forward-only numbered migrations: SQLite's in migrations/, tracked with PRAGMA user_version; PostgreSQL's, under
+the same names in migrations/postgresql/, tracked in the schema_migrations table."""
 
 from __future__ import annotations
 
 import logging
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from importlib import resources
+from typing import Final
 
 import aiosqlite
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+# The key of the session advisory lock a PostgreSQL migration is applied under: one process at a time.
+MIGRATION_LOCK_KEY: Final = 0x5265656C626F74  # "Reelbot"
+
+_CREATE_VERSIONS: Final = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+)
+_CURRENT_VERSION: Final = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+_RECORD_VERSION: Final = "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)"
+
+# A PostgreSQL connection, on its own or lent by a pool.
+PgConnection = asyncpg.Connection | PoolConnectionProxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +42,12 @@ class Migration:
     sql: str
 
 
-def bundled_migrations() -> tuple[Migration, ...]:
-    """The migrations shipped in the package, in order; numbering must have no gaps."""
+def bundled_migrations(dialect: str = "sqlite") -> tuple[Migration, ...]:
+    """The migrations shipped in the package for ``dialect`` (sqlite or postgresql), in order; numbering must have
+    no gaps."""
     folder = resources.files("bot.storage").joinpath("migrations")
+    if dialect == "postgresql":
+        folder = folder.joinpath("postgresql")
     found = []
     for entry in folder.iterdir():
         match = _NAME.match(entry.name)
@@ -45,12 +66,7 @@ async def migrate(db: aiosqlite.Connection, migrations: tuple[Migration, ...] | 
     async with db.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
     current = int(row[0]) if row else 0
-    latest = todo[-1].version if todo else 0
-    if current > latest:
-        raise RuntimeError(
-            f"the database is at schema version {current}, newer than this release knows ({latest}); "
-            "run a newer Reelbot or restore a matching backup"
-        )
+    _check_not_newer(current, todo)
     for migration in todo:
         if migration.version <= current:
             continue
@@ -67,6 +83,37 @@ async def migrate(db: aiosqlite.Connection, migrations: tuple[Migration, ...] | 
             raise
         current = migration.version
     return current
+
+
+async def migrate_postgresql(conn: PgConnection, migrations: tuple[Migration, ...] | None = None) -> int:
+    """Apply every migration newer than the database, each in its own transaction, under an advisory lock (so
+    processes starting together apply each once); return the new version."""
+    todo = bundled_migrations("postgresql") if migrations is None else migrations
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await conn.execute(_CREATE_VERSIONS)
+        current = int(await conn.fetchval(_CURRENT_VERSION))
+        _check_not_newer(current, todo)
+        for migration in todo:
+            if migration.version <= current:
+                continue
+            log.info("Applying database migration %s", migration.name)
+            async with conn.transaction():
+                await conn.execute(migration.sql)  # the whole script, in one simple-protocol message
+                await conn.execute(_RECORD_VERSION, migration.version, migration.name, time.time())
+            current = migration.version
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    return current
+
+
+def _check_not_newer(current: int, todo: tuple[Migration, ...]) -> None:
+    latest = todo[-1].version if todo else 0
+    if current > latest:
+        raise RuntimeError(
+            f"the database is at schema version {current}, newer than this release knows ({latest}); "
+            "run a newer Reelbot or restore a matching backup"
+        )
 
 
 def _statements(script: str) -> list[str]:

@@ -1,8 +1,12 @@
-"""Every SQL statement the store runs, as named constants with ? placeholders."""
+"""Every SQL statement the store runs, as named constants with ? placeholders.
+
+Most are shared by SQLite and PostgreSQL; the few that differ map each Dialect to its own variant, side by side.
+"""
 
 from collections.abc import Iterable
 from typing import Final
 
+from bot.storage.database import Dialect
 from bot.storage.job_rows import COLUMNS
 
 # Every column of a job, in the Job dataclass's field order.
@@ -29,11 +33,20 @@ def update_job(columns: Iterable[str]) -> str:
 
 
 # Jobs whose poll is due, earliest first. The claimer's own jobs in hand (a JSON list) are skipped: their lease
-# may have run out while they work. The claim itself (a lease) is written in the same transaction.
-SELECT_DUE: Final = (
+# may have run out while they work. The claim itself (a lease) is written in the same transaction; PostgreSQL locks
+# the selected rows until then and skips those other processes are claiming.
+_DUE: Final = (
     "SELECT " + JOB_COLUMNS + " FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? AND origin = ? "
-    "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY next_poll_at LIMIT ?"
+    "AND id NOT IN (SELECT value FROM {each}) ORDER BY next_poll_at LIMIT ?"
 )
+_EACH_SQLITE: Final = "json_each(?)"
+_EACH_POSTGRESQL: Final = "json_array_elements_text(CAST(? AS json))"
+_SKIP_LOCKED: Final = " FOR UPDATE SKIP LOCKED"
+
+SELECT_DUE: Final = {
+    Dialect.SQLITE: _DUE.format(each=_EACH_SQLITE),
+    Dialect.POSTGRESQL: _DUE.format(each=_EACH_POSTGRESQL) + _SKIP_LOCKED,
+}
 
 NEXT_POLL_AT: Final = "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND origin = ?"
 
@@ -46,10 +59,15 @@ PLANNED_POLLS: Final = (
 REPLAN_POLL: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND next_poll_at = ?"
 
 # Finished jobs whose delivery is due, earliest first; skipping and claiming as for polls.
-SELECT_DELIVERIES_DUE: Final = (
+_DELIVERIES_DUE: Final = (
     "SELECT " + JOB_COLUMNS + " FROM jobs WHERE deliver_at IS NOT NULL AND deliver_at <= ? AND origin = ? "
-    "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY deliver_at LIMIT ?"
+    "AND id NOT IN (SELECT value FROM {each}) ORDER BY deliver_at LIMIT ?"
 )
+
+SELECT_DELIVERIES_DUE: Final = {
+    Dialect.SQLITE: _DELIVERIES_DUE.format(each=_EACH_SQLITE),
+    Dialect.POSTGRESQL: _DELIVERIES_DUE.format(each=_EACH_POSTGRESQL) + _SKIP_LOCKED,
+}
 
 NEXT_DELIVERY_AT: Final = "SELECT MIN(deliver_at) FROM jobs WHERE deliver_at IS NOT NULL AND origin = ?"
 
@@ -60,7 +78,7 @@ WHERE id = ?
 
 LIST_BY_REQUESTER: Final = (
     "SELECT " + JOB_COLUMNS + " FROM jobs WHERE guild_id = ? AND requester_id = ? AND forgotten_at IS NULL "
-    "ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    "ORDER BY created_at DESC, rowid DESC LIMIT ?"  # PostgreSQL's jobs table has a rowid column for this
 )
 
 LIST_UNFINISHED_BY_REQUESTER: Final = (

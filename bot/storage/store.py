@@ -6,14 +6,14 @@ import dataclasses
 import json
 import logging
 import secrets
-import sqlite3
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any, assert_never
 
 from bot.domain import Job, JobStatus, Notify, Refund, Settle, Strike, Transition
 from bot.storage import job_rows, queries
-from bot.storage.database import Database, Session
+from bot.storage.connect import open_database
+from bot.storage.database import Database, DuplicateKeyError, Session
 from bot.storage.guilds import GuildStore
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def new_job_id() -> str:
 
 
 class JobStore:
-    """Jobs in SQLite, through the shared Database."""
+    """Jobs in SQLite or PostgreSQL, through the shared Database."""
 
     def __init__(self, db: Database, clock: Callable[[], float], *, owns_db: bool = False) -> None:
         self._db = db
@@ -42,9 +42,10 @@ class JobStore:
         self._guilds = GuildStore(db, clock)
 
     @classmethod
-    async def open(cls, path: Path, clock: Callable[[], float]) -> JobStore:
-        """Open the database at ``path`` for this store alone (the engine shares one Database instead)."""
-        return cls(await Database.open(path), clock, owns_db=True)
+    async def open(cls, location: Path | str, clock: Callable[[], float]) -> JobStore:
+        """Open the database at ``location`` (a SQLite path or a PostgreSQL URL) for this store alone (the engine
+        shares one Database instead)."""
+        return cls(await open_database(location), clock, owns_db=True)
 
     async def close(self) -> None:
         """Close the database, if this store opened it."""
@@ -69,8 +70,8 @@ class JobStore:
                     await tx.execute(queries.INSERT_JOB, row)
                     if hold is not None:
                         await hold(tx, job.id)
-            except sqlite3.IntegrityError as exc:
-                if "jobs.id" not in str(exc):
+            except DuplicateKeyError as exc:
+                if exc.table != "jobs":
                     raise
                 continue  # the random id was taken: draw another
             return job
@@ -110,7 +111,9 @@ class JobStore:
         self, origin: str, now: float, limit: int, claim: Claim, skip: Collection[str] = ()
     ) -> list[Job]:
         """Take up to ``limit`` of ``origin``'s jobs whose poll is due (not those in ``skip``), claimed by ``claim``."""
-        return await self._claim(queries.SELECT_DUE, (now, origin, json.dumps(list(skip)), limit), claim)
+        return await self._claim(
+            queries.SELECT_DUE[self._db.dialect], (now, origin, json.dumps(list(skip)), limit), claim
+        )
 
     async def next_poll_at(self, origin: str) -> float | None:
         """When ``origin``'s earliest scheduled poll is due, or None when nothing is left to poll."""
@@ -133,7 +136,9 @@ class JobStore:
         self, origin: str, now: float, limit: int, claim: Claim, skip: Collection[str] = ()
     ) -> list[Job]:
         """Take finished jobs due for delivery (not those in ``skip``), claimed by ``claim``."""
-        return await self._claim(queries.SELECT_DELIVERIES_DUE, (now, origin, json.dumps(list(skip)), limit), claim)
+        return await self._claim(
+            queries.SELECT_DELIVERIES_DUE[self._db.dialect], (now, origin, json.dumps(list(skip)), limit), claim
+        )
 
     async def next_delivery_at(self, origin: str) -> float | None:
         """When ``origin``'s earliest delivery is due, or None."""
@@ -227,7 +232,8 @@ class JobStore:
         return [job_rows.to_job(row) for row in await self._db.fetchall(sql, params)]
 
     async def _claim(self, sql: str, params: tuple[Any, ...], claim: Claim) -> list[Job]:
-        # The write lock is taken first (BEGIN IMMEDIATE): no other process claims between the read and the write.
+        # SQLite takes the write lock first (BEGIN IMMEDIATE); PostgreSQL locks the rows it selects and skips those
+        # another process is claiming (FOR UPDATE SKIP LOCKED): no two processes claim one job.
         async with self._db.transaction() as tx:
             claims = [claim(job_rows.to_job(row)) for row in await tx.fetchall(sql, params)]
             for transition in claims:
