@@ -63,8 +63,7 @@ def _quoted(name: str) -> str:
 class SqliteSource:
     """An SQLite database at this release's schema version, open read-only in one read transaction."""
 
-    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
-        self.path = path
+    def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def tables(self) -> list[str]:
@@ -99,7 +98,7 @@ async def open_sqlite_source(path: Path) -> AsyncIterator[SqliteSource]:
     conn = await _open_source(path)
     try:
         await conn.execute("BEGIN")  # one snapshot for every table read from here on
-        yield SqliteSource(path, conn)
+        yield SqliteSource(conn)
     finally:
         await conn.close()
 
