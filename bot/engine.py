@@ -115,7 +115,7 @@ async def open_engine(
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=resolver), raise_for_status=False
         ) as session:
-            db = await open_database(settings.database_url or settings.database_path)
+            db = await open_database(settings.database_location)
             store = JobStore(db, clock)
             guilds = GuildStore(db, clock)
             moderation = ModerationService(guilds)

@@ -17,8 +17,10 @@ SQLITE_HEADER: Final = b"SQLite format 3\x00"
 
 
 def settings_problems(settings: Settings) -> list[str]:
-    """Why DATABASE_PATH or RESULTS_DIR cannot be used by this process; empty when both can."""
-    found = [database_problem(settings.database_path), directory_problem("RESULTS_DIR", settings.results_dir)]
+    """Why DATABASE_PATH (unless DATABASE_URL is used instead) or RESULTS_DIR cannot be used by this process; empty
+    when both can."""
+    database = None if settings.database_url else database_problem(settings.database_path)
+    found = [database, directory_problem("RESULTS_DIR", settings.results_dir)]
     return [problem for problem in found if problem is not None]
 
 

@@ -1,20 +1,27 @@
-"""Database transactions on a real SQLite file: they always end, whatever the caller or SQLite does meanwhile."""
+"""Database transactions on a real SQLite file and a real PostgreSQL database: they always end, whatever the caller
+or the database does meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.domain import GenerationRequest, NewJob, Orientation, WireFormat
 from bot.front.web import HEALTH_TIMEOUT_SECONDS
 from bot.services import lifecycle
 from bot.storage import JobStore
+from bot.storage.connect import open_database
+from bot.storage.database import DuplicateKeyError
+from bot.storage.postgres import PostgresDatabase, translate
 from bot.storage.sqlite import BUSY_TIMEOUT_SECONDS, SqliteDatabase
+from tests.helpers import eventually
 
 
 @pytest.fixture
@@ -123,3 +130,114 @@ async def test_every_commit_is_on_disk_before_the_next_step(path: Path) -> None:
 def test_the_health_check_waits_longer_than_sqlite_does_for_a_lock() -> None:
     # Otherwise a locked database cuts the health check off instead of answering "not writable".
     assert HEALTH_TIMEOUT_SECONDS > BUSY_TIMEOUT_SECONDS
+
+
+# --- PostgreSQL: a pooled connection never goes back to the pool inside a transaction ----------------------------
+
+
+async def test_postgresql_statement_cancelled_while_it_waits_leaves_no_transaction_open(pg_url: str) -> None:
+    db = await PostgresDatabase.open(pg_url, max_size=1)  # one connection: the next user gets the same one
+    other = await asyncpg.connect(pg_url)
+    try:
+        await db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT)")
+        await db.execute("INSERT INTO t VALUES ('a', 0)")
+        await other.execute("BEGIN")
+        await other.execute("SELECT v FROM t WHERE k = 'a' FOR UPDATE")  # another process holds the row
+
+        async def update() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("UPDATE t SET v = 1 WHERE k = ?", ("a",))
+
+        task = asyncio.create_task(update())
+
+        async def waiting() -> bool:
+            waits = await other.fetchval(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            return bool(waits)
+
+        await eventually(waiting)
+        task.cancel()
+        await other.execute("ROLLBACK")  # the lock is free: the cut-off UPDATE ends, and is rolled back
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        await db.execute("UPDATE t SET v = 2 WHERE k = ?", ("a",))  # on its own: committed at once
+        assert await other.fetchval("SELECT v FROM t WHERE k = 'a'") == 2
+    finally:
+        await other.close()
+        await db.close()
+
+
+async def test_postgresql_transaction_cancelled_in_its_body_is_rolled_back(pg_url: str) -> None:
+    db = await PostgresDatabase.open(pg_url, max_size=1)
+    try:
+        await db.execute("CREATE TABLE t (x BIGINT)")
+        entered = asyncio.Event()
+
+        async def stuck() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO t VALUES (?)", (1,))
+                entered.set()
+                await asyncio.Event().wait()
+
+        task = asyncio.create_task(stuck())
+        await entered.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await db.execute("INSERT INTO t VALUES (?)", (2,))
+        other = await asyncpg.connect(pg_url)
+        try:
+            assert [row[0] for row in await other.fetch("SELECT x FROM t")] == [2]
+        finally:
+            await other.close()
+    finally:
+        await db.close()
+
+
+async def test_a_duplicate_key_is_the_same_error_on_both_backends(database_location: Path | str) -> None:
+    db = await open_database(database_location)
+    try:
+        await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", ("k", "1"))
+        with pytest.raises(DuplicateKeyError) as raised:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", ("k", "2"))
+        assert raised.value.table == "meta"
+        assert await db.scalar("SELECT value FROM meta WHERE key = ?", ("k",)) == "1"
+    finally:
+        await db.close()
+
+
+async def test_round_trips_are_counted_per_database(database_location: Path | str) -> None:
+    db = await open_database(database_location)
+    try:
+        before = db.round_trips
+        async with db.transaction() as tx:  # BEGIN, two statements, COMMIT
+            await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", ("a", "1"))
+            await tx.scalar("SELECT value FROM meta WHERE key = ?", ("a",))
+        await db.fetchall("SELECT key FROM meta")
+        assert db.round_trips - before == 5
+    finally:
+        await db.close()
+
+
+def test_placeholders_become_numbered_outside_strings_and_casts() -> None:
+    assert translate("SELECT '?', x::text FROM t WHERE a = ? AND b = ?") == (
+        "SELECT '?', x::text FROM t WHERE a = $1 AND b = $2",
+        None,
+    )
+    assert translate("SELECT :b, ':a' WHERE c = :a OR d = :b") == ("SELECT $1, ':a' WHERE c = $2 OR d = $1", ("b", "a"))
+
+
+async def test_the_start_log_names_the_database_without_its_password(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with_password = pg_url.replace("postgresql://postgres@", "postgresql://postgres:Sekrit-5150@")  # trust: ignored
+    caplog.set_level(logging.INFO, logger="bot.storage.connect")
+    for location in (with_password, tmp_path / "s.sqlite3"):
+        await (await open_database(location)).close()
+    lines = [record.getMessage() for record in caplog.records if record.name == "bot.storage.connect"]
+    host, database = pg_url.split("@", 1)[1].split("/", 1)
+    assert lines == [f"Database: PostgreSQL at {host}/{database}", f"Database: SQLite at {tmp_path / 's.sqlite3'}"]
+    assert "Sekrit-5150" not in caplog.text

@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -435,3 +437,23 @@ async def test_a_results_folder_that_cannot_be_written_fails_the_job_cleanly(sim
         job = await generate(engine, Deliveries(), prompt="nowhere to put it", model="veo-3.1-fast-generate-preview")
 
     assert job.status is JobStatus.FAILED and job.error_kind is ErrorKind.BAD_RESULT
+
+
+async def test_an_engine_on_postgresql_takes_its_leases_in_its_own_name(
+    sim: Simulator, tmp_path: Path, pg_url: str
+) -> None:
+    settings = Settings.from_env({**engine_env(sim, tmp_path), "DATABASE_URL": pg_url}, need_discord=False)
+    later = [time.time()]
+    async with open_engine(settings, Catalog.load(), clock=lambda: later[0]) as engine:
+        request = engine.jobs.build_request(prompt="slow set-up", model="veo-3.1-fast-generate-preview")
+        job = await engine.jobs.add(NewJob(request=request))
+        later[0] += 3600  # never sent: the poller claims it to give it up
+        await engine.poller(origin="discord", deliver=Deliveries()).poll_once()
+        stored = await engine.store.get(job.id)
+        holder = engine.lease_holder
+
+    assert stored is not None and stored.error_kind is ErrorKind.UNCONFIRMED
+    assert stored.lease_holder == holder
+    host, pid, tag = holder.split(":")
+    assert (host, int(pid), len(tag)) == (socket.gethostname(), os.getpid(), 8)
+    assert not settings.database_path.exists()  # DATABASE_URL won over DATABASE_PATH

@@ -253,3 +253,21 @@ def test_the_values_env_example_shows_are_the_defaults(tmp_path: Path) -> None:
 def test_env_example_names_every_setting_once() -> None:
     names = [name for name, _ in example_lines()]
     assert sorted(names) == sorted(n.upper() for n in Settings.__dataclass_fields__)
+
+
+DB_PASSWORD = "pg-pass-Hunter2-77b1"
+
+
+def test_database_url_wins_over_the_path() -> None:
+    url = f"postgresql://reelbot:{DB_PASSWORD}@db.internal:5432/reelbot"
+    s = Settings.from_env(valid_env(DATABASE_URL=url, DATABASE_PATH="/var/lib/reelbot/db.sqlite3"))
+    assert s.database_location == url
+    assert DB_PASSWORD not in repr(s)
+    assert Settings.from_env(valid_env()).database_location == Path("data/reelbot.sqlite3")
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() -> None:
+    problems = config_problems(valid_env(DATABASE_URL=f"mysql://reelbot:{DB_PASSWORD}@db.internal/reelbot"))
+    assert "DATABASE_URL" in problems
+    assert "postgresql://" in problems
+    assert DB_PASSWORD not in problems

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 import sys
 
+import asyncpg
+
 from bot.catalog import Catalog
 from bot.cli.explain import diagnose
 from bot.engine import open_engine
@@ -16,6 +18,7 @@ from bot.errors import ExitCode
 from bot.paths import settings_problems
 from bot.services.served import ModelState, ServedModels, when
 from bot.settings import Settings
+from bot.storage.connect import describe
 
 
 async def run(settings: Settings, catalog: Catalog) -> int:
@@ -35,12 +38,13 @@ async def run(settings: Settings, catalog: Catalog) -> int:
     try:
         async with open_engine(settings, catalog) as engine:
             await engine.store.check_writable()
-            _line("ok", f"database {settings.database_path} is writable and up to date")
+            _line("ok", f"database: {describe(settings.database_location)} is writable and up to date")
             models = engine.models
             await models.refresh()
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, asyncpg.PostgresError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        _line("FAIL", f"DATABASE_PATH {settings.database_path}: {reason}")
+        where = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
+        _line("FAIL", f"{where} ({describe(settings.database_location)}): {reason}")
         return ExitCode.USAGE
     error = models.last_error
     diagnosis = diagnose(error, settings.gateway_base_url) if error is not None else None

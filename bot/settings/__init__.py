@@ -341,6 +341,11 @@ class Settings:
         return found
 
     @property
+    def database_location(self) -> Path | str:
+        """The database the bot uses: DATABASE_URL when set (it wins), else the SQLite file at DATABASE_PATH."""
+        return self.database_url or self.database_path
+
+    @property
     def log_level_number(self) -> int:
         """The logging module's number for LOG_LEVEL."""
         return int(getattr(logging, self.log_level))

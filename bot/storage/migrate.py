@@ -24,7 +24,7 @@ MIGRATION_LOCK_KEY: Final = 0x5265656C626F74  # "Reelbot"
 
 _CREATE_VERSIONS: Final = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
-    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+    "(version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
 )
 _CURRENT_VERSION: Final = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
 _RECORD_VERSION: Final = "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)"

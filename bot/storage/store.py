@@ -47,6 +47,11 @@ class JobStore:
         shares one Database instead)."""
         return cls(await open_database(location), clock, owns_db=True)
 
+    @property
+    def round_trips(self) -> int:
+        """Statements the store's database has sent so far (shared with whoever else uses that Database)."""
+        return self._db.round_trips
+
     async def close(self) -> None:
         """Close the database, if this store opened it."""
         if self._owns_db:
