@@ -23,6 +23,7 @@ from bot.domain import (
 )
 from bot.services import lifecycle
 from bot.storage import JobStore
+from bot.storage import store as store_module
 from bot.storage.migrate import bundled_migrations
 from bot.storage.store import Claim
 from tests.helpers import FakeClock
@@ -500,3 +501,14 @@ async def test_gateway_clock_is_kept_in_meta(store: JobStore) -> None:
     assert await store.gateway_clock() is None
     await store.set_meta("gateway_clock", "[15.0]")
     assert await store.gateway_clock() is None
+
+
+async def test_a_job_id_already_taken_draws_another(
+    store: JobStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await add(store, clock)
+    draws = iter([first.id, first.id, "fresh234"])  # the random ids: twice one that is taken
+    monkeypatch.setattr(store_module, "new_job_id", lambda: next(draws))
+    second = await add(store, clock)
+    assert second.id == "fresh234"
+    assert await store.get(first.id) == first
