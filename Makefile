@@ -45,6 +45,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.ack
 	$(BIN)/python -m bench.discord
 	$(BIN)/python -m bench.encode
+	$(BIN)/python -m bench.scale
 
 $(LOCK_TOOLS)/bin/pip-compile:
 	$(PYTHON) -m venv $(LOCK_TOOLS)

@@ -1,5 +1,5 @@
 """Entry point: `python -m bot` (the Discord bot), `python -m bot worker`, `python -m bot generate ...`,
-`python -m bot check`."""
+`python -m bot check`, `python -m bot db copy ...`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from dotenv import find_dotenv, load_dotenv
 
 from bot.catalog import Catalog
-from bot.cli import check, generate
+from bot.cli import check, copy, generate
 from bot.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from bot.front.run import run_bot
 from bot.logs import setup_logging
@@ -45,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     commands.add_parser("check", parents=[common], help="check the configuration, the database and the gateway")
+    db = commands.add_parser("db", parents=[common], help="database commands (copy)")
+    db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    copy.add_arguments(
+        db_commands.add_parser(
+            "copy",
+            parents=[common],
+            help="copy an SQLite database into an empty PostgreSQL one",
+            description=copy.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     return parser
 
 
@@ -54,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     # .env is looked for from the working directory up, where operators keep it.
     load_dotenv(find_dotenv(usecwd=True))
+    if command == "db":
+        # Needs no settings: both databases are named on the command line. The password stays out of the log.
+        setup_logging(logging.INFO if args.verbose else logging.WARNING, secrets=copy.secrets(args))
+        try:
+            return asyncio.run(copy.run(args))
+        except KeyboardInterrupt:
+            sys.stderr.write("\nStopped. Unless it printed what it copied, nothing was copied.\n")
+            return ExitCode.INTERRUPTED
     try:
         settings = Settings.from_env(need_discord=command in ("run", "worker"))
         catalog = Catalog.load(settings.models_file)

@@ -171,3 +171,11 @@ class ExitCode(IntEnum):
     UNREACHABLE = 3
     INTERRUPTED = 130  # SIGINT (Ctrl-C)
     TERMINATED = 143  # SIGTERM
+
+
+class DatabaseCopyError(ReelbotError):
+    """`db copy` refused or stopped; the message says why, that nothing was copied, and what to do."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.code = code

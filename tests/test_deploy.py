@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -40,6 +41,24 @@ def single_service() -> dict[str, Any]:
     service = services[0]
     assert isinstance(service, dict)
     return service
+
+
+def scale_services() -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose()["services"].items() if "scale" in s.get("profiles", [])}
+
+
+def bot_processes() -> dict[str, dict[str, Any]]:
+    """The scale profile's Reelbot processes: the services built from this repository."""
+    return {name: s for name, s in scale_services().items() if s.get("build") == "."}
+
+
+def shard_ids(spec: str) -> set[int]:
+    """DISCORD_SHARD_IDS as the issue writes it: "0,1" or "0-3"."""
+    ids: set[int] = set()
+    for part in spec.split(","):
+        first, _, last = part.strip().partition("-")
+        ids.update(range(int(first), int(last or first) + 1))
+    return ids
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -106,6 +125,54 @@ def test_the_single_profile_keeps_its_data_on_a_volume_at_slash_data() -> None:
         assert Path(image_env()[name]).is_relative_to("/data")
     assert service["build"] == "."
     assert not service.get("healthcheck", {}).get("disable", False), "the image's HEALTHCHECK stays on"
+
+
+def test_the_scale_profile_runs_two_shards_and_a_worker_on_one_database() -> None:
+    processes = bot_processes()
+    shards = {name: s for name, s in processes.items() if "DISCORD_SHARD_IDS" in s["environment"]}
+    workers = {name: s for name, s in processes.items() if s.get("command") == ["worker"]}
+    assert len(shards) == 2 and len(workers) == 1 and len(processes) == 3
+    urls = {s["environment"]["DATABASE_URL"] for s in processes.values()}
+    assert len(urls) == 1, "every process uses the same database"
+    url = urlsplit(urls.pop())
+    assert url.scheme == "postgresql" and url.hostname in scale_services()
+    for service in workers.values():
+        assert "DISCORD_SHARD_IDS" not in service["environment"]
+        assert service["environment"].get("PROCESS_ROLE", "all") in ("all", "worker")
+
+
+def test_the_scale_profiles_shards_cover_every_shard_id_once() -> None:
+    shards = [s["environment"] for s in bot_processes().values() if "DISCORD_SHARD_IDS" in s["environment"]]
+    counts = {int(env["DISCORD_SHARD_COUNT"]) for env in shards}
+    assert len(counts) == 1, "every shard process counts the same shards"
+    owned = [shard_ids(env["DISCORD_SHARD_IDS"]) for env in shards]
+    assert sorted(i for ids in owned for i in ids) == list(range(counts.pop())), "each shard id in one process"
+    assert all(env.get("PROCESS_ROLE", "all") in ("all", "front") for env in shards)
+
+
+def test_the_scale_profile_shares_one_rest_proxy_and_waits_for_a_healthy_database() -> None:
+    services = scale_services()
+    processes = bot_processes()
+    bases = {s["environment"]["DISCORD_API_BASE"] for s in processes.values()}
+    assert len(bases) == 1, "one REST proxy keeps every process within the same rate limits"
+    base = urlsplit(bases.pop())
+    assert base.hostname in services and base.path == "/api/v10"
+    database = urlsplit(next(iter(processes.values()))["environment"]["DATABASE_URL"]).hostname
+    assert services[database]["healthcheck"]["test"], "the database has a health check to wait on"
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in services[database]["volumes"]}
+    assert mounts["/var/lib/postgresql/data"] in compose()["volumes"]
+    for service in processes.values():
+        assert service["depends_on"][database]["condition"] == "service_healthy"
+        assert service["depends_on"][base.hostname]["condition"] in ("service_started", "service_healthy")
+
+
+def test_the_scale_profiles_processes_publish_their_metrics_on_distinct_loopback_ports() -> None:
+    published: list[str] = []
+    for service in bot_processes().values():
+        assert port_of(service["environment"]["METRICS_LISTEN"]) == port_of(image_env()["METRICS_LISTEN"])
+        published += [port.rpartition(":")[0] for port in service["ports"]]
+    assert all(host_port.startswith("127.0.0.1:") for host_port in published)
+    assert len(set(published)) == len(published)
 
 
 def test_the_image_turns_the_metrics_server_on_for_its_health_check() -> None:
