@@ -189,6 +189,9 @@ class Job:
     lease_holder: str | None = None  # the process that last took the job's lease (to poll or to deliver it)
     cancelled_by: int | None = None  # the member who cancelled the job
     cancelled_at: float | None = None
+    # When the process that created the job had shown it (status message, thread), or given up trying: until then
+    # a delivery by any process waits, so the video lands in the thread.
+    set_up_at: float | None = None
 
     @property
     def sent(self) -> bool:

@@ -619,3 +619,11 @@ def test_a_finished_job_cannot_be_cancelled(status: JobStatus) -> None:
         lifecycle.cancel(finished_job(status), 42, SUBMITTED + 50)
     with pytest.raises(ValueError, match="cannot be cancelled"):
         lifecycle.cancel(lifecycle.cancel(member_job(), 42, SUBMITTED + 45).job, 42, SUBMITTED + 50)
+
+
+def test_a_delivery_waits_for_the_creator_to_show_the_job_but_not_forever() -> None:
+    job = fresh_job(created_at=CREATED)
+    assert lifecycle.setting_up(job, CREATED + 1)  # its creator may still be opening the thread
+    assert not lifecycle.setting_up(dataclasses.replace(job, set_up_at=CREATED + 2), CREATED + 3)
+    # A creator that died half-way: after the wait, the video goes where it can.
+    assert not lifecycle.setting_up(job, CREATED + lifecycle.SETUP_WAIT_SECONDS)

@@ -7,6 +7,7 @@ database (a SQLite file in WAL mode, or PostgreSQL), and only the database tells
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -150,6 +151,27 @@ async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it
         assert len(fake.gateway.sessions) == 1  # the worker never opened a gateway session
         await assert_charged_once(fake, store, guilds, jobs)
         assert await worker.terminate(within=10.0) == 0
+
+
+@pytest.mark.sim(task_seconds=0.3)
+async def test_a_worker_waits_for_the_front_to_open_the_thread(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
+) -> None:
+    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
+    logs.append(front)
+    async with (
+        front,
+        await start_worker(fake, sim, tmp_path, **GLOBAL) as worker,
+        stores(tmp_path / "reelbot.sqlite3") as (store, _guilds),
+    ):
+        logs.append(worker)
+        # Discord holds the front's thread back for 2 s; the video is ready well before, at the worker.
+        fake.inject_rate_limit("POST", re.compile(r"/channels/\d+/messages/\d+/threads$"), retry_after=2.0)
+        jobs = dict([await started(fake, fake.channel(), "a thread held back")])
+        await all_delivered(fake, store, jobs)
+        # The worker waited for the thread (the front stored when it was done showing the job): the video is there.
+        assert videos_everywhere(fake) == 1
+        assert f"Job {next(iter(jobs))}: delivered" in worker.output()
 
 
 async def test_a_worker_falls_back_to_the_requesters_dms_over_rest(

@@ -17,7 +17,7 @@ import discord
 from bot.engine import Engine
 from bot.front.audit import AuditLog
 from bot.front.creation import ORIGIN
-from bot.front.delivery import Delivery, SetUps
+from bot.front.delivery import Delivery
 from bot.front.progress import StatusEditor
 from bot.front.results import ResultFiles
 from bot.media.ffmpeg import Encoder
@@ -37,13 +37,11 @@ class Background:
         engine: Engine,
         client: discord.Client,
         audit: AuditLog,
-        *,
-        setups: SetUps | None = None,
     ) -> None:
         settings = engine.settings
         self.editor = StatusEditor(client, store=engine.store)
         results = ResultFiles(Encoder(), engine.media, settings.media_link_hours * 3600)
-        delivery = Delivery(client, engine.store, setups, self.editor, audit, results, engine.metrics)
+        delivery = Delivery(client, engine.store, self.editor, audit, results, engine.metrics)
         self.poller = engine.poller(
             origin=ORIGIN, deliver=delivery, on_change=self.editor.on_change, settle=delivery.settle
         )

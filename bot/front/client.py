@@ -70,7 +70,7 @@ class VideoBot(commands.AutoShardedBot):
         self.audit = AuditLog(self, engine.guilds)
         self.creator = Creator(engine, self, self.audit, cancel_view)
         self.takedown = Takedown(self, engine.store, engine.guilds, engine.media)
-        self.background = Background(engine, self, self.audit, setups=self.creator) if deliver else None
+        self.background = Background(engine, self, self.audit) if deliver else None
         self._services: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import io
 import logging
@@ -30,7 +29,6 @@ THREAD_ARCHIVE_MINUTES: Final = 1440
 THREAD_NAME_CHARS: Final = 100  # Discord's limit for a thread name
 LAST_FRAME_STEM: Final = "last-frame"  # the last frame's file on the status message, beside reference-N.jpg
 # How long a delivery waits for this process to finish setting up a job's status message and thread.
-SETUP_WAIT_SECONDS: Final = 60.0
 
 _REQUIRED = {
     "send_messages": "Send Messages",
@@ -80,14 +78,7 @@ class Creator:
         self._client = client
         self._audit = audit
         self._running_view = running_view  # the buttons under a sent job's status message (Cancel), by job id
-        self._setting_up: dict[str, asyncio.Event] = {}
         self._decodes = MemoryBudget(engine.settings.image_decode_memory_mb * 1024 * 1024)
-
-    async def wait_for_setup(self, job_id: str) -> None:
-        """Return once this process is no longer setting up the job's status message and thread."""
-        event = self._setting_up.get(job_id)
-        if event is not None:
-            await asyncio.wait_for(event.wait(), timeout=SETUP_WAIT_SECONDS)
 
     async def create(
         self,
@@ -139,13 +130,13 @@ class Creator:
         except QuotaRefusal as refusal:
             self._audit.refused(who.guild_id, who.user_id, refusal.reason, request.prompt)
             raise
-        self._setting_up[job.id] = asyncio.Event()
         try:
             job, status_message, thread = await self._post_and_send(
                 job, request, spec, prepared, ending, channel=channel, permissions=permissions
             )
         finally:
-            self._setting_up.pop(job.id).set()
+            # Any process may deliver the job; until this is stored, a delivery waits (at most SETUP_WAIT_SECONDS).
+            await self._engine.store.mark_set_up(job.id)
         balance = await self._engine.quotas.status(who.guild_id, who.user_id, who.role_ids)
         return Created(job=job, status_message=status_message, thread=thread, cost=checked.cost, balance=balance)
 

@@ -7,12 +7,13 @@ re-encoded to fit, or linked from the bot's media server, or explained.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import discord
 
@@ -23,6 +24,7 @@ from bot.front.buttons import result_view, retry_view
 from bot.front.progress import StatusEditor, final_fields
 from bot.front.results import ResultFiles
 from bot.metrics import Metrics
+from bot.services import lifecycle
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -36,23 +38,14 @@ CLOCK_SKEW_SECONDS: Final = 300.0
 ARCHIVED_THREAD: Final = 50083
 # A server's upload limit asked of Discord (where the gateway cache does not have the server) is kept this long.
 UPLOAD_LIMIT_CACHE_SECONDS: Final = 600.0
+# How often a delivery looks whether the job's creator has shown it yet (see lifecycle.setting_up).
+SETUP_CHECK_SECONDS: Final = 0.25
 
 Compose = Callable[[], dict[str, Any]]  # the keyword arguments of one send; files can only be sent once each
 
 
 class DeliveryImpossibleError(Exception):
     """No place accepted the post: not the thread, not the channel, not the requester's DMs."""
-
-
-class SetUps(Protocol):
-    """The creation flow of this process, which may still be posting a job's status message and opening its thread.
-
-    A job started by another process is set up before its first poll is due: the poll comes
-    POLL_INTERVAL_MIN_SECONDS after the submit at the earliest, and the thread is opened right after the submit.
-    """
-
-    async def wait_for_setup(self, job_id: str) -> None:
-        """Return once this process is no longer setting up the job."""
 
 
 class Delivery:
@@ -62,7 +55,6 @@ class Delivery:
         self,
         client: discord.Client,
         store: JobStore,
-        setups: SetUps | None,
         editor: StatusEditor,
         audit: AuditLog,
         results: ResultFiles,
@@ -70,7 +62,6 @@ class Delivery:
     ) -> None:
         self._client = client
         self._store = store
-        self._setups = setups
         self._editor = editor
         self._audit = audit
         self._results = results
@@ -80,9 +71,7 @@ class Delivery:
 
     async def __call__(self, job: Job) -> int | None:
         """Post the result or the failure; return the posted message's id. Raising means 'try again later'."""
-        if self._setups is not None:
-            await self._setups.wait_for_setup(job.id)
-        job = await self._store.get(job.id) or job  # the set-up may have recorded the thread meanwhile
+        job = await self._set_up(job)
         self._editor.forget(job.id)
         if not job.status.is_terminal or job.delivery_state not in (DeliveryState.PENDING, DeliveryState.DELIVERING):
             return job.result_message_id  # nothing (more) to deliver: already handed over, or not finished
@@ -106,6 +95,14 @@ class Delivery:
             self._metrics.delivered(kind, lag)
         self._posted[job.id] = (job, _link(job, posted))
         return posted.id
+
+    async def _set_up(self, job: Job) -> Job:
+        """The job as stored once its creator (any process) has shown it: the thread it opened is known then."""
+        while True:
+            job = await self._store.get(job.id) or job
+            if not lifecycle.setting_up(job, time.time()):
+                return job
+            await asyncio.sleep(SETUP_CHECK_SECONDS)
 
     async def settle(self, job: Job, message_id: int | None) -> None:
         """After the post, outside the delivery slots: mark the status message done, linking the result."""

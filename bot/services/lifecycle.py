@@ -44,6 +44,9 @@ DOWNLOAD_ATTEMPTS = 4
 SUBMIT_GRACE_SECONDS: Final = 30.0
 # A delivery that keeps failing is given up after this many attempts, waiting longer before each.
 MAX_DELIVERY_ATTEMPTS: Final = 8
+# A delivery waits at most this long after a job was created for its creator to show it (status message, thread);
+# longer, and the creator is taken to have died half-way: the video goes where it can.
+SETUP_WAIT_SECONDS: Final = 60.0
 DELIVERY_BACKOFF: Final = Backoff(first=5.0, cap=300.0)
 _QUEUED_WORDS = frozenset({"", "queued", "pending", "submitted", "not_start", "unknown", "not started"})
 
@@ -314,6 +317,11 @@ def cancel(job: Job, by: int, now: float) -> Transition:
         download_attempts=0,
     )
     return _transition(job, stopped)
+
+
+def setting_up(job: Job, now: float) -> bool:
+    """Whether the process that created the job may still be showing it on Discord: a delivery waits until not."""
+    return job.set_up_at is None and now < job.created_at + SETUP_WAIT_SECONDS
 
 
 def lease_delivery(job: Job, now: float, until: float, *, holder: str) -> Transition:

@@ -93,6 +93,8 @@ LIST_UNFINISHED_BY_REQUESTER: Final = (
 
 COUNT_BY_STATUS_AND_MODEL: Final = "SELECT status, model, COUNT(*) FROM jobs GROUP BY status, model"
 
+MARK_SET_UP: Final = "UPDATE jobs SET set_up_at = ? WHERE id = ? AND set_up_at IS NULL"
+
 SET_RESULT_CHANNEL: Final = "UPDATE jobs SET result_channel_id = ? WHERE id = ?"
 
 MARK_RESULT_DELETED: Final = "UPDATE jobs SET result_deleted_at = ?, updated_at = ? WHERE id = ?"

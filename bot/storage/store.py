@@ -163,6 +163,10 @@ class JobStore:
         """Remember where on Discord the job is shown."""
         await self._write(queries.SET_DISCORD_REFS, (thread_id, status_message_id, self._clock(), job_id))
 
+    async def mark_set_up(self, job_id: str) -> None:
+        """Record that the job's creator is done showing it on Discord (whether or not that worked)."""
+        await self._write(queries.MARK_SET_UP, (self._clock(), job_id))
+
     async def set_result_channel(self, job_id: str, channel_id: int) -> None:
         """Remember where the result was actually posted (after a fallback, not the thread)."""
         await self._write(queries.SET_RESULT_CHANNEL, (channel_id, job_id))
