@@ -99,6 +99,14 @@ def test_shard_settings_name_the_shards_this_process_connects(
     assert s.shard_ids == shards and s.holds_shard_zero is holds_zero
 
 
+def test_a_process_knows_which_servers_its_shards_hold() -> None:
+    shard_zero_of_two = Settings.from_env(valid_env(DISCORD_SHARD_COUNT="2", DISCORD_SHARD_IDS="0"))
+    on_shard_one = 1 << 22  # (id >> 22) % 2 == 1
+    assert shard_zero_of_two.connects_shard_of(2 << 22)
+    assert not shard_zero_of_two.connects_shard_of(on_shard_one)
+    assert Settings.from_env(valid_env()).connects_shard_of(on_shard_one)  # one process, every shard
+
+
 def test_shard_ids_and_ranges_combine_sorted_and_once() -> None:
     s = Settings.from_env(valid_env(DISCORD_SHARD_COUNT="8", DISCORD_SHARD_IDS=" 5, 0-2,1 ,7-7"))
     assert s.shard_ids == [0, 1, 2, 5, 7]

@@ -32,6 +32,12 @@ async def origin_for(interaction: discord.Interaction[Any], job: Job) -> Origin:
         raise UserFacingError("That video was made on another server. Start a new one here with /video create.")
     bot = host_of(interaction)
     guild = bot.get_guild(job.guild_id)
+    if guild is None and not bot.engine.settings.connects_shard_of(job.guild_id):
+        # A DM reaches the process holding shard 0, which does not see the servers of the other shards.
+        raise UserFacingError(
+            "I can't start another take of that video from here. Press the button under the video on its server, "
+            "or use /video create there."
+        )
     if guild is None:
         raise UserFacingError("I am no longer on the server that video was made on, so I can't make another take.")
     member = await _member(interaction, guild)

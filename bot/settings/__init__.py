@@ -456,6 +456,12 @@ class Settings:
         """The shards this process connects, or None for all of them (of the configured or recommended count)."""
         return list(self.discord_shard_ids) if self.discord_shard_ids else None
 
+    def connects_shard_of(self, guild_id: int) -> bool:
+        """Whether this process connects the shard a server belongs to (Discord's rule: the id shifted right by 22,
+        modulo the count); True when it connects every shard."""
+        count, ids = self.discord_shard_count, self.shard_ids
+        return count is None or ids is None or (guild_id >> 22) % count in ids
+
     @property
     def holds_shard_zero(self) -> bool:
         """Whether this process connects shard 0, which gets DMs and registers the commands."""
