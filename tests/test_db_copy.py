@@ -21,7 +21,7 @@ from bot.storage import JobStore
 from bot.storage.connect import open_database
 from bot.storage.copy import BATCH_ROWS
 from bot.storage.database import Database, Session
-from bot.storage.guilds import GuildConfig, GuildStore, LedgerKind, ListKind
+from bot.storage.guilds import GuildConfig, GuildStore, LedgerKind, ListKind, MemberDefaults
 from bot.storage.migrate import bundled_migrations
 from tests.helpers import FakeClock, free_port
 
@@ -29,6 +29,9 @@ GUILD = 7
 MEMBER = 42
 ADMIN = 99
 COMMAND_TIMEOUT_SECONDS = 120.0
+
+
+MEMBER_DEFAULTS = MemberDefaults(model="kling-v2-1", orientation="portrait", duration=10, hd=False)
 
 
 @dataclasses.dataclass
@@ -84,6 +87,7 @@ async def populate(path: Path) -> Populated:
         await guilds.record_strike(GUILD, MEMBER, jobs[1].id, "content_policy")
         await guilds.reset_user(GUILD, MEMBER, ADMIN)  # clears the strike: the id it had must not come back
         await guilds.record_strike(GUILD, MEMBER, jobs[2].id, "blocked_word")
+        await guilds.set_member_defaults(GUILD, MEMBER, MEMBER_DEFAULTS)
         meta = {"commands_hash": "abc123", "operator_pause": "balance"}
         for key, value in meta.items():
             await store.set_meta(key, value)
@@ -161,6 +165,7 @@ async def test_a_copied_database_reads_back_the_same_through_the_store_on_postgr
         assert await guilds.role_caps(GUILD) == {321: 80.0}
         assert await guilds.entries(GUILD, ListKind.BLOCKED_WORD) == [("spoiler", "no spoilers")]
         assert await guilds.entries(GUILD, ListKind.BLOCKED_USER) == [("13", None)]
+        assert await guilds.member_defaults(GUILD, MEMBER) == MEMBER_DEFAULTS
         for key, value in given.meta.items():
             assert await store.get_meta(key) == value
         ledger = await guilds.ledger(GUILD, MEMBER)

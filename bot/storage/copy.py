@@ -17,7 +17,7 @@ from typing import Any, Final
 import aiosqlite
 import asyncpg
 
-from bot.errors import DatabaseCopyError, ExitCode
+from bot.errors import DatabaseCopyError, DatabaseUnavailableError, ExitCode
 from bot.storage.connect import describe
 from bot.storage.database import Database, Session
 from bot.storage.migrate import bundled_migrations
@@ -109,23 +109,30 @@ async def open_target(url: str) -> Database:
     where = describe(url)
     try:
         return await PostgresDatabase.open(url, max_size=1)
-    except (OSError, TimeoutError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc) or type(exc).__name__)
-        raise DatabaseCopyError(
-            f"--to: cannot reach {where} ({reason}). Nothing was copied. Check that the server runs and that the "
-            "URL names its host and port.",
-            ExitCode.UNREACHABLE,
-        ) from exc
-    except asyncpg.InvalidCatalogNameError as exc:
-        raise DatabaseCopyError(
-            f"--to: {where} does not exist ({exc}). Nothing was copied. Create it first (createdb).", ExitCode.USAGE
-        ) from exc
-    except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError) as exc:
-        raise DatabaseCopyError(
-            f"--to: {where} refused the user or password ({exc}). Nothing was copied.", ExitCode.USAGE
-        ) from exc
+    except DatabaseUnavailableError as exc:
+        raise _unusable(where, exc.__cause__) from exc  # the driver's own error says which way it failed
     except (asyncpg.PostgresError, RuntimeError) as exc:  # RuntimeError: a schema newer than this release
         raise DatabaseCopyError(f"--to: {where}: {exc}. Nothing was copied.", ExitCode.USAGE) from exc
+
+
+def _unusable(where: str, cause: BaseException | None) -> DatabaseCopyError:
+    """Why the target could not be connected to, in words, with the exit code that fits."""
+    if isinstance(cause, asyncpg.InvalidCatalogNameError):
+        return DatabaseCopyError(
+            f"--to: {where} does not exist ({cause}). Nothing was copied. Create it first (createdb).", ExitCode.USAGE
+        )
+    if isinstance(cause, (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError)):
+        return DatabaseCopyError(
+            f"--to: {where} refused the user or password ({cause}). Nothing was copied.", ExitCode.USAGE
+        )
+    if isinstance(cause, asyncpg.PostgresError):
+        return DatabaseCopyError(f"--to: {where}: {cause}. Nothing was copied.", ExitCode.USAGE)
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else (str(cause) or type(cause).__name__)
+    return DatabaseCopyError(
+        f"--to: cannot reach {where} ({reason}). Nothing was copied. Check that the server runs and that the URL "
+        "names its host and port.",
+        ExitCode.UNREACHABLE,
+    )
 
 
 async def copy_into(source: SqliteSource, target: Database, progress: Progress) -> list[CopiedTable]:
