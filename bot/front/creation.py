@@ -28,7 +28,6 @@ ORIGIN: Final = "discord"
 THREAD_ARCHIVE_MINUTES: Final = 1440
 THREAD_NAME_CHARS: Final = 100  # Discord's limit for a thread name
 LAST_FRAME_STEM: Final = "last-frame"  # the last frame's file on the status message, beside reference-N.jpg
-# How long a delivery waits for this process to finish setting up a job's status message and thread.
 
 _REQUIRED = {
     "send_messages": "Send Messages",
@@ -65,7 +64,7 @@ class Created:
 
 
 class Creator:
-    """Runs the creation flow; the delivery side asks it whether a job's set-up is still under way here."""
+    """Runs the creation flow, and stores when a job is shown (status message, thread) for the process delivering it."""
 
     def __init__(
         self,

@@ -16,11 +16,11 @@ INSERT_JOB: Final = "INSERT INTO jobs (" + JOB_COLUMNS + ") VALUES (" + ", ".joi
 
 # A compare-and-set on the give-up time the sender read: once the poller has claimed the job to give it up (the
 # claim moves next_poll_at), the submit loses; once the submit has moved it, the poller's claim no longer matches.
-EXTEND_SUBMIT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
-
-# The same compare-and-set for a cancel: it takes an unsent job from its sender only while the give-up time is still
-# the one the job was stored with (once the sender moved it, the submit is going out), and moves it on.
-WITHDRAW_UNSENT: Final = "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
+# A cancel uses it too: it takes an unsent job from its sender only while the give-up time is still the one the job
+# was stored with (once the sender moved it, the submit is going out).
+MOVE_UNSENT_DEADLINE: Final = (
+    "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND status = 'submitting' AND next_poll_at = ?"
+)
 
 SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 

@@ -88,7 +88,7 @@ class JobStore:
         False when the poller got there first (it claimed the job to give it up) or the job is no longer waiting
         to be sent: then the submit must not go out.
         """
-        return await self._db.execute(queries.EXTEND_SUBMIT, (give_up_at, job.id, job.next_poll_at)) > 0
+        return await self._db.execute(queries.MOVE_UNSENT_DEADLINE, (give_up_at, job.id, job.next_poll_at)) > 0
 
     async def withdraw_unsent(self, job_id: str, stored_give_up_at: float, give_up_at: float) -> bool:
         """Take a job not yet sent away from its sender, to cancel it: only while its give-up time is still
@@ -96,7 +96,7 @@ class JobStore:
 
         False when the sender already took it to submit (the create may be on its way) or the poller took it.
         """
-        return await self._db.execute(queries.WITHDRAW_UNSENT, (give_up_at, job_id, stored_give_up_at)) > 0
+        return await self._db.execute(queries.MOVE_UNSENT_DEADLINE, (give_up_at, job_id, stored_give_up_at)) > 0
 
     async def get(self, job_id: str) -> Job | None:
         """The job with this bot id, or None."""
