@@ -1,4 +1,4 @@
-"""/video: create, status, history, models and help. Thin: defer, call a service, render."""
+"""/video: create, status, show, history, models and help. Thin: defer, call a service, render."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.creation import CreateInput, requester_of
 from bot.front.member_settings import fill_in, settings_embed, settings_view
-from bot.front.replies import confirm_created
+from bot.front.replies import confirm_created, no_such_job
 from bot.services.jobs import check_image_count, check_last_frame
 from bot.services.served import ModelState
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 HISTORY_LENGTH = 10
 AUTOCOMPLETE_LIMIT = 25
-CHOICE_NAME_LIMIT = 100  # Discord refuses a longer choice name
 
 
 @app_commands.guild_only()
@@ -104,7 +103,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
                 continue
             seconds = wanted if wanted in spec.durations else spec.default_duration
             cost = f" · {spec.cost(seconds):g} credits for {seconds} s"
-            name = f"{spec.label} ({spec.name})"[: CHOICE_NAME_LIMIT - len(cost)] + cost
+            name = f"{spec.label} ({spec.name})"[: render.CHOICE_NAME_CHARS - len(cost)] + cost
             choices.append(app_commands.Choice(name=name, value=spec.name))
         return choices[:AUTOCOMPLETE_LIMIT]
 
@@ -138,7 +137,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         if job is not None:
             found = await store.find(job)
             if found is None or found.guild_id != interaction.guild_id:
-                raise UserFacingError(f"There is no job {job!r} in this server. /video history lists yours.")
+                raise UserFacingError(no_such_job(job))
             await interaction.edit_original_response(content=render.job_summary(found))
             return
         assert interaction.guild_id is not None
@@ -150,6 +149,23 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
             return
         lines = [render.job_summary(j) for j in running]
         await interaction.edit_original_response(content="\n".join(lines)[:2000])
+
+    @app_commands.command(name="show", description="Post a finished video again here, with its buttons")
+    @app_commands.describe(job="The job id of the video (yours are offered as you type)")
+    async def show(self, interaction: discord.Interaction[VideoBot], job: str) -> None:
+        """Post one finished job's result again in this channel: the member's own, or any for moderators."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.reshow.show(interaction, job)
+
+    @show.autocomplete("job")
+    async def show_autocomplete(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The member's recent finished videos on this server whose id or prompt contains what was typed."""
+        if interaction.guild_id is None:
+            return []
+        found = await self.bot.reshow.choices(interaction.guild_id, interaction.user.id, current, AUTOCOMPLETE_LIMIT)
+        return [app_commands.Choice(name=name, value=value) for name, value in found]
 
     @app_commands.command(name="history", description="Your recent videos")
     async def history(self, interaction: discord.Interaction[VideoBot]) -> None:

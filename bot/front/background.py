@@ -20,7 +20,6 @@ from bot.front.creation import ORIGIN
 from bot.front.delivery import Delivery
 from bot.front.progress import StatusEditor
 from bot.front.results import ResultFiles
-from bot.media.ffmpeg import Encoder
 from bot.services.housekeeping import Housekeeper
 
 log = logging.getLogger(__name__)
@@ -40,8 +39,7 @@ class Background:
     ) -> None:
         settings = engine.settings
         self.editor = StatusEditor(client, store=engine.store)
-        results = ResultFiles(Encoder(), engine.media, settings.media_link_hours * 3600)
-        delivery = Delivery(client, engine.store, self.editor, audit, results, engine.metrics)
+        delivery = Delivery(client, engine.store, self.editor, audit, ResultFiles.of(engine), engine.metrics)
         self.poller = engine.poller(
             origin=ORIGIN, deliver=delivery, on_change=self.editor.on_change, settle=delivery.settle
         )

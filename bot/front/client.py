@@ -26,6 +26,8 @@ from bot.front.buttons import (
 )
 from bot.front.creation import LAST_FRAME_STEM, Creator
 from bot.front.member_settings import SettingSelect
+from bot.front.results import ResultFiles
+from bot.front.show import Reshow
 from bot.front.sync import sync_commands
 from bot.front.takedown import Takedown
 from bot.front.tree import BotTree
@@ -70,6 +72,7 @@ class VideoBot(commands.AutoShardedBot):
         self.audit = AuditLog(self, engine.guilds)
         self.creator = Creator(engine, self, self.audit, cancel_view)
         self.takedown = Takedown(self, engine.store, engine.guilds, engine.media)
+        self.reshow = Reshow(engine, ResultFiles.of(engine))
         self.background = Background(engine, self, self.audit) if deliver else None
         self._services: list[asyncio.Task[None]] = []
 

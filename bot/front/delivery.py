@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 
 import discord
@@ -20,7 +19,7 @@ import discord
 from bot.domain import DeliveryState, Job, JobStatus
 from bot.front import render
 from bot.front.audit import AuditLog
-from bot.front.buttons import result_view, retry_view
+from bot.front.buttons import retry_view
 from bot.front.progress import StatusEditor, final_fields
 from bot.front.results import ResultFiles
 from bot.metrics import Metrics
@@ -152,25 +151,7 @@ class Delivery:
         if job.status is JobStatus.FAILED:
             return "notice", lambda: {**base, "content": render.failure_text(job), "view": retry_view(job.id)}
         prepared = await self._results.prepare(job, await self._upload_limit(job))
-        if prepared.video is None:
-            return prepared.kind, lambda: {
-                **base,
-                "content": prepared.text,
-                "embeds": prepared.embeds,
-                "files": prepared.files(),
-            }
-
-        def compose() -> dict[str, Any]:
-            files = [discord.File(prepared.video or Path(), filename=f"reelbot-{job.id}.mp4"), *prepared.files()]
-            return {
-                **base,
-                "content": prepared.text,
-                "embeds": prepared.embeds,
-                "files": files,
-                "view": result_view(job.id),
-            }
-
-        return prepared.kind, compose
+        return prepared.kind, lambda: {**base, **prepared.post(job.id)}
 
     async def _post(self, targets: list[discord.abc.Messageable], job: Job, compose: Compose) -> discord.Message:
         for target in targets:

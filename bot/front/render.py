@@ -16,6 +16,7 @@ COLOUR_DONE = discord.Colour.green()
 COLOUR_FAILED = discord.Colour.red()
 COLOUR_DELETED = discord.Colour.dark_grey()
 PROMPT_PREVIEW_CHARS = 1000
+CHOICE_NAME_CHARS = 100  # Discord refuses a longer autocomplete choice or select option label
 BAR_WIDTH = 20
 
 _STATE_WORDS = {
@@ -107,6 +108,17 @@ def result_text(job: Job) -> str:
     return f"<@{job.requester_id}> your video is ready · {job_marker(job.id)}"
 
 
+def shown_again_line(job: Job, shown_by: int) -> str:
+    """The first line of a result posted again with /video show."""
+    return f"-# Shown again by <@{shown_by}> with /video show · made for <@{job.requester_id}>"
+
+
+def show_choice(job: Job) -> str:
+    """A finished job as /video show's autocomplete offers it: its id and the start of its prompt."""
+    head = f"{job.id} · "
+    return head + _preview(" ".join(job.prompt.split()), CHOICE_NAME_CHARS - len(head))
+
+
 def failure_text(job: Job) -> str:
     """The text of a failure notice in the job's thread."""
     reason = job.error_message or "The video could not be made."
@@ -175,6 +187,7 @@ def help_embed(default: str) -> discord.Embed:
         "**Delete** takes it down (for the requester and moderators). While a video is being made, **Cancel** on "
         "its status message stops it (for the requester and moderators).\n\n"
         "**/video status** `[job]` — your running jobs, or one job by its id.\n"
+        "**/video show** `job` — post a finished video again here, with its buttons.\n"
         "**/video history** — your recent videos.\n"
         "**/video models** — what each model can do and costs.\n\n"
         "Reference images and prompts are sent to the video provider. Providers refuse real people, "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import discord
 
+from bot.domain import Job, JobStatus
 from bot.errors import UserFacingError
 from bot.front import render
 
@@ -26,6 +27,76 @@ def confirm_created(created: Created) -> str:
         f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
         f"{credits_left(created.balance)}. Follow it here: {where}"
     )
+
+
+SHOW_NOT_YOURS: Final = (
+    "Only the person who asked for this video, or a member who may manage messages here, can show it again."
+)
+SHOW_CANNOT_POST: Final = "You can't post in this channel, so I can't show a video here for you. Try another channel."
+SHOW_BOT_CANNOT_POST: Final = (
+    "I can't post in this channel: I need the Send Messages, Attach Files and Embed Links permissions here. "
+    "Ask a server admin to grant them, or try another channel."
+)
+
+
+def no_such_job(ref: str) -> str:
+    """A job id (or task id) that names no job of this server."""
+    return f"There is no job {ref!r} in this server. /video history lists yours."
+
+
+def show_forgotten(job_id: str) -> str:
+    """/video show of a job erased with /video forget."""
+    return f"Job `{job_id}` was erased with /video forget, so it can't be shown again."
+
+
+def show_deleted(job_id: str) -> str:
+    """/video show of a job whose video was deleted."""
+    return f"The video of job `{job_id}` was deleted, so it can't be shown again."
+
+
+def show_unfinished(job: Job) -> str:
+    """/video show of a job that has no video: still being made, failed or cancelled."""
+    if job.status is JobStatus.FAILED:
+        return f"Job `{job.id}` failed, so it has no video to show. Start a new one with /video create."
+    if job.status is JobStatus.CANCELLED:
+        return f"Job `{job.id}` was cancelled, so it has no video to show."
+    return f"Job `{job.id}` is still being made; its video is posted in its thread when it is ready."
+
+
+def show_being_posted(job_id: str) -> str:
+    """/video show of a finished job whose first post is under way."""
+    return f"The video of job `{job_id}` is being posted right now. Try /video show again in a minute."
+
+
+def show_expired(job_id: str) -> str:
+    """/video show of a job whose video neither the bot nor the video service has any longer."""
+    return (
+        f"The video of job `{job_id}` has expired: the bot no longer keeps it and the video service no longer has "
+        "it. Start a new one with /video create."
+    )
+
+
+def show_unavailable(job_id: str) -> str:
+    """/video show when the kept copy is gone and the video service did not answer for a fresh one."""
+    return (
+        f"The bot no longer keeps the video of job `{job_id}`, and the video service did not answer when I asked "
+        "for it again. Try again in a few minutes."
+    )
+
+
+def show_downloading(job_id: str) -> str:
+    """Progress of /video show while the video comes from the video service again."""
+    return f"Downloading the video of job `{job_id}` again from the video service…"
+
+
+def show_preparing(job_id: str) -> str:
+    """Progress of /video show once the file is here: fitting it to the upload limit and posting."""
+    return f"Preparing the video of job `{job_id}` for this channel…"
+
+
+def show_posted(job_id: str, link: str) -> str:
+    """The private answer once /video show has posted the video again."""
+    return f"Job `{job_id}` is posted again here: {link}"
 
 
 def credits_left(status: QuotaStatus) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import discord
 
 from bot.domain import Job
+from bot.engine import Engine
 from bot.front import render
+from bot.front.buttons import result_view
 from bot.media.ffmpeg import Encoder, MediaError
 from bot.media.probe import VideoInfo
 from bot.media.store import MediaStore, MediaStoreError
@@ -39,9 +41,22 @@ class Prepared:
         """Fresh file objects for one send (a discord.File can only be sent once)."""
         return [discord.File(self.poster, filename=POSTER_NAME)] if self.poster is not None else []
 
+    def post(self, job_id: str) -> dict[str, Any]:
+        """The fields of one send of this post (fresh files each time); a video comes with its buttons."""
+        fields: dict[str, Any] = {"content": self.text, "embeds": self.embeds, "files": self.files()}
+        if self.video is not None:
+            fields["files"].insert(0, discord.File(self.video, filename=f"reelbot-{job_id}.mp4"))
+            fields["view"] = result_view(job_id)
+        return fields
+
 
 class ResultFiles:
     """Prepares a finished job's post for a given upload limit."""
+
+    @classmethod
+    def of(cls, engine: Engine) -> ResultFiles:
+        """The result files of an engine's media store, linked for MEDIA_LINK_HOURS."""
+        return cls(Encoder(), engine.media, engine.settings.media_link_hours * 3600)
 
     def __init__(self, encoder: Encoder, media: MediaStore, link_ttl_seconds: float) -> None:
         self._encoder = encoder

@@ -1,0 +1,82 @@
+"""/video show's rules: who may post a job again, which jobs have nothing to show, and the post it makes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.domain import DeliveryState, Job, JobStatus
+from bot.front import render
+from bot.front.results import Prepared
+from bot.front.show import may_show, refusal
+from tests.jobs import fresh_job
+
+GUILD, OWNER, OTHER = 10, 20, 30
+
+
+def finished(**changes: object) -> Job:
+    """A delivered job of OWNER on GUILD."""
+    fields: dict[str, object] = {
+        "guild_id": GUILD,
+        "requester_id": OWNER,
+        "status": JobStatus.SUCCEEDED,
+        "delivery_state": DeliveryState.DELIVERED,
+    }
+    return fresh_job(**{**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    ("user_id", "guild_id", "manage", "allowed"),
+    [
+        (OWNER, GUILD, False, True),
+        (OTHER, GUILD, False, False),
+        (OTHER, GUILD, True, True),
+        (OWNER, 99, True, False),  # another server's job, whoever asks
+    ],
+)
+def test_the_requester_or_a_moderator_of_its_server_may_show_a_job(
+    user_id: int, guild_id: int, manage: bool, allowed: bool
+) -> None:
+    assert may_show(finished(), user_id=user_id, guild_id=guild_id, manage_messages=manage) is allowed
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"forgotten_at": 5.0, "prompt": ""}, "erased with /video forget"),
+        ({"result_deleted_at": 5.0}, "was deleted"),
+        ({"status": JobStatus.FAILED}, "failed, so it has no video"),
+        ({"status": JobStatus.CANCELLED}, "was cancelled"),
+        ({"status": JobStatus.RUNNING, "delivery_state": DeliveryState.NONE}, "still being made"),
+        ({"delivery_state": DeliveryState.DELIVERING}, "being posted right now"),
+        ({"delivery_state": DeliveryState.PENDING}, "being posted right now"),
+    ],
+)
+def test_jobs_without_a_result_to_show_are_refused_in_words(changes: dict[str, object], words: str) -> None:
+    reason = refusal(finished(**changes))
+    assert reason is not None and words in reason
+
+
+def test_a_delivered_job_and_one_whose_post_failed_can_be_shown() -> None:
+    assert refusal(finished()) is None
+    assert refusal(finished(delivery_state=DeliveryState.FAILED)) is None
+
+
+def test_a_video_post_carries_the_buttons_and_a_link_post_does_not(tmp_path: Path) -> None:
+    video = tmp_path / "abcd2345.mp4"
+    video.write_bytes(b"mp4")
+    posted = Prepared("posted", "ready", video).post("abcd2345")
+    assert [f.filename for f in posted["files"]] == ["reelbot-abcd2345.mp4"]
+    assert [item.custom_id for item in posted["view"].children] == [
+        "reelbot:reroll:abcd2345",
+        "reelbot:remix:abcd2345",
+        "reelbot:delete:abcd2345",
+    ]
+    linked = Prepared("linked", "here is a link", None).post("abcd2345")
+    assert linked == {"content": "here is a link", "embeds": [], "files": []}
+
+
+def test_an_autocomplete_choice_fits_discords_limit() -> None:
+    choice = render.show_choice(finished(prompt="a very long prompt " * 20))
+    assert choice.startswith("abcd2345 · a very long prompt") and len(choice) == render.CHOICE_NAME_CHARS
