@@ -87,7 +87,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
             channel=channel,
             permissions=interaction.app_permissions,
         )
-        await interaction.edit_original_response(content=confirm_created(created))
+        await interaction.edit_original_response(content=confirm_created(created, chosen.set_aside))
 
     @create.autocomplete("model")
     async def model_autocomplete(

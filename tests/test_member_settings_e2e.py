@@ -94,3 +94,16 @@ async def test_defaults_fill_what_create_leaves_out_and_survive_a_restart(
 def _read(detail: dict[str, object]) -> tuple[object, ...]:
     """The length, aspect and resolution the provider read."""
     return detail["duration"], detail["aspect_ratio"], detail["resolution"]
+
+
+async def test_a_default_the_chosen_model_lacks_is_named_in_the_acknowledgement(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    async with await start_bot(fake, sim, tmp_path, **ROOMY):
+        await pick(fake, await open_settings(fake), "duration", "10")
+        rec = await create(fake, prompt="a windmill in fog", model=VEO)
+        ack = await private_text(fake, rec, "on its way")
+        assert "does not make 10-second videos, so this one is 8 seconds" in ack
+        await fake.wait_for_message(fake.channel().id, lambda m: len(sim.tasks) == 1, timeout=WAIT)
+    (task,) = sim.tasks
+    assert task.detail["duration"] == 8

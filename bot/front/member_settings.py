@@ -16,7 +16,7 @@ import discord
 
 from bot.catalog import ModelSpec
 from bot.domain import Orientation
-from bot.front import render
+from bot.front import render, replies
 from bot.front.host import host_of
 from bot.front.replies import report_error
 from bot.storage.guilds import MemberDefaults
@@ -37,6 +37,8 @@ class Chosen:
     orientation: Orientation
     duration: int | None
     hd: bool
+    set_aside: tuple[str, ...] = ()
+    """The member's defaults this video could not use, in words for the acknowledgement."""
 
 
 def fill_in(
@@ -50,19 +52,36 @@ def fill_in(
 ) -> Chosen:
     """What the member typed wins; then their defaults, where they still apply; then the model's own.
 
-    A default model that is no longer offered is passed over (the server's first model is used), and a default
-    length or HD the model in use lacks gives way to the model's own, so a stale default never refuses a video.
+    A stale default never refuses a video: a default model no longer offered is passed over (the server's first
+    model is used), and a default orientation or length the model in use lacks gives way to the model's own; each
+    is named in ``set_aside`` so the acknowledgement can say so. A default HD the model lacks (in that orientation)
+    is simply off, as /video settings says ("on, where offered").
     """
+    unused_model = None
     if model is None and defaults.model is not None:
         kept = models.catalog.get(defaults.model)
-        model = defaults.model if kept is not None and kept in models.offered() else None
+        if kept is not None and kept in models.offered():
+            model = defaults.model
+        else:
+            unused_model = defaults.model
     spec = models.resolve(model)
-    facing = Orientation(orientation or defaults.orientation or Orientation.LANDSCAPE.value)
-    if duration is None and defaults.duration in spec.durations:
-        duration = defaults.duration
+    set_aside = [replies.default_model_set_aside(unused_model, spec)] if unused_model else []
+    if orientation is not None:
+        facing = Orientation(orientation)
+    elif defaults.orientation is not None and Orientation(defaults.orientation) in spec.orientations:
+        facing = Orientation(defaults.orientation)
+    else:
+        facing = spec.orientations[0]
+        if defaults.orientation is not None:
+            set_aside.append(replies.default_orientation_set_aside(defaults.orientation, spec, facing))
+    if duration is None and defaults.duration is not None:
+        if defaults.duration in spec.durations:
+            duration = defaults.duration
+        else:
+            set_aside.append(replies.default_duration_set_aside(defaults.duration, spec))
     if hd is None:
         hd = bool(defaults.hd) and facing in spec.hd_orientations
-    return Chosen(model=model, orientation=facing, duration=duration, hd=hd)
+    return Chosen(model=model, orientation=facing, duration=duration, hd=hd, set_aside=tuple(set_aside))
 
 
 def settings_embed(defaults: MemberDefaults) -> discord.Embed:

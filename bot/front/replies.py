@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import discord
 
-from bot.domain import Job, JobStatus
+from bot.catalog import ModelSpec
+from bot.domain import Job, JobStatus, Orientation
 from bot.errors import UserFacingError
 from bot.front import render
 
@@ -19,13 +21,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def confirm_created(created: Created) -> str:
-    """What the member is told privately once their job is accepted."""
+def confirm_created(created: Created, set_aside: Sequence[str] = ()) -> str:
+    """What the member is told privately once their job is accepted, with the defaults it could not use."""
     job = created.job
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
-    return (
+    accepted = (
         f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
         f"{credits_left(created.balance)}. Follow it here: {where}"
+    )
+    return "\n".join([accepted, *set_aside])
+
+
+def default_model_set_aside(default: str, used: ModelSpec) -> str:
+    """A member's default model that is not offered now."""
+    return f"Your default model `{default}` is not available now, so this video uses {used.label} (`{used.name}`)."
+
+
+def default_orientation_set_aside(default: str, spec: ModelSpec, used: Orientation) -> str:
+    """A member's default orientation the model in use does not offer."""
+    return f"{spec.label} does not make {default} videos, so this one is {used.value} (your default is kept)."
+
+
+def default_duration_set_aside(default: int, spec: ModelSpec) -> str:
+    """A member's default length the model in use does not offer."""
+    return (
+        f"{spec.label} does not make {default}-second videos, so this one is {spec.default_duration} seconds, "
+        "its own length (your default is kept)."
     )
 
 
