@@ -191,10 +191,11 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
     async def settings(self, interaction: discord.Interaction[VideoBot]) -> None:
         """Show the member's defaults with a select menu for each."""
         assert interaction.guild is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
         engine = self.bot.engine
         defaults = await engine.guilds.member_defaults(interaction.guild.id, interaction.user.id)
-        await interaction.response.send_message(
-            embed=settings_embed(defaults), view=settings_view(defaults, engine.models.offered()), ephemeral=True
+        await interaction.edit_original_response(
+            embed=settings_embed(defaults), view=settings_view(defaults, engine.models.offered())
         )
 
     @app_commands.command(

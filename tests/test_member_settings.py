@@ -8,7 +8,7 @@ from bot.catalog import Catalog
 from bot.devtools.gateway import Simulator
 from bot.domain import Orientation
 from bot.engine import Engine, open_engine
-from bot.front.member_settings import Chosen, fill_in
+from bot.front.member_settings import Chosen, SettingSelect, fill_in, settings_view
 from bot.services.served import ServedModels
 from bot.settings import Settings
 from bot.storage.guilds import MemberDefaults
@@ -77,3 +77,16 @@ async def test_a_default_orientation_the_model_lacks_gives_way_to_its_own(engine
     # What the member typed is theirs: it is not set aside (the model refuses it in words when the job is checked).
     typed = fill_in(portrait, models, model=None, orientation="portrait", duration=None, hd=None)
     assert typed.orientation is Orientation.PORTRAIT and typed.set_aside == ()
+
+
+def test_menu_options_stay_within_discords_limits() -> None:
+    kling = Catalog.load().get("kling-v2-1")
+    assert kling is not None
+    wordy = dataclasses.replace(kling, name="wordy", label="A model with a very long label " * 6)
+    view = settings_view(MemberDefaults(model="wordy"), [wordy])
+    menus = [item for item in view.children if isinstance(item, SettingSelect)]
+    options = [option for menu in menus for option in menu.item.options]
+    assert max(len(option.label) for option in options) == 100
+    assert all(len(option.description or "") <= 100 for option in options)
+    (chosen,) = [option for option in menus[0].item.options if option.default]
+    assert chosen.value == "wordy" and chosen.description == "wordy · 5, 10 s · 1 credit per second"

@@ -11,6 +11,7 @@ from bot.devtools.gateway import Simulator
 from bot.front.member_settings import NO_DEFAULT
 from tests.botproc import WAIT, create, private_text, start_bot
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
+from tests.fakediscord.interactions import DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, MESSAGE_COMPONENT
 
 VEO = "veo-3.1-generate-preview"  # 4, 6 or 8 seconds, HD in both orientations
 ROOMY = {"MAX_JOBS_PER_USER": "3", "QUOTA_USER_DAILY_CREDITS": "100"}  # three videos at once
@@ -107,3 +108,18 @@ async def test_a_default_the_chosen_model_lacks_is_named_in_the_acknowledgement(
         await fake.wait_for_message(fake.channel().id, lambda m: len(sim.tasks) == 1, timeout=WAIT)
     (task,) = sim.tasks
     assert task.detail["duration"] == 8
+
+
+async def test_the_command_and_the_menus_answer_discord_before_reading_the_database(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    async with await start_bot(fake, sim, tmp_path):
+        rec = await fake.invoke_slash(subcommand="settings")
+        await rec.wait_for(lambda _call: _menus(fake, rec) is not None, WAIT)
+        menus = _menus(fake, rec)
+        assert menus is not None and menus.ephemeral
+        assert [call.type for call in rec.callbacks] == [DEFERRED_CHANNEL_MESSAGE]
+        assert "portrait" in await pick(fake, menus, "orientation", "portrait")
+        (picked,) = [r for r in fake.interactions if r.type == MESSAGE_COMPONENT]
+        assert [call.type for call in picked.callbacks] == [DEFERRED_UPDATE]
+        assert fake.state.messages[menus.id].components  # the menus stay under the changed defaults

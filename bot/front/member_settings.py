@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 NO_DEFAULT: Final = "none"
 SELECT_OPTIONS_LIMIT: Final = 25  # Discord's limit per select menu
+OPTION_TEXT_LIMIT: Final = render.CHOICE_NAME_CHARS  # Discord's limit for an option's label and description
 FIELDS: Final = ("model", "orientation", "duration", "hd")
 
 
@@ -92,7 +93,7 @@ def settings_embed(defaults: MemberDefaults) -> discord.Embed:
         "to the model's own. /video forget erases them."
     )
     embed.add_field(name="Model", value=f"`{defaults.model}`" if defaults.model else "the server's first model")
-    embed.add_field(name="Orientation", value=defaults.orientation or "landscape")
+    embed.add_field(name="Orientation", value=defaults.orientation or "the model's own")
     embed.add_field(name="Duration", value=f"{defaults.duration} seconds" if defaults.duration else "the model's own")
     embed.add_field(name="HD", value={True: "on, where offered", False: "off", None: "off"}[defaults.hd])
     return embed
@@ -141,13 +142,14 @@ class SettingSelect(
         if interaction.guild_id is None:
             await interaction.response.send_message("These menus work in a server only.", ephemeral=True)
             return
+        await interaction.response.defer()  # Discord waits 3 seconds at most; the database may take longer
         picked = self.item.values[0] if self.item.values else NO_DEFAULT
         guilds = host.engine.guilds
         defaults = await guilds.member_defaults(interaction.guild_id, interaction.user.id)
         changed = _with(defaults, self.field, picked)
         await guilds.set_member_defaults(interaction.guild_id, interaction.user.id, changed)
         offered = host.engine.models.offered()
-        await interaction.response.edit_message(embed=settings_embed(changed), view=settings_view(changed, offered))
+        await interaction.edit_original_response(embed=settings_embed(changed), view=settings_view(changed, offered))
 
 
 def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
@@ -166,20 +168,35 @@ def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
 
 def _options(field: str, defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> list[discord.SelectOption]:
     current = getattr(defaults, field)
-    choices: list[tuple[str, str, object]]
     if field == "model":
-        choices = [("No default: the server's first model", NO_DEFAULT, None)]
-        choices += [(spec.label, spec.name, spec.name) for spec in offered[: SELECT_OPTIONS_LIMIT - 1]]
-    elif field == "orientation":
-        choices = [("No default: landscape", NO_DEFAULT, None)]
-        choices += [(facing.value.capitalize(), facing.value, facing.value) for facing in Orientation]
-    elif field == "duration":
+        choices = [_option("No default: the server's first model", NO_DEFAULT, current is None)]
+        choices += [
+            _option(spec.label, spec.name, spec.name == current, f"{spec.name} · {_model_facts(spec)}")
+            for spec in offered[: SELECT_OPTIONS_LIMIT - 1]
+        ]
+        return choices
+    if field == "orientation":
+        choices = [_option("No default: the model's own (landscape where it has both)", NO_DEFAULT, current is None)]
+        return choices + [_option(o.value.capitalize(), o.value, o.value == current) for o in Orientation]
+    if field == "duration":
         lengths = sorted({seconds for spec in offered for seconds in spec.durations})[: SELECT_OPTIONS_LIMIT - 1]
-        choices = [("No default: each model's own length", NO_DEFAULT, None)]
-        choices += [(f"{seconds} seconds", str(seconds), seconds) for seconds in lengths]
-    else:
-        choices = [("No default: HD off", NO_DEFAULT, None), ("HD on, where the model offers it", "on", True)]
-        choices += [("HD off", "off", False)]
+        choices = [_option("No default: each model's own length", NO_DEFAULT, current is None)]
+        return choices + [_option(f"{seconds} seconds", str(seconds), seconds == current) for seconds in lengths]
     return [
-        discord.SelectOption(label=label, value=value, default=stored == current) for label, value, stored in choices
+        _option("No default: HD off", NO_DEFAULT, current is None),
+        _option("HD on, where the model offers it", "on", current is True),
+        _option("HD off", "off", current is False),
     ]
+
+
+def _option(label: str, value: str, chosen: bool, description: str | None = None) -> discord.SelectOption:
+    """A menu option within Discord's limits (it refuses a label or a description over 100 characters)."""
+    short = description[:OPTION_TEXT_LIMIT] if description is not None else None
+    return discord.SelectOption(label=label[:OPTION_TEXT_LIMIT], value=value, default=chosen, description=short)
+
+
+def _model_facts(spec: ModelSpec) -> str:
+    """A model's lengths and price in a few words, under its name in the menu."""
+    lengths = ", ".join(str(seconds) for seconds in spec.durations)
+    rate = spec.credits_per_second
+    return f"{lengths} s · {rate:g} credit{'s' if rate != 1 else ''} per second"
