@@ -232,3 +232,37 @@ async def test_a_progress_edit_landing_after_another_process_showed_the_final_st
     finally:
         editing.cancel()
         await asyncio.gather(editing, return_exceptions=True)
+
+
+async def test_a_progress_edit_landing_after_a_cancelled_job_was_shown_puts_the_cancellation_back(
+    store: JobStore,
+) -> None:
+    client = FakeClient()
+    editor = StatusEditor(client, store=store)  # type: ignore[arg-type]
+    running = await store.add(job(1, 50))
+    client.held[1] = asyncio.Event()
+    editing = asyncio.create_task(editor.run())
+    try:
+        await editor.on_change(running, became_slow=False)
+        await asyncio.wait_for(client.waiting.wait(), timeout=10)
+        # Meanwhile a member cancels it and another process shows that: nothing is posted, so there is no link.
+        cancelled = dataclasses.replace(
+            running,
+            status=JobStatus.CANCELLED,
+            delivery_state=DeliveryState.DELIVERED,
+            cancelled_by=42,
+            cancelled_at=1000.0,
+        )
+        await store.apply(Transition(running, cancelled))
+        client.edits.append((101, "the cancellation, from another process"))
+        client.held[1].set()
+        final = render.cancelled_text(cancelled)
+        async with asyncio.timeout(10):
+            while client.edits[-1] != (101, final):
+                client.edited.clear()
+                await client.edited.wait()
+        assert len(client.edits) == 3 and "50%" in client.edits[1][1]
+        assert "Cancelled by <@42>" in final
+    finally:
+        editing.cancel()
+        await asyncio.gather(editing, return_exceptions=True)

@@ -109,7 +109,7 @@ class Delivery:
         if job.status_message_id is None or job.channel_id is None:
             return
         if job.status is JobStatus.CANCELLED:
-            await self._editor.finish(job, embed=render.status_embed(job), view=None)  # the Cancel button goes
+            await self._editor.finish(job, **final_fields(job, None))  # the Cancel button goes
             return
         if result_link is None:
             return

@@ -235,7 +235,9 @@ class StatusEditor:
                 if job is None or job.delivery_state is DeliveryState.FAILED:
                     return
                 link = _result_link(job)
-                if job.delivery_state is DeliveryState.DELIVERED and link is not None:
+                # A cancelled job posted nothing, so it has no result to link; any other needs its link.
+                shown = link is not None or job.status is JobStatus.CANCELLED
+                if job.delivery_state is DeliveryState.DELIVERED and shown:
                     log.info(
                         "Job %s: a progress edit came after its final state; showing the final state again", job_id
                     )
@@ -248,8 +250,9 @@ class StatusEditor:
             self._late.discard(job_id)
 
 
-def final_fields(job: Job, result_link: str) -> dict[str, Any]:
-    """The edit that shows a finished job's final state on its status message, linking its result."""
+def final_fields(job: Job, result_link: str | None) -> dict[str, Any]:
+    """The edit that shows a finished job's final state on its status message, linking its result (a cancelled
+    job has none): no button, or Retry under a failure."""
     view = retry_view(job.id) if job.status is JobStatus.FAILED else None
     return {"embed": render.status_embed(job, result_link=result_link), "view": view}
 
