@@ -59,8 +59,8 @@ class Created:
     status_message: discord.Message
     thread: discord.Thread | None
     cost: float
-    balance: QuotaStatus
-    """The member's and the server's credits once this job's are held."""
+    balance: QuotaStatus | None
+    """The member's and the server's credits once this job's are held; None when they could not be read."""
 
 
 class Creator:
@@ -136,7 +136,11 @@ class Creator:
         finally:
             # Any process may deliver the job; until this is stored, a delivery waits (at most SETUP_WAIT_SECONDS).
             await self._engine.store.mark_set_up(job.id)
-        balance = await self._engine.quotas.status(who.guild_id, who.user_id, who.role_ids)
+        try:
+            balance: QuotaStatus | None = await self._engine.quotas.status(who.guild_id, who.user_id, who.role_ids)
+        except Exception:  # the job is accepted and under way: that is what the member must hear
+            log.warning("Job %s: accepted; the credits left could not be read for the member", job.id, exc_info=True)
+            balance = None
         return Created(job=job, status_message=status_message, thread=thread, cost=checked.cost, balance=balance)
 
     async def _post_and_send(

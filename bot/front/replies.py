@@ -25,9 +25,10 @@ def confirm_created(created: Created, set_aside: Sequence[str] = ()) -> str:
     """What the member is told privately once their job is accepted, with the defaults it could not use."""
     job = created.job
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
+    left = credits_left(created.balance) if created.balance is not None else CREDITS_UNREAD
     accepted = (
         f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
-        f"{credits_left(created.balance)}. Follow it here: {where}"
+        f"{left}. Follow it here: {where}"
     )
     return "\n".join([accepted, *set_aside])
 
@@ -50,6 +51,7 @@ def default_duration_set_aside(default: int, spec: ModelSpec) -> str:
     )
 
 
+CREDITS_UNREAD: Final = "what you have left could not be read just now (/video quota shows it)"
 SHOW_NOT_YOURS: Final = (
     "Only the person who asked for this video, or a member who may manage messages here, can show it again."
 )
