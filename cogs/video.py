@@ -94,9 +94,12 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
         """Served models whose name or label contains what was typed (retired and unserved ones are left out), each
-        with its cost for the duration chosen so far (or its own default length)."""
+        with its cost for the duration chosen so far, else the member's default length, else the model's own (as
+        /video create would use them)."""
         typed = current.lower()
         wanted = getattr(interaction.namespace, "duration", None)
+        if wanted is None and interaction.guild_id is not None:
+            wanted = (await self.bot.engine.guilds.member_defaults(interaction.guild_id, interaction.user.id)).duration
         choices = []
         for spec in self.bot.engine.models.offered():
             if typed not in spec.name.lower() and typed not in spec.label.lower():

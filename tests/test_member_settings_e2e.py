@@ -123,3 +123,18 @@ async def test_the_command_and_the_menus_answer_discord_before_reading_the_datab
         (picked,) = [r for r in fake.interactions if r.type == MESSAGE_COMPONENT]
         assert [call.type for call in picked.callbacks] == [DEFERRED_UPDATE]
         assert fake.state.messages[menus.id].components  # the menus stay under the changed defaults
+
+
+async def test_the_model_autocomplete_prices_the_members_default_length(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    async with await start_bot(fake, sim, tmp_path):
+        await pick(fake, await open_settings(fake), "duration", "10")
+        untyped = await fake.invoke_autocomplete("model", options={"prompt": "x", "model": ""})
+        priced = {c["value"]: c["name"] for c in (await untyped.wait_response(WAIT)).data["choices"]}
+        typed = await fake.invoke_autocomplete("model", options={"prompt": "x", "model": "", "duration": 5})
+        retyped = {c["value"]: c["name"] for c in (await typed.wait_response(WAIT)).data["choices"]}
+    assert priced["kling-v2-1"].endswith("10 credits for 10 s")  # the default, where the model has that length
+    assert retyped["kling-v2-1"].endswith("5 credits for 5 s")  # what the member typed wins
+    veo = next(name for value, name in priced.items() if value.startswith("veo"))
+    assert veo.endswith("for 8 s")  # a model without the default length is priced at its own
