@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,6 +116,13 @@ async def start_worker(
 def has_video(message: Message) -> bool:
     """Whether a message carries an MP4."""
     return any(a.filename.endswith(".mp4") for a in message.attachments)
+
+
+def delivered(tmp_path: Path, job_id: str) -> bool:
+    """Whether the bot's database (its SQLite file under ``tmp_path``) records the job as delivered."""
+    with sqlite3.connect(tmp_path / "reelbot.sqlite3") as db:
+        row = db.execute("SELECT delivery_state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return row is not None and row[0] == "delivered"
 
 
 async def private_text(fake: FakeDiscord, rec: InteractionRecord, needle: str) -> str:

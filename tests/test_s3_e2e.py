@@ -17,7 +17,7 @@ from bot.front.results import ResultFiles
 from bot.media.ffmpeg import Encoder
 from bot.media.store import open_media_store
 from bot.settings import Settings
-from tests.botproc import WAIT, create, has_video, private_text, start_bot
+from tests.botproc import WAIT, create, delivered, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord
 from tests.helpers import engine_env, eventually
 from tests.jobs import fresh_job
@@ -110,3 +110,24 @@ async def test_a_process_without_the_result_attaches_the_one_in_the_bucket(
     assert prepared.video.read_bytes() == clip.read_bytes()
     assert prepared.poster is not None and prepared.poster.parent == tmp_path / "deliverer"
     assert "abcd2345.poster.jpg" in await keys(s3_endpoint, bucket)  # made here once, shared with the others
+
+
+async def test_video_show_brings_a_result_this_machine_lacks_from_the_bucket(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, s3_endpoint: str, bucket: str
+) -> None:
+    async with await start_bot(fake, sim, tmp_path, **bucket_env(s3_endpoint, bucket)):
+        rec = await create(fake, prompt="show me from the bucket", model="veo-3.1-fast-generate-preview")
+        await private_text(fake, rec, "on its way")
+        thread = await fake.wait_for_thread(timeout=WAIT)
+        result = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
+        job_id = result.content.split("`")[1]
+        await eventually(lambda: delivered(tmp_path, job_id), WAIT)
+        for path in (tmp_path / "results").glob(f"{job_id}.*"):
+            path.unlink()  # as on another machine sharing the bucket
+        shown = await fake.invoke_slash(subcommand="show", channel_id=fake.channel().id, options={"job": job_id})
+        await private_text(fake, shown, "posted again")
+        copy = await fake.wait_for_message(fake.channel().id, has_video, timeout=WAIT)
+    (task,) = sim.tasks
+    assert task.downloads == 1  # from the bucket, not from the gateway again
+    video = next(a for a in copy.attachments if a.filename.endswith(".mp4"))
+    assert video.data == sim.video_of(task.task_id)

@@ -3,7 +3,6 @@ fresh download, and refused (privately) for others' jobs, deleted, forgotten and
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from bot.devtools.gateway import Simulator
 from bot.devtools.gateway.tasks import SimTask
-from tests.botproc import WAIT, BotProcess, create, has_video, private_text, start_bot
+from tests.botproc import WAIT, BotProcess, create, delivered, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
 from tests.fakediscord.interactions import DEFERRED_CHANNEL_MESSAGE
 from tests.helpers import body_failed, eventually
@@ -51,15 +50,8 @@ async def made(fake: FakeDiscord, tmp_path: Path, prompt: str) -> tuple[str, Mes
     job_id = text.split("job `")[1].split("`")[0]
     thread = await fake.wait_for_thread(lambda t: (t.name or "").startswith(prompt), timeout=WAIT)
     post = await fake.wait_for_message(thread.id, has_video, timeout=WAIT)
-    await eventually(lambda: delivery_state(tmp_path, job_id) == "delivered", WAIT)
+    await eventually(lambda: delivered(tmp_path, job_id), WAIT)
     return job_id, post
-
-
-def delivery_state(tmp_path: Path, job_id: str) -> str:
-    """A job's delivery state, as the bot's database holds it."""
-    with sqlite3.connect(tmp_path / "reelbot.sqlite3") as db:
-        (state,) = db.execute("SELECT delivery_state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return str(state)
 
 
 async def show(
@@ -118,7 +110,7 @@ async def test_own_video_is_posted_again_with_working_buttons(
     await private_text(fake, reroll, "on its way")
     deleted = await fake.click_button(post.id, f"reelbot:delete:{job_id}")
     await private_text(fake, deleted, "The video was deleted")
-    assert fake.message(post.id).deleted
+    assert fake.message(post.id).deleted and fake.message(original.id).deleted  # taken down, the delivered post too
     again = await show(fake, job_id)
     await private_text(fake, again, "was deleted, so it can't be shown again")
 

@@ -119,10 +119,11 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
             raise UserFacingError("Only the person who asked for this video, or a moderator, can delete it.")
         if not allowed and job is not None and job.guild_id != interaction.guild_id:
             raise UserFacingError("That video was made on another server; a moderator there can delete it.")
-        if interaction.message is not None:
-            await interaction.message.delete()
-        if job is not None:
-            await bot.takedown.take_down(job)
+        deleted = interaction.message
+        if deleted is not None:
+            await deleted.delete()
+        if job is not None:  # pressed under a /video show copy, the delivered post goes too
+            await bot.takedown.take_down(job, deleted_message_id=deleted.id if deleted is not None else None)
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
         await interaction.edit_original_response(content="The video was deleted.")
 

@@ -27,8 +27,10 @@ class Takedown:
         self._guilds = guilds
         self._media = media
 
-    async def take_down(self, job: Job) -> None:
-        """Once the result post is gone: record it, delete the files, hide the prompt on the status and thread."""
+    async def take_down(self, job: Job, *, deleted_message_id: int | None = None) -> None:
+        """Once a post of the result is gone (``deleted_message_id``: the delivered post, or a copy /video show
+        made): delete the delivered post too, record it, delete the files, hide the prompt on the status and thread."""
+        await self._delete_result_post(job, deleted_message_id)
         await self._store.mark_result_deleted(job.id)
         await self._media.remove_job(job.id)
         job = await self._store.get(job.id) or job
@@ -53,9 +55,21 @@ class Takedown:
                 continue
             job = await self._store.get(job_id)
             if job is not None:
-                await self.take_down(job)
+                await self.take_down(job, deleted_message_id=message_id)
             deleted += 1
         return deleted
+
+    async def _delete_result_post(self, job: Job, deleted_message_id: int | None) -> None:
+        """Delete the delivered post unless it is the one already deleted (one gone already counts as deleted)."""
+        where = job.result_channel_id or job.thread_id or job.channel_id
+        if job.result_message_id is None or job.result_message_id == deleted_message_id or where is None:
+            return
+        try:
+            await self._client.get_partial_messageable(where).get_partial_message(job.result_message_id).delete()
+        except discord.NotFound:
+            return
+        except discord.HTTPException as exc:
+            log.warning("Job %s: could not delete its delivered post (%s)", job.id, exc)
 
     async def _hide_status(self, job: Job) -> None:
         if job.status_message_id is None or job.channel_id is None:
