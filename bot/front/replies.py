@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.domain import JobStatus
 from bot.errors import UserFacingError
 from bot.front import render
 
@@ -22,6 +23,13 @@ def confirm_created(created: Created) -> str:
     """What the member is told privately once their job is accepted."""
     job = created.job
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
+    if job.status is JobStatus.WAITING:
+        return (
+            f"This server's videos in progress are at their limit, so yours waits in the queue "
+            f"({render.job_marker(job.id)}) and starts when a slot frees; Cancel on its status message takes it out, "
+            f"with its credits back. It costs {created.cost:g} credits, held now; {credits_left(created.balance)}. "
+            f"Its place in the queue is shown here: {where}"
+        )
     return (
         f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
         f"{credits_left(created.balance)}. Follow it here: {where}"

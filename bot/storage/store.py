@@ -26,6 +26,9 @@ GATEWAY_CLOCK_KEY = "gateway_clock"
 Claim = Callable[[Job], Transition]
 """What claiming a due job does to it (a lease), as the lifecycle decides."""
 
+PickWaiting = Callable[[list[Job], dict[int, int]], list[Transition]]
+"""Which of a server's waiting jobs (oldest first) start, given its members' jobs in progress, and how."""
+
 
 def new_job_id() -> str:
     """A short random id users can read and type."""
@@ -62,10 +65,17 @@ class JobStore:
         async with self._db.transaction() as tx:
             await tx.execute(queries.SET_META, ("last_write_check", str(self._clock())))
 
-    async def add(self, unsaved: Job, *, hold: Callable[[Session, str], Awaitable[None]] | None = None) -> Job:
+    async def add(
+        self,
+        unsaved: Job,
+        *,
+        hold: Callable[[Session, str], Awaitable[bool]] | None = None,
+        wait: Callable[[Job], Job] | None = None,
+    ) -> Job:
         """Store a new job (as the lifecycle made it) under a fresh id, and return it with that id.
 
-        ``hold`` runs in the same transaction (reserving credits); if it raises, the job is not stored.
+        ``hold`` runs in the same transaction (reserving credits); if it raises, the job is not stored. When it
+        says the job must wait for a slot, the job is stored as ``wait`` makes it instead (its waiting form).
         """
         for _ in range(5):
             job = dataclasses.replace(unsaved, id=new_job_id())
@@ -73,8 +83,10 @@ class JobStore:
             try:
                 async with self._db.transaction() as tx:
                     await tx.execute(queries.INSERT_JOB, row)
-                    if hold is not None:
-                        await hold(tx, job.id)
+                    if hold is not None and await hold(tx, job.id) and wait is not None:
+                        stored = wait(job)
+                        await self._apply(tx, Transition(before=job, job=stored))
+                        job = stored
             except DuplicateKeyError as exc:
                 if exc.table != "jobs":
                     raise
@@ -216,6 +228,38 @@ class JobStore:
         except ValueError:
             return None
         return {str(key): value for key, value in kept.items()} if isinstance(kept, dict) else None
+
+    async def waiting_guilds(self) -> list[int]:
+        """The servers with jobs in their wait queue."""
+        return sorted(int(row[0]) for row in await self._db.fetchall(queries.WAITING_GUILDS))
+
+    async def waiting(self, guild_id: int) -> list[Job]:
+        """A server's waiting jobs, oldest first."""
+        return await self._many(queries.WAITING, (guild_id,))
+
+    async def claim_waiting(self, guild_id: int, pick: PickWaiting) -> list[Job]:
+        """Start those of a server's waiting jobs that ``pick`` chooses, in one transaction that holds the server's
+        balances (as a reservation does): no two processes start more than its limits allow."""
+        async with self._db.transaction() as tx:
+            await self._guilds.lock_balances(tx, guild_id)
+            rows = await tx.fetchall(queries.CLAIM_WAITING[self._db.dialect], (guild_id,))
+            if not rows:
+                return []
+            busy = {int(row[0]): int(row[1]) for row in await tx.fetchall(queries.IN_PROGRESS_BY_MEMBER, (guild_id,))}
+            claims = pick([job_rows.to_job(row) for row in rows], busy)
+            for transition in claims:
+                await self._apply(tx, transition)
+        return [transition.job for transition in claims]
+
+    async def set_queue_place(self, job: Job) -> bool:
+        """Store a waiting job's place (as ``job`` has it); False when it is what was stored, or the job left."""
+        place = (job.queue_position, job.queue_size, job.queue_minutes, int(job.queue_paused))
+        unset = tuple(-1 if value is None else value for value in place)
+        return await self._db.execute(queries.SET_QUEUE_PLACE, (*place, job.id, *unset)) > 0
+
+    async def recent_durations(self, model: str, limit: int = 20) -> list[float]:
+        """How many seconds the model's latest finished videos took from submit to result, newest first."""
+        return [float(row[0]) for row in await self._db.fetchall(queries.RECENT_DURATIONS, (model, limit))]
 
     async def list_by_requester(self, guild_id: int, requester_id: int, limit: int = 10) -> list[Job]:
         """A member's most recent jobs on one server, newest first."""
