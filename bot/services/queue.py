@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,19 +29,22 @@ RECENT_VIDEOS: Final = 20
 FORGOTTEN_REASON: Final = "Its prompt was erased with /video forget, so there is nothing left to send."
 
 
-def fair_order(waiting: Sequence[Job]) -> list[Job]:
-    """The order waiting jobs start in: every member's oldest waiting job first (oldest of those first), then every
-    member's second, and so on; so one member's jobs are never all ahead of everyone else's."""
-    turns: dict[int | None, int] = {}
+def fair_order(waiting: Sequence[Job], busy: Mapping[int, int] | None = None) -> list[Job]:
+    """The order waiting jobs start in, round-robin by member: first the oldest waiting job of each member with
+    nothing in progress (``busy``: jobs in progress per member), then each member's next turn, and so on; so one
+    member's jobs are never all ahead of everyone else's, and a member who has videos in progress goes after those
+    who have none."""
+    turns = dict(busy or {})
     ranked: list[tuple[int, float, str, Job]] = []
     for job in sorted(waiting, key=lambda job: (job.created_at, job.id)):
-        turn = turns.get(job.requester_id, 0)
-        turns[job.requester_id] = turn + 1
+        member = job.requester_id or 0
+        turn = turns.get(member, 0)
+        turns[member] = turn + 1
         ranked.append((turn, job.created_at, job.id, job))
     return [job for *_, job in sorted(ranked, key=lambda item: item[:3])]
 
 
-def to_start(ordered: Sequence[Job], busy: dict[int, int], limits: Limits) -> list[Job]:
+def to_start(ordered: Sequence[Job], busy: Mapping[int, int], limits: Limits) -> list[Job]:
     """The jobs of ``ordered`` (in fair order) that fit the free slots, given each member's jobs in progress
     (``busy``); a member at their own limit is passed over, not waited for. A limit of 0 is no limit."""
     running = sum(busy.values())
@@ -121,7 +124,7 @@ class QueueService:
         started: list[Job] = []
         if pause is None:
             started = await self._store.claim_waiting(guild_id, lambda waiting, busy: self._pick(waiting, busy, limits))
-        remaining = fair_order(await self._store.waiting(guild_id))
+        remaining = fair_order(await self._store.waiting(guild_id), await self._store.in_progress_by_member(guild_id))
         typical = {model: await self._typical(model) for model in {job.model for job in remaining}}
         moved = []
         for position, job in enumerate(remaining, start=1):
@@ -134,7 +137,7 @@ class QueueService:
     def _pick(self, waiting: list[Job], busy: dict[int, int], limits: Limits) -> list[Transition]:
         now = self._clock()
         # A job whose status message is still being posted is not started yet: its images are on that message.
-        ready = [job for job in fair_order(waiting) if not lifecycle.setting_up(job, now)]
+        ready = [job for job in fair_order(waiting, busy) if not lifecycle.setting_up(job, now)]
         return [
             lifecycle.leave_queue(job, now, self._submit_timeout, holder=self._holder)
             for job in to_start(ready, busy, limits)
@@ -164,6 +167,9 @@ class QueueService:
         return stored if ours and stored is not None and stored.finished_at == change.job.finished_at else None
 
     async def _typical(self, model: str) -> float | None:
-        """The median time of the model's latest videos, or None when it made none yet."""
+        """The median time of the model's latest videos; before it made any, the catalog's usual time."""
         durations = await self._store.recent_durations(model, RECENT_VIDEOS)
-        return statistics.median(durations) if durations else None
+        if durations:
+            return statistics.median(durations)
+        spec = self._models.catalog.get(model)
+        return spec.usual_minutes * 60 if spec is not None else None

@@ -245,11 +245,19 @@ class JobStore:
             rows = await tx.fetchall(queries.CLAIM_WAITING[self._db.dialect], (guild_id,))
             if not rows:
                 return []
-            busy = {int(row[0]): int(row[1]) for row in await tx.fetchall(queries.IN_PROGRESS_BY_MEMBER, (guild_id,))}
-            claims = pick([job_rows.to_job(row) for row in rows], busy)
+            claims = pick([job_rows.to_job(row) for row in rows], await self._busy(tx, guild_id))
             for transition in claims:
                 await self._apply(tx, transition)
         return [transition.job for transition in claims]
+
+    async def in_progress_by_member(self, guild_id: int) -> dict[int, int]:
+        """How many jobs each member of a server has in progress (sent or being sent, not waiting)."""
+        async with self._db.session() as session:
+            return await self._busy(session, guild_id)
+
+    @staticmethod
+    async def _busy(session: Session, guild_id: int) -> dict[int, int]:
+        return {int(row[0]): int(row[1]) for row in await session.fetchall(queries.IN_PROGRESS_BY_MEMBER, (guild_id,))}
 
     async def set_queue_place(self, job: Job) -> bool:
         """Store a waiting job's place (as ``job`` has it); False when it is what was stored, or the job left."""
