@@ -54,10 +54,10 @@ def test_members_take_turns_however_many_jobs_one_of_them_queued_first() -> None
     assert [job.id for job in fair_order(queued)] == ["a1", "b1", "c1", "a2", "b2", "a3"]
 
 
-def test_a_member_with_videos_in_progress_goes_after_those_without() -> None:
+def test_within_a_round_the_member_served_longest_ago_goes_first() -> None:
     queued = [waiting("a1", 1, 10), waiting("a2", 1, 11), waiting("b1", 2, 13), waiting("c1", 3, 14)]
-    assert [job.id for job in fair_order(queued, {1: 1})] == ["b1", "c1", "a1", "a2"]
-    assert [job.id for job in fair_order(queued, {1: 1, 2: 3})] == ["c1", "a1", "a2", "b1"]
+    assert [job.id for job in fair_order(queued, {1: 5.0})] == ["b1", "c1", "a1", "a2"]  # 2 and 3: never
+    assert [job.id for job in fair_order(queued, {1: 5.0, 2: 9.0, 3: 1.0})] == ["c1", "a1", "b1", "a2"]
 
 
 def test_the_order_is_the_same_whatever_order_the_store_returns_them_in() -> None:
@@ -225,7 +225,7 @@ async def test_a_freed_slot_starts_the_next_job_in_fair_order(make_queue: QueueF
     review = await queue.service.review(GUILD)
     assert review.started == []  # no free slot yet
     assert [(job.id, job.queue_position, job.queue_size) for job in review.moved] == [
-        (b1.id, 1, 3),  # member 1 has a video in progress, member 2 none
+        (b1.id, 1, 3),  # member 1's latest video started, member 2 never had one: member 2's turn first
         (a2.id, 2, 3),
         (a3.id, 3, 3),
     ]
@@ -233,7 +233,7 @@ async def test_a_freed_slot_starts_the_next_job_in_fair_order(make_queue: QueueF
 
     await succeed(rig, running)
     review = await queue.service.review(GUILD)
-    assert [job.id for job in review.started] == [a2.id]  # nothing in progress: the oldest member's turn first
+    assert [job.id for job in review.started] == [b1.id]  # the order shown is the order they start in
     started = review.started[0]
     assert (started.status, started.lease_holder, started.wait_ended_at) == (
         JobStatus.SUBMITTING,
@@ -241,7 +241,7 @@ async def test_a_freed_slot_starts_the_next_job_in_fair_order(make_queue: QueueF
         rig.clock(),
     )
     assert started.next_poll_at == lifecycle.unsent_deadline(rig.clock(), SUBMIT_TIMEOUT)
-    assert [(job.id, job.queue_position, job.queue_size) for job in review.moved] == [(b1.id, 1, 2), (a3.id, 2, 2)]
+    assert [(job.id, job.queue_position, job.queue_size) for job in review.moved] == [(a2.id, 1, 2), (a3.id, 2, 2)]
     assert await rig.jobs.extend_submit(started, rig.clock() + 99)  # its sender may send it
     assert (await queue.service.review(GUILD)).started == []  # the started one holds the slot now
 

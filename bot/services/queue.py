@@ -20,6 +20,7 @@ from bot.services.moderation import ModerationRefusal, ModerationService
 from bot.services.quotas import Limits, QuotaService
 from bot.services.served import ModelState, ServedModels
 from bot.storage import JobStore
+from bot.storage.store import Turns
 
 # Even when nothing in this process freed a slot, the queues are looked at this often: another process may have.
 QUEUE_CHECK_SECONDS: Final = 5.0
@@ -29,19 +30,20 @@ RECENT_VIDEOS: Final = 20
 FORGOTTEN_REASON: Final = "Its prompt was erased with /video forget, so there is nothing left to send."
 
 
-def fair_order(waiting: Sequence[Job], busy: Mapping[int, int] | None = None) -> list[Job]:
-    """The order waiting jobs start in, round-robin by member: first the oldest waiting job of each member with
-    nothing in progress (``busy``: jobs in progress per member), then each member's next turn, and so on; so one
-    member's jobs are never all ahead of everyone else's, and a member who has videos in progress goes after those
-    who have none."""
-    turns = dict(busy or {})
-    ranked: list[tuple[int, float, str, Job]] = []
+def fair_order(waiting: Sequence[Job], last_started: Mapping[int, float] | None = None) -> list[Job]:
+    """The order waiting jobs start in, round-robin by member: each member's oldest waiting job, then each one's
+    second, and so on; within a round, the member whose last video started longest ago (``last_started``, per
+    member; never: first) goes first. So one member's jobs are never all ahead of everyone else's, and the order
+    stays the same as jobs start and end (a member's turn moves back only when one of theirs starts)."""
+    started = last_started or {}
+    turns: dict[int, int] = {}
+    ranked: list[tuple[int, float, float, str, Job]] = []
     for job in sorted(waiting, key=lambda job: (job.created_at, job.id)):
         member = job.requester_id or 0
         turn = turns.get(member, 0)
         turns[member] = turn + 1
-        ranked.append((turn, job.created_at, job.id, job))
-    return [job for *_, job in sorted(ranked, key=lambda item: item[:3])]
+        ranked.append((turn, started.get(member, -math.inf), job.created_at, job.id, job))
+    return [job for *_, job in sorted(ranked, key=lambda item: item[:4])]
 
 
 def to_start(ordered: Sequence[Job], busy: Mapping[int, int], limits: Limits) -> list[Job]:
@@ -123,8 +125,8 @@ class QueueService:
                 dropped.append(gone)
         started: list[Job] = []
         if pause is None:
-            started = await self._store.claim_waiting(guild_id, lambda waiting, busy: self._pick(waiting, busy, limits))
-        remaining = fair_order(await self._store.waiting(guild_id), await self._store.in_progress_by_member(guild_id))
+            started = await self._store.claim_waiting(guild_id, lambda turns: self._pick(turns, limits))
+        remaining = fair_order(await self._store.waiting(guild_id), await self._store.last_started(guild_id))
         typical = {model: await self._typical(model) for model in {job.model for job in remaining}}
         moved = []
         for position, job in enumerate(remaining, start=1):
@@ -134,13 +136,14 @@ class QueueService:
                 moved.append(place)
         return Review(dropped=dropped, started=started, moved=moved, paused=pause)
 
-    def _pick(self, waiting: list[Job], busy: dict[int, int], limits: Limits) -> list[Transition]:
+    def _pick(self, turns: Turns, limits: Limits) -> list[Transition]:
         now = self._clock()
         # A job whose status message is still being posted is not started yet: its images are on that message.
-        ready = [job for job in fair_order(waiting, busy) if not lifecycle.setting_up(job, now)]
+        ordered = fair_order(turns.waiting, turns.last_started)
+        ready = [job for job in ordered if not lifecycle.setting_up(job, now)]
         return [
             lifecycle.leave_queue(job, now, self._submit_timeout, holder=self._holder)
-            for job in to_start(ready, busy, limits)
+            for job in to_start(ready, turns.busy, limits)
         ]
 
     async def drop_reason(self, job: Job) -> str | None:

@@ -133,6 +133,13 @@ WHERE reservations.guild_id = ? AND reservations.state = 'held' AND jobs.status 
 GROUP BY reservations.user_id
 """
 
+# When each member's latest job started: left the queue, or was stored to be sent at once (round-robin turns).
+LAST_STARTED: Final = """
+SELECT requester_id, MAX(COALESCE(wait_ended_at, created_at)) FROM jobs
+WHERE guild_id = ? AND status != 'waiting' AND requester_id IS NOT NULL
+GROUP BY requester_id
+"""
+
 # A waiting job's place as its status message shows it, written only when it changed (the writer then edits the
 # message: of several processes that see the same move, one does).
 SET_QUEUE_PLACE: Final = """

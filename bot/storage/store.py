@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -26,8 +27,19 @@ GATEWAY_CLOCK_KEY = "gateway_clock"
 Claim = Callable[[Job], Transition]
 """What claiming a due job does to it (a lease), as the lifecycle decides."""
 
-PickWaiting = Callable[[list[Job], dict[int, int]], list[Transition]]
-"""Which of a server's waiting jobs (oldest first) start, given its members' jobs in progress, and how."""
+
+@dataclass(frozen=True, slots=True)
+class Turns:
+    """A server's wait queue as a claim reads it: its waiting jobs (oldest first), each member's jobs in progress,
+    and when each member's latest job started (left the queue, or was sent without waiting)."""
+
+    waiting: list[Job]
+    busy: dict[int, int]
+    last_started: dict[int, float]
+
+
+PickWaiting = Callable[[Turns], list[Transition]]
+"""Which of a server's waiting jobs start, and how."""
 
 
 def new_job_id() -> str:
@@ -245,19 +257,28 @@ class JobStore:
             rows = await tx.fetchall(queries.CLAIM_WAITING[self._db.dialect], (guild_id,))
             if not rows:
                 return []
-            claims = pick([job_rows.to_job(row) for row in rows], await self._busy(tx, guild_id))
+            turns = Turns(
+                waiting=[job_rows.to_job(row) for row in rows],
+                busy=await self._busy(tx, guild_id),
+                last_started=await self._last_started(tx, guild_id),
+            )
+            claims = pick(turns)
             for transition in claims:
                 await self._apply(tx, transition)
         return [transition.job for transition in claims]
 
-    async def in_progress_by_member(self, guild_id: int) -> dict[int, int]:
-        """How many jobs each member of a server has in progress (sent or being sent, not waiting)."""
+    async def last_started(self, guild_id: int) -> dict[int, float]:
+        """When each member's latest job on a server started (left the wait queue, or was sent without waiting)."""
         async with self._db.session() as session:
-            return await self._busy(session, guild_id)
+            return await self._last_started(session, guild_id)
 
     @staticmethod
     async def _busy(session: Session, guild_id: int) -> dict[int, int]:
         return {int(row[0]): int(row[1]) for row in await session.fetchall(queries.IN_PROGRESS_BY_MEMBER, (guild_id,))}
+
+    @staticmethod
+    async def _last_started(session: Session, guild_id: int) -> dict[int, float]:
+        return {int(row[0]): float(row[1]) for row in await session.fetchall(queries.LAST_STARTED, (guild_id,))}
 
     async def set_queue_place(self, job: Job) -> bool:
         """Store a waiting job's place (as ``job`` has it); False when it is what was stored, or the job left."""
