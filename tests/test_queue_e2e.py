@@ -143,6 +143,13 @@ async def test_a_job_over_the_limit_waits_with_its_place_and_starts_in_turn_as_s
 ) -> None:
     bob = fake.create_user("bob", guild_ids=[fake.guild.id])
     blocker, blocker_id = await started(fake, "a long night", HOLDS)
+    # The status message had Cancel when it was posted, before the submit (not only once the provider had it).
+    (posted,) = [
+        r
+        for r in fake.requests_to("POST", "/channels/*/messages")
+        if isinstance(r.response, dict) and str(r.response.get("id")) == str(blocker.id)
+    ]
+    assert f"reelbot:cancel:{blocker_id}" in str(posted.json) and "Sending to the video service" in str(posted.json)
     alice_one, _ = await waits(fake, "alice one")
     alice_two, _ = await waits(fake, "alice two")
     bob_one, bob_id = await waits(fake, "bob one", bob, model=HOLDS)
