@@ -25,7 +25,7 @@ def confirm_created(created: Created) -> str:
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
     if job.status is JobStatus.WAITING:
         return (
-            f"This server's videos in progress are at their limit, so yours waits in the queue "
+            f"The videos in progress here (yours or the server's) are at their limit, so yours waits in the queue "
             f"({render.job_marker(job.id)}) and starts when a slot frees; Cancel on its status message takes it out, "
             f"with its credits back. It costs {created.cost:g} credits, held now; {credits_left(created.balance)}. "
             f"Its place in the queue is shown here: {where}"
