@@ -44,6 +44,7 @@ class RemoteState(StrEnum):
 class JobStatus(StrEnum):
     """The bot's own job state, as stored."""
 
+    WAITING = "waiting"  # in the server's wait queue, its credits held: it starts when an in-progress slot frees
     SUBMITTING = "submitting"  # persisted, the create request may be in flight
     QUEUED = "queued"  # the gateway confirmed the task
     RUNNING = "running"
@@ -72,6 +73,7 @@ class ErrorKind(StrEnum):
     TIMED_OUT = "timed_out"
     GENERATION_FAILED = "generation_failed"
     BAD_RESULT = "bad_result"
+    DROPPED = "dropped"  # taken out of the wait queue: what it asks is no longer allowed
 
 
 class DeliveryState(StrEnum):
@@ -192,6 +194,14 @@ class Job:
     # When the process that created the job had shown it (status message, thread), or given up trying: until then
     # a delivery by any process waits, so the video lands in the thread.
     set_up_at: float | None = None
+    wait_started_at: float | None = None  # when it joined its server's wait queue (None: it never waited)
+    wait_ended_at: float | None = None  # when the queue started it: its give-up time before the submit counts from here
+    # Its place in the queue as its status message last showed it (position and size), with the estimated wait
+    # in minutes (None: no estimate) and whether a pause holds the queue.
+    queue_position: int | None = None
+    queue_size: int | None = None
+    queue_minutes: int | None = None
+    queue_paused: bool = False
 
     @property
     def sent(self) -> bool:

@@ -26,6 +26,7 @@ from bot.services.lifecycle import PollPolicy
 from bot.services.moderation import ModerationService
 from bot.services.phase import PollTiming, SharedClock
 from bot.services.poller import Deliver, OnChange, Poller, Settle
+from bot.services.queue import QueueService
 from bot.services.quotas import QuotaService
 from bot.services.served import ServedModels
 from bot.settings import Settings
@@ -54,6 +55,7 @@ class Engine:
     guilds: GuildStore
     quotas: QuotaService
     moderation: ModerationService
+    queue: QueueService
     metrics: Metrics
     result_rules: ResultRules
     media: MediaStore
@@ -143,6 +145,16 @@ async def open_engine(
                     store=store, client=client, models=models, policy=policy, metrics=metrics, clock=clock
                 )
                 quotas = QuotaService(guilds, settings, clock)
+                holder = lease_holder_name()
+                queue = QueueService(
+                    store=store,
+                    quotas=quotas,
+                    moderation=moderation,
+                    models=models,
+                    submit_timeout=client.timeouts.submit,
+                    holder=holder,
+                    clock=clock,
+                )
                 yield Engine(
                     settings=settings,
                     models=models,
@@ -155,10 +167,12 @@ async def open_engine(
                     guilds=guilds,
                     quotas=quotas,
                     moderation=moderation,
+                    queue=queue,
                     metrics=metrics,
                     result_rules=ResultRules(hosts, settings.result_max_mb * 1024 * 1024),
                     media=media,
                     clock=clock,
+                    lease_holder=holder,
                 )
             finally:
                 moderation.close()

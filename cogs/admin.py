@@ -66,6 +66,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
     def _changed(self, interaction: discord.Interaction[VideoBot], change: str) -> str:
         assert interaction.guild_id is not None
         self.bot.audit.admin_change(interaction.guild_id, interaction.user.id, change)
+        self.bot.queue.wake()  # a block, a pause, a limit or a filter may move or drop waiting jobs
         return change
 
     # --- limits -------------------------------------------------------------------------------------------
@@ -88,6 +89,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         jobs_per_user="Videos one member may have in progress at once",
         jobs_per_server="Videos the server may have in progress at once",
         cooldown="Seconds a member waits between two videos",
+        queue_max="Videos that may wait for a free slot here (0: none wait, all over a limit are refused)",
     )
     async def limits_set(
         self,
@@ -98,6 +100,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         jobs_per_user: app_commands.Range[int, -1] | None = None,
         jobs_per_server: app_commands.Range[int, -1] | None = None,
         cooldown: app_commands.Range[float, -1] | None = None,
+        queue_max: app_commands.Range[int, -1] | None = None,
     ) -> None:
         """Store new limits for this server."""
         assert interaction.guild_id is not None
@@ -108,6 +111,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
             "jobs_per_user": jobs_per_user,
             "jobs_per_server": jobs_per_server,
             "cooldown": cooldown,
+            "queue_max": queue_max,
         }
         chosen = {name: value for name, value in given.items() if value is not None}
         if not chosen:
@@ -121,6 +125,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
             max_jobs_per_user=_pick(jobs_per_user, config.max_jobs_per_user),
             max_jobs_per_guild=_pick(jobs_per_server, config.max_jobs_per_guild),
             cooldown_seconds=_pick(cooldown, config.cooldown_seconds),
+            queue_max=_pick(queue_max, config.queue_max),
         )
         await self.bot.engine.guilds.set_limits(interaction.guild_id, updated)
         said = ", ".join(
@@ -320,6 +325,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         """Pause everywhere."""
         self._check_owner(interaction)
         await self.bot.engine.moderation.set_operator_pause(reason)
+        self.bot.queue.wake()
         await self.bot.audit.notice_everywhere(f"The bot's operator paused video generation everywhere: {reason}")
         await interaction.edit_original_response(content="Video generation is paused on every server.")
 
@@ -328,6 +334,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         """Resume everywhere, lifting a gateway pause too."""
         self._check_owner(interaction)
         await self.bot.engine.moderation.set_operator_pause(None)
+        self.bot.queue.wake()
         await self.bot.audit.notice_everywhere("Video generation is running again.")
         await interaction.edit_original_response(content="Video generation resumed on every server.")
 

@@ -36,6 +36,7 @@ def make_settings(**env: str | float) -> Settings:
         "QUOTA_GUILD_MONTHLY_CREDITS": "0",
         "MAX_JOBS_PER_USER": "0",
         "MAX_JOBS_PER_GUILD": "0",
+        "QUEUE_MAX_PER_GUILD": "0",
         "COOLDOWN_SECONDS": "0",
         "STRIKE_LIMIT": "3",
         "STRIKE_WINDOW_HOURS": "24",
@@ -79,7 +80,7 @@ async def submit(
 ) -> Job:
     """What the Discord front does: a holder for this member, then the job stored with it."""
     hold = await rig.quotas.holder(guild_id, user_id, roles, cost)
-    return await rig.jobs.add(unsaved(rig, new_job(user_id, guild_id)), hold=hold)
+    return await rig.jobs.add(unsaved(rig, new_job(user_id, guild_id)), hold=hold, wait=lifecycle.waiting)
 
 
 async def refused(rig: Rig, cost: float, user_id: int = USER, *, roles: Iterable[int] = ()) -> QuotaRefusal:

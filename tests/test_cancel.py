@@ -18,6 +18,7 @@ from bot.media.store import LocalMedia
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.housekeeping import Housekeeper
+from bot.services.jobs import SentMeanwhile
 from bot.services.phase import PollTiming
 from bot.storage.guilds import LedgerKind
 from tests.conftest import DatabaseFactory
@@ -204,3 +205,22 @@ async def test_a_job_whose_submit_is_on_its_way_is_not_cancelled_as_if_unsent(en
         await engine.jobs.cancel(job, USER)
     stored = await engine.store.get(job.id)
     assert stored is not None and stored.status is JobStatus.SUBMITTING and stored.cancelled_by is None
+
+
+async def test_a_cancel_that_finds_the_job_sent_since_the_press_asks_before_spending(
+    engine: Engine, sim: Simulator
+) -> None:
+    request = engine.jobs.build_request(prompt="sent meanwhile", model="veo-3.1-fast-generate-preview")
+    pressed_on = await engine.jobs.add(NewJob(request=request, origin="discord"))  # read unsent when pressed
+    sent = await engine.jobs.send(pressed_on, request)  # ...then sent before the cancel's write
+    assert sent.sent
+
+    with pytest.raises(SentMeanwhile, match="started this video a moment ago") as asked:
+        await engine.jobs.cancel(pressed_on, USER)
+    assert asked.value.job.sent  # the front asks with the job as it is now
+    stored = await engine.store.get(pressed_on.id)
+    assert stored is not None and stored.status is not JobStatus.CANCELLED  # nothing settled silently
+
+    confirmed = await engine.jobs.cancel(pressed_on, USER, spend=True)
+    assert (confirmed.status, confirmed.cancelled_by, confirmed.sent) == (JobStatus.CANCELLED, USER, True)
+    assert sim.stats.route_classes["create"] == 1

@@ -62,8 +62,9 @@ async def populate(path: Path) -> Populated:
     try:
         store, guilds = JobStore(db, clock), GuildStore(db, clock)
 
-        async def hold(session: Session, job_id: str) -> None:
+        async def hold(session: Session, job_id: str) -> bool:
             await guilds.hold(session, job_id, GUILD, MEMBER, 8.0, 0.0)
+            return False
 
         # At one time: only the insertion order (SQLite's rowid, a column on PostgreSQL) tells them apart.
         jobs = [

@@ -657,7 +657,7 @@ async def test_a_hold_that_fails_after_writing_leaves_nothing_behind(make_rig: R
     await rig.guilds.grant(GUILD, USER, 10, actor_id=ADMIN)
     real = await rig.quotas.holder(GUILD, USER, (), 6)  # 4 from the allowance, 2 from bonus
 
-    async def hold_then_break(session: Session, job_id: str) -> None:
+    async def hold_then_break(session: Session, job_id: str) -> bool:
         await real(session, job_id)
         raise sqlite3.OperationalError("disk I/O error")
 
@@ -712,10 +712,11 @@ async def test_a_submission_cancelled_inside_its_transaction_stores_nothing(make
     inside = asyncio.Event()
     never = asyncio.Event()
 
-    async def hold_and_hang(session: Session, job_id: str) -> None:
+    async def hold_and_hang(session: Session, job_id: str) -> bool:
         await real(session, job_id)
         inside.set()
         await never.wait()
+        return False
 
     task = asyncio.create_task(rig.jobs.add(unsaved(rig, new_job()), hold=hold_and_hang))
     await inside.wait()

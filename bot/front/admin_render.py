@@ -43,9 +43,11 @@ def limits_embed(defaults: Limits, config: GuildConfig, role_caps: dict[int, flo
         ("Videos in progress on the server", config.max_jobs_per_guild, defaults.max_jobs_guild, ""),
         ("Cooldown between videos", config.cooldown_seconds, defaults.cooldown_seconds, "seconds"),
     )
-    for name, own, default, unit in rows:
+    queue = ("Videos that may wait for a slot (3 per member)", config.queue_max, defaults.queue_max, "")
+    for name, own, default, unit in (*rows, queue):
         value = own if own is not None else default
-        shown = "no limit" if not value else f"{value:g} {unit}".strip()
+        unset = "none: over a limit, a video is refused" if name == queue[0] else "no limit"
+        shown = unset if not value else f"{value:g} {unit}".strip()
         embed.add_field(name=name, value=f"{shown} ({'this server' if own is not None else 'default'})")
     caps = "\n".join(f"<@&{role}>: {'unlimited' if cap == 0 else f'{cap:g} a day'}" for role, cap in role_caps.items())
     embed.add_field(name="Role caps (the most generous applies)", value=caps or "none", inline=False)

@@ -14,11 +14,13 @@ from typing import Any, Final
 
 import discord
 
+from bot.domain import Job
 from bot.engine import Engine
 from bot.front.audit import AuditLog
 from bot.front.creation import ORIGIN
 from bot.front.delivery import Delivery
 from bot.front.progress import StatusEditor
+from bot.front.queue import QueueRunner
 from bot.front.results import ResultFiles
 from bot.services.housekeeping import Housekeeper
 
@@ -29,20 +31,19 @@ SHUTDOWN_GRACE_SECONDS: Final = 5.0
 
 
 class Background:
-    """The poller with its delivery and status editor, and housekeeping, run as tracked tasks."""
+    """The poller with its delivery and status editor, the wait queue, and housekeeping, run as tracked tasks."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        client: discord.Client,
-        audit: AuditLog,
-    ) -> None:
+    def __init__(self, engine: Engine, client: discord.Client, audit: AuditLog, queue: QueueRunner) -> None:
         settings = engine.settings
         self.editor = StatusEditor(client, store=engine.store)
         delivery = Delivery(client, engine.store, self.editor, audit, ResultFiles.of(engine), engine.metrics)
-        self.poller = engine.poller(
-            origin=ORIGIN, deliver=delivery, on_change=self.editor.on_change, settle=delivery.settle
-        )
+        self.queue = queue
+
+        async def on_change(job: Job, became_slow: bool) -> None:
+            await queue.on_change(job, became_slow)
+            await self.editor.on_change(job, became_slow)
+
+        self.poller = engine.poller(origin=ORIGIN, deliver=delivery, on_change=on_change, settle=delivery.settle)
         self._housekeeper = Housekeeper(
             engine.store,
             engine.metrics,
@@ -53,10 +54,11 @@ class Background:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        """Start polling, delivering, editing and housekeeping."""
+        """Start polling, delivering, editing, the wait queue and housekeeping."""
         services: tuple[tuple[str, Coroutine[Any, Any, None]], ...] = (
             ("poller", self.poller.run()),
             ("status editor", self.editor.run()),
+            ("wait queue", self.queue.run()),
             ("housekeeping", self._housekeeper.run()),
         )
         for name, work in services:

@@ -16,6 +16,7 @@ from bot.front.access import origin_for
 from bot.front.creation import CreateInput, requester_of
 from bot.front.host import host_of
 from bot.front.replies import confirm_created, report_error
+from bot.services.jobs import SentMeanwhile
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,9 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
 class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
     """Stop a job being made: for the requester, and for members who may manage messages.
 
-    A job not yet sent ends at once with its credits back; one the provider has started needs a confirmation,
-    since its credits stay spent.
+    A job not yet sent (waiting in the queue, or about to be sent) ends at once with its credits back; one the
+    provider has started needs a confirmation, since its credits stay spent. That includes a job sent between the
+    press and the cancel's write: it is not cancelled then, the member is asked.
     """
 
     action, label = "cancel", "Cancel"
@@ -142,8 +144,11 @@ class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         job = await _cancellable(interaction, self.job_id)
         if not job.sent:
-            await _cancel(interaction, job)
-            return
+            try:
+                await _cancel(interaction, job)
+                return
+            except SentMeanwhile as sent:
+                job = sent.job
         view = discord.ui.View(timeout=None)
         view.add_item(ConfirmCancelButton(job.id))
         await interaction.edit_original_response(content=render.cancel_sent_text(job), view=view)
@@ -157,7 +162,7 @@ class ConfirmCancelButton(_JobButton, template=rf"reelbot:cancelsent:{_JOB}"):
     async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Cancel the job."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await _cancel(interaction, await _cancellable(interaction, self.job_id))
+        await _cancel(interaction, await _cancellable(interaction, self.job_id), spend=True)
 
 
 async def _cancellable(interaction: discord.Interaction[Any], job_id: str) -> Job:
@@ -173,9 +178,12 @@ async def _cancellable(interaction: discord.Interaction[Any], job_id: str) -> Jo
     return job
 
 
-async def _cancel(interaction: discord.Interaction[Any], job: Job) -> None:
-    """Cancel for the presser and say what became of the credits; a job that ended first is explained."""
-    stored = await host_of(interaction).engine.jobs.cancel(job, interaction.user.id)
+async def _cancel(interaction: discord.Interaction[Any], job: Job, *, spend: bool = False) -> None:
+    """Cancel for the presser and say what became of the credits; a job that ended first is explained.
+
+    ``spend``: the presser agreed that a job the provider started keeps its credits spent (else SentMeanwhile).
+    """
+    stored = await host_of(interaction).engine.jobs.cancel(job, interaction.user.id, spend=spend)
     if stored.status is not JobStatus.CANCELLED or stored.cancelled_by != interaction.user.id:
         raise UserFacingError(_ended(stored))
     credits = (

@@ -24,8 +24,9 @@ from bot.front.buttons import (
     RetryButton,
     cancel_view,
 )
-from bot.front.creation import LAST_FRAME_STEM, Creator
+from bot.front.creation import LAST_FRAME_STEM, Creator, reference_files
 from bot.front.member_settings import SettingSelect
+from bot.front.queue import QueueRunner
 from bot.front.results import ResultFiles
 from bot.front.show import Reshow
 from bot.front.sync import sync_commands
@@ -73,7 +74,9 @@ class VideoBot(commands.AutoShardedBot):
         self.creator = Creator(engine, self, self.audit, cancel_view)
         self.takedown = Takedown(self, engine.store, engine.guilds, engine.media)
         self.reshow = Reshow(engine, ResultFiles.of(engine))
-        self.background = Background(engine, self, self.audit) if deliver else None
+        self.queue = QueueRunner(engine, self, self.creator, self.audit)
+        # Without delivery (PROCESS_ROLE=front) the wait queue runs on its own: this process frees slots too.
+        self.background = Background(engine, self, self.audit, self.queue) if deliver else None
         self._services: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:
@@ -91,6 +94,8 @@ class VideoBot(commands.AutoShardedBot):
         self._services.append(track("model list", self.engine.models.run()))
         if self.background is not None:
             self.background.start()
+        else:
+            self._services.append(track("wait queue", self.queue.run()))
 
     async def _settle_shard_count(self) -> None:
         """Ask Discord for its recommended shard count when none is configured, then say which shards connect.
@@ -151,7 +156,7 @@ class VideoBot(commands.AutoShardedBot):
             raise UserFacingError("This job's reference images are no longer available. Start a new one.")
         try:
             message = await self.get_partial_messageable(job.channel_id).fetch_message(job.status_message_id)
-            files = [a for a in message.attachments if a.filename.startswith(("reference-", LAST_FRAME_STEM))]
+            files = reference_files(message)
             data = await references.read_attachments(files)
         except discord.HTTPException as exc:
             raise UserFacingError(

@@ -1,4 +1,6 @@
-"""Starting a job from Discord: check, prepare images, persist, post the status message, submit, open a thread."""
+"""Starting a job from Discord: check, prepare images, persist, post the status message (with Cancel), then submit
+and open a thread, or, for a job that waits in the queue, open the thread at once and submit when the queue starts it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Final
 import discord
 
 from bot.catalog import ModelSpec
-from bot.domain import ErrorKind, GenerationRequest, Job, NewJob, Orientation
+from bot.domain import ErrorKind, GenerationRequest, ImageTransport, Job, JobStatus, NewJob, Orientation
 from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references, render
@@ -76,7 +78,7 @@ class Creator:
         self._engine = engine
         self._client = client
         self._audit = audit
-        self._running_view = running_view  # the buttons under a sent job's status message (Cancel), by job id
+        self._running_view = running_view  # the buttons under an unfinished job's status message (Cancel), by job id
         self._decodes = MemoryBudget(engine.settings.image_decode_memory_mb * 1024 * 1024)
 
     async def create(
@@ -134,8 +136,11 @@ class Creator:
                 job, request, spec, prepared, ending, channel=channel, permissions=permissions
             )
         finally:
-            # Any process may deliver the job; until this is stored, a delivery waits (at most SETUP_WAIT_SECONDS).
+            # Any process may deliver the job (or start it from the queue); until this is stored, a delivery (and the
+            # queue) waits, at most SETUP_WAIT_SECONDS.
             await self._engine.store.mark_set_up(job.id)
+        if job.status is JobStatus.WAITING:
+            self._engine.jobs.queue_changed()  # its place in the queue is shown at once
         try:
             balance: QuotaStatus | None = await self._engine.quotas.status(who.guild_id, who.user_id, who.role_ids)
         except Exception:  # the job is accepted and under way: that is what the member must hear
@@ -157,8 +162,12 @@ class Creator:
         store = self._engine.store
         files = [discord.File(io.BytesIO(image.data), filename=image.filename) for image in [*prepared, *ending]]
         try:
+            # Cancel is there from the start: a job can be cancelled while it waits or is being sent.
             status_message = await channel.send(
-                embed=render.status_embed(job), files=files, allowed_mentions=discord.AllowedMentions.none()
+                embed=render.status_embed(job),
+                files=files,
+                view=self._running_view(job.id),
+                allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as exc:
             # Nothing was sent to the gateway: end the job (its credits are refunded) and say so.
@@ -174,11 +183,12 @@ class Creator:
                 "Check my permissions here, or try another channel."
             ) from exc
         await store.set_discord_refs(job.id, status_message_id=status_message.id)
+        if job.status is JobStatus.WAITING:
+            self._audit.submitted(job, status_message.jump_url)
+            return job, status_message, await self._open_thread_of(status_message, job, permissions)
         # URL models fetch the images themselves: give them the fresh links of the copies just posted, in order.
         urls = [attachment.url for attachment in status_message.attachments]
-        sent = references.as_request_images([*prepared, *ending], spec, urls)
-        images, last_frame = sent[: len(prepared)], sent[len(prepared) :]
-        request = dataclasses.replace(request, images=images, last_frame=last_frame[0] if last_frame else None)
+        request = _with_images(request, spec, prepared, ending, urls)
         started = await self._engine.creation.start(job, request, refusal_told=True)
         job = started.job
         if started.refused:
@@ -190,14 +200,63 @@ class Creator:
             if started.pause_notice is not None:
                 await self._announce(started.pause_notice)
             raise UserFacingError(job.error_message or "The video service refused this request.")
-        thread = await self._open_thread(status_message, job, permissions)
-        if thread is not None:
-            await store.set_discord_refs(job.id, thread_id=thread.id)
+        thread = await self._open_thread_of(status_message, job, permissions)
         refreshed = await store.get(job.id)
         job = refreshed or job
         await _edit_quietly(status_message, render.status_embed(job), self._running_view(job.id))
         self._audit.submitted(job, status_message.jump_url)
         return job, status_message, thread
+
+    async def start_waiting(self, job: Job) -> Job:
+        """Send a job the wait queue just started (it is SUBMITTING, claimed by this process), and show it running.
+
+        Its images are the copies on its status message (fresh links, or their bytes for models that take them
+        inline). A refusal ends it with its credits back, and its delivery tells the member in its thread.
+        """
+        spec = self._engine.models.named(job.model)
+        message = await self._status_message(job)
+        files = reference_files(message) if message is not None else []
+        if len(files) != job.image_count + int(job.has_last_frame):
+            log.warning("Job %s: its status message (with its images) is gone; not starting it", job.id)
+            return await self._engine.creation.abandon(job, "Its status message, which held its images, is gone.")
+        blobs = (
+            await references.read_attachments(files)
+            if spec.image_transport is ImageTransport.DATA_URI
+            else [b""] * len(files)
+        )
+        copies = [references.ReferenceImage(a.filename, blob) for a, blob in zip(files, blobs, strict=True)]
+        images = [copy for copy in copies if not copy.filename.startswith(LAST_FRAME_STEM)]
+        ending = [copy for copy in copies if copy.filename.startswith(LAST_FRAME_STEM)]
+        request = GenerationRequest(
+            prompt=job.prompt, model=job.model, orientation=job.orientation, duration=job.duration, hd=job.hd
+        )
+        urls = [a.url for a in files if not a.filename.startswith(LAST_FRAME_STEM)]
+        urls += [a.url for a in files if a.filename.startswith(LAST_FRAME_STEM)]
+        started = await self._engine.creation.start(job, _with_images(request, spec, images, ending, urls))
+        if started.pause_notice is not None:
+            await self._announce(started.pause_notice)
+        if not started.refused and message is not None:
+            shown = await self._engine.store.get(job.id) or started.job
+            await _edit_quietly(message, render.status_embed(shown), self._running_view(job.id))
+        return started.job
+
+    async def _status_message(self, job: Job) -> discord.Message | None:
+        if job.channel_id is None or job.status_message_id is None:
+            return None
+        try:
+            return await self._client.get_partial_messageable(job.channel_id).fetch_message(job.status_message_id)
+        except discord.HTTPException as exc:
+            log.warning("Job %s: could not read its status message: %s", job.id, exc)
+            return None
+
+    async def _open_thread_of(
+        self, message: discord.Message, job: Job, permissions: discord.Permissions
+    ) -> discord.Thread | None:
+        """Open the job's thread under its status message, and remember it."""
+        thread = await self._open_thread(message, job, permissions)
+        if thread is not None:
+            await self._engine.store.set_discord_refs(job.id, thread_id=thread.id)
+        return thread
 
     async def _announce(self, text: str) -> None:
         """Tell the owners (by DM) and every audit log, once."""
@@ -225,6 +284,25 @@ class Creator:
             # A full active-thread cap or a permission overwrite: the job still arrives in the channel.
             log.warning("Job %s: could not open a thread (%s); posting in the channel", job.id, exc)
             return None
+
+
+def reference_files(message: discord.Message) -> list[discord.Attachment]:
+    """The copies of a job's reference images and last frame on its status message, in order."""
+    return [a for a in message.attachments if a.filename.startswith(("reference-", LAST_FRAME_STEM))]
+
+
+def _with_images(
+    request: GenerationRequest,
+    spec: ModelSpec,
+    prepared: Sequence[references.ReferenceImage],
+    ending: Sequence[references.ReferenceImage],
+    urls: Sequence[str],
+) -> GenerationRequest:
+    """The request as sent: its images (then its last frame) as the model takes them, inline or by the links of
+    the copies on the status message (``urls``, in the same order)."""
+    sent = references.as_request_images([*prepared, *ending], spec, urls)
+    images, last_frame = sent[: len(prepared)], sent[len(prepared) :]
+    return dataclasses.replace(request, images=images, last_frame=last_frame[0] if last_frame else None)
 
 
 def _check_permissions(permissions: discord.Permissions) -> None:

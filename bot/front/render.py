@@ -20,6 +20,7 @@ CHOICE_NAME_CHARS = 100  # Discord refuses a longer autocomplete choice or selec
 BAR_WIDTH = 20
 
 _STATE_WORDS = {
+    JobStatus.WAITING: "Waiting for a free slot",
     JobStatus.SUBMITTING: "Sending to the video service…",
     JobStatus.QUEUED: "Queued",
     JobStatus.RUNNING: "Generating",
@@ -78,10 +79,31 @@ def progress_line(job: Job) -> str:
     state = _STATE_WORDS[job.status]
     if job.status.is_terminal:
         return state
+    if job.status is JobStatus.WAITING:
+        return waiting_line(job)
     started = int(job.started_at)
     percent = f" {job.progress}%" if job.progress is not None else ""
     slow = " · taking longer than usual" if job.slow_notified else ""
     return f"`{render_bar(job.progress, BAR_WIDTH)}`{percent} · {state} · started <t:{started}:R>{slow}"
+
+
+def waiting_line(job: Job) -> str:
+    """Where a waiting job stands in its server's queue: "waiting: position N of M, about K min" (or paused)."""
+    if job.queue_position is None or job.queue_size is None:
+        return "waiting for a free slot · its place in the queue is being worked out"
+    place = f"waiting: position {job.queue_position} of {job.queue_size}"
+    if job.queue_paused:
+        return f"{place} · paused: video generation is paused here, the queue moves once it is resumed"
+    about = f", about {job.queue_minutes} min" if job.queue_minutes is not None else ""
+    return f"{place}{about}"
+
+
+def dropped_text(job: Job) -> str:
+    """The private notice to a member whose waiting job was taken out of the queue."""
+    return (
+        f"Your waiting video {job_marker(job.id)} was taken out of the queue and will not be made: "
+        f"{job.error_message or 'it is no longer allowed.'} Its credits are back."
+    )
 
 
 def cancelled_text(job: Job) -> str:
@@ -184,8 +206,9 @@ def help_embed(default: str) -> discord.Embed:
         "and `hd` where the model offers it.\n"
         "The bot answers privately, then posts a status message and opens a thread where the video arrives. "
         "Under a finished video: **Re-roll** makes another take, **Remix** takes a new prompt, "
-        "**Delete** takes it down (for the requester and moderators). While a video is being made, **Cancel** on "
-        "its status message stops it (for the requester and moderators).\n\n"
+        "**Delete** takes it down (for the requester and moderators). While a video waits or is being made, "
+        "**Cancel** on its status message stops it (for the requester and moderators). When the server's videos in "
+        "progress are at their limit, a new one waits its turn in a queue, its place shown on its status message.\n\n"
         "**/video status** `[job]` — your running jobs, or one job by its id.\n"
         "**/video show** `job` — post a finished video again here, with its buttons.\n"
         "**/video history** — your recent videos.\n"

@@ -27,8 +27,17 @@ def confirm_created(created: Created, set_aside: Sequence[str] = ()) -> str:
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
     left = credits_left(created.balance) if created.balance is not None else CREDITS_UNREAD
     accepted = (
-        f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
-        f"{left}. Follow it here: {where}"
+        (
+            f"The videos in progress here (yours or the server's) are at their limit, so yours waits in the queue "
+            f"({render.job_marker(job.id)}) and starts when a slot frees; Cancel on its status message takes it out, "
+            f"with its credits back. It costs {created.cost:g} credits, held now; {left}. "
+            f"Its place in the queue is shown here: {where}"
+        )
+        if job.status is JobStatus.WAITING
+        else (
+            f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
+            f"{left}. Follow it here: {where}"
+        )
     )
     return "\n".join([accepted, *set_aside])
 

@@ -15,6 +15,9 @@ import discord
 from bot.engine import Engine
 from bot.front.audit import AuditLog
 from bot.front.background import SHUTDOWN_GRACE_SECONDS, Background
+from bot.front.buttons import cancel_view
+from bot.front.creation import Creator
+from bot.front.queue import QueueRunner
 from bot.metrics import HealthCheck
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,9 @@ class Worker:
         intents.guilds = True
         self.client = discord.Client(intents=intents, allowed_mentions=discord.AllowedMentions.none())
         self._audit = AuditLog(self.client, engine.guilds)
-        self.background = Background(engine, self.client, self._audit)
+        creator = Creator(engine, self.client, self._audit, cancel_view)  # to send what the wait queue starts
+        queue = QueueRunner(engine, self.client, creator, self._audit)
+        self.background = Background(engine, self.client, self._audit, queue)
         self._closed = asyncio.Event()
 
     async def start(self, token: str) -> None:

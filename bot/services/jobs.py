@@ -29,9 +29,21 @@ from bot.storage.database import Session
 
 log = logging.getLogger(__name__)
 
-Hold = Callable[[Session, str], Awaitable[None]]
+Hold = Callable[[Session, str], Awaitable[bool]]
 
 MAX_PROMPT_CHARS: Final = 2000
+
+
+class SentMeanwhile(UserFacingError):
+    """A cancel of a job thought not yet sent found it sent (between the press and the write): its credits would
+    stay spent, so the member is asked first."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(
+            "The video provider started this video a moment ago, so cancelling it now would not give its credits "
+            "back. Press Cancel again to decide."
+        )
+        self.job = job
 
 
 class JobService:
@@ -53,6 +65,7 @@ class JobService:
         self.models = models
         self._policy = policy
         self.on_submitted = on_submitted
+        self.on_queue_change: Callable[[], None] | None = None  # a slot freed or the queue moved: look at it
         self._metrics = metrics or Metrics(runtime=False)
         self._clock = clock
 
@@ -124,7 +137,8 @@ class JobService:
         spec = self.models.named(new.request.model)
         now = self._clock()
         give_up_at = lifecycle.unsent_deadline(now, self._client.timeouts.submit)
-        return await self._store.add(lifecycle.created(new, spec.wire_format, now, give_up_at), hold=hold)
+        created = lifecycle.created(new, spec.wire_format, now, give_up_at)
+        return await self._store.add(created, hold=hold, wait=lifecycle.waiting)
 
     async def abandon(self, job: Job, reason: str) -> Job:
         """End a stored job that was never sent (its set-up failed); its credits are refunded.
@@ -133,33 +147,51 @@ class JobService:
         """
         failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, self._clock(), told=True)
         await self._store.apply(failed)
+        self.queue_changed()
         return failed.job
 
-    async def cancel(self, job: Job, by: int) -> Job:
+    def queue_changed(self) -> None:
+        """Tell this process's wait queue that a job ended, joined or left the queue (another may start now)."""
+        if self.on_queue_change is not None:
+            self.on_queue_change()
+
+    async def cancel(self, job: Job, by: int, *, spend: bool = False) -> Job:
         """Cancel an unfinished job for member ``by`` (see lifecycle.cancel); return it as stored afterwards.
 
         Cancelled, by ``by`` or by someone just before; or finished otherwise first: whichever write came first won.
+        A job that moved meanwhile (the queue started it) is cancelled where it is now. One found sent that the
+        member did not agree to pay for (``spend``: they confirmed its credits stay spent) raises SentMeanwhile.
         """
-        if job.status is JobStatus.SUBMITTING:
-            job = await self._withdraw(job)
-            if job.status.is_terminal:
-                return job
-        change = lifecycle.cancel(job, by, self._clock())
-        committed = await self._store.apply(change)
-        stored = await self._store.get(job.id) or change.job
-        ours = (by, change.job.cancelled_at)
-        if stored.status is JobStatus.CANCELLED and (stored.cancelled_by, stored.cancelled_at) == ours:
-            log.info("Job %s: cancelled by %s (%s)", job.id, by, "sent, credits spent" if job.sent else "not sent")
-            self._metrics.credits_spent.inc(committed)
-            self._metrics.job_finished(job.model, JobStatus.CANCELLED.value)
-            if self.on_submitted is not None:
-                self.on_submitted()  # wakes the poller: the delivery shows who cancelled on the status message
+        stored = job
+        for _ in range(3):  # waiting, then taken to be sent, then sent: a job moves at most this often
+            if job.status is JobStatus.SUBMITTING:
+                job = await self._withdraw(job)
+                if job.status.is_terminal:
+                    return job
+            if job.sent and not spend:
+                raise SentMeanwhile(job)
+            change = lifecycle.cancel(job, by, self._clock())
+            committed = await self._store.apply(change)
+            stored = await self._store.get(job.id) or change.job
+            ours = (by, change.job.cancelled_at)
+            if stored.status is JobStatus.CANCELLED and (stored.cancelled_by, stored.cancelled_at) == ours:
+                how = "sent, credits spent" if job.sent else "not sent"
+                log.info("Job %s: cancelled by %s (%s, was %s)", job.id, by, how, job.status)
+                self._metrics.credits_spent.inc(committed)
+                self._metrics.job_finished(job.model, JobStatus.CANCELLED.value)
+                if self.on_submitted is not None:
+                    self.on_submitted()  # wakes the poller: the delivery shows who cancelled on the status message
+                self.queue_changed()
+                return stored
+            if stored.status.is_terminal:
+                return stored
+            job = stored
         return stored
 
     async def _withdraw(self, job: Job) -> Job:
         """Make sure a job waiting to be sent is not sent while it is cancelled: it is taken from its sender, or
         the sender has it already and the cancel must wait for the gateway's answer (the job may be billed)."""
-        stored_with = lifecycle.unsent_deadline(job.created_at, self._client.timeouts.submit)
+        stored_with = lifecycle.stored_deadline(job, self._client.timeouts.submit)
         # Should the cancel not be recorded after all, the poller gives the job up (with a refund) a little later.
         fallback = self._clock() + lifecycle.SUBMIT_GRACE_SECONDS
         if await self._store.withdraw_unsent(job.id, stored_with, fallback):
@@ -217,6 +249,8 @@ class JobService:
         await self._store.apply(outcome)
         if self.on_submitted is not None:
             self.on_submitted()
+        if outcome.job.status.is_terminal:
+            self.queue_changed()
         return outcome.job
 
 

@@ -149,6 +149,48 @@ def unsent_deadline(now: float, submit_timeout: float) -> float:
     return now + submit_timeout + SUBMIT_GRACE_SECONDS
 
 
+def waiting(job: Job) -> Job:
+    """A job about to be stored that waits in its server's queue (an in-progress limit is reached), its credits
+    held: nothing gives it up while it waits, so it has no give-up time until the queue starts it."""
+    return dataclasses.replace(job, status=JobStatus.WAITING, next_poll_at=None, wait_started_at=job.created_at)
+
+
+def leave_queue(job: Job, now: float, submit_timeout: float, *, holder: str) -> Transition:
+    """A slot freed: the waiting job is taken by ``holder`` to be sent, as a job just stored is (see ``created``)."""
+    started = dataclasses.replace(
+        job,
+        status=JobStatus.SUBMITTING,
+        next_poll_at=unsent_deadline(now, submit_timeout),
+        wait_ended_at=now,
+        updated_at=now,
+        lease_holder=holder,
+        queue_position=None,
+        queue_size=None,
+        queue_minutes=None,
+        queue_paused=False,
+    )
+    return _transition(job, started)
+
+
+def stored_deadline(job: Job, submit_timeout: float) -> float:
+    """The give-up time a job about to be sent had before its sender moved it: from when it was stored, or from
+    when the wait queue started it."""
+    return unsent_deadline(job.wait_ended_at if job.wait_ended_at is not None else job.created_at, submit_timeout)
+
+
+def drop(job: Job, reason: str, now: float) -> Transition:
+    """Take a waiting job out of the queue because what it asks is no longer allowed (``reason``, in plain
+    words): it fails with its credits back. The queue tells the requester privately, so it is recorded as told."""
+    return fail(job, ErrorKind.DROPPED, reason, now, told=True)
+
+
+def placed(job: Job, position: int, size: int, minutes: int | None, paused: bool) -> Job:
+    """A waiting job with its place in the queue as its status message is to show it."""
+    return dataclasses.replace(
+        job, queue_position=position, queue_size=size, queue_minutes=minutes, queue_paused=paused
+    )
+
+
 def after_submit(job: Job, result: SubmitResult, now: float, policy: PollPolicy) -> Transition:
     """The gateway accepted the job: remember its task id and schedule the first poll."""
     window = first_window(now, policy.timing.period)

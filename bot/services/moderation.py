@@ -65,10 +65,9 @@ class ModerationService:
         """Raise ModerationRefusal unless this member may generate this prompt with this model here, now."""
         await self.check_open(who.guild_id)
         store = self.store
-        blocked, note = await store.list_note(who.guild_id, ListKind.BLOCKED_USER, str(who.user_id))
-        if blocked:
-            why = f" Reason given: {note}." if note else ""
-            raise ModerationRefusal(f"You are not allowed to make videos on this server.{why}", "blocked user")
+        blocked = await self._blocked_member(who.guild_id, who.user_id)
+        if blocked is not None:
+            raise blocked
         channels = {int(v) for v, _ in await store.entries(who.guild_id, ListKind.ALLOWED_CHANNEL)}
         if channels and who.channel_id not in channels:
             where = ", ".join(f"<#{c}>" for c in sorted(channels))
@@ -79,18 +78,45 @@ class ModerationService:
             raise ModerationRefusal(
                 f"Making videos here is for members with one of these roles: {names}.", "role not allowed"
             )
-        disabled, _ = await store.list_note(who.guild_id, ListKind.DISABLED_MODEL, model)
+        forbidden = await self._forbidden_ask(who.guild_id, prompt, model)
+        if forbidden is not None:
+            raise forbidden
+
+    async def refusal_now(self, guild_id: int, user_id: int, prompt: str, model: str) -> ModerationRefusal | None:
+        """For a job waiting in the queue: the refusal it would get now from a block, a disabled model or the word
+        filters (the server's rules may have changed since it was accepted), or None. A word check that overruns
+        raises its refusal (the caller tries again later)."""
+        return await self._blocked_member(guild_id, user_id) or await self._forbidden_ask(guild_id, prompt, model)
+
+    async def paused(self, guild_id: int) -> ModerationRefusal | None:
+        """The pause (the operator's, the gateway's or the server's) that holds generation here now, or None."""
+        try:
+            await self.check_open(guild_id)
+        except ModerationRefusal as refusal:
+            return refusal
+        return None
+
+    async def _blocked_member(self, guild_id: int, user_id: int) -> ModerationRefusal | None:
+        blocked, note = await self.store.list_note(guild_id, ListKind.BLOCKED_USER, str(user_id))
+        if not blocked:
+            return None
+        why = f" Reason given: {note}." if note else ""
+        return ModerationRefusal(f"You are not allowed to make videos on this server.{why}", "blocked user")
+
+    async def _forbidden_ask(self, guild_id: int, prompt: str, model: str) -> ModerationRefusal | None:
+        disabled, _ = await self.store.list_note(guild_id, ListKind.DISABLED_MODEL, model)
         if disabled:
-            raise ModerationRefusal(
+            return ModerationRefusal(
                 f"The model {model} is turned off on this server. Pick another one (/video models).", "model disabled"
             )
-        rule = await self._blocked_rule(who.guild_id, prompt)
-        if rule is not None:
-            raise ModerationRefusal(
-                "Your prompt contains a word or phrase this server does not allow. Rephrase it and try again.",
-                f"blocked {'pattern' if rule.is_regex else 'word'} ({rule.source}): {rule.pattern}",
-                strike=True,
-            )
+        rule = await self._blocked_rule(guild_id, prompt)
+        if rule is None:
+            return None
+        return ModerationRefusal(
+            "Your prompt contains a word or phrase this server does not allow. Rephrase it and try again.",
+            f"blocked {'pattern' if rule.is_regex else 'word'} ({rule.source}): {rule.pattern}",
+            strike=True,
+        )
 
     async def check_open(self, guild_id: int) -> None:
         """Raise ModerationRefusal while the operator, the gateway or the server has paused generation."""

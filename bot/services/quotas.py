@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from bot.errors import UserFacingError
 from bot.services.periods import Periods, current_periods
 from bot.settings import Settings
 from bot.storage.database import Session
 from bot.storage.guilds import GuildConfig, GuildStore, RawUsage
+
+# Of a server's waiting jobs, at most this many are one member's.
+QUEUE_MAX_PER_MEMBER: Final = 3
 
 
 class QuotaRefusal(UserFacingError):
@@ -31,6 +35,7 @@ class Limits:
     max_jobs_user: int
     max_jobs_guild: int
     cooldown_seconds: float
+    queue_max: int = 0  # jobs that may wait for a slot on the server (0: none wait, all over a limit are refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +49,12 @@ class StrikeRule:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """How a job's cost is paid: from the daily allowance, then from bonus credits."""
+    """How a job's cost is paid: from the daily allowance, then from bonus credits; and whether the job waits in
+    the server's queue (an in-progress limit is reached) rather than starting at once."""
 
     credits: float
     bonus: float
+    waits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,7 @@ def resolve_limits(defaults: Limits, config: GuildConfig, role_caps: dict[int, f
         max_jobs_user=int(pick(config.max_jobs_per_user, defaults.max_jobs_user)),
         max_jobs_guild=int(pick(config.max_jobs_per_guild, defaults.max_jobs_guild)),
         cooldown_seconds=pick(config.cooldown_seconds, defaults.cooldown_seconds),
+        queue_max=int(pick(config.queue_max, defaults.queue_max)),
     )
 
 
@@ -91,19 +99,11 @@ def cooldown_until(usage: RawUsage, limits: Limits, strikes: StrikeRule) -> floa
 
 
 def decide(usage: RawUsage, limits: Limits, strikes: StrikeRule, periods: Periods, cost: float, now: float) -> Charge:
-    """The charge for a job of ``cost`` credits, or a QuotaRefusal saying which limit stands in the way."""
-    if limits.max_jobs_user and usage.user_in_flight >= limits.max_jobs_user:
-        raise QuotaRefusal(
-            f"You already have {usage.user_in_flight} video{_s(usage.user_in_flight)} in progress (the limit is "
-            f"{limits.max_jobs_user}). Wait for one to finish, then try again.",
-            "user in-flight limit",
-        )
-    if limits.max_jobs_guild and usage.guild_in_flight >= limits.max_jobs_guild:
-        raise QuotaRefusal(
-            f"This server already has {usage.guild_in_flight} video{_s(usage.guild_in_flight)} in progress "
-            f"(the limit is {limits.max_jobs_guild}). Try again in a few minutes.",
-            "server in-flight limit",
-        )
+    """The charge for a job of ``cost`` credits, or a QuotaRefusal saying which limit stands in the way.
+
+    Over an in-progress limit the job waits (its credits held all the same) while the server's queue has room.
+    """
+    waits = _over_in_progress_limit(usage, limits)
     if strikes.limit > 0 and usage.recent_strikes >= strikes.limit and usage.last_strike_at is not None:
         until = usage.last_strike_at + strikes.cooldown_seconds
         if now < until:
@@ -144,7 +144,34 @@ def decide(usage: RawUsage, limits: Limits, strikes: StrikeRule, periods: Period
             "Try a shorter video or a cheaper model (/video models).",
             "daily allowance",
         )
-    return Charge(credits=cost, bonus=from_bonus)
+    return Charge(credits=cost, bonus=from_bonus, waits=waits)
+
+
+def _over_in_progress_limit(usage: RawUsage, limits: Limits) -> bool:
+    """Whether an in-progress limit is reached (the job must wait); a QuotaRefusal when the queue is full too."""
+    user_full = bool(limits.max_jobs_user) and usage.user_in_flight >= limits.max_jobs_user
+    guild_full = bool(limits.max_jobs_guild) and usage.guild_in_flight >= limits.max_jobs_guild
+    if not (user_full or guild_full):
+        return False
+    if usage.guild_waiting < limits.queue_max and usage.user_waiting < QUEUE_MAX_PER_MEMBER:
+        return True
+    if not limits.queue_max:
+        queue = ""
+    elif usage.guild_waiting < limits.queue_max:
+        queue = f", and you have {usage.user_waiting} waiting, the most one member may"
+    else:
+        queue = f", and the server's wait queue is full ({usage.guild_waiting} waiting)"
+    if user_full:
+        raise QuotaRefusal(
+            f"You already have {usage.user_in_flight} video{_s(usage.user_in_flight)} in progress (the limit is "
+            f"{limits.max_jobs_user}){queue}. Wait for one to finish, then try again.",
+            "user in-flight limit",
+        )
+    raise QuotaRefusal(
+        f"This server already has {usage.guild_in_flight} video{_s(usage.guild_in_flight)} in progress "
+        f"(the limit is {limits.max_jobs_guild}){queue}. Try again in a few minutes.",
+        "server in-flight limit",
+    )
 
 
 class QuotaService:
@@ -162,6 +189,7 @@ class QuotaService:
             max_jobs_user=settings.max_jobs_per_user,
             max_jobs_guild=settings.max_jobs_per_guild,
             cooldown_seconds=settings.cooldown_seconds,
+            queue_max=settings.queue_max_per_guild,
         )
         self.strikes = StrikeRule(
             limit=settings.strike_limit,
@@ -180,11 +208,12 @@ class QuotaService:
 
     async def holder(
         self, guild_id: int, user_id: int, roles: Iterable[int], cost: float
-    ) -> Callable[[Session, str], Awaitable[None]]:
-        """What JobStore.add runs inside its transaction: check every limit, then hold the credits."""
+    ) -> Callable[[Session, str], Awaitable[bool]]:
+        """What JobStore.add runs inside its transaction: check every limit, then hold the credits; True when the
+        job must wait for a slot."""
         limits = await self.limits(guild_id, roles)
 
-        async def hold(session: Session, job_id: str) -> None:
+        async def hold(session: Session, job_id: str) -> bool:
             await self.store.lock_balances(session, guild_id)
             periods = self.periods()
             usage = await self.store.usage(
@@ -197,6 +226,7 @@ class QuotaService:
             )
             charge = decide(usage, limits, self.strikes, periods, cost, self._clock())
             await self.store.hold(session, job_id, guild_id, user_id, charge.credits, charge.bonus)
+            return charge.waits
 
         return hold
 

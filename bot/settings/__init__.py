@@ -223,6 +223,13 @@ class Settings:
     max_jobs_per_guild: int = setting(
         10, whole(minimum=0), LIMITS, "Videos one server may have in progress at once, across all members."
     )
+    queue_max_per_guild: int = setting(
+        20,
+        whole(minimum=0),
+        LIMITS,
+        "Videos that may wait for a free slot on one server (at most 3 of them one member's); past that, a video "
+        "over an in-progress limit is refused. 0: no queue.",
+    )
     cooldown_seconds: float = setting(
         30.0, decimal(minimum=0), LIMITS, "Seconds a member waits between two submissions."
     )

@@ -6,7 +6,7 @@ from bot.storage.database import Dialect
 
 GET_CONFIG: Final = """
 SELECT user_daily_credits, guild_daily_credits, guild_monthly_credits, max_jobs_per_user, max_jobs_per_guild,
-       cooldown_seconds, paused, pause_reason, log_channel_id
+       cooldown_seconds, paused, pause_reason, log_channel_id, queue_max
 FROM guild_config WHERE guild_id = ?
 """
 
@@ -22,7 +22,7 @@ LOCK_BALANCES: Final = {
 
 SET_LIMITS: Final = """
 UPDATE guild_config SET user_daily_credits = ?, guild_daily_credits = ?, guild_monthly_credits = ?,
-                        max_jobs_per_user = ?, max_jobs_per_guild = ?, cooldown_seconds = ?
+                        max_jobs_per_user = ?, max_jobs_per_guild = ?, cooldown_seconds = ?, queue_max = ?
 WHERE guild_id = ?
 """
 
@@ -73,12 +73,16 @@ SELECT
     WHERE guild_id = :guild AND state != 'refunded' AND created_at >= :day_start),
   (SELECT COALESCE(SUM(credits), 0) FROM reservations
     WHERE guild_id = :guild AND state != 'refunded' AND created_at >= :month_start),
-  (SELECT COUNT(*) FROM reservations WHERE guild_id = :guild AND user_id = :user AND state = 'held'),
-  (SELECT COUNT(*) FROM reservations WHERE guild_id = :guild AND state = 'held'),
+  (SELECT COUNT(*) FROM reservations JOIN jobs ON jobs.id = reservations.job_id
+    WHERE reservations.guild_id = :guild AND user_id = :user AND state = 'held' AND jobs.status != 'waiting'),
+  (SELECT COUNT(*) FROM reservations JOIN jobs ON jobs.id = reservations.job_id
+    WHERE reservations.guild_id = :guild AND state = 'held' AND jobs.status != 'waiting'),
   (SELECT MAX(created_at) FROM reservations WHERE guild_id = :guild AND user_id = :user),
   (SELECT COALESCE(credits, 0) FROM bonus_credits WHERE guild_id = :guild AND user_id = :user),
   (SELECT COUNT(*) FROM strikes WHERE guild_id = :guild AND user_id = :user AND created_at >= :strike_since),
-  (SELECT MAX(created_at) FROM strikes WHERE guild_id = :guild AND user_id = :user AND created_at >= :strike_since)
+  (SELECT MAX(created_at) FROM strikes WHERE guild_id = :guild AND user_id = :user AND created_at >= :strike_since),
+  (SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND requester_id = :user AND status = 'waiting'),
+  (SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND status = 'waiting')
 """
 
 USER_RESET_AT: Final = "SELECT reset_at FROM user_resets WHERE guild_id = ? AND user_id = ?"

@@ -42,6 +42,7 @@ class GuildConfig:
     max_jobs_per_user: int | None = None
     max_jobs_per_guild: int | None = None
     cooldown_seconds: float | None = None
+    queue_max: int | None = None  # waiting jobs the server may have (None: QUEUE_MAX_PER_GUILD)
     paused: bool = False
     pause_reason: str | None = None
     log_channel_id: int | None = None
@@ -64,12 +65,14 @@ class RawUsage:
     user_today: float
     guild_today: float
     guild_month: float
-    user_in_flight: int
+    user_in_flight: int  # sent or being sent: waiting jobs are not in progress
     guild_in_flight: int
     last_submission_at: float | None
     bonus_balance: float
     recent_strikes: int
     last_strike_at: float | None
+    user_waiting: int = 0  # the member's jobs in the server's wait queue
+    guild_waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,7 @@ class GuildStore:
             paused=bool(row[6]),
             pause_reason=row[7],
             log_channel_id=row[8],
+            queue_max=row[9],
         )
 
     async def set_limits(self, guild_id: int, config: GuildConfig) -> None:
@@ -148,6 +152,7 @@ class GuildStore:
                     config.max_jobs_per_user,
                     config.max_jobs_per_guild,
                     config.cooldown_seconds,
+                    config.queue_max,
                     guild_id,
                 ),
             )
@@ -241,6 +246,8 @@ class GuildStore:
             bonus_balance=float(row[6] or 0.0),
             recent_strikes=int(row[7]),
             last_strike_at=row[8],
+            user_waiting=int(row[9]),
+            guild_waiting=int(row[10]),
         )
 
     async def current_usage(

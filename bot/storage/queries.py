@@ -115,3 +115,42 @@ IDS_IN_PROGRESS: Final = "SELECT id FROM jobs WHERE " + _IN_PROGRESS
 IN_PROGRESS_OF_ORIGIN: Final = (
     "SELECT " + JOB_COLUMNS + " FROM jobs WHERE origin = ? AND " + _IN_PROGRESS + " ORDER BY created_at"
 )
+
+# The wait queue. Servers with waiting jobs; a server's waiting jobs, oldest first (to be claimed, PostgreSQL locks
+# them and skips one a cancel is writing; the claim holds the server's balance lock, as a reservation does, so two
+# processes never start more than its limits allow); its members' jobs in progress (held, not waiting).
+WAITING_GUILDS: Final = "SELECT DISTINCT guild_id FROM jobs WHERE status = 'waiting' AND guild_id IS NOT NULL"
+
+WAITING: Final = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE guild_id = ? AND status = 'waiting' ORDER BY created_at, id"
+)
+
+CLAIM_WAITING: Final = {Dialect.SQLITE: WAITING, Dialect.POSTGRESQL: WAITING + _SKIP_LOCKED}
+
+IN_PROGRESS_BY_MEMBER: Final = """
+SELECT reservations.user_id, COUNT(*) FROM reservations JOIN jobs ON jobs.id = reservations.job_id
+WHERE reservations.guild_id = ? AND reservations.state = 'held' AND jobs.status != 'waiting'
+GROUP BY reservations.user_id
+"""
+
+# When each member's latest job started: left the queue, or was stored to be sent at once (round-robin turns).
+LAST_STARTED: Final = """
+SELECT requester_id, MAX(COALESCE(wait_ended_at, created_at)) FROM jobs
+WHERE guild_id = ? AND status != 'waiting' AND requester_id IS NOT NULL
+GROUP BY requester_id
+"""
+
+# A waiting job's place as its status message shows it, written only when it changed (the writer then edits the
+# message: of several processes that see the same move, one does).
+SET_QUEUE_PLACE: Final = """
+UPDATE jobs SET queue_position = ?, queue_size = ?, queue_minutes = ?, queue_paused = ?
+WHERE id = ? AND status = 'waiting' AND NOT (COALESCE(queue_position, -1) = ? AND COALESCE(queue_size, -1) = ?
+    AND COALESCE(queue_minutes, -1) = ? AND queue_paused = ?)
+"""
+
+# How long a model's latest videos took, from the submit to the finished result.
+RECENT_DURATIONS: Final = """
+SELECT finished_at - submitted_at FROM jobs
+WHERE model = ? AND status = 'succeeded' AND submitted_at IS NOT NULL AND finished_at IS NOT NULL
+ORDER BY finished_at DESC LIMIT ?
+"""

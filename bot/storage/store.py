@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -25,6 +26,20 @@ GATEWAY_CLOCK_KEY = "gateway_clock"
 
 Claim = Callable[[Job], Transition]
 """What claiming a due job does to it (a lease), as the lifecycle decides."""
+
+
+@dataclass(frozen=True, slots=True)
+class Turns:
+    """A server's wait queue as a claim reads it: its waiting jobs (oldest first), each member's jobs in progress,
+    and when each member's latest job started (left the queue, or was sent without waiting)."""
+
+    waiting: list[Job]
+    busy: dict[int, int]
+    last_started: dict[int, float]
+
+
+PickWaiting = Callable[[Turns], list[Transition]]
+"""Which of a server's waiting jobs start, and how."""
 
 
 def new_job_id() -> str:
@@ -62,10 +77,17 @@ class JobStore:
         async with self._db.transaction() as tx:
             await tx.execute(queries.SET_META, ("last_write_check", str(self._clock())))
 
-    async def add(self, unsaved: Job, *, hold: Callable[[Session, str], Awaitable[None]] | None = None) -> Job:
+    async def add(
+        self,
+        unsaved: Job,
+        *,
+        hold: Callable[[Session, str], Awaitable[bool]] | None = None,
+        wait: Callable[[Job], Job] | None = None,
+    ) -> Job:
         """Store a new job (as the lifecycle made it) under a fresh id, and return it with that id.
 
-        ``hold`` runs in the same transaction (reserving credits); if it raises, the job is not stored.
+        ``hold`` runs in the same transaction (reserving credits); if it raises, the job is not stored. When it
+        says the job must wait for a slot, the job is stored as ``wait`` makes it instead (its waiting form).
         """
         for _ in range(5):
             job = dataclasses.replace(unsaved, id=new_job_id())
@@ -73,8 +95,10 @@ class JobStore:
             try:
                 async with self._db.transaction() as tx:
                     await tx.execute(queries.INSERT_JOB, row)
-                    if hold is not None:
-                        await hold(tx, job.id)
+                    if hold is not None and await hold(tx, job.id) and wait is not None:
+                        stored = wait(job)
+                        await self._apply(tx, Transition(before=job, job=stored))
+                        job = stored
             except DuplicateKeyError as exc:
                 if exc.table != "jobs":
                     raise
@@ -216,6 +240,55 @@ class JobStore:
         except ValueError:
             return None
         return {str(key): value for key, value in kept.items()} if isinstance(kept, dict) else None
+
+    async def waiting_guilds(self) -> list[int]:
+        """The servers with jobs in their wait queue."""
+        return sorted(int(row[0]) for row in await self._db.fetchall(queries.WAITING_GUILDS))
+
+    async def waiting(self, guild_id: int) -> list[Job]:
+        """A server's waiting jobs, oldest first."""
+        return await self._many(queries.WAITING, (guild_id,))
+
+    async def claim_waiting(self, guild_id: int, pick: PickWaiting) -> list[Job]:
+        """Start those of a server's waiting jobs that ``pick`` chooses, in one transaction that holds the server's
+        balances (as a reservation does): no two processes start more than its limits allow."""
+        async with self._db.transaction() as tx:
+            await self._guilds.lock_balances(tx, guild_id)
+            rows = await tx.fetchall(queries.CLAIM_WAITING[self._db.dialect], (guild_id,))
+            if not rows:
+                return []
+            turns = Turns(
+                waiting=[job_rows.to_job(row) for row in rows],
+                busy=await self._busy(tx, guild_id),
+                last_started=await self._last_started(tx, guild_id),
+            )
+            claims = pick(turns)
+            for transition in claims:
+                await self._apply(tx, transition)
+        return [transition.job for transition in claims]
+
+    async def last_started(self, guild_id: int) -> dict[int, float]:
+        """When each member's latest job on a server started (left the wait queue, or was sent without waiting)."""
+        async with self._db.session() as session:
+            return await self._last_started(session, guild_id)
+
+    @staticmethod
+    async def _busy(session: Session, guild_id: int) -> dict[int, int]:
+        return {int(row[0]): int(row[1]) for row in await session.fetchall(queries.IN_PROGRESS_BY_MEMBER, (guild_id,))}
+
+    @staticmethod
+    async def _last_started(session: Session, guild_id: int) -> dict[int, float]:
+        return {int(row[0]): float(row[1]) for row in await session.fetchall(queries.LAST_STARTED, (guild_id,))}
+
+    async def set_queue_place(self, job: Job) -> bool:
+        """Store a waiting job's place (as ``job`` has it); False when it is what was stored, or the job left."""
+        place = (job.queue_position, job.queue_size, job.queue_minutes, int(job.queue_paused))
+        unset = tuple(-1 if value is None else value for value in place)
+        return await self._db.execute(queries.SET_QUEUE_PLACE, (*place, job.id, *unset)) > 0
+
+    async def recent_durations(self, model: str, limit: int = 20) -> list[float]:
+        """How many seconds the model's latest finished videos took from submit to result, newest first."""
+        return [float(row[0]) for row in await self._db.fetchall(queries.RECENT_DURATIONS, (model, limit))]
 
     async def list_by_requester(self, guild_id: int, requester_id: int, limit: int = 10) -> list[Job]:
         """A member's most recent jobs on one server, newest first."""
