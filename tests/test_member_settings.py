@@ -42,3 +42,24 @@ async def test_defaults_apply_where_the_model_allows_them(settings: Settings, si
 
         await engine.guilds.forget_user(GUILD, MEMBER)
         assert await engine.guilds.member_defaults(GUILD, MEMBER) == MemberDefaults()
+
+
+async def test_a_private_default_applies_unless_the_command_says_otherwise(settings: Settings, sim: Simulator) -> None:
+    sim.serve_models(("veo-3.1-fast-generate-preview",))
+    async with open_engine(settings, Catalog.load()) as engine:
+        await engine.models.refresh()
+        await engine.guilds.set_member_defaults(GUILD, MEMBER, MemberDefaults(private=True))
+        mine = await engine.guilds.member_defaults(GUILD, MEMBER)
+        assert mine == MemberDefaults(private=True)
+
+        left_out = fill_in(mine, engine.models, model=None, orientation=None, duration=None, hd=None)
+        assert (left_out.private, left_out.private_by_default) == (True, True)
+        public = fill_in(mine, engine.models, model=None, orientation=None, duration=None, hd=None, private=False)
+        assert (public.private, public.private_by_default) == (False, False)
+        asked = fill_in(
+            MemberDefaults(), engine.models, model=None, orientation=None, duration=None, hd=None, private=True
+        )
+        assert (asked.private, asked.private_by_default) == (True, False)
+
+        await engine.guilds.forget_user(GUILD, MEMBER)
+        assert await engine.guilds.member_defaults(GUILD, MEMBER) == MemberDefaults()

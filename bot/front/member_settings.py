@@ -16,7 +16,7 @@ import discord
 
 from bot.catalog import ModelSpec
 from bot.domain import Orientation
-from bot.front import render
+from bot.front import private, render
 from bot.front.host import host_of
 from bot.front.replies import report_error
 from bot.storage.guilds import MemberDefaults
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 NO_DEFAULT: Final = "none"
 SELECT_OPTIONS_LIMIT: Final = 25  # Discord's limit per select menu
-FIELDS: Final = ("model", "orientation", "duration", "hd")
+FIELDS: Final = ("model", "orientation", "duration", "hd", "private")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,8 @@ class Chosen:
     orientation: Orientation
     duration: int | None
     hd: bool
+    private: bool = False
+    private_by_default: bool = False  # private because of the member's default, not the command's option
 
 
 def fill_in(
@@ -47,6 +49,7 @@ def fill_in(
     orientation: str | None,
     duration: int | None,
     hd: bool | None,
+    private: bool | None = None,
 ) -> Chosen:
     """What the member typed wins; then their defaults, where they still apply; then the model's own.
 
@@ -62,7 +65,15 @@ def fill_in(
         duration = defaults.duration
     if hd is None:
         hd = bool(defaults.hd) and facing in spec.hd_orientations
-    return Chosen(model=model, orientation=facing, duration=duration, hd=hd)
+    by_default = private is None and bool(defaults.private)
+    return Chosen(
+        model=model,
+        orientation=facing,
+        duration=duration,
+        hd=hd,
+        private=bool(private) or by_default,
+        private_by_default=by_default,
+    )
 
 
 def settings_embed(defaults: MemberDefaults) -> discord.Embed:
@@ -76,6 +87,10 @@ def settings_embed(defaults: MemberDefaults) -> discord.Embed:
     embed.add_field(name="Orientation", value=defaults.orientation or "landscape")
     embed.add_field(name="Duration", value=f"{defaults.duration} seconds" if defaults.duration else "the model's own")
     embed.add_field(name="HD", value={True: "on, where offered", False: "off", None: "off"}[defaults.hd])
+    embed.add_field(
+        name="Private",
+        value={True: "on: status and video by DM only", False: "off", None: "off"}[defaults.private],
+    )
     return embed
 
 
@@ -89,7 +104,7 @@ def settings_view(defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> dis
 
 class SettingSelect(
     discord.ui.DynamicItem[discord.ui.Select[Any]],
-    template=r"reelbot:settings:(?P<field>model|orientation|duration|hd)",
+    template=r"reelbot:settings:(?P<field>model|orientation|duration|hd|private)",
 ):
     """A select menu that changes one of the picking member's defaults."""
 
@@ -124,6 +139,8 @@ class SettingSelect(
             return
         picked = self.item.values[0] if self.item.values else NO_DEFAULT
         guilds = host.engine.guilds
+        if self.field == "private" and picked == "on":
+            private.check_allowed(await guilds.config(interaction.guild_id), by_default=True)
         defaults = await guilds.member_defaults(interaction.guild_id, interaction.user.id)
         changed = _with(defaults, self.field, picked)
         await guilds.set_member_defaults(interaction.guild_id, interaction.user.id, changed)
@@ -141,6 +158,8 @@ def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
             return dataclasses.replace(defaults, orientation=None if unset else Orientation(value).value)
         case "duration":
             return dataclasses.replace(defaults, duration=None if unset else int(value))
+        case "private":
+            return dataclasses.replace(defaults, private=None if unset else value == "on")
         case _:
             return dataclasses.replace(defaults, hd=None if unset else value == "on")
 
@@ -158,6 +177,9 @@ def _options(field: str, defaults: MemberDefaults, offered: Sequence[ModelSpec])
         lengths = sorted({seconds for spec in offered for seconds in spec.durations})[: SELECT_OPTIONS_LIMIT - 1]
         choices = [("No default: each model's own length", NO_DEFAULT, None)]
         choices += [(f"{seconds} seconds", str(seconds), seconds) for seconds in lengths]
+    elif field == "private":
+        choices = [("No default: public", NO_DEFAULT, None), ("Private: by DM only, nothing public", "on", True)]
+        choices += [("Public: status and thread in the channel", "off", False)]
     else:
         choices = [("No default: HD off", NO_DEFAULT, None), ("HD on, where the model offers it", "on", True)]
         choices += [("HD off", "off", False)]

@@ -22,9 +22,26 @@ def confirm_created(created: Created) -> str:
     """What the member is told privately once their job is accepted."""
     job = created.job
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
+    follow = f"Follow it here: {where}"
+    if job.private and job.dm_channel_id is not None:
+        follow = f"It is private: its status and the video come to your DMs: {where}"
+    elif job.private:
+        follow = (
+            "It is private, and your DMs are closed to me, so its status is right here and the video comes here too "
+            "if it is ready within 15 minutes of your command; after that, /video status says where it is."
+        )
     return (
         f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
-        f"{credits_left(created.balance)}. Follow it here: {where}"
+        f"{credits_left(created.balance)}. {follow}"
+    )
+
+
+def forgotten_text() -> str:
+    """What /video forget answers once the member's data on the server is erased."""
+    return (
+        "Your video history, prompts and defaults on this server are erased, and so are my DMs to you about them and "
+        "the video files I kept. Videos posted in channels stay where they are; their Delete button still works. "
+        "The credit ledger keeps amounts only."
     )
 
 

@@ -15,7 +15,7 @@ from typing import Final
 import discord
 
 from bot.domain import Job
-from bot.front import render
+from bot.front import private, render
 from bot.media.ffmpeg import Encoder, MediaError
 from bot.media.probe import VideoInfo
 from bot.media.store import MediaStore, MediaStoreError
@@ -71,6 +71,10 @@ class ResultFiles:
             details = [_details(job, info, size, poster)]
             return Prepared("linked", render.linked_text(job, full_link), None, details, poster)
         return Prepared("explained", render.too_large_text(job, limit_bytes), None)
+
+    async def link(self, job: Job) -> str | None:
+        """A link to the job's original video for the link lifetime (MEDIA_LINK_HOURS), if there is a way to link."""
+        return await private.signed_link(self._media, job, self._ttl)
 
     async def _probe(self, path: Path) -> VideoInfo | None:
         try:
