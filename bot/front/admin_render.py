@@ -60,8 +60,8 @@ def private_setting_text(allowed: bool) -> str:
     """The answer to /video-admin server private."""
     if allowed:
         return (
-            "Members may make private videos here: their status and video go to them by DM, and the audit log still "
-            "records each one with its prompt."
+            "Private videos are allowed here: their status and video go to the member alone, by DM, and the audit "
+            "log still records each one with its prompt."
         )
     return (
         "Private videos are denied here: /video create with private: True, or a private default in /video settings, "
