@@ -196,7 +196,7 @@ def help_embed(default: str) -> discord.Embed:
         "**/video create** `prompt` — describe the video. Options: `orientation` (landscape or portrait), "
         f"`model` (default {default}), `duration`, up to three reference images (`image`, `image2`, "
         "`image3`: PNG, JPEG, WebP or GIF), a `last_frame` for models that end on a given picture, "
-        "and `hd` where the model offers it.\n"
+        "`hd` where the model offers it, and `private` to get the status and the video by DM, nothing public.\n"
         "The bot answers privately, then posts a status message and opens a thread where the video arrives. "
         "Under a finished video: **Re-roll** makes another take, **Remix** takes a new prompt, "
         "**Delete** takes it down (for the requester and moderators). While a video is being made, **Cancel** on "
