@@ -71,7 +71,7 @@ def dm_channel(fake: FakeDiscord) -> int:
 
 def public_posts(fake: FakeDiscord) -> list[Message]:
     """The bot's messages anyone in #general can see (its private replies left out)."""
-    return [m for m in fake.messages(fake.channel().id) if m.author_id == fake.state.bot_user.id]
+    return [m for m in fake.messages(fake.channel().id) if m.author.id == fake.state.bot_user.id]
 
 
 async def with_cancel(fake: FakeDiscord, channel_id: int, known: set[int]) -> Message:
