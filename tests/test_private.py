@@ -111,7 +111,10 @@ async def test_a_server_may_deny_private_videos(db: Database, clock: FakeClock) 
 
 def test_status_says_where_a_private_video_is() -> None:
     base = Job(
-        **{name: None for name in ("channel_id", "thread_id", "status_message_id", "result_message_id")},
+        channel_id=None,
+        thread_id=None,
+        status_message_id=None,
+        result_message_id=None,
         id="abcd2345",
         origin="discord",
         requester_id=MEMBER,
