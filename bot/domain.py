@@ -135,6 +135,7 @@ class NewJob:
     guild_id: int | None = None
     channel_id: int | None = None
     parent_job_id: str | None = None  # the job a re-roll, remix or retry started from
+    private: bool = False  # shown to the requester alone (DM or private replies), never in a channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,10 @@ class Job:
     queue_size: int | None = None
     queue_minutes: int | None = None
     queue_paused: bool = False
+    # A private job is shown to its requester alone: no public status message, no thread (see bot.front.private).
+    private: bool = False
+    # The requester's DM channel holding a private job's status message; None when it is their private reply instead.
+    dm_channel_id: int | None = None
 
     @property
     def sent(self) -> bool:
@@ -217,6 +222,18 @@ class Job:
     def started_at(self) -> float:
         """When the job was sent to the gateway, or created if it never was: its time limit counts from here."""
         return self.submitted_at if self.submitted_at is not None else self.created_at
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateReply:
+    """The interaction a private job came from: any process can answer it privately until ``expires_at``.
+
+    The token is a credential (it lets anyone post as the bot to that member): never logged, never in a repr.
+    """
+
+    application_id: int
+    token: str = field(repr=False)
+    expires_at: float  # unix seconds; Discord refuses the token after its 15 minutes
 
 
 @dataclass(frozen=True, slots=True)

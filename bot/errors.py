@@ -27,6 +27,20 @@ class UserFacingError(ReelbotError):
         self.user_message = user_message
 
 
+class PrivateNotAllowedError(UserFacingError):
+    """A private video on a server whose admins forbid them (/video-admin server private deny)."""
+
+    def __init__(self, *, by_default: bool) -> None:
+        why = "This server's admins have turned private videos off, so nothing was started and nothing was charged."
+        if by_default:
+            super().__init__(
+                f"{why} Your /video settings make every video private by default: set Private there to public or "
+                "no default, or run /video create with private: False."
+            )
+        else:
+            super().__init__(f"{why} Run /video create without private: True to make a public one.")
+
+
 class GatewayError(ReelbotError):
     """A gateway call failed.
 

@@ -37,6 +37,8 @@ def setup_logging(level: int, secrets: Iterable[str] = ()) -> None:
     # At DEBUG, discord.py logs every request body and gateway event: prompts, which must not outlive /video forget.
     logging.getLogger("discord.http").setLevel(logging.INFO)
     logging.getLogger("discord.gateway").setLevel(logging.INFO)
+    # At DEBUG, discord.py logs every interaction and webhook URL, with the interaction's token: a credential.
+    logging.getLogger("discord.webhook").setLevel(logging.INFO)
     # At DEBUG, botocore logs every bucket request with its headers and signing steps.
     logging.getLogger("botocore").setLevel(logging.INFO)
     logging.getLogger("aiobotocore").setLevel(logging.INFO)

@@ -37,7 +37,8 @@ from bot.domain import ErrorKind
 log = logging.getLogger(__name__)
 
 NAMESPACE = "reelbot"
-DELIVERY_RESULTS = ("posted", "compressed", "linked", "explained", "notice", "failed")
+# unreachable: a private job whose member's DMs and private reply were both closed (it is still kept for them).
+DELIVERY_RESULTS = ("posted", "compressed", "linked", "explained", "notice", "failed", "unreachable")
 LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
 
 

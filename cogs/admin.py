@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import discord
 from discord import app_commands
@@ -289,6 +289,17 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.set_paused(interaction.guild_id, False, None)
         await interaction.edit_original_response(content=self._changed(interaction, "Video generation resumed."))
+
+    @server.command(name="private", description="Let members make private videos (by DM, nothing public), or not")
+    @app_commands.describe(setting="allow (the default) or deny")
+    async def server_private(
+        self, interaction: discord.Interaction[VideoBot], setting: Literal["allow", "deny"]
+    ) -> None:
+        """Allow or forbid the private lane on this server."""
+        assert interaction.guild_id is not None
+        await self.bot.engine.guilds.set_private_allowed(interaction.guild_id, setting == "allow")
+        text = admin_render.private_setting_text(setting == "allow")
+        await interaction.edit_original_response(content=self._changed(interaction, text))
 
     @server.command(name="log-channel", description="Where the audit log goes (leave empty to turn it off)")
     async def server_log_channel(

@@ -9,11 +9,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog import ModelSpec
+from bot.domain import Job, JobStatus
 from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.creation import CreateInput, requester_of
 from bot.front.member_settings import fill_in, settings_embed, settings_view
-from bot.front.replies import confirm_created, no_such_job
+from bot.front.private import delete_dm_posts, reply_of, signed_link
+from bot.front.replies import confirm_created, forgotten_text, no_such_job
 from bot.services.jobs import check_image_count, check_last_frame
 from bot.services.served import ModelState
 
@@ -43,6 +45,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         image3="A third reference image, for models that take several",
         last_frame="The picture the video should end on, for models that take one (see /video models)",
         hd="HD upsampling, where the model offers it",
+        private="Only you see it: status and video by DM, nothing posted in the channel",
     )
     async def create(
         self,
@@ -56,6 +59,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         image3: discord.Attachment | None = None,
         last_frame: discord.Attachment | None = None,
         hd: bool | None = None,
+        private: bool | None = None,
     ) -> None:
         """Defer privately at once, then run the creation flow; refusals edit the private reply."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -65,7 +69,9 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         attachments = [a for a in (image, image2, image3) if a is not None]
         engine = self.bot.engine
         defaults = await engine.guilds.member_defaults(interaction.guild.id, interaction.user.id)
-        chosen = fill_in(defaults, engine.models, model=model, orientation=orientation, duration=duration, hd=hd)
+        chosen = fill_in(
+            defaults, engine.models, model=model, orientation=orientation, duration=duration, hd=hd, private=private
+        )
         spec = engine.jobs.model(chosen.model)
         check_image_count(spec, len(attachments))  # before downloading anything
         if last_frame is not None:
@@ -79,6 +85,8 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
             hd=chosen.hd,
             images=[(a.filename, blob) for a, blob in zip(attachments, blobs[: len(attachments)], strict=True)],
             last_frame=(last_frame.filename, blobs[-1]) if last_frame is not None else None,
+            private=chosen.private,
+            private_by_default=chosen.private_by_default,
         )
         created = await self.bot.creator.create(
             wanted,
@@ -86,6 +94,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
             who=requester_of(interaction.user, channel, interaction.guild.id),
             channel=channel,
             permissions=interaction.app_permissions,
+            reply=reply_of(interaction),
         )
         await interaction.edit_original_response(content=confirm_created(created, chosen.set_aside))
 
@@ -141,7 +150,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
             found = await store.find(job)
             if found is None or found.guild_id != interaction.guild_id:
                 raise UserFacingError(no_such_job(job))
-            await interaction.edit_original_response(content=render.job_summary(found))
+            await interaction.edit_original_response(content=await self._summary(found))
             return
         assert interaction.guild_id is not None
         running = await store.list_unfinished_by_requester(interaction.guild_id, interaction.user.id)
@@ -179,7 +188,16 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         if not jobs:
             await interaction.edit_original_response(content="You have not made any videos yet. Try /video create.")
             return
-        await interaction.edit_original_response(content="\n".join(render.job_summary(j) for j in jobs)[:2000])
+        lines = [await self._summary(j) for j in jobs]
+        await interaction.edit_original_response(content="\n".join(lines)[:2000])
+
+    async def _summary(self, job: Job) -> str:
+        """A job's line, with a link to the video of a private job that reached its member nowhere."""
+        engine = self.bot.engine
+        unreached = job.private and job.status is JobStatus.SUCCEEDED and job.result_message_id is None
+        hours = engine.settings.media_link_hours
+        link = await signed_link(engine.media, job, hours * 3600) if unreached else None
+        return render.job_summary(job, private_link=link)
 
     @app_commands.command(name="quota", description="Your credits left today, the server's pool and your cooldown")
     async def quota(self, interaction: discord.Interaction[VideoBot]) -> None:
@@ -208,11 +226,12 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         """Delete the member's prompts and finished jobs; the credit ledger keeps only amounts."""
         assert interaction.guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.engine.guilds.forget_user(interaction.guild.id, interaction.user.id)
-        await interaction.edit_original_response(
-            content="Your video history, prompts and defaults on this server are erased. Posted videos stay where "
-            "they are; their Delete button still works. The credit ledger keeps amounts only."
-        )
+        engine, guild_id, user_id = self.bot.engine, interaction.guild.id, interaction.user.id
+        await delete_dm_posts(self.bot, await engine.guilds.dm_posts_of(guild_id, user_id))
+        for job_id in await engine.guilds.done_jobs_of(guild_id, user_id):
+            await engine.media.remove_job(job_id)
+        await engine.guilds.forget_user(guild_id, user_id)
+        await interaction.edit_original_response(content=forgotten_text())
 
     @app_commands.command(name="models", description="What each video model can do and what it costs")
     async def models(self, interaction: discord.Interaction[VideoBot]) -> None:

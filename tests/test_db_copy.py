@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from bot.cli.copy import TableProgress
-from bot.domain import GenerationRequest, Job, JobStatus, NewJob, Orientation, Transition, WireFormat
+from bot.domain import GenerationRequest, Job, JobStatus, NewJob, Orientation, PrivateReply, Transition, WireFormat
 from bot.errors import ExitCode
 from bot.services import lifecycle
 from bot.storage import JobStore
@@ -31,7 +31,9 @@ ADMIN = 99
 COMMAND_TIMEOUT_SECONDS = 120.0
 
 
-MEMBER_DEFAULTS = MemberDefaults(model="kling-v2-1", orientation="portrait", duration=10, hd=False)
+MEMBER_DEFAULTS = MemberDefaults(model="kling-v2-1", orientation="portrait", duration=10, hd=False, private=True)
+PRIVATE_REPLY = PrivateReply(application_id=77, token="interaction-token", expires_at=9_000.0)
+DM_CHANNEL = 4242
 
 
 @dataclasses.dataclass
@@ -52,7 +54,7 @@ def new_job(n: int) -> NewJob:
         hd=n == 1,
         images=(),
     )
-    return NewJob(request=request, origin="discord", requester_id=MEMBER, guild_id=GUILD, channel_id=9)
+    return NewJob(request=request, origin="discord", requester_id=MEMBER, guild_id=GUILD, channel_id=9, private=n == 2)
 
 
 async def populate(path: Path) -> Populated:
@@ -77,10 +79,13 @@ async def populate(path: Path) -> Populated:
         async with db.transaction() as tx:
             await guilds.settle(tx, done.id, succeeded=True)
         jobs[0] = done
+        await store.set_dm_channel(jobs[2].id, DM_CHANNEL)  # a private job, its status in the member's DMs
+        await store.save_private_reply(jobs[2].id, PRIVATE_REPLY)
         config = GuildConfig(user_daily_credits=30.0, max_jobs_per_user=2, cooldown_seconds=15.0)
         await guilds.set_limits(GUILD, config)
         await guilds.set_paused(GUILD, True, "maintenance")
         await guilds.set_log_channel(GUILD, 555)
+        await guilds.set_private_allowed(GUILD, False)
         await guilds.set_role_cap(GUILD, 321, 80.0)
         await guilds.add_to_list(GUILD, ListKind.BLOCKED_WORD, "spoiler", "no spoilers")
         await guilds.add_to_list(GUILD, ListKind.BLOCKED_USER, "13")
@@ -167,6 +172,10 @@ async def test_a_copied_database_reads_back_the_same_through_the_store_on_postgr
         assert await guilds.entries(GUILD, ListKind.BLOCKED_WORD) == [("spoiler", "no spoilers")]
         assert await guilds.entries(GUILD, ListKind.BLOCKED_USER) == [("13", None)]
         assert await guilds.member_defaults(GUILD, MEMBER) == MEMBER_DEFAULTS
+        assert not given.config.private_allowed
+        private = given.jobs[2]
+        assert (private.private, private.dm_channel_id) == (True, DM_CHANNEL)
+        assert await store.private_reply(private.id) == PRIVATE_REPLY
         for key, value in given.meta.items():
             assert await store.get_meta(key) == value
         ledger = await guilds.ledger(GUILD, MEMBER)

@@ -90,3 +90,24 @@ def test_menu_options_stay_within_discords_limits() -> None:
     assert all(len(option.description or "") <= 100 for option in options)
     (chosen,) = [option for option in menus[0].item.options if option.default]
     assert chosen.value == "wordy" and chosen.description == "wordy · 5, 10 s · 1 credit per second"
+
+
+async def test_a_private_default_applies_unless_the_command_says_otherwise(settings: Settings, sim: Simulator) -> None:
+    sim.serve_models(("veo-3.1-fast-generate-preview",))
+    async with open_engine(settings, Catalog.load()) as engine:
+        await engine.models.refresh()
+        await engine.guilds.set_member_defaults(GUILD, MEMBER, MemberDefaults(private=True))
+        mine = await engine.guilds.member_defaults(GUILD, MEMBER)
+        assert mine == MemberDefaults(private=True)
+
+        left_out = fill_in(mine, engine.models, model=None, orientation=None, duration=None, hd=None)
+        assert (left_out.private, left_out.private_by_default) == (True, True)
+        public = fill_in(mine, engine.models, model=None, orientation=None, duration=None, hd=None, private=False)
+        assert (public.private, public.private_by_default) == (False, False)
+        asked = fill_in(
+            MemberDefaults(), engine.models, model=None, orientation=None, duration=None, hd=None, private=True
+        )
+        assert (asked.private, asked.private_by_default) == (True, False)
+
+        await engine.guilds.forget_user(GUILD, MEMBER)
+        assert await engine.guilds.member_defaults(GUILD, MEMBER) == MemberDefaults()

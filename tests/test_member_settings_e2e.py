@@ -57,6 +57,7 @@ async def test_defaults_fill_what_create_leaves_out_and_survive_a_restart(
             "reelbot:settings:orientation",
             "reelbot:settings:duration",
             "reelbot:settings:hd",
+            "reelbot:settings:private",
         ]
         await pick(fake, menus, "model", VEO)
         await pick(fake, menus, "orientation", "portrait")

@@ -54,7 +54,21 @@ def limits_embed(defaults: Limits, config: GuildConfig, role_caps: dict[int, flo
     if config.paused:
         embed.add_field(name="Paused", value=config.pause_reason or "yes", inline=False)
     embed.add_field(name="Audit log", value=f"<#{config.log_channel_id}>" if config.log_channel_id else "off")
+    embed.add_field(name="Private videos", value="allowed" if config.private_allowed else "denied")
     return embed
+
+
+def private_setting_text(allowed: bool) -> str:
+    """The answer to /video-admin server private."""
+    if allowed:
+        return (
+            "Private videos are allowed here: their status and video go to the member alone, by DM, and the audit "
+            "log still records each one with its prompt."
+        )
+    return (
+        "Private videos are denied here: /video create with private: True, or a private default in /video settings, "
+        "is refused, saying why."
+    )
 
 
 def access_embed(lists: dict[ListKind, list[tuple[str, str | None]]]) -> discord.Embed:

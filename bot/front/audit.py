@@ -38,7 +38,9 @@ class AuditLog:
         """A job was accepted."""
         embed = self._embed("submitted", f"Video requested by <@{job.requester_id}>", job.prompt)
         embed.add_field(name="Job", value=f"`{job.id}` · {job.model} · {job.duration} s")
-        if link:
+        if job.private:
+            embed.add_field(name="Private", value="yes: shown to the member alone, by DM or private reply")
+        elif link:
             embed.add_field(name="Status", value=f"[message]({link})")
         self._post(job.guild_id, embed)
 
@@ -49,7 +51,10 @@ class AuditLog:
         embed = self._embed(kind, title, f"`{job.id}` · {job.model}")
         if job.status is JobStatus.FAILED and job.error_kind is not None:
             embed.add_field(name="Why", value=job.error_kind.value.replace("_", " "))
-        if link:
+        if job.private:
+            reached = "sent to the member privately" if link else "their DMs and private reply were closed"
+            embed.add_field(name="Private", value=reached)
+        elif link:
             embed.add_field(name="Result", value=f"[message]({link})")
         self._post(job.guild_id, embed)
 

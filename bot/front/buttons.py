@@ -15,6 +15,7 @@ from bot.front import render
 from bot.front.access import origin_for
 from bot.front.creation import CreateInput, requester_of
 from bot.front.host import host_of
+from bot.front.private import reply_of
 from bot.front.replies import confirm_created, report_error
 from bot.services.jobs import SentMeanwhile
 
@@ -199,7 +200,8 @@ def _ended(job: Job) -> str:
     if job.status is JobStatus.CANCELLED:
         return f"Job `{job.id}` was already cancelled by <@{job.cancelled_by}>."
     if job.status is JobStatus.SUCCEEDED:
-        return f"Job `{job.id}` finished before it could be cancelled: its video is posted in its thread."
+        where = "sent to you privately" if job.private else "posted in its thread"
+        return f"Job `{job.id}` finished before it could be cancelled: its video is {where}."
     return f"Job `{job.id}` already ended, so there is nothing to cancel."
 
 
@@ -246,6 +248,7 @@ async def start_again(interaction: discord.Interaction[Any], job_id: str, *, pro
         images=images[: spec.max_images],
         last_frame=last_frame if spec.takes_last_frame else None,
         parent_job_id=job.id,
+        private=job.private,  # a take of a private video stays private
     )
     created = await bot.creator.create(
         wanted,
@@ -253,6 +256,7 @@ async def start_again(interaction: discord.Interaction[Any], job_id: str, *, pro
         who=requester_of(origin.member, origin.channel, origin.guild.id),
         channel=origin.channel,
         permissions=origin.channel.permissions_for(origin.guild.me),
+        reply=reply_of(interaction),
     )
     confirmation = confirm_created(created)
     await interaction.edit_original_response(content=f"{note}\n{confirmation}" if note else confirmation)

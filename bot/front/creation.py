@@ -9,15 +9,15 @@ import io
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import discord
 
 from bot.catalog import ModelSpec
-from bot.domain import ErrorKind, GenerationRequest, ImageTransport, Job, JobStatus, NewJob, Orientation
+from bot.domain import ErrorKind, GenerationRequest, ImageTransport, Job, JobStatus, NewJob, Orientation, PrivateReply
 from bot.engine import Engine
 from bot.errors import UserFacingError
-from bot.front import references, render
+from bot.front import private, references, render
 from bot.front.audit import AuditLog
 from bot.front.memory_budget import MemoryBudget
 from bot.services.creation import Ask
@@ -51,6 +51,8 @@ class CreateInput:
     images: Sequence[tuple[str, bytes]]  # (filename, bytes), already downloaded
     last_frame: tuple[str, bytes] | None = None  # the picture the video ends on, for models that take one
     parent_job_id: str | None = None
+    private: bool = False  # shown to the member alone: status and result by DM or private reply (bot.front.private)
+    private_by_default: bool = False  # private because the member's /video settings say so
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,16 @@ class Creator:
         who: Requester,
         channel: discord.abc.Messageable,
         permissions: discord.Permissions,
+        reply: PrivateReply | None = None,
     ) -> Created:
-        """Run the whole flow; every refusal is a UserFacingError and leaves nothing behind."""
-        _check_permissions(permissions)
+        """Run the whole flow; every refusal is a UserFacingError and leaves nothing behind.
+
+        ``reply`` is the member's interaction, where a private job's status and result go if their DMs are closed.
+        """
+        if wanted.private:
+            private.check_allowed(await self._engine.guilds.config(who.guild_id), by_default=wanted.private_by_default)
+        else:
+            _check_permissions(permissions)  # a private job posts nothing in the channel
         creation = self._engine.creation
         ask = Ask(
             prompt=wanted.prompt,
@@ -125,6 +134,7 @@ class Creator:
             guild_id=who.guild_id,
             channel_id=getattr(channel, "id", None),
             parent_job_id=wanted.parent_job_id,
+            private=wanted.private,
         )
         try:
             job = await creation.reserve(checked, new)
@@ -132,8 +142,10 @@ class Creator:
             self._audit.refused(who.guild_id, who.user_id, refusal.reason, request.prompt)
             raise
         try:
+            if job.private and reply is not None:
+                await self._engine.store.save_private_reply(job.id, reply)  # for whichever process delivers it
             job, status_message, thread = await self._post_and_send(
-                job, request, spec, prepared, ending, channel=channel, permissions=permissions
+                job, request, spec, prepared, ending, channel=channel, permissions=permissions, reply=reply
             )
         finally:
             # Any process may deliver the job (or start it from the queue); until this is stored, a delivery (and the
@@ -158,17 +170,22 @@ class Creator:
         *,
         channel: discord.abc.Messageable,
         permissions: discord.Permissions,
+        reply: PrivateReply | None,
     ) -> tuple[Job, discord.Message, discord.Thread | None]:
         store = self._engine.store
         files = [discord.File(io.BytesIO(image.data), filename=image.filename) for image in [*prepared, *ending]]
+        fields: dict[str, Any] = {
+            "embed": render.status_embed(job),
+            "files": files,
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
         try:
             # Cancel is there from the start: a job can be cancelled while it waits or is being sent.
-            status_message = await channel.send(
-                embed=render.status_embed(job),
-                files=files,
-                view=self._running_view(job.id),
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
+            fields["view"] = self._running_view(job.id)
+            if job.private:  # where the status message goes: the member's DMs or private reply, or the channel
+                status_message = await private.post_status(self._client, store, job, reply, **fields)
+            else:
+                status_message = await channel.send(**fields)
         except discord.HTTPException as exc:
             # Nothing was sent to the gateway: end the job (its credits are refunded) and say so.
             log.warning("Job %s: could not post its status message: %s", job.id, exc)
@@ -178,6 +195,8 @@ class Creator:
                     "Your images are too large for this server's upload limit, so nothing was started and nothing "
                     "was charged. Use smaller images."
                 ) from exc
+            if job.private:
+                raise UserFacingError(render.private_unreachable_text()) from exc
             raise UserFacingError(
                 "I could not post in this channel, so nothing was started and nothing was charged. "
                 "Check my permissions here, or try another channel."
@@ -252,8 +271,8 @@ class Creator:
     async def _open_thread_of(
         self, message: discord.Message, job: Job, permissions: discord.Permissions
     ) -> discord.Thread | None:
-        """Open the job's thread under its status message, and remember it."""
-        thread = await self._open_thread(message, job, permissions)
+        """Open the job's thread under its status message, and remember it (a private job has none)."""
+        thread = None if job.private else await self._open_thread(message, job, permissions)
         if thread is not None:
             await self._engine.store.set_discord_refs(job.id, thread_id=thread.id)
         return thread

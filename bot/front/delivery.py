@@ -1,8 +1,9 @@
 """Delivering a finished job on Discord, exactly once: the video (or the failure) where the requester will see it.
 
 The post goes to the job's thread; if the thread is gone, archived beyond reopening or closed to the bot, to
-the channel the job started in; failing that, to the requester by DM. A result too large for the server is
-re-encoded to fit, or linked from the bot's media server, or explained.
+the channel the job started in; failing that, to the requester by DM. A private job's goes to the requester alone:
+by DM, or in their command's private reply with a signed link (see bot.front.private). A result too large for the
+server is re-encoded to fit, or linked from the bot's media server, or explained.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Final
 import discord
 
 from bot.domain import DeliveryState, Job, JobStatus
-from bot.front import render
+from bot.front import private, render
 from bot.front.audit import AuditLog
 from bot.front.buttons import retry_view
 from bot.front.progress import StatusEditor, final_fields
@@ -87,7 +88,11 @@ class Delivery:
         if posted is None:
             kind, compose = await self._compose(job)
             async with self._editor.posting():
-                posted = await self._post(targets, job, compose)
+                posted = await (self._post_private(job, compose) if job.private else self._post(targets, job, compose))
+            if posted is None:  # private, and neither its DMs nor its reply took it: /video status says where it is
+                self._audit.outcome(job, None)
+                self._metrics.delivered("unreachable", None)
+                return None
             await self._store.set_result_channel(job.id, posted.channel.id)
             self._audit.outcome(job, _link(job, posted))
             lag = time.time() - job.finished_at if job.finished_at is not None else None
@@ -107,19 +112,22 @@ class Delivery:
         """After the post, outside the delivery slots: mark the status message done, linking the result."""
         job, result_link = self._posted.pop(job.id, (job, None))
         if job.status_message_id is None or job.channel_id is None:
-            return
-        if job.status is JobStatus.CANCELLED:
+            pass
+        elif job.status is JobStatus.CANCELLED:
             await self._editor.finish(job, **final_fields(job, None))  # the Cancel button goes
-            return
-        if result_link is None:
-            return
-        # Waits for the channel's edit budget, behind no progress edit; the job counts as delivered after it.
-        await self._editor.finish(job, **final_fields(job, result_link))
+        elif result_link is not None:
+            # Waits for the channel's edit budget, behind no progress edit; the job counts as delivered after it.
+            await self._editor.finish(job, **final_fields(job, result_link))
+        if job.private:
+            await self._store.drop_private_reply(job.id)  # nothing more goes to the member's interaction
 
     async def _targets(self, job: Job) -> list[discord.abc.Messageable]:
-        """Where the post may go, best first: the thread, the job's channel, the requester's DMs."""
+        """Where the post may go, best first: the thread, the job's channel, the requester's DMs (only those for a
+        private job; its private reply, which cannot be searched, comes after them)."""
+        if job.private and job.dm_channel_id is not None:
+            return [self._messageable(job.dm_channel_id, job)]
         targets: list[discord.abc.Messageable] = []
-        for channel_id in (job.thread_id, job.channel_id):
+        for channel_id in () if job.private else (job.thread_id, job.channel_id):
             if channel_id is not None:
                 targets.append(self._client.get_channel(channel_id) or self._messageable(channel_id, job))  # type: ignore[arg-type]
         if job.requester_id is not None:
@@ -169,6 +177,30 @@ class Delivery:
                 log.warning("Job %s: %s is archived and could not be reopened", job.id, _name(target))
         raise DeliveryImpossibleError(f"job {job.id}: no thread, channel or DM accepted the post")
 
+    async def _post_private(self, job: Job, compose: Compose) -> discord.Message | None:
+        """A private job's post: in the member's DMs; with those closed, in their private reply while its token
+        lives, with a signed link; None when neither took it."""
+        (dm,) = await self._targets(job)
+        try:
+            return await dm.send(**compose())
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.info("Job %s: the member's DMs do not take it (%s); trying their private reply", job.id, exc.code)
+        reply = await self._store.private_reply(job.id)
+        if reply is not None:
+            link = await self._results.link(job)
+            fields = {key: value for key, value in compose().items() if key != "nonce"}  # webhooks take no nonce
+            fields["content"] = f"{render.private_reply_text(link)}\n{fields.get('content', '')}"
+            try:
+                return await private.reply_webhook(self._client, reply).send(wait=True, ephemeral=True, **fields)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.info("Job %s: the member's private reply is no longer open (%s)", job.id, exc.code)
+            except discord.HTTPException as exc:
+                if exc.status != 401:  # 401: the token expired early; anything else: try again later
+                    raise
+                log.info("Job %s: the member's private reply has expired (%s)", job.id, exc.code)
+        log.warning("Job %s: private, and neither the member's DMs nor their private reply took it", job.id)
+        return None
+
     async def _send(self, target: discord.abc.Messageable, compose: Compose) -> discord.Message:
         try:
             return await target.send(**compose())
@@ -197,7 +229,7 @@ class Delivery:
 
     async def _upload_limit(self, job: Job) -> int:
         """The server's per-file limit (its boosts'): a bot-token post does not get the requester's Nitro."""
-        if job.guild_id is None:
+        if job.guild_id is None or job.private:  # a DM's or a private reply's: Discord's default
             return DEFAULT_UPLOAD_LIMIT_BYTES
         guild = self._client.get_guild(job.guild_id)
         if guild is not None:

@@ -16,7 +16,8 @@ import discord
 
 from bot.catalog import ModelSpec
 from bot.domain import Orientation
-from bot.front import render, replies
+from bot.errors import UserFacingError
+from bot.front import private, render, replies
 from bot.front.host import host_of
 from bot.front.replies import report_error
 from bot.storage.guilds import MemberDefaults
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 NO_DEFAULT: Final = "none"
 SELECT_OPTIONS_LIMIT: Final = 25  # Discord's limit per select menu
 OPTION_TEXT_LIMIT: Final = render.CHOICE_NAME_CHARS  # Discord's limit for an option's label and description
-FIELDS: Final = ("model", "orientation", "duration", "hd")
+FIELDS: Final = ("model", "orientation", "duration", "hd", "private")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class Chosen:
     orientation: Orientation
     duration: int | None
     hd: bool
+    private: bool = False
+    private_by_default: bool = False  # private because of the member's default, not the command's option
     set_aside: tuple[str, ...] = ()
     """The member's defaults this video could not use, in words for the acknowledgement."""
 
@@ -50,6 +53,7 @@ def fill_in(
     orientation: str | None,
     duration: int | None,
     hd: bool | None,
+    private: bool | None = None,
 ) -> Chosen:
     """What the member typed wins; then their defaults, where they still apply; then the model's own.
 
@@ -82,7 +86,16 @@ def fill_in(
             set_aside.append(replies.default_duration_set_aside(defaults.duration, spec))
     if hd is None:
         hd = bool(defaults.hd) and facing in spec.hd_orientations
-    return Chosen(model=model, orientation=facing, duration=duration, hd=hd, set_aside=tuple(set_aside))
+    by_default = private is None and bool(defaults.private)
+    return Chosen(
+        model=model,
+        orientation=facing,
+        duration=duration,
+        hd=hd,
+        private=bool(private) or by_default,
+        private_by_default=by_default,
+        set_aside=tuple(set_aside),
+    )
 
 
 def settings_embed(defaults: MemberDefaults) -> discord.Embed:
@@ -96,6 +109,10 @@ def settings_embed(defaults: MemberDefaults) -> discord.Embed:
     embed.add_field(name="Orientation", value=defaults.orientation or "the model's own")
     embed.add_field(name="Duration", value=f"{defaults.duration} seconds" if defaults.duration else "the model's own")
     embed.add_field(name="HD", value={True: "on, where offered", False: "off", None: "off"}[defaults.hd])
+    embed.add_field(
+        name="Private",
+        value={True: "on: status and video by DM only", False: "off", None: "off"}[defaults.private],
+    )
     return embed
 
 
@@ -109,7 +126,7 @@ def settings_view(defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> dis
 
 class SettingSelect(
     discord.ui.DynamicItem[discord.ui.Select[Any]],
-    template=r"reelbot:settings:(?P<field>model|orientation|duration|hd)",
+    template=r"reelbot:settings:(?P<field>model|orientation|duration|hd|private)",
 ):
     """A select menu that changes one of the picking member's defaults."""
 
@@ -145,6 +162,12 @@ class SettingSelect(
         await interaction.response.defer()  # Discord waits 3 seconds at most; the database may take longer
         picked = self.item.values[0] if self.item.values else NO_DEFAULT
         guilds = host.engine.guilds
+        if self.field == "private" and picked == "on":
+            try:
+                private.check_allowed(await guilds.config(interaction.guild_id), by_default=True)
+            except UserFacingError as refusal:  # said beside the menus, which stay as they were
+                await interaction.followup.send(refusal.user_message, ephemeral=True)
+                return
         defaults = await guilds.member_defaults(interaction.guild_id, interaction.user.id)
         changed = _with(defaults, self.field, picked)
         await guilds.set_member_defaults(interaction.guild_id, interaction.user.id, changed)
@@ -162,6 +185,8 @@ def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
             return dataclasses.replace(defaults, orientation=None if unset else Orientation(value).value)
         case "duration":
             return dataclasses.replace(defaults, duration=None if unset else int(value))
+        case "private":
+            return dataclasses.replace(defaults, private=None if unset else value == "on")
         case _:
             return dataclasses.replace(defaults, hd=None if unset else value == "on")
 
@@ -182,6 +207,12 @@ def _options(field: str, defaults: MemberDefaults, offered: Sequence[ModelSpec])
         lengths = sorted({seconds for spec in offered for seconds in spec.durations})[: SELECT_OPTIONS_LIMIT - 1]
         choices = [_option("No default: each model's own length", NO_DEFAULT, current is None)]
         return choices + [_option(f"{seconds} seconds", str(seconds), seconds == current) for seconds in lengths]
+    if field == "private":
+        return [
+            _option("No default: public", NO_DEFAULT, current is None),
+            _option("Private: by DM only, nothing public", "on", current is True),
+            _option("Public: status and thread in the channel", "off", current is False),
+        ]
     return [
         _option("No default: HD off", NO_DEFAULT, current is None),
         _option("HD on, where the model offers it", "on", current is True),

@@ -28,7 +28,7 @@ from typing import Any, Final
 import discord
 
 from bot.domain import DeliveryState, Job, JobStatus
-from bot.front import render
+from bot.front import private, render
 from bot.front.buttons import retry_view
 from bot.storage import JobStore
 
@@ -57,8 +57,9 @@ class _Wanted:
 
     @property
     def channel_id(self) -> int:
+        """The channel whose edit budget the edit spends: a private job's status message may be in a DM."""
         assert self.job.channel_id is not None
-        return self.job.channel_id
+        return self.job.dm_channel_id or self.job.channel_id
 
 
 class StatusEditor:
@@ -183,17 +184,18 @@ class StatusEditor:
 
     async def _edit(self, wanted: _Wanted) -> None:
         job = wanted.job
-        assert job.status_message_id is not None
-        message = self._client.get_partial_messageable(wanted.channel_id).get_partial_message(job.status_message_id)
         try:
+            edit = await private.status_edit(self._client, self._store, job)
+            if edit is None:
+                return  # a private reply whose token has expired: it can no longer be edited
             if wanted.final:
                 self._late.discard(job.id)  # this final edit lands after every earlier edit of this editor
-                await message.edit(**(wanted.fields or {"embed": render.status_embed(job)}))
+                await edit(**(wanted.fields or {"embed": render.status_embed(job)}))
                 return
             current = await self._current(job)
             if current is None:
                 return  # finished, perhaps in another process: its delivery shows the final state
-            await message.edit(embed=render.status_embed(current))
+            await edit(embed=render.status_embed(current))
             await self._check_landed_in_time(job.id)
         except discord.NotFound:
             log.info("Job %s: its status message is gone; no more edits", job.id)
@@ -263,4 +265,5 @@ def _result_link(job: Job) -> str | None:
         return None
     if job.result_channel_id in (job.thread_id, job.channel_id):
         return render.message_link(job.guild_id, job.result_channel_id, job.result_message_id)
-    return f"https://discord.com/channels/@me/{job.result_channel_id}/{job.result_message_id}"  # the DM fallback
+    # The member's DMs: a private job's, or the fallback of a public one.
+    return f"https://discord.com/channels/@me/{job.result_channel_id}/{job.result_message_id}"

@@ -171,6 +171,33 @@ def linked_text(job: Job, link: str) -> str:
     )
 
 
+def private_unreachable_text() -> str:
+    """Why a private job could not start: neither the member's DMs nor their private reply took its status."""
+    return (
+        "I could not send you this private video's status, by DM or privately here, so nothing was started and "
+        "nothing was charged. Allow direct messages from this server's members (Privacy Settings), then try again."
+    )
+
+
+def private_reply_text(link: str | None) -> str:
+    """The line above a private result posted in the member's private reply, their DMs being closed to the bot."""
+    note = "Your DMs are closed to me, so here is your private video. Discord removes this message when you reload"
+    if link is None:
+        return f"{note}: save the video now."
+    return f"{note}; the video stays here for a few days: <{link}>"
+
+
+def private_whereabouts(job: Job, link: str | None) -> str:
+    """Where a delivered private job's video is, when neither the member's DMs nor their private reply took it."""
+    said = (
+        "it could not reach you: your DMs are closed to me, and the private reply of your command had expired "
+        "(Discord keeps it 15 minutes)"
+    )
+    if link is not None:
+        return f"{said}. Download it here (the link works for a few days): <{link}>"
+    return f"{said}. Ask a moderator: the bot's operator keeps it as `{job.id}.mp4` for a few days."
+
+
 def models_embed(offered: Sequence[ModelSpec]) -> discord.Embed:
     """Every model members may pick, with its durations, orientations, images and cost; the first is the default."""
     embed = discord.Embed(title="Video models", colour=COLOUR_RUNNING)
@@ -203,7 +230,7 @@ def help_embed(default: str) -> discord.Embed:
         "**/video create** `prompt` — describe the video. Options: `orientation` (landscape or portrait), "
         f"`model` (default {default}), `duration`, up to three reference images (`image`, `image2`, "
         "`image3`: PNG, JPEG, WebP or GIF), a `last_frame` for models that end on a given picture, "
-        "and `hd` where the model offers it.\n"
+        "`hd` where the model offers it, and `private` to get the status and the video by DM, nothing public.\n"
         "The bot answers privately, then posts a status message and opens a thread where the video arrives. "
         "Under a finished video: **Re-roll** makes another take, **Remix** takes a new prompt, "
         "**Delete** takes it down (for the requester and moderators). While a video waits or is being made, "
@@ -219,9 +246,12 @@ def help_embed(default: str) -> discord.Embed:
     return embed
 
 
-def job_summary(job: Job) -> str:
-    """One line about a job for /video status and /video history."""
-    link = message_link(job.guild_id, job.channel_id, job.status_message_id)
+def job_summary(job: Job, private_link: str | None = None) -> str:
+    """One line about a job for /video status and /video history; ``private_link`` is the video of a private job
+    that reached the member nowhere."""
+    link = message_link(job.guild_id, job.channel_id, job.status_message_id) if not job.private else None
+    if job.private and job.dm_channel_id is not None and job.status_message_id is not None:
+        link = f"https://discord.com/channels/@me/{job.dm_channel_id}/{job.status_message_id}"
     prompt = _preview(job.prompt, 60)
     where = f" · [status]({link})" if link else ""
     state = progress_line(job) if not job.status.is_terminal else _STATE_WORDS[job.status]
@@ -233,8 +263,14 @@ def job_summary(job: Job) -> str:
         state += " · could not be posted on Discord (a moderator can check the bot's permissions)"
     elif job.status.is_terminal and job.delivery_state is not DeliveryState.DELIVERED:
         state += " · being posted"
+    elif job.private and job.status is JobStatus.SUCCEEDED and job.result_message_id is None:
+        state += f" · private, but {private_whereabouts(job, private_link)}"
+    elif job.private and job.status is JobStatus.SUCCEEDED:
+        by_dm = job.result_channel_id != job.channel_id  # a private reply lives in the command's channel
+        state += " · sent to you by DM" if by_dm else " · sent to you in your command's private reply"
     task = f" · task `{job.task_id}`" if job.task_id else ""
-    return f"`{job.id}` {job.model} · {state} · {prompt!r}{task}{where}"
+    private = " · private" if job.private else ""
+    return f"`{job.id}` {job.model}{private} · {state} · {prompt!r}{task}{where}"
 
 
 def quota_embed(status: QuotaStatus) -> discord.Embed:

@@ -26,20 +26,38 @@ def confirm_created(created: Created, set_aside: Sequence[str] = ()) -> str:
     job = created.job
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
     left = credits_left(created.balance) if created.balance is not None else CREDITS_UNREAD
-    accepted = (
-        (
+    if job.private and job.dm_channel_id is not None:
+        follow = f"It is private: its status and the video come to your DMs: {where}"
+    elif job.private:
+        follow = (
+            "It is private, and your DMs are closed to me, so its status is right here and the video comes here too "
+            "if it is ready within 15 minutes of your command; after that, /video status says where it is."
+        )
+    elif job.status is JobStatus.WAITING:
+        follow = f"Its place in the queue is shown here: {where}"
+    else:
+        follow = f"Follow it here: {where}"
+    if job.status is JobStatus.WAITING:
+        accepted = (
             f"The videos in progress here (yours or the server's) are at their limit, so yours waits in the queue "
             f"({render.job_marker(job.id)}) and starts when a slot frees; Cancel on its status message takes it out, "
-            f"with its credits back. It costs {created.cost:g} credits, held now; {left}. "
-            f"Its place in the queue is shown here: {where}"
+            f"with its credits back. It costs {created.cost:g} credits, held now; {left}. {follow}"
         )
-        if job.status is JobStatus.WAITING
-        else (
+    else:
+        accepted = (
             f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
-            f"{left}. Follow it here: {where}"
+            f"{left}. {follow}"
         )
-    )
     return "\n".join([accepted, *set_aside])
+
+
+def forgotten_text() -> str:
+    """What /video forget answers once the member's data on the server is erased."""
+    return (
+        "Your video history, prompts and defaults on this server are erased, and so are my DMs to you about them and "
+        "the video files I kept. Videos posted in channels stay where they are; their Delete button still works. "
+        "The credit ledger keeps amounts only."
+    )
 
 
 def default_model_set_aside(default: str, used: ModelSpec) -> str:

@@ -16,7 +16,7 @@ import discord
 
 from bot.domain import Job
 from bot.engine import Engine
-from bot.front import render
+from bot.front import private, render
 from bot.front.buttons import result_view
 from bot.media.ffmpeg import Encoder, MediaError
 from bot.media.probe import VideoInfo
@@ -86,6 +86,10 @@ class ResultFiles:
             details = [_details(job, info, size, poster)]
             return Prepared("linked", render.linked_text(job, full_link), None, details, poster)
         return Prepared("explained", render.too_large_text(job, limit_bytes), None)
+
+    async def link(self, job: Job) -> str | None:
+        """A link to the job's original video for the link lifetime (MEDIA_LINK_HOURS), if there is a way to link."""
+        return await private.signed_link(self._media, job, self._ttl)
 
     async def _probe(self, path: Path) -> VideoInfo | None:
         try:

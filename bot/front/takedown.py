@@ -8,7 +8,7 @@ from typing import Final
 import discord
 
 from bot.domain import Job
-from bot.front import render
+from bot.front import private, render
 from bot.media.store import MediaStore
 from bot.storage import JobStore
 from bot.storage.guilds import GuildStore
@@ -74,10 +74,12 @@ class Takedown:
     async def _hide_status(self, job: Job) -> None:
         if job.status_message_id is None or job.channel_id is None:
             return
-        status = self._client.get_partial_messageable(job.channel_id).get_partial_message(job.status_message_id)
         try:
+            edit = await private.status_edit(self._client, self._store, job)
+            if edit is None:
+                return  # a private reply past its 15 minutes: Discord has removed it from view anyway
             # No attachments: the reference images go too.
-            await status.edit(embed=render.status_embed(job), attachments=[], view=None)
+            await edit(embed=render.status_embed(job), attachments=[], view=None)
         except discord.HTTPException as exc:
             log.warning("Job %s: could not mark the status message deleted (%s)", job.id, exc)
 

@@ -25,7 +25,7 @@ from bot.storage.postgres import PostgresDatabase
 
 ROWID: Final = "rowid"
 
-# Rows per INSERT: well under PostgreSQL's 65,535 parameters a statement for the widest table (jobs, ~45 columns).
+# Rows per INSERT: well under PostgreSQL's 65,535 parameters a statement for the widest table (jobs, ~50 columns).
 BATCH_ROWS: Final = 500
 
 _SOURCE_TABLES: Final = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"

@@ -6,7 +6,7 @@ from bot.storage.database import Dialect
 
 GET_CONFIG: Final = """
 SELECT user_daily_credits, guild_daily_credits, guild_monthly_credits, max_jobs_per_user, max_jobs_per_guild,
-       cooldown_seconds, paused, pause_reason, log_channel_id, queue_max
+       cooldown_seconds, paused, pause_reason, log_channel_id, queue_max, private_allowed
 FROM guild_config WHERE guild_id = ?
 """
 
@@ -29,6 +29,8 @@ WHERE guild_id = ?
 SET_PAUSED: Final = "UPDATE guild_config SET paused = ?, pause_reason = ? WHERE guild_id = ?"
 
 SET_LOG_CHANNEL: Final = "UPDATE guild_config SET log_channel_id = ? WHERE guild_id = ?"
+
+SET_PRIVATE_ALLOWED: Final = "UPDATE guild_config SET private_allowed = ? WHERE guild_id = ?"
 
 ALL_LOG_CHANNELS: Final = "SELECT guild_id, log_channel_id FROM guild_config WHERE log_channel_id IS NOT NULL"
 
@@ -167,18 +169,39 @@ UPDATE jobs SET prompt = '', forgotten_at = COALESCE(forgotten_at, ?) WHERE guil
 """
 
 MEMBER_SETTINGS: Final = """
-SELECT model, orientation, duration, hd FROM member_settings WHERE guild_id = ? AND user_id = ?
+SELECT model, orientation, duration, hd, private FROM member_settings WHERE guild_id = ? AND user_id = ?
 """
 
 SET_MEMBER_SETTINGS: Final = """
-INSERT INTO member_settings (guild_id, user_id, model, orientation, duration, hd, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO member_settings (guild_id, user_id, model, orientation, duration, hd, private, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (guild_id, user_id) DO UPDATE SET model = excluded.model, orientation = excluded.orientation,
-    duration = excluded.duration, hd = excluded.hd, updated_at = excluded.updated_at
+    duration = excluded.duration, hd = excluded.hd, private = excluded.private, updated_at = excluded.updated_at
 """
 
 FORGET_MEMBER_SETTINGS: Final = "DELETE FROM member_settings WHERE guild_id = ? AND user_id = ?"
 
+# The interaction tokens kept for a member's private jobs (credentials: they go with the member's data).
+FORGET_PRIVATE_REPLIES: Final = """
+DELETE FROM private_replies WHERE job_id IN (SELECT id FROM jobs WHERE guild_id = ? AND requester_id = ?)
+"""
+
+# Every message the bot posted in a member's DMs for their jobs on a server, as (DM channel, message): private jobs'
+# status messages, and results posted by DM (a private job's, or a public one's after its thread and channel failed).
+DM_POSTS_OF_USER: Final = """
+SELECT dm_channel_id, status_message_id FROM jobs
+WHERE guild_id = :guild AND requester_id = :user AND dm_channel_id IS NOT NULL AND status_message_id IS NOT NULL
+UNION ALL
+SELECT result_channel_id, result_message_id FROM jobs
+WHERE guild_id = :guild AND requester_id = :user AND result_channel_id IS NOT NULL AND result_message_id IS NOT NULL
+  AND result_channel_id != COALESCE(thread_id, 0) AND result_channel_id != COALESCE(channel_id, 0)
+"""
+
+# A member's jobs on a server whose files may go: finished and handed over (or given up).
+DONE_JOBS_OF_USER: Final = """
+SELECT id FROM jobs WHERE guild_id = ? AND requester_id = ? AND status IN ('succeeded', 'failed', 'cancelled')
+  AND delivery_state NOT IN ('pending', 'delivering')
+"""
 RESULTS_OF_USER: Final = """
 SELECT id, COALESCE(result_channel_id, thread_id, channel_id), result_message_id FROM jobs
 WHERE guild_id = ? AND requester_id = ? AND result_message_id IS NOT NULL AND result_deleted_at IS NULL

@@ -46,6 +46,7 @@ class GuildConfig:
     paused: bool = False
     pause_reason: str | None = None
     log_channel_id: int | None = None
+    private_allowed: bool = True  # whether members may make private videos (/video-admin server private)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class MemberDefaults:
     orientation: str | None = None
     duration: int | None = None
     hd: bool | None = None
+    private: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class GuildStore:
             pause_reason=row[7],
             log_channel_id=row[8],
             queue_max=row[9],
+            private_allowed=bool(row[10]),
         )
 
     async def set_limits(self, guild_id: int, config: GuildConfig) -> None:
@@ -168,6 +171,12 @@ class GuildStore:
         async with self._db.transaction() as tx:
             await tx.execute(q.ENSURE_CONFIG, (guild_id,))
             await tx.execute(q.SET_LOG_CHANNEL, (channel_id, guild_id))
+
+    async def set_private_allowed(self, guild_id: int, allowed: bool) -> None:
+        """Let the server's members make private videos, or forbid it."""
+        async with self._db.transaction() as tx:
+            await tx.execute(q.ENSURE_CONFIG, (guild_id,))
+            await tx.execute(q.SET_PRIVATE_ALLOWED, (int(allowed), guild_id))
 
     async def log_channels(self) -> list[tuple[int, int]]:
         """(guild id, channel id) of every configured audit log channel."""
@@ -351,10 +360,21 @@ class GuildStore:
         )
 
     async def forget_user(self, guild_id: int, user_id: int) -> None:
-        """Erase a member's prompts and defaults and hide their history on a server; the ledger keeps only amounts."""
+        """Erase a member's prompts, defaults and kept interaction tokens and hide their history on a server; the
+        ledger keeps only amounts."""
         async with self._db.transaction() as tx:
             await tx.execute(q.FORGET_USER, (self._clock(), guild_id, user_id))
             await tx.execute(q.FORGET_MEMBER_SETTINGS, (guild_id, user_id))
+            await tx.execute(q.FORGET_PRIVATE_REPLIES, (guild_id, user_id))
+
+    async def dm_posts_of(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """(DM channel id, message id) of every post the bot made in a member's DMs for their jobs on a server."""
+        rows = await self._db.fetchall(q.DM_POSTS_OF_USER, {"guild": guild_id, "user": user_id})
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def done_jobs_of(self, guild_id: int, user_id: int) -> list[str]:
+        """The ids of a member's jobs on a server that are finished and handed over (their files may go)."""
+        return [str(r[0]) for r in await self._db.fetchall(q.DONE_JOBS_OF_USER, (guild_id, user_id))]
 
     async def member_defaults(self, guild_id: int, user_id: int) -> MemberDefaults:
         """A member's defaults on a server (none set: all None)."""
@@ -362,18 +382,24 @@ class GuildStore:
         if row is None:
             return MemberDefaults()
         return MemberDefaults(
-            model=row[0], orientation=row[1], duration=row[2], hd=bool(row[3]) if row[3] is not None else None
+            model=row[0], orientation=row[1], duration=row[2], hd=_flag(row[3]), private=_flag(row[4])
         )
 
     async def set_member_defaults(self, guild_id: int, user_id: int, defaults: MemberDefaults) -> None:
         """Store a member's defaults on a server."""
         hd = int(defaults.hd) if defaults.hd is not None else None
+        private = int(defaults.private) if defaults.private is not None else None
         await self._db.execute(
             q.SET_MEMBER_SETTINGS,
-            (guild_id, user_id, defaults.model, defaults.orientation, defaults.duration, hd, self._clock()),
+            (guild_id, user_id, defaults.model, defaults.orientation, defaults.duration, hd, private, self._clock()),
         )
 
     async def results_of(self, guild_id: int, user_id: int) -> list[tuple[str, int | None, int]]:
         """(job id, channel id where it was posted, result message id) of a member's posted results."""
         rows = await self._db.fetchall(q.RESULTS_OF_USER, (guild_id, user_id))
         return [(str(r[0]), r[1], int(r[2])) for r in rows]
+
+
+def _flag(value: object) -> bool | None:
+    """A stored 0/1 default as a bool; NULL (no default) stays None."""
+    return bool(value) if value is not None else None

@@ -93,6 +93,21 @@ LIST_UNFINISHED_BY_REQUESTER: Final = (
 
 COUNT_BY_STATUS_AND_MODEL: Final = "SELECT status, model, COUNT(*) FROM jobs GROUP BY status, model"
 
+SET_DM_CHANNEL: Final = "UPDATE jobs SET dm_channel_id = ?, updated_at = ? WHERE id = ?"
+
+SAVE_PRIVATE_REPLY: Final = """
+INSERT INTO private_replies (job_id, application_id, token, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (job_id) DO UPDATE SET application_id = excluded.application_id, token = excluded.token,
+    expires_at = excluded.expires_at
+"""
+
+# Only a token Discord still takes; an expired one is as good as none.
+PRIVATE_REPLY: Final = (
+    "SELECT application_id, token, expires_at FROM private_replies WHERE job_id = ? AND expires_at > ?"
+)
+
+DROP_PRIVATE_REPLY: Final = "DELETE FROM private_replies WHERE job_id = ?"
+
 MARK_SET_UP: Final = "UPDATE jobs SET set_up_at = ? WHERE id = ? AND set_up_at IS NULL"
 
 SET_RESULT_CHANNEL: Final = "UPDATE jobs SET result_channel_id = ? WHERE id = ?"

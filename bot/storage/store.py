@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
 
-from bot.domain import Job, JobStatus, Notify, Refund, Settle, Strike, Transition
+from bot.domain import Job, JobStatus, Notify, PrivateReply, Refund, Settle, Strike, Transition
 from bot.storage import job_rows, queries
 from bot.storage.connect import open_database
 from bot.storage.database import Database, DuplicateKeyError, Session
@@ -186,6 +186,23 @@ class JobStore:
     ) -> None:
         """Remember where on Discord the job is shown."""
         await self._write(queries.SET_DISCORD_REFS, (thread_id, status_message_id, self._clock(), job_id))
+
+    async def set_dm_channel(self, job_id: str, channel_id: int) -> None:
+        """Remember the requester's DM channel, where a private job's status message is."""
+        await self._write(queries.SET_DM_CHANNEL, (channel_id, self._clock(), job_id))
+
+    async def save_private_reply(self, job_id: str, reply: PrivateReply) -> None:
+        """Keep the interaction a private job came from, for whichever process answers it privately."""
+        await self._write(queries.SAVE_PRIVATE_REPLY, (job_id, reply.application_id, reply.token, reply.expires_at))
+
+    async def private_reply(self, job_id: str) -> PrivateReply | None:
+        """The job's interaction while Discord still takes its token; None once it expired or was dropped."""
+        row = await self._db.fetchone(queries.PRIVATE_REPLY, (job_id, self._clock()))
+        return PrivateReply(int(row[0]), str(row[1]), float(row[2])) if row is not None else None
+
+    async def drop_private_reply(self, job_id: str) -> None:
+        """Forget a private job's interaction token (its job is delivered: nothing more goes there)."""
+        await self._write(queries.DROP_PRIVATE_REPLY, (job_id,))
 
     async def mark_set_up(self, job_id: str) -> None:
         """Record that the job's creator is done showing it on Discord (whether or not that worked)."""
