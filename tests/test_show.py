@@ -41,6 +41,12 @@ def test_the_requester_or_a_moderator_of_its_server_may_show_a_job(
     assert may_show(finished(), user_id=user_id, guild_id=guild_id, manage_messages=manage) is allowed
 
 
+def test_a_private_job_is_shown_again_by_its_requester_only() -> None:
+    private = finished(private=True)
+    assert may_show(private, user_id=OWNER, guild_id=GUILD, manage_messages=False)
+    assert not may_show(private, user_id=OTHER, guild_id=GUILD, manage_messages=True)
+
+
 @pytest.mark.parametrize(
     ("changes", "words"),
     [

@@ -80,7 +80,8 @@ def default_duration_set_aside(default: int, spec: ModelSpec) -> str:
 
 CREDITS_UNREAD: Final = "what you have left could not be read just now (/video quota shows it)"
 SHOW_NOT_YOURS: Final = (
-    "Only the person who asked for this video, or a member who may manage messages here, can show it again."
+    "Only the person who asked for this video, or a member who may manage messages here (unless it is private), "
+    "can show it again."
 )
 SHOW_CANNOT_POST: Final = "You can't post in this channel, so I can't show a video here for you. Try another channel."
 SHOW_BOT_CANNOT_POST: Final = (

@@ -29,9 +29,9 @@ GONE_STATUSES: Final = frozenset({403, 404, 410, 502})
 
 
 def may_show(job: Job, *, user_id: int, guild_id: int | None, manage_messages: bool) -> bool:
-    """Whether a member may post a job's result again: their own job, or any job of this server for members who may
-    manage messages."""
-    return job.guild_id == guild_id and (job.requester_id == user_id or manage_messages)
+    """Whether a member may post a job's result again: their own job, or any job of this server that is not private
+    for members who may manage messages."""
+    return job.guild_id == guild_id and (job.requester_id == user_id or (manage_messages and not job.private))
 
 
 def refusal(job: Job) -> str | None:
