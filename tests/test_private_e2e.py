@@ -198,7 +198,13 @@ async def test_a_server_that_denies_private_videos_refuses_them_and_a_private_de
     fake: FakeDiscord, sim: Simulator, bot: BotProcess
 ) -> None:
     menus_rec = await fake.invoke_slash(subcommand="settings")
-    await menus_rec.wait_for(lambda _call: fake.original_message(menus_rec) is not None, WAIT)
+    # /video settings acknowledges first, then shows the menus in its answer.
+
+    def shown() -> bool:
+        message = fake.original_message(menus_rec)
+        return message is not None and "reelbot:settings:private" in buttons(message)
+
+    await menus_rec.wait_for(lambda _call: shown(), WAIT)
     menus = fake.original_message(menus_rec)
     assert menus is not None and "reelbot:settings:private" in buttons(menus)
     picked = await fake.use_component(menus.id, "reelbot:settings:private", ["on"])

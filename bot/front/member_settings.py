@@ -16,7 +16,6 @@ import discord
 
 from bot.catalog import ModelSpec
 from bot.domain import Orientation
-from bot.errors import UserFacingError
 from bot.front import private, render, replies
 from bot.front.host import host_of
 from bot.front.replies import report_error
@@ -163,11 +162,7 @@ class SettingSelect(
         picked = self.item.values[0] if self.item.values else NO_DEFAULT
         guilds = host.engine.guilds
         if self.field == "private" and picked == "on":
-            try:
-                private.check_allowed(await guilds.config(interaction.guild_id), by_default=True)
-            except UserFacingError as refusal:  # said beside the menus, which stay as they were
-                await interaction.followup.send(refusal.user_message, ephemeral=True)
-                return
+            private.check_allowed(await guilds.config(interaction.guild_id), by_default=True)
         defaults = await guilds.member_defaults(interaction.guild_id, interaction.user.id)
         changed = _with(defaults, self.field, picked)
         await guilds.set_member_defaults(interaction.guild_id, interaction.user.id, changed)
