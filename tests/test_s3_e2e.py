@@ -5,7 +5,6 @@ objects, and a process that lacks a result fetches it from the bucket to attach 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -26,13 +25,6 @@ from tests.s3server import SECRET_ACCESS_KEY, bucket_env, keys, new_bucket, obje
 
 NO_FFMPEG = {"IMAGEIO_FFMPEG_EXE": "/nonexistent/ffmpeg"}
 LINK_INTRO = "here (the link works for a few days): "
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with one guild."""
-    async with FakeDiscord() as discord_fake:
-        yield discord_fake
 
 
 @pytest.fixture
