@@ -121,10 +121,9 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
             raise UserFacingError("That video was made on another server; a moderator there can delete it.")
         if interaction.message is not None:
             await interaction.message.delete()
-        if job is not None:
-            await bot.takedown.take_down(job)
+        files_deleted = job is None or await bot.takedown.take_down(job)
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
-        await interaction.edit_original_response(content="The video was deleted.")
+        await interaction.edit_original_response(content=render.deleted_text(files_deleted))
 
 
 class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
