@@ -191,7 +191,7 @@ def poller_env(args: argparse.Namespace) -> dict[str, str]:
 def worker_settings(args: argparse.Namespace, workdir: Path, **env: str) -> Settings:
     """A measured process's settings against the simulator at ``--base-url``, its logging set up (the key redacted)."""
     settings = Settings.from_env(gateway_env(args.base_url, SIM_KEY, workdir, **env), need_discord=False)
-    setup_logging(settings.log_level_number, [settings.gateway_api_key])
+    setup_logging(settings.log_level_number, settings.secrets)
     return settings
 
 
