@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -18,7 +19,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.helpers import free_port
+from bot.logs import setup_logging
+from bot.settings import Settings
+from tests.helpers import free_port, gateway_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -159,6 +162,37 @@ def run_worker(module: str, args: Sequence[str], *, workdir: Path, timeout: floa
     result: dict[str, Any] = json.loads(out.read_text())
     result["log_warnings"] = count_log_levels(log_path)
     return result
+
+
+def worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The internal options ``run_worker`` starts a measured process with (``--base-url``: the simulator)."""
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+
+
+def poller_arguments(parser: argparse.ArgumentParser, *, rps: float, concurrency: int, log_level: str) -> None:
+    """The poller's options: gateway requests per second, poll concurrency and the engine's log level."""
+    parser.add_argument("--rps", type=float, default=rps, help=f"GATEWAY_REQUESTS_PER_SECOND (default {rps:g})")
+    parser.add_argument("--poll-concurrency", type=int, default=concurrency, help=f"POLL_CONCURRENCY ({concurrency})")
+    parser.add_argument("--log-level", default=log_level, help=f"the engine's LOG_LEVEL (default {log_level})")
+
+
+def poller_env(args: argparse.Namespace) -> dict[str, str]:
+    """The settings the options of ``poller_arguments`` stand for."""
+    return {
+        "GATEWAY_REQUESTS_PER_SECOND": str(args.rps),
+        "POLL_CONCURRENCY": str(args.poll_concurrency),
+        "LOG_LEVEL": args.log_level,
+    }
+
+
+def worker_settings(args: argparse.Namespace, workdir: Path, **env: str) -> Settings:
+    """A measured process's settings against the simulator at ``--base-url``, its logging set up (the key redacted)."""
+    settings = Settings.from_env(gateway_env(args.base_url, SIM_KEY, workdir, **env), need_discord=False)
+    setup_logging(settings.log_level_number, settings.secrets)
+    return settings
 
 
 def count_log_levels(log_path: Path) -> dict[str, int]:

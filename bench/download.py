@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from bench.common import (
     MIB,
     RESULTS_DIR,
-    SIM_KEY,
     SimProcess,
     current_rss_mb,
     machine,
@@ -39,6 +38,8 @@ from bench.common import (
     run_worker,
     rusage_self,
     source_digest,
+    worker_arguments,
+    worker_settings,
     write_json,
 )
 from bench.poller import LoopProbe
@@ -46,9 +47,6 @@ from bot.catalog import Catalog
 from bot.domain import NewJob
 from bot.engine import open_engine
 from bot.gateway import download
-from bot.logs import setup_logging
-from bot.settings import Settings
-from tests.helpers import gateway_env
 
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
@@ -66,10 +64,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--json", type=Path, default=None, help="where to write the results (default bench/results/download*.json)"
     )
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    worker_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -89,10 +84,7 @@ class FsyncTimer:
 
 async def work(args: argparse.Namespace) -> dict[str, Any]:
     """The measured side: warm up an engine, then download the same big result twice."""
-    settings = Settings.from_env(
-        gateway_env(args.base_url, SIM_KEY, args.workdir, LOG_LEVEL="INFO"), need_discord=False
-    )
-    setup_logging(settings.log_level_number, [settings.gateway_api_key])
+    settings = worker_settings(args, args.workdir, LOG_LEVEL="INFO")
     bot_source = source_digest()
     fsync = FsyncTimer()
     os.fsync = fsync

@@ -38,23 +38,23 @@ from typing import Any
 
 from bench.common import (
     RESULTS_DIR,
-    SIM_KEY,
     SimProcess,
     current_rss_mb,
     machine,
     median,
     percentile,
+    poller_arguments,
+    poller_env,
     run_worker,
     rusage_self,
     source_digest,
+    worker_arguments,
+    worker_settings,
     write_json,
 )
 from bot.catalog import Catalog
 from bot.domain import Job, NewJob
 from bot.engine import open_engine
-from bot.logs import setup_logging
-from bot.settings import Settings
-from tests.helpers import gateway_env
 
 MODELS = {"openai": "veo-3.1-fast-generate-preview", "unified": "veo3.1-fast"}
 TICK_SECONDS = 15.0
@@ -102,17 +102,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0,
         help="jobs run to the end before the measured ones, so the gateway clock starts learnt (default 0: cold)",
     )
-    parser.add_argument("--rps", type=float, default=DEFAULT_RPS, help="GATEWAY_REQUESTS_PER_SECOND")
-    parser.add_argument(
-        "--poll-concurrency", type=int, default=DEFAULT_POLL_CONCURRENCY, help="POLL_CONCURRENCY (default 16)"
-    )
-    parser.add_argument("--log-level", default="INFO", help="the engine's LOG_LEVEL (default INFO, as in production)")
+    poller_arguments(parser, rps=DEFAULT_RPS, concurrency=DEFAULT_POLL_CONCURRENCY, log_level="INFO")
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "poller.json", help="where to write the results")
     parser.add_argument("--timeout", type=float, default=900.0, help="give a run up after this many seconds")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    worker_arguments(parser)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -160,17 +153,7 @@ async def work(args: argparse.Namespace) -> dict[str, Any]:
         if args.naive
         else {}
     )
-    env = gateway_env(
-        args.base_url,
-        SIM_KEY,
-        args.workdir,
-        GATEWAY_REQUESTS_PER_SECOND=str(args.rps),
-        POLL_CONCURRENCY=str(args.poll_concurrency),
-        LOG_LEVEL=args.log_level,
-        **naive,
-    )
-    settings = Settings.from_env(env, need_discord=False)
-    setup_logging(settings.log_level_number, [settings.gateway_api_key])
+    settings = worker_settings(args, args.workdir, **poller_env(args), **naive)
     bot_source = source_digest()
     delivered: dict[str, dict[str, Any]] = {}
     all_delivered = asyncio.Event()

@@ -37,20 +37,20 @@ import asyncpg
 from bench.common import (
     REPO_ROOT,
     RESULTS_DIR,
-    SIM_KEY,
     SimProcess,
     count_log_levels,
     machine,
+    poller_arguments,
+    poller_env,
     rusage_self,
     source_digest,
+    worker_arguments,
+    worker_settings,
     write_json,
 )
 from bot.catalog import Catalog
 from bot.domain import Job, NewJob
 from bot.engine import open_engine
-from bot.logs import setup_logging
-from bot.settings import Settings
-from tests.helpers import gateway_env
 from tests.pgcluster import PgCluster
 
 MODEL = "veo-3.1-fast-generate-preview"
@@ -69,17 +69,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs in flight at once (default 10000)")
     parser.add_argument("--processes", type=int, default=4, help="processes sharing the database (default 4)")
     parser.add_argument("--baseline", type=int, default=1, help="processes of the comparison run (default 1; 0: none)")
-    parser.add_argument("--rps", type=float, default=DEFAULT_RPS, help="GATEWAY_REQUESTS_PER_SECOND per process")
-    parser.add_argument("--poll-concurrency", type=int, default=DEFAULT_POLL_CONCURRENCY, help="POLL_CONCURRENCY")
+    poller_arguments(parser, rps=DEFAULT_RPS, concurrency=DEFAULT_POLL_CONCURRENCY, log_level="WARNING")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait for duplicates after the last")
     parser.add_argument("--timeout", type=float, default=1800.0, help="give a run up after this many seconds")
-    parser.add_argument("--log-level", default="WARNING", help="the engine's LOG_LEVEL (default WARNING)")
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "scale.json", help="where to write the results")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    worker_arguments(parser)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -90,17 +85,9 @@ async def _line(reader: asyncio.StreamReader) -> str:
 
 async def work(args: argparse.Namespace) -> dict[str, Any]:
     """One process: an engine on the shared database, its poller, and its share of the jobs."""
-    env = gateway_env(
-        args.base_url,
-        SIM_KEY,
-        args.workdir / f"process-{args.index}",
-        DATABASE_URL=args.database_url,
-        GATEWAY_REQUESTS_PER_SECOND=str(args.rps),
-        POLL_CONCURRENCY=str(args.poll_concurrency),
-        LOG_LEVEL=args.log_level,
+    settings = worker_settings(
+        args, args.workdir / f"process-{args.index}", **poller_env(args), DATABASE_URL=args.database_url
     )
-    settings = Settings.from_env(env, need_discord=False)
-    setup_logging(settings.log_level_number, [settings.gateway_api_key])
     stdin = asyncio.StreamReader()
     loop = asyncio.get_running_loop()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)

@@ -89,13 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     # Without -v, generate's progress bar owns the terminal: retry warnings would break into it.
     quiet = logging.ERROR if command == "generate" else logging.WARNING
     level = settings.log_level_number if command in ("run", "worker") or args.verbose else quiet
-    secrets = (
-        settings.discord_token,
-        settings.gateway_api_key,
-        settings.media_signing_key,
-        settings.media_s3_secret_access_key,
-    )
-    setup_logging(level, secrets=secrets)
+    setup_logging(level, secrets=settings.secrets)
     try:
         if command == "generate":
             return asyncio.run(generate.run(args, settings, catalog))

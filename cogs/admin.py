@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserFacingError
-from bot.front import admin_render, usage_chart
+from bot.front import admin_render, render, usage_chart
 from bot.moderation.filters import validate_rule
 from bot.storage.guilds import ListKind
 
@@ -393,8 +393,8 @@ class PurgeCog(commands.Cog):
                 "Delete button where you moderate."
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        deleted = await self.bot.takedown.purge(interaction.guild_id, member.id)
-        text = f"Deleted {deleted} video{'s' if deleted != 1 else ''} by {member.mention}."
+        purged = await self.bot.takedown.purge(interaction.guild_id, member.id)
+        text = render.purged_text(purged.deleted, purged.files_left, member.mention)
         self.bot.audit.admin_change(interaction.guild_id, interaction.user.id, text)
         await interaction.edit_original_response(content=text)
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 
 import asyncpg
+import discord
 import pytest
+import yarl
 
 from bot.catalog import Catalog
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from bot.engine import Engine, open_engine
 from bot.settings import Settings
-from tests.helpers import engine_env
+from tests.botproc import BotProcess, private_text, start_bot
+from tests.fakediscord import FakeDiscord
+from tests.helpers import body_failed, engine_env
 from tests.pgcluster import ClusterError, PgCluster
 from tests.s3server import moto_server
 
@@ -57,6 +62,71 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
     """An engine over the ``settings`` fixture."""
     async with open_engine(settings, Catalog.load()) as opened:
         yield opened
+
+
+@pytest.fixture
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeDiscord]:
+    """A fake Discord: one guild with #general, the guild's owner and a member.
+
+    ``@pytest.mark.fake(channels=[NAME, ...], **options)`` adds text channels to the (first) guild and passes the
+    options (``token``, ``guilds``, ``recommended_shards``, ...) to ``FakeDiscord``.
+    """
+    marker = request.node.get_closest_marker("fake")
+    options = dict(marker.kwargs) if marker else {}
+    channels = options.pop("channels", ())
+    async with FakeDiscord(**options) as discord_fake:
+        for name in channels:
+            discord_fake.create_channel(discord_fake.guild.id, name)
+        yield discord_fake
+
+
+@pytest.fixture
+def discord_targets(fake: FakeDiscord) -> Iterator[None]:
+    """Point discord.py (its process-global Route.BASE and DEFAULT_GATEWAY) at the fake; restore them after."""
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = fake.rest_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+    yield
+    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@pytest.fixture
+def bot_settings(request: pytest.FixtureRequest, fake: FakeDiscord) -> dict[str, str]:
+    """The settings the ``bot`` fixture adds to ``bot_env``'s: the keyword arguments of the test's ``bot`` mark.
+
+    ``@pytest.mark.bot(owner=True)`` makes the fake's guild owner one of the bot's owners (OWNER_IDS). A module
+    whose settings depend on other fixtures overrides this fixture.
+    """
+    marker = request.node.get_closest_marker("bot")
+    settings = {key: value for key, value in (marker.kwargs if marker else {}).items() if key != "log_channel"}
+    if settings.pop("owner", False):
+        settings["OWNER_IDS"] = str(fake.owner_user.id)
+    return settings
+
+
+@pytest.fixture
+async def bot(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, bot_settings: dict[str, str], request: pytest.FixtureRequest
+) -> AsyncIterator[BotProcess]:
+    """The bot process against the fakes, ready for commands; its log is shown if the test fails.
+
+    ``@pytest.mark.bot(log_channel=NAME)`` has the owner make the channel of that name the audit log first.
+    """
+    marker = request.node.get_closest_marker("bot")
+    log_channel = marker.kwargs.get("log_channel") if marker else None
+    proc = await start_bot(fake, sim, tmp_path, **bot_settings)
+    async with proc:
+        if log_channel is not None:
+            rec = await fake.invoke_slash(
+                name="video-admin",
+                subcommand="server log-channel",
+                options={"channel": fake.channel(name=log_channel).id},
+                user_id=fake.owner_user.id,
+            )
+            await private_text(fake, rec, "audit log goes to")  # stored before the test starts
+        yield proc
+        if body_failed(request):
+            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
 
 
 @pytest.fixture(scope="session")

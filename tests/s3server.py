@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from aiobotocore.session import get_session
 
@@ -58,6 +61,58 @@ def _wait_listening(url: str, proc: subprocess.Popen[bytes]) -> None:
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     raise RuntimeError(f"moto's server did not listen on {url} within {START_SECONDS:g} s")
+
+
+class Gate:
+    """A loopback relay in front of the S3 server: shut, it refuses connections and cuts the open ones, as a store
+    that is down; opened again on the same port, the store is back with everything it held."""
+
+    def __init__(self, endpoint: str) -> None:
+        target = urlsplit(endpoint)
+        self._target = (target.hostname or "127.0.0.1", target.port or 80)
+        self._port = free_port()
+        self.url = f"http://127.0.0.1:{self._port}"
+        self._server: asyncio.Server | None = None
+        self._streams: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        """Relay connections to the S3 server."""
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self._port)
+
+    async def shut(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for stream in self._streams:
+            stream.transport.abort()
+        self._streams.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self._target)
+        self._streams.update((writer, up_writer))
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        self._streams.difference_update((writer, up_writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+@asynccontextmanager
+async def gate(endpoint: str) -> AsyncIterator[Gate]:
+    """An open Gate in front of ``endpoint``, shut at the end."""
+    relay = Gate(endpoint)
+    await relay.open()
+    try:
+        yield relay
+    finally:
+        await relay.shut()
 
 
 def bucket_env(endpoint: str, bucket: str) -> dict[str, str]:

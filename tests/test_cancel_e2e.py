@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,13 +11,19 @@ import pytest
 from bot.devtools.gateway import Simulator, SimulatorConfig
 from tests.botproc import WAIT, BotProcess, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, Message, P
-from tests.helpers import body_failed, eventually
+from tests.helpers import eventually
 
 SLOW = "veo-3.1-generate-preview"  # generating for a while: long enough to be cancelled
 SLOWER = "veo3.1-fast"  # generating long enough for a restart as well
 FAST = "veo-3.1-fast-generate-preview"
 MODERATOR = P.VIEW_CHANNEL | P.SEND_MESSAGES | P.MANAGE_MESSAGES
 LIMITS = {"MAX_JOBS_PER_USER": "1", "QUOTA_USER_DAILY_CREDITS": "1000", "QUOTA_GUILD_DAILY_CREDITS": "1000"}
+
+# The bot allows one video in progress per member, its audit log in #reelbot-log.
+pytestmark = [
+    pytest.mark.fake(channels=["reelbot-log"]),
+    pytest.mark.bot(log_channel="reelbot-log", owner=True, **LIMITS),
+]
 
 
 @pytest.fixture
@@ -30,33 +35,6 @@ async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Simulat
     )
     async with Simulator(config) as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with a general and a log channel."""
-    async with FakeDiscord() as discord_fake:
-        discord_fake.create_channel(discord_fake.guild.id, "reelbot-log")
-        yield discord_fake
-
-
-@pytest.fixture
-async def bot(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[BotProcess]:
-    """The bot allowing one video in progress per member, its audit log in #reelbot-log."""
-    proc = await start_bot(fake, sim, tmp_path, **LIMITS, OWNER_IDS=str(fake.owner_user.id))
-    async with proc:
-        rec = await fake.invoke_slash(
-            name="video-admin",
-            subcommand="server log-channel",
-            options={"channel": fake.channel(name="reelbot-log").id},
-            user_id=fake.owner_user.id,
-        )
-        await rec.wait_for(lambda _call: fake.original_message(rec) is not None, WAIT)
-        yield proc
-        if body_failed(request):
-            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
 
 
 def buttons(message: Message) -> list[str]:

@@ -290,16 +290,30 @@ async def test_a_stopped_generate_leaves_the_job_to_the_next_run(
     assert len(sim.tasks) == (1 if next_run == ["--resume"] else 2)  # resuming sends nothing new
 
 
-@pytest.mark.parametrize("command", [["check"], ["run"]])
+@pytest.mark.parametrize(
+    ("command", "password"),
+    [(["check"], "Pw-0451-secret"), (["run"], "Pw-0451-secret"), (["worker"], "Pw%2F0451%40secret%3Ax%25y")],
+)
 async def test_a_postgresql_server_that_cannot_be_reached_is_said_plainly(
-    sim: Simulator, tmp_path: Path, command: list[str]
+    sim: Simulator, tmp_path: Path, command: list[str], password: str
 ) -> None:
-    url = f"postgresql://reelbot:Pw-0451-secret@127.0.0.1:{free_port()}/reelbot"  # nothing listens there
-    env = engine_env(sim, tmp_path, DATABASE_URL=url, DISCORD_TOKEN="x" * 60)
+    url = f"postgresql://reelbot:{password}@127.0.0.1:{free_port()}/reelbot"  # nothing listens there
+    env = engine_env(sim, tmp_path, DATABASE_URL=url, DISCORD_TOKEN="x" * 60, LOG_LEVEL="DEBUG")
     ran = await run_bot(tmp_path, env, *command)
 
     assert ran.code == 3, ran
-    assert "Cannot connect to the PostgreSQL database at 127.0.0.1:" in ran.out + ran.err
+    assert "Cannot connect to the PostgreSQL database at postgresql://reelbot:***@127.0.0.1:" in ran.out + ran.err
     assert "check DATABASE_URL" in ran.out + ran.err
-    assert "Pw-0451-secret" not in ran.out + ran.err
+    assert "0451" not in ran.out + ran.err  # neither as written nor decoded (Pw/0451@secret:x%y)
     assert "Traceback" not in ran.err
+
+
+@pytest.mark.parametrize("password", ["Pw/0451-secret", "Pw@0451-secret"])
+async def test_a_database_password_that_would_be_misread_stops_the_start_unshown(
+    sim: Simulator, tmp_path: Path, password: str
+) -> None:
+    url = f"postgresql://reelbot:{password}@127.0.0.1:{free_port()}/reelbot"
+    ran = await run_bot(tmp_path, engine_env(sim, tmp_path, DATABASE_URL=url, DISCORD_TOKEN="x" * 60), "run")
+    assert ran.code == 2, ran
+    assert "DATABASE_URL" in ran.err and "percent-encoded" in ran.err
+    assert "0451" not in ran.out + ran.err

@@ -230,14 +230,18 @@ def test_placeholders_become_numbered_outside_strings_and_casts() -> None:
     assert translate("SELECT :b, ':a' WHERE c = :a OR d = :b") == ("SELECT $1, ':a' WHERE c = $2 OR d = $1", ("b", "a"))
 
 
+@pytest.mark.parametrize("password", ["Sekrit-5150", "Se%2Fkrit%405150%3Ax%25"])  # the second: Se/krit@5150:x%
 async def test_the_start_log_names_the_database_without_its_password(
-    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, password: str
 ) -> None:
-    with_password = pg_url.replace("postgresql://postgres@", "postgresql://postgres:Sekrit-5150@")  # trust: ignored
+    with_password = pg_url.replace("postgresql://postgres@", f"postgresql://postgres:{password}@")  # trust: ignored
     caplog.set_level(logging.INFO, logger="bot.storage.connect")
     for location in (with_password, tmp_path / "s.sqlite3"):
         await (await open_database(location)).close()
     lines = [record.getMessage() for record in caplog.records if record.name == "bot.storage.connect"]
     host, database = pg_url.split("@", 1)[1].split("/", 1)
-    assert lines == [f"Database: PostgreSQL at {host}/{database}", f"Database: SQLite at {tmp_path / 's.sqlite3'}"]
-    assert "Sekrit-5150" not in caplog.text
+    assert lines == [
+        f"Database: PostgreSQL at postgresql://postgres:***@{host}/{database}",
+        f"Database: SQLite at {tmp_path / 's.sqlite3'}",
+    ]
+    assert "5150" not in caplog.text

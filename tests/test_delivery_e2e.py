@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -14,35 +12,13 @@ import pytest
 from bot.devtools.gateway import Simulator
 from tests.botproc import WAIT, BotProcess, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, P
-from tests.helpers import body_failed, eventually, free_port
+from tests.helpers import eventually, free_port
 
-pytestmark = pytest.mark.sim(task_seconds=2.0)  # time to break things between the status message and the result
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with a general and a log channel."""
-    async with FakeDiscord() as discord_fake:
-        discord_fake.create_channel(discord_fake.guild.id, "mod-log")
-        yield discord_fake
-
-
-@pytest.fixture
-async def bot(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[BotProcess]:
-    """The bot, with its audit log in #mod-log."""
-    proc = await start_bot(fake, sim, tmp_path)
-    async with proc:
-        owner = fake.owner_user.id
-        log_channel = fake.channel(name="mod-log").id
-        rec = await fake.invoke_slash(
-            name="video-admin", subcommand="server log-channel", options={"channel": log_channel}, user_id=owner
-        )
-        await private_text(fake, rec, "audit log goes to")  # stored before the test starts
-        yield proc
-        if body_failed(request):
-            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
+pytestmark = [
+    pytest.mark.sim(task_seconds=2.0),  # time to break things between the status message and the result
+    pytest.mark.fake(channels=["mod-log"]),
+    pytest.mark.bot(log_channel="mod-log"),
+]
 
 
 async def started(fake: FakeDiscord, prompt: str) -> int:

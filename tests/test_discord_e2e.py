@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -16,27 +14,8 @@ from bot.devtools.gateway import Simulator, SimulatorConfig
 from bot.media import Encoder
 from tests.botproc import EPHEMERAL, WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
 from tests.fakediscord import Channel, FakeDiscord, P
-from tests.helpers import PNG_1PX, assert_playable, body_failed, eventually, free_port, png, png_header_only
+from tests.helpers import PNG_1PX, assert_playable, eventually, free_port, png, png_header_only
 from tests.media_samples import make_clip
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with one guild and one text channel."""
-    async with FakeDiscord() as discord_fake:
-        yield discord_fake
-
-
-@pytest.fixture
-async def bot(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[BotProcess]:
-    """The bot running against the fakes, ready for commands."""
-    proc = await start_bot(fake, sim, tmp_path)
-    async with proc:
-        yield proc
-        if body_failed(request):
-            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
 
 
 @pytest.mark.parametrize("model", ["veo-3.1-fast-generate-preview", "veo3.1-fast"])

@@ -7,13 +7,12 @@ import io
 import json
 import re
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import discord
 import pytest
-import yarl
 from discord import app_commands
 from discord.ext import commands
 
@@ -115,21 +114,7 @@ class VideoBot(commands.Bot):
 
 # --- fixtures -------------------------------------------------------------------------------------------
 
-
-@pytest.fixture
-def discord_targets() -> Iterator[None]:
-    """Route.BASE and DEFAULT_GATEWAY are process-global: restore them after each test."""
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    yield
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def fake(discord_targets: None) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(token=TOKEN) as server:
-        discord.http.Route.BASE = server.rest_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(server.gateway_url)
-        yield server
+pytestmark = [pytest.mark.fake(token=TOKEN), pytest.mark.usefixtures("discord_targets")]
 
 
 async def start_bot(bot: commands.Bot, token: str = TOKEN) -> asyncio.Task[None]:

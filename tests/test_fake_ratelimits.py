@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import discord
 import pytest
-import yarl
 
 from tests.fakediscord import MESSAGE_EDIT, MESSAGES, FakeDiscord, RateLimits
 
@@ -113,15 +111,7 @@ def test_limits_can_be_tightened_loosened_and_switched_off() -> None:
 
 # --- through HTTP and a real discord.py client --------------------------------------------------------
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    async with FakeDiscord(token=TOKEN) as server:
-        discord.http.Route.BASE = server.rest_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(server.gateway_url)
-        yield server
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+pytestmark = pytest.mark.fake(token=TOKEN)
 
 
 async def test_the_rest_api_refuses_what_is_over_the_limit_without_carrying_it_out(fake: FakeDiscord) -> None:
@@ -139,7 +129,9 @@ async def test_the_rest_api_refuses_what_is_over_the_limit_without_carrying_it_o
     assert [m.content for m in fake.messages(channel)] == ["0", "1", "2", "3", "4"]
 
 
-async def test_discord_py_waits_on_an_exhausted_bucket_and_sees_no_429(fake: FakeDiscord) -> None:
+async def test_discord_py_waits_on_an_exhausted_bucket_and_sees_no_429(
+    fake: FakeDiscord, discord_targets: None
+) -> None:
     fake.rate_limits.set_limit(*MESSAGES, limit=2, window=0.3)  # tightened, so the test does not wait 5 s
     client = discord.Client(intents=discord.Intents.none())
     await client.login(TOKEN)

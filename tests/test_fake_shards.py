@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import discord
 import pytest
-import yarl
 
 from tests.fakediscord import FakeDiscord, GuildSpec
 
@@ -57,11 +56,8 @@ def spread(count: int) -> list[GuildSpec]:
     return [GuildSpec(name=f"shard {shard}", shard=(shard, count)) for shard in range(count)]
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """Two guilds, one in each shard of two; Discord recommends two shards."""
-    async with FakeDiscord(token=TOKEN, guilds=spread(2), recommended_shards=2, max_concurrency=4) as server:
-        yield server
+# Two guilds, one in each shard of two; Discord recommends two shards.
+pytestmark = pytest.mark.fake(token=TOKEN, guilds=spread(2), recommended_shards=2, max_concurrency=4)
 
 
 def ids_by_name(fake: FakeDiscord) -> dict[str, int]:
@@ -151,16 +147,6 @@ class ShardedClient(discord.AutoShardedClient):
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         return None
-
-
-@pytest.fixture
-def discord_targets(fake: FakeDiscord) -> Iterator[None]:
-    """Route.BASE and DEFAULT_GATEWAY are process-global: point them at the fake, restore them after."""
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = fake.rest_base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
-    yield
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 async def test_discord_py_runs_the_recommended_shards_each_with_its_guild(

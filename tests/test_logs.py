@@ -7,9 +7,11 @@ import logging
 import sys
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 
 from bot.logs import RedactingFormatter, setup_logging
+from bot.settings import Settings
 
 API_KEY = "sk-live-0123456789abcdef"
 TOKEN = "MTIzNDU2Nzg5.discord.token-value"
@@ -103,3 +105,14 @@ def test_even_at_debug_no_library_logs_message_bodies() -> None:
     # aiosqlite logs statements with their parameters, discord.py request bodies and events: prompts, all of them.
     for name in ("aiosqlite", "discord.http", "discord.gateway"):
         assert logging.getLogger(name).getEffectiveLevel() >= logging.INFO, name
+
+
+def test_the_database_password_from_an_asyncpg_error_is_redacted_as_written_and_as_read() -> None:
+    url = "postgresql://reelbot:Pw%2F0451%40secret@db.internal/reelbot"
+    env = {"GATEWAY_BASE_URL": "https://gateway.example.com", "GATEWAY_API_KEY": API_KEY, "DATABASE_URL": url}
+    formatter = RedactingFormatter(Settings.from_env(env, need_discord=False).secrets)
+    try:
+        raise asyncpg.InterfaceError("cannot use password 'Pw/0451@secret' (given as Pw%2F0451%40secret)")
+    except asyncpg.InterfaceError:
+        line = formatter.format(record("database: %s", "down", exc_info=True))
+    assert "0451" not in line and "InterfaceError" in line

@@ -18,13 +18,6 @@ from tests.helpers import eventually, free_port
 PARTIAL_HEAD = b"GET /media/v/abcd2345/abcd2345.mp4 HTTP/1.1\r\nHost: bot.example.com\r\nX-Slow: "
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with one guild."""
-    async with FakeDiscord() as discord_fake:
-        yield discord_fake
-
-
 async def media_bot(fake: FakeDiscord, sim: Simulator, tmp_path: Path, **env: str) -> tuple[BotProcess, int]:
     """The bot with its media server on a free port; returns the process and the port."""
     port = free_port()

@@ -22,7 +22,7 @@ from bot.services.lifecycle import DOWNLOAD_ATTEMPTS
 from bot.services.poller import UNSTORED_MESSAGE
 from bot.settings import Settings
 from tests.helpers import Deliveries, engine_env, free_port, run_bot, run_until
-from tests.s3server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, bucket_env, keys, new_bucket, object_bytes
+from tests.s3server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, bucket_env, gate, keys, new_bucket, object_bytes
 
 DAY = 86400.0
 NO_SIZE_LIMIT = 1 << 40
@@ -152,6 +152,32 @@ async def test_a_takedown_deletes_the_jobs_objects_and_working_copies(
     assert await keys(s3_endpoint, bucket) == set(kept)
     assert {p.name for p in media.working_dir.iterdir()} == set(kept)
     await media.remove_job("gonejob1")  # already gone: no error
+
+
+async def test_a_takedown_the_bucket_fails_leaves_the_objects_to_the_sweep_once_it_is_back(
+    s3_endpoint: str, bucket: str, tmp_path: Path
+) -> None:
+    async with gate(s3_endpoint) as store_gate:
+        settings = bucket_settings(store_gate.url, bucket, tmp_path / "a")
+        async with open_media_store(settings) as media:
+            gone = await publish_all(media, "gonejob1")
+            kept = await publish_all(media, "keptjob1")
+            await store_gate.shut()
+            with pytest.raises(MediaStoreError, match="cannot be reached"):
+                await media.remove_job("gonejob1")
+            assert {p.name for p in media.working_dir.iterdir()} == set(kept)  # the working copies went at once
+            assert await keys(s3_endpoint, bucket) == {*gone, *kept}
+            with pytest.raises(MediaStoreError, match="cannot be reached"):
+                await media.sweep(
+                    max_age_seconds=DAY, max_bytes=NO_SIZE_LIMIT, now=time.time(), protected=(), taken_down={"gonejob1"}
+                )
+
+            await store_gate.open()
+            report = await media.sweep(
+                max_age_seconds=DAY, max_bytes=NO_SIZE_LIMIT, now=time.time(), protected=(), taken_down={"gonejob1"}
+            )
+    assert report.deleted_jobs == ("gonejob1",)
+    assert await keys(s3_endpoint, bucket) == set(kept)
 
 
 async def test_check_passes_on_a_usable_bucket_and_leaves_nothing_behind(

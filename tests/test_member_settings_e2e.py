@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.devtools.gateway import Simulator
 from bot.front.member_settings import NO_DEFAULT
@@ -15,13 +12,6 @@ from tests.fakediscord.interactions import DEFERRED_CHANNEL_MESSAGE, DEFERRED_UP
 
 VEO = "veo-3.1-generate-preview"  # 4, 6 or 8 seconds, HD in both orientations
 ROOMY = {"MAX_JOBS_PER_USER": "3", "QUOTA_USER_DAILY_CREDITS": "100"}  # three videos at once
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with one guild and one text channel."""
-    async with FakeDiscord() as discord_fake:
-        yield discord_fake
 
 
 async def open_settings(fake: FakeDiscord) -> Message:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,19 +12,13 @@ import pytest
 
 from bot.devtools.gateway import Simulator
 from bot.media.server import MediaLinks
-from tests.botproc import EPHEMERAL, WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
+from tests.botproc import EPHEMERAL, WAIT, BotProcess, bot_env, create, has_video, private_text
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
-from tests.helpers import body_failed, delivered_jobs, eventually, free_port
+from tests.helpers import delivered_jobs, eventually, free_port
 
 SIGNING_KEY = "test-signing-key-0123456789"
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with #general and #mod-corner in one guild."""
-    async with FakeDiscord() as discord_fake:
-        discord_fake.create_channel(discord_fake.guild.id, "mod-corner")
-        yield discord_fake
+pytestmark = pytest.mark.fake(channels=["mod-corner"])
 
 
 @pytest.fixture
@@ -35,20 +28,13 @@ def media_port() -> int:
 
 
 @pytest.fixture
-async def bot(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path, media_port: int, request: pytest.FixtureRequest
-) -> AsyncIterator[BotProcess]:
-    """The bot, with its media server on (so a result has signed links that can be checked)."""
-    media = {
+def bot_settings(media_port: int) -> dict[str, str]:
+    """The bot's media server on (so a result has signed links that can be checked)."""
+    return {
         "MEDIA_PUBLIC_URL": f"http://127.0.0.1:{media_port}/media",
         "MEDIA_LISTEN": f"127.0.0.1:{media_port}",
         "MEDIA_SIGNING_KEY": SIGNING_KEY,
     }
-    proc = await start_bot(fake, sim, tmp_path, **media)
-    async with proc:
-        yield proc
-        if body_failed(request):
-            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
 
 
 async def delivered(fake: FakeDiscord, tmp_path: Path, prompt: str) -> Message:

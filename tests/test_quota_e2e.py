@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,29 +15,12 @@ from bot.storage.guilds import GuildStore, ListKind
 from bot.storage.sqlite import SqliteDatabase
 from tests.botproc import WAIT, BotProcess, bot_env, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
-from tests.helpers import body_failed, delivered_jobs, eventually, rgb
+from tests.helpers import delivered_jobs, eventually, rgb
 
 MODEL = "veo-3.1-fast-generate-preview"  # 1.5 credits a second: a 4-second video costs 6
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with a general and a log channel."""
-    async with FakeDiscord() as discord_fake:
-        discord_fake.create_channel(discord_fake.guild.id, "reelbot-log")
-        yield discord_fake
-
-
-@pytest.fixture
-async def bot(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[BotProcess]:
-    """The bot with a small daily allowance (18 credits: three 4-second Veo 3.1 Fast videos) and one owner."""
-    proc = await start_bot(fake, sim, tmp_path, QUOTA_USER_DAILY_CREDITS="18", OWNER_IDS=str(fake.owner_user.id))
-    async with proc:
-        yield proc
-        if body_failed(request):
-            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
+# The bot with a small daily allowance (18 credits: three 4-second Veo 3.1 Fast videos) and one owner.
+pytestmark = [pytest.mark.fake(channels=["reelbot-log"]), pytest.mark.bot(owner=True, QUOTA_USER_DAILY_CREDITS="18")]
 
 
 async def admin(

@@ -5,7 +5,6 @@ objects, and a process that lacks a result fetches it from the bucket to attach 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -18,21 +17,14 @@ from bot.media.ffmpeg import Encoder
 from bot.media.store import open_media_store
 from bot.settings import Settings
 from tests.botproc import WAIT, create, delivered, has_video, private_text, start_bot
-from tests.fakediscord import FakeDiscord
+from tests.fakediscord import Channel, FakeDiscord, Message
 from tests.helpers import engine_env, eventually
 from tests.jobs import fresh_job
 from tests.media_samples import make_clip
-from tests.s3server import SECRET_ACCESS_KEY, bucket_env, keys, new_bucket, object_bytes
+from tests.s3server import SECRET_ACCESS_KEY, bucket_env, gate, keys, new_bucket, object_bytes
 
 NO_FFMPEG = {"IMAGEIO_FFMPEG_EXE": "/nonexistent/ffmpeg"}
 LINK_INTRO = "here (the link works for a few days): "
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with one guild."""
-    async with FakeDiscord() as discord_fake:
-        yield discord_fake
 
 
 @pytest.fixture
@@ -131,3 +123,54 @@ async def test_video_show_brings_a_result_this_machine_lacks_from_the_bucket(
     assert task.downloads == 1  # from the bucket, not from the gateway again
     video = next(a for a in copy.attachments if a.filename.endswith(".mp4"))
     assert video.data == sim.video_of(task.task_id)
+
+
+async def made(fake: FakeDiscord, prompt: str) -> tuple[Message, Channel]:
+    """Make a video; its result post and its thread."""
+    known = {thread.id for thread in fake.threads()}
+    rec = await create(fake, prompt=prompt, model="veo-3.1-fast-generate-preview")
+    await private_text(fake, rec, "on its way")
+    thread = await fake.wait_for_thread(lambda thread: thread.id not in known, timeout=WAIT)
+    return await fake.wait_for_message(thread.id, has_video, timeout=WAIT), thread
+
+
+async def test_takedowns_while_the_bucket_is_down_are_finished_once_it_is_back_after_a_restart(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, s3_endpoint: str, bucket: str
+) -> None:
+    async with gate(s3_endpoint) as store_gate:
+        env = bucket_env(store_gate.url, bucket)
+        async with await start_bot(fake, sim, tmp_path, **env):
+            deleted, purged = [await made(fake, f"secret recipe {n}") for n in (1, 2)]
+            job_ids = [result.content.split("`")[1] for result, _ in (deleted, purged)]
+            stored = await keys(s3_endpoint, bucket)
+            assert {f"{job_id}.mp4" for job_id in job_ids} <= stored
+
+            await store_gate.shut()
+            click = await fake.click_button(deleted[0].id, f"reelbot:delete:{job_ids[0]}")
+            reply = await private_text(fake, click, "deleted")
+            assert "its stored files could not be deleted yet" in reply and "deletes them by itself" in reply
+            purge = await fake.invoke_slash(
+                name="video-purge",
+                subcommand=None,
+                options={"member": fake.default_user.id},
+                user_id=fake.owner_user.id,
+            )
+            reply = await private_text(fake, purge, "Deleted 1 video")
+            assert "The stored files of 1 of them could not be deleted yet" in reply
+            # What members see is done: the posts gone, the prompts hidden on the status messages and the threads.
+            for result, thread in (deleted, purged):
+                assert fake.message(result.id).deleted
+                assert thread.starter_message_id is not None
+                status = fake.message(thread.starter_message_id)
+                assert "Video deleted" in str(status.embeds) and "secret recipe" not in str(status.embeds)
+                assert "secret recipe" not in str(fake.channel(thread.id).name)
+            assert not list((tmp_path / "results").iterdir())  # this process's copies went at once
+            assert await keys(s3_endpoint, bucket) == stored  # the objects wait for the bucket
+
+        await store_gate.open()
+        async with await start_bot(fake, sim, tmp_path, **env):
+
+            async def emptied() -> bool:
+                return not await keys(s3_endpoint, bucket)
+
+            await eventually(emptied, within=WAIT)

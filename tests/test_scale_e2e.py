@@ -36,13 +36,6 @@ GLOBAL = {"DISCORD_DEV_GUILD_ID": "", "MAX_JOBS_PER_USER": "4"}
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with one server."""
-    async with FakeDiscord() as discord_fake:
-        yield discord_fake
-
-
-@pytest.fixture
 async def sharded() -> AsyncIterator[FakeDiscord]:
     """A fake Discord with four servers, two on each of two shards, each with a #general."""
     guilds = [GuildSpec(name=f"Server {n}", shard=(n % SHARDS, SHARDS)) for n in range(SERVERS)]

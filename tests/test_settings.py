@@ -315,6 +315,18 @@ def test_database_url_wins_over_the_path() -> None:
     assert Settings.from_env(valid_env()).database_location == Path("data/reelbot.sqlite3")
 
 
+@pytest.mark.parametrize("password", ["pg/pass-Hunter2", "pg@pass-Hunter2", "pg%pass-Hunter2"])
+def test_a_database_password_a_driver_would_misread_is_refused_without_echoing_it(password: str) -> None:
+    problems = config_problems(valid_env(DATABASE_URL=f"postgresql://reelbot:{password}@db.internal/reelbot"))
+    assert "DATABASE_URL" in problems and "%" in problems
+    assert "Hunter2" not in problems
+
+
+def test_the_database_password_is_a_secret_as_written_and_as_read() -> None:
+    s = Settings.from_env(valid_env(DATABASE_URL="postgresql://reelbot:pg%2Fpass%40Hunter2@db.internal/reelbot"))
+    assert {"pg%2Fpass%40Hunter2", "pg/pass@Hunter2", DISCORD_SECRET, GATEWAY_SECRET} <= set(s.secrets)
+
+
 def test_a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() -> None:
     problems = config_problems(valid_env(DATABASE_URL=f"mysql://reelbot:{DB_PASSWORD}@db.internal/reelbot"))
     assert "DATABASE_URL" in problems

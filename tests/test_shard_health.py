@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import discord
 import pytest
-import yarl
 
 from bot.engine import Engine
 from bot.front.client import VideoBot
@@ -16,22 +14,7 @@ from tests.fakediscord import FakeDiscord
 
 TOKEN = "health-token"
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord that recommends two shards."""
-    async with FakeDiscord(token=TOKEN, recommended_shards=2) as server:
-        yield server
-
-
-@pytest.fixture
-def discord_targets(fake: FakeDiscord) -> Iterator[None]:
-    """Route.BASE and DEFAULT_GATEWAY are process-global: point them at the fake, restore them after."""
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = fake.rest_base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
-    yield
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+pytestmark = pytest.mark.fake(token=TOKEN, recommended_shards=2)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -17,13 +16,11 @@ SHARDS = 2
 # Without ffmpeg nothing is re-encoded: a result over the upload limit would be explained instead of posted.
 NO_FFMPEG = {"IMAGEIO_FFMPEG_EXE": "/nonexistent/ffmpeg"}
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """Two servers, Alpha on shard 0 and Beta on shard 1 of 2 (by Discord's rule on their ids)."""
-    guilds = [GuildSpec(name="Alpha", shard=(0, SHARDS)), GuildSpec(name="Beta", shard=(1, SHARDS))]
-    async with FakeDiscord(guilds=guilds, recommended_shards=SHARDS) as discord_fake:
-        yield discord_fake
+# Two servers, Alpha on shard 0 and Beta on shard 1 of 2 (by Discord's rule on their ids).
+pytestmark = pytest.mark.fake(
+    guilds=[GuildSpec(name="Alpha", shard=(0, SHARDS)), GuildSpec(name="Beta", shard=(1, SHARDS))],
+    recommended_shards=SHARDS,
+)
 
 
 def shard_env(fake: FakeDiscord, sim: Simulator, tmp_path: Path, shard_id: int, **extra: str) -> dict[str, str]:

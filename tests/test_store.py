@@ -21,7 +21,11 @@ from bot.domain import (
     Transition,
     WireFormat,
 )
+from bot.media import retention
+from bot.media.store import LocalMedia
+from bot.metrics import Metrics
 from bot.services import lifecycle
+from bot.services.housekeeping import Housekeeper
 from bot.storage import JobStore
 from bot.storage import store as store_module
 from bot.storage.migrate import bundled_migrations
@@ -29,6 +33,7 @@ from bot.storage.store import Claim
 from tests.helpers import FakeClock
 
 LEASE = 60.0
+DAY = 86400.0
 HOLDER = "host:1:test"
 
 
@@ -512,3 +517,34 @@ async def test_a_job_id_already_taken_draws_another(
     second = await add(store, clock)
     assert second.id == "fresh234"
     assert await store.get(first.id) == first
+
+
+async def delivered(store: JobStore, clock: FakeClock) -> Job:
+    """A job made and delivered."""
+    job = await finish(store, await add(store, clock), clock.now)
+    done = dataclasses.replace(job, delivery_state=DeliveryState.DELIVERED)
+    await save(store, job, done)
+    return done
+
+
+async def test_housekeeping_deletes_what_a_takedown_left_of_recent_jobs_only(
+    store: JobStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    media = LocalMedia(tmp_path / "results")
+    media.working_dir.mkdir()
+    long_ago, gone, kept = [await delivered(store, clock) for _ in range(3)]
+    await store.mark_result_deleted(long_ago.id)
+    clock.advance(8 * DAY)
+    await store.mark_result_deleted(gone.id)
+    for job in (long_ago, gone, kept):
+        for suffix in retention.JOB_FILE_SUFFIXES:
+            (media.working_dir / f"{job.id}{suffix}").write_bytes(b"video")
+    assert await store.taken_down_since(clock.now - 7 * DAY) == {gone.id}
+
+    keeper = Housekeeper(
+        store, Metrics(runtime=False), media, retention_seconds=7 * DAY, max_bytes=1 << 40, clock=clock
+    )
+    report = await keeper.run_once()
+    assert report.deleted_jobs == (gone.id,)
+    left = {path.name.split(".")[0] for path in media.working_dir.iterdir()}
+    assert left == {long_ago.id, kept.id}  # a takedown that old had its files deleted by age already

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Final, TextIO
 from urllib.parse import urlsplit
 
+from bot import dburl
 from bot.errors import DatabaseCopyError, ExitCode
 from bot.storage.connect import describe
 from bot.storage.copy import CopiedTable, copy_into, open_sqlite_source, open_target
@@ -40,18 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def secrets(args: argparse.Namespace) -> tuple[str, ...]:
     """What the log must never show: the target's password."""
-    password = urlsplit(args.target).password
-    return (password,) if password else ()
-
-
-def shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+    return dburl.password_forms(args.target)
 
 
 class TableProgress:
@@ -77,7 +67,7 @@ async def run(args: argparse.Namespace) -> int:
     url: str = args.target
     if urlsplit(url).scheme not in ("postgresql", "postgres"):
         sys.stderr.write(
-            f"--to {shown(url)}: not a PostgreSQL URL. Give one such as postgresql://USER:PASSWORD@HOST:5432/DB.\n"
+            f"--to {dburl.shown(url)}: not a PostgreSQL URL. Give one such as postgresql://USER:PASSWORD@HOST:5432/DB.\n"
         )
         return ExitCode.USAGE
     try:

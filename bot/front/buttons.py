@@ -124,10 +124,12 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
         deleted = interaction.message
         if deleted is not None:
             await deleted.delete()
-        if job is not None:  # pressed under a /video show copy, the delivered post goes too
-            await bot.takedown.take_down(job, deleted_message_id=deleted.id if deleted is not None else None)
+        # Pressed under a /video show copy, the delivered post goes too.
+        files_deleted = job is None or await bot.takedown.take_down(
+            job, deleted_message_id=deleted.id if deleted is not None else None
+        )
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
-        await interaction.edit_original_response(content="The video was deleted.")
+        await interaction.edit_original_response(content=render.deleted_text(files_deleted))
 
 
 class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):

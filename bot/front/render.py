@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 import discord
 
@@ -123,6 +124,27 @@ def cancel_sent_text(job: Job) -> str:
         f"The video provider has already started {job_marker(job.id)}, and it cannot be stopped there: its credits "
         "stay spent even if you cancel. Cancelling now frees the slot and nothing will be posted. Cancel anyway?"
     )
+
+
+# After "its stored files" or "the stored files of N of them": what became of them, and what follows.
+FILES_LATER: Final = (
+    "could not be deleted yet: the file storage failed. The bot deletes them by itself as soon as the storage works "
+    "again (it tries every few minutes, after a restart too); until then their download links may still work. "
+    "There is nothing you need to do."
+)
+
+
+def deleted_text(files_deleted: bool) -> str:
+    """The private answer to Delete: the video is gone, or all but its stored files, which follow."""
+    if files_deleted:
+        return "The video was deleted."
+    return f"The video was deleted from Discord and its prompt hidden, but its stored files {FILES_LATER}"
+
+
+def purged_text(deleted: int, files_left: int, mention: str) -> str:
+    """What /video-purge took down, and whether some stored files follow later."""
+    text = f"Deleted {deleted} video{'s' if deleted != 1 else ''} by {mention}."
+    return f"{text} The stored files of {files_left} of them {FILES_LATER}" if files_left else text
 
 
 def result_text(job: Job) -> str:

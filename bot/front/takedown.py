@@ -1,21 +1,36 @@
-"""Taking a video down (Delete, /video-purge): its post, its files, its links, and its prompt in public."""
+"""Taking a video down (Delete, /video-purge): its post, its files, its links, and its prompt in public.
+
+Never half done: the takedown is recorded first (``result_deleted_at``: the media server refuses the job's links
+and every status shows it deleted), then the status message and thread are cleared, then the files deleted. Files
+the store cannot delete now (the bucket not answering, or refusing) are left to housekeeping, which deletes the
+files of every job taken down on each sweep, after a restart too; the moderator is told that they will follow.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 import discord
 
 from bot.domain import Job
 from bot.front import private, render
-from bot.media.store import MediaStore
+from bot.media.store import MediaStore, MediaStoreError
 from bot.storage import JobStore
 from bot.storage.guilds import GuildStore
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_MESSAGE: Final = 10008
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What /video-purge took down: how many videos, and of how many the stored files are still to be deleted."""
+
+    deleted: int = 0
+    files_left: int = 0
 
 
 class Takedown:
@@ -27,20 +42,28 @@ class Takedown:
         self._guilds = guilds
         self._media = media
 
-    async def take_down(self, job: Job, *, deleted_message_id: int | None = None) -> None:
+    async def take_down(self, job: Job, *, deleted_message_id: int | None = None) -> bool:
         """Once a post of the result is gone (``deleted_message_id``: the delivered post, or a copy /video show
-        made): delete the delivered post too, record it, delete the files, hide the prompt on the status and thread."""
+        made): delete the delivered post too, record it, hide the prompt on the status and thread, delete the files.
+
+        Returns whether the files are all gone; when the store failed, housekeeping deletes them later.
+        """
         await self._delete_result_post(job, deleted_message_id)
         await self._store.mark_result_deleted(job.id)
-        await self._media.remove_job(job.id)
         job = await self._store.get(job.id) or job
         await self._hide_status(job)
         await self._rename_thread(job)
+        try:
+            await self._media.remove_job(job.id)
+        except MediaStoreError as exc:
+            log.warning("Job %s: taken down, but its files are left for housekeeping to delete: %s", job.id, exc)
+            return False
         log.info("Job %s: taken down", job.id)
+        return True
 
-    async def purge(self, guild_id: int, user_id: int) -> int:
-        """Take down every posted result of a member on a server; returns how many were taken down."""
-        deleted = 0
+    async def purge(self, guild_id: int, user_id: int) -> Purged:
+        """Take down every posted result of a member on a server."""
+        deleted = files_left = 0
         for job_id, where, message_id in await self._guilds.results_of(guild_id, user_id):
             if where is None:
                 continue
@@ -54,10 +77,10 @@ class Takedown:
                 log.warning("Job %s: could not delete its result: %s", job_id, exc)
                 continue
             job = await self._store.get(job_id)
-            if job is not None:
-                await self.take_down(job, deleted_message_id=message_id)
+            if job is not None and not await self.take_down(job, deleted_message_id=message_id):
+                files_left += 1
             deleted += 1
-        return deleted
+        return Purged(deleted, files_left)
 
     async def _delete_result_post(self, job: Job, deleted_message_id: int | None) -> None:
         """Delete the delivered post unless it is the one already deleted (one gone already counts as deleted)."""

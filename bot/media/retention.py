@@ -9,9 +9,11 @@ File naming in the results directory (flat, no subdirectories), for a job id mad
   ``{job_id}.mp4.<hex>.part``, bot.media.ffmpeg ``.{job_id}.poster.jpg.<pid>.part``).
 
 A job's files are kept or deleted together; the job's age is the newest modification time among its finished files.
-A sweep first deletes every job older than ``max_age_seconds`` and every ``.part`` file untouched for an hour, then,
-while the files it manages still take more than ``max_bytes``, the oldest jobs first. Files of jobs in ``protected``
-are never touched, and files that do not follow the naming above are neither deleted nor counted.
+A sweep first deletes every job older than ``max_age_seconds``, every job in ``taken_down`` (its video was taken down,
+whatever its files' age: they are left only where the store did not answer then) and every ``.part`` file untouched
+for an hour, then, while the files it manages still take more than ``max_bytes``, the oldest jobs first. Files of
+jobs in ``protected`` are never touched, and files that do not follow the naming above are neither deleted nor
+counted.
 """
 
 from __future__ import annotations
@@ -72,10 +74,19 @@ class _Job:
 
 
 async def sweep(
-    results_dir: Path, *, max_age_seconds: float, max_bytes: int, now: float, protected: Collection[str] = ()
+    results_dir: Path,
+    *,
+    max_age_seconds: float,
+    max_bytes: int,
+    now: float,
+    protected: Collection[str] = (),
+    taken_down: Collection[str] = (),
 ) -> SweepReport:
-    """Delete expired results and stale ``.part`` files, then the oldest results until under ``max_bytes``."""
-    report = await asyncio.to_thread(_sweep, results_dir, max_age_seconds, max_bytes, now, frozenset(protected))
+    """Delete expired and taken-down results and stale ``.part`` files, then the oldest results until under
+    ``max_bytes``."""
+    report = await asyncio.to_thread(
+        _sweep, results_dir, max_age_seconds, max_bytes, now, frozenset(protected), frozenset(taken_down)
+    )
     log_report(report, str(results_dir))
     return report
 
@@ -106,7 +117,9 @@ def _remove_job(root: Path, job_id: str) -> None:
             log.warning("Could not delete %s: %s", path, exc)
 
 
-def _sweep(root: Path, max_age: float, max_bytes: int, now: float, protected: frozenset[str]) -> SweepReport:
+def _sweep(
+    root: Path, max_age: float, max_bytes: int, now: float, protected: frozenset[str], taken_down: frozenset[str]
+) -> SweepReport:
     def unlink(entries: list[Entry]) -> list[Entry]:
         kept = []
         for entry in entries:
@@ -117,11 +130,17 @@ def _sweep(root: Path, max_age: float, max_bytes: int, now: float, protected: fr
                 kept.append(entry)
         return kept
 
-    return select(_scan(root), max_age, max_bytes, now, protected, unlink)
+    return select(_scan(root), max_age, max_bytes, now, protected, unlink, taken_down)
 
 
 def select(
-    entries: Iterable[Entry], max_age: float, max_bytes: int, now: float, protected: Collection[str], drop: Drop
+    entries: Iterable[Entry],
+    max_age: float,
+    max_bytes: int,
+    now: float,
+    protected: Collection[str],
+    drop: Drop,
+    taken_down: Collection[str] = (),
 ) -> SweepReport:
     """The sweep's rules over ``entries`` (named as above; others are ignored), deleting through ``drop``."""
     jobs: dict[str, _Job] = {}
@@ -142,7 +161,7 @@ def select(
     for job in candidates:
         stale = [e for e in job.parts if now - e.mtime > PART_MAX_AGE_SECONDS]
         job.parts = [e for e in job.parts if e not in stale] + dropped(stale)
-        if job.results and now - job.newest > max_age:
+        if job.results and (job.job_id in taken_down or now - job.newest > max_age):
             job.results = dropped(job.results)
     total = sum(e.size for job in jobs.values() for e in (*job.results, *job.parts))
     for job in sorted((j for j in candidates if j.results), key=lambda j: (j.newest, j.job_id)):

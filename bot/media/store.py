@@ -76,12 +76,18 @@ class MediaStore(Protocol):
         """A link to one of the job's files that works for ``ttl_seconds``, or None when there is no way to link."""
 
     async def remove_job(self, job_id: str) -> None:
-        """Delete every file of the job (its video was taken down)."""
+        """Delete every file of the job (its video was taken down); MediaStoreError if some could not be deleted."""
 
     async def sweep(
-        self, *, max_age_seconds: float, max_bytes: int, now: float, protected: Collection[str]
+        self,
+        *,
+        max_age_seconds: float,
+        max_bytes: int,
+        now: float,
+        protected: Collection[str],
+        taken_down: Collection[str] = (),
     ) -> SweepReport:
-        """Delete what retention says is too old, then the oldest while over ``max_bytes``."""
+        """Delete what retention says is too old or taken down, then the oldest while over ``max_bytes``."""
 
 
 class LocalMedia:
@@ -122,11 +128,22 @@ class LocalMedia:
         await retention.remove_job(self.working_dir, job_id)
 
     async def sweep(
-        self, *, max_age_seconds: float, max_bytes: int, now: float, protected: Collection[str]
+        self,
+        *,
+        max_age_seconds: float,
+        max_bytes: int,
+        now: float,
+        protected: Collection[str],
+        taken_down: Collection[str] = (),
     ) -> SweepReport:
         """Retention over the folder."""
         return await retention.sweep(
-            self.working_dir, max_age_seconds=max_age_seconds, max_bytes=max_bytes, now=now, protected=protected
+            self.working_dir,
+            max_age_seconds=max_age_seconds,
+            max_bytes=max_bytes,
+            now=now,
+            protected=protected,
+            taken_down=taken_down,
         )
 
 
@@ -135,6 +152,7 @@ class BucketMedia:
 
     def __init__(self, client: S3Client, bucket: str, working_dir: Path, where: str) -> None:
         self.working_dir = working_dir
+        self._copies = LocalMedia(working_dir)  # the working copies, kept as RESULTS_DIR is without a bucket
         self._client = client
         self._bucket = bucket
         self._where = where
@@ -213,13 +231,20 @@ class BucketMedia:
         )
 
     async def remove_job(self, job_id: str) -> None:
-        """Delete the job's objects and working copies."""
-        keys = [f"{job_id}{suffix}" for suffix in retention.JOB_FILE_SUFFIXES]
-        await self._delete(keys)
-        await retention.remove_job(self.working_dir, job_id)
+        """Delete the job's working copies, then its objects (the copies go even when the bucket fails)."""
+        await self._copies.remove_job(job_id)
+        failed = await self._delete([f"{job_id}{suffix}" for suffix in retention.JOB_FILE_SUFFIXES])
+        if failed:
+            raise MediaStoreError(f"the {self.describe()} would not delete {', '.join(failed)}")
 
     async def sweep(
-        self, *, max_age_seconds: float, max_bytes: int, now: float, protected: Collection[str]
+        self,
+        *,
+        max_age_seconds: float,
+        max_bytes: int,
+        now: float,
+        protected: Collection[str],
+        taken_down: Collection[str] = (),
     ) -> SweepReport:
         """Retention over the bucket's objects, then over the working copies under the same limits."""
         chosen: list[Entry] = []
@@ -228,15 +253,15 @@ class BucketMedia:
             chosen.extend(entries)
             return []
 
-        report = retention.select(await self._objects(), max_age_seconds, max_bytes, now, protected, choose)
+        report = retention.select(await self._objects(), max_age_seconds, max_bytes, now, protected, choose, taken_down)
         failed = await self._delete([entry.path.name for entry in chosen])
         retention.log_report(report, f"the {self.describe()}")
         if failed:
             log.warning("Retention: %d objects could not be deleted from the %s", len(failed), self.describe())
         for job_id in report.deleted_jobs:
-            await retention.remove_job(self.working_dir, job_id)
-        await retention.sweep(
-            self.working_dir, max_age_seconds=max_age_seconds, max_bytes=max_bytes, now=now, protected=protected
+            await self._copies.remove_job(job_id)
+        await self._copies.sweep(
+            max_age_seconds=max_age_seconds, max_bytes=max_bytes, now=now, protected=protected, taken_down=taken_down
         )
         return report
 

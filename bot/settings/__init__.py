@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bot import dburl
 from bot.errors import ConfigError
 from bot.settings.readers import (
     Invalid,
@@ -478,6 +479,17 @@ class Settings:
     def database_location(self) -> Path | str:
         """The database the bot uses: DATABASE_URL when set (it wins), else the SQLite file at DATABASE_PATH."""
         return self.database_url or self.database_path
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What the log must never show: the tokens and keys, and the database password as written and as read."""
+        return (
+            self.discord_token,
+            self.gateway_api_key,
+            self.media_signing_key,
+            self.media_s3_secret_access_key,
+            *(dburl.password_forms(self.database_url) if self.database_url else ()),
+        )
 
     @property
     def log_level_number(self) -> int:

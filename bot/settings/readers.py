@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
+from bot import dburl
+
 _T = TypeVar("_T")
 _N = TypeVar("_N", int, float)
 _E = TypeVar("_E", bound=Enum)
@@ -117,6 +119,9 @@ def path(raw: str) -> Path:
 
 def postgres_url(raw: str) -> str:
     """A PostgreSQL connection URL naming a host and a database (never echoed back: it may hold a password)."""
+    problem = dburl.problem(raw)
+    if problem is not None:
+        raise Invalid(problem)
     parts = urlsplit(raw)
     if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or parts.path in ("", "/"):
         raise Invalid("must be a URL such as postgresql://reelbot:PASSWORD@db.internal:5432/reelbot")

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from bot.dburl import shown
 from bot.storage.database import Database
-from bot.storage.postgres import PostgresDatabase, where
+from bot.storage.postgres import PostgresDatabase
 from bot.storage.sqlite import SqliteDatabase
 
 log = logging.getLogger(__name__)
 
 
 def describe(location: Path | str) -> str:
-    """The database, said for a log line: a URL without its password (or user), a path as it is."""
+    """The database, said for a log line: a URL without its password, a path as it is."""
     if isinstance(location, Path):
         return f"SQLite at {location}"
-    return f"PostgreSQL at {where(location)}"
+    return f"PostgreSQL at {shown(location)}"
 
 
 async def open_database(location: Path | str) -> Database:

@@ -17,6 +17,7 @@ from typing import Any, Final
 import aiosqlite
 import asyncpg
 
+from bot.dburl import redacted
 from bot.errors import DatabaseCopyError, DatabaseUnavailableError, ExitCode
 from bot.storage.connect import describe
 from bot.storage.database import Database, Session
@@ -110,27 +111,30 @@ async def open_target(url: str) -> Database:
     try:
         return await PostgresDatabase.open(url, max_size=1)
     except DatabaseUnavailableError as exc:
-        raise _unusable(where, exc.__cause__) from exc  # the driver's own error says which way it failed
+        raise _unusable(url, exc.__cause__) from exc  # the driver's own error says which way it failed
     except (asyncpg.PostgresError, RuntimeError) as exc:  # RuntimeError: a schema newer than this release
-        raise DatabaseCopyError(f"--to: {where}: {exc}. Nothing was copied.", ExitCode.USAGE) from exc
+        said = redacted(str(exc), url)
+        raise DatabaseCopyError(f"--to: {where}: {said}. Nothing was copied.", ExitCode.USAGE) from exc
 
 
-def _unusable(where: str, cause: BaseException | None) -> DatabaseCopyError:
-    """Why the target could not be connected to, in words, with the exit code that fits."""
+def _unusable(url: str, cause: BaseException | None) -> DatabaseCopyError:
+    """Why the target could not be connected to, in words (never its password), with the exit code that fits."""
+    where = describe(url)
+    said = redacted(str(cause), url)
     if isinstance(cause, asyncpg.InvalidCatalogNameError):
         return DatabaseCopyError(
-            f"--to: {where} does not exist ({cause}). Nothing was copied. Create it first (createdb).", ExitCode.USAGE
+            f"--to: {where} does not exist ({said}). Nothing was copied. Create it first (createdb).", ExitCode.USAGE
         )
     if isinstance(cause, (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError)):
         return DatabaseCopyError(
-            f"--to: {where} refused the user or password ({cause}). Nothing was copied.", ExitCode.USAGE
+            f"--to: {where} refused the user or password ({said}). Nothing was copied.", ExitCode.USAGE
         )
     if isinstance(cause, asyncpg.PostgresError):
-        return DatabaseCopyError(f"--to: {where}: {cause}. Nothing was copied.", ExitCode.USAGE)
-    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else (str(cause) or type(cause).__name__)
+        return DatabaseCopyError(f"--to: {where}: {said}. Nothing was copied.", ExitCode.USAGE)
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else (said or type(cause).__name__)
     return DatabaseCopyError(
-        f"--to: cannot reach {where} ({reason}). Nothing was copied. Check that the server runs and that the URL "
-        "names its host and port.",
+        f"--to: cannot reach {where} ({redacted(reason, url)}). Nothing was copied. Check that the server runs and "
+        "that the URL names its host and port.",
         ExitCode.UNREACHABLE,
     )
 

@@ -7,10 +7,10 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import asyncpg
 
+from bot import dburl
 from bot.errors import DatabaseUnavailableError
 from bot.storage.database import Database, Dialect, DuplicateKeyError, Params, RoundTrips, Row, Session, to_the_end
 from bot.storage.migrate import PgConnection, migrate_postgresql
@@ -55,13 +55,6 @@ def _arguments(sql: str, params: Params) -> tuple[str, tuple[Any, ...]]:
             raise ValueError(f"named parameters for a statement without :names: {sql[:80]!r}")
         return statement, tuple(params[name] for name in names)
     return statement, tuple(params)
-
-
-def where(url: str) -> str:
-    """Host, port and database of a URL, without its user or password (for logs and messages)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.hostname}{port}{parts.path}"
 
 
 def _changed(status: str) -> int:
@@ -124,9 +117,10 @@ class PostgresDatabase(Database):
         """Connect to the database at ``url`` and bring its schema up to date (one process at a time)."""
         try:
             pool = await asyncpg.create_pool(url, min_size=min(POOL_MIN, max_size), max_size=max_size, reset=_reset)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # ValueError: the URL
             raise DatabaseUnavailableError(
-                f"Cannot connect to the PostgreSQL database at {where(url)} ({exc}): check DATABASE_URL, that the "
+                f"Cannot connect to the PostgreSQL database at {dburl.shown(url)} ({dburl.redacted(str(exc), url)}): "
+                "check DATABASE_URL, that the "
                 "server is running and reachable from here, and that it accepts this user and password."
             ) from exc
         try:

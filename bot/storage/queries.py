@@ -116,6 +116,8 @@ MARK_RESULT_DELETED: Final = "UPDATE jobs SET result_deleted_at = ?, updated_at 
 
 IS_RESULT_DELETED: Final = "SELECT 1 FROM jobs WHERE id = ? AND result_deleted_at IS NOT NULL"
 
+TAKEN_DOWN_SINCE: Final = "SELECT id FROM jobs WHERE result_deleted_at >= ?"
+
 GET_META: Final = "SELECT value FROM meta WHERE key = ?"
 
 SET_META: Final = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"

@@ -221,6 +221,10 @@ class JobStore:
         """Whether the job's result was taken down (its links then answer 410)."""
         return await self._db.scalar(queries.IS_RESULT_DELETED, (job_id,)) is not None
 
+    async def taken_down_since(self, since: float) -> set[str]:
+        """The jobs whose results were taken down at ``since`` or later (their files must go, if any are left)."""
+        return {str(row[0]) for row in await self._db.fetchall(queries.TAKEN_DOWN_SINCE, (since,))}
+
     async def get_meta(self, key: str) -> str | None:
         """A stored installation fact, or None."""
         value = await self._db.scalar(queries.GET_META, (key,))
