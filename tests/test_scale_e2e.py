@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from bot.devtools.gateway import Simulator
-from bot.domain import DeliveryState, JobStatus
+from bot.domain import DeliveryState, Job, JobStatus
 from bot.storage import JobStore
 from bot.storage.connect import open_database
 from bot.storage.guilds import GuildStore, LedgerKind
@@ -230,3 +230,50 @@ async def test_two_shards_and_a_worker_deliver_every_job_once_when_a_shard_is_ki
 def generals(fake: FakeDiscord) -> list[Channel]:
     """The #general channel of each server."""
     return [fake.state.text_channels(guild.id)[0] for guild in fake.guilds]
+
+
+@pytest.mark.sim(task_seconds=0.3)
+async def test_a_delivery_that_outlasts_its_lease_is_posted_once_by_one_of_two_workers(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
+) -> None:
+    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
+    logs.append(front)
+    async with (
+        front,
+        await start_worker(fake, sim, tmp_path, "worker-a", **GLOBAL) as worker_a,
+        await start_worker(fake, sim, tmp_path, "worker-b", **GLOBAL) as worker_b,
+        stores(tmp_path / "reelbot.sqlite3") as (store, _guilds),
+    ):
+        logs += [worker_a, worker_b]
+        # Discord holds the front's thread back: each delivery waits for it, far longer than its 2 s lease.
+        thread_held = fake.hold_requests("POST", re.compile(r"/channels/\d+/messages/\d+/threads$"))
+        rec = await fake.invoke_slash(channel_id=fake.channel().id, options={"prompt": "a long wait", "model": MODEL})
+
+        async def claimed() -> Job | None:
+            jobs = await store.list_by_requester(fake.guild.id, fake.default_user.id)
+            return next((job for job in jobs if job.delivery_state is DeliveryState.DELIVERING), None)
+
+        async def is_claimed() -> bool:
+            return await claimed() is not None
+
+        await eventually(is_claimed, WAIT)
+        first = await claimed()
+        assert first is not None and first.deliver_at is not None and first.lease_holder is not None
+        lease_ends = first.deliver_at  # JOB_LEASE_SECONDS is 2 in tests
+
+        async def renewed_past_its_first_lease() -> bool:
+            job = await store.get(first.id)
+            return job is not None and job.deliver_at is not None and job.deliver_at >= lease_ends + 2.0
+
+        await eventually(renewed_past_its_first_lease, WAIT)
+        thread_held.released.set()
+        text = await private_text(fake, rec, "on its way")
+        thread_id = int(text.split("<#")[1].split(">")[0])
+        await all_delivered(fake, store, {first.id: thread_id})
+        done = await store.get(first.id)
+        assert done is not None
+        assert (done.lease_holder, done.delivery_attempts) == (first.lease_holder, 1)  # never taken over
+        assert videos_everywhere(fake) == 1
+        outputs = [worker_a.output(), worker_b.output()]
+        assert sum(f"Job {first.id}: delivered" in output for output in outputs) == 1
+        assert not any("stopped without posting" in output for output in outputs)

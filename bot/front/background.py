@@ -41,7 +41,9 @@ class Background:
         settings = engine.settings
         self.editor = StatusEditor(client, store=engine.store)
         results = ResultFiles(Encoder(), engine.media, settings.media_link_hours * 3600)
-        delivery = Delivery(client, engine.store, self.editor, audit, results, engine.metrics)
+        delivery = Delivery(
+            client, engine.store, self.editor, audit, results, engine.metrics, lease_seconds=settings.job_lease_seconds
+        )
         self.poller = engine.poller(
             origin=ORIGIN, deliver=delivery, on_change=self.editor.on_change, settle=delivery.settle
         )
