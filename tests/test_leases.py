@@ -40,12 +40,16 @@ START = 1_000.0
 MODEL = "veo-3.1-fast-generate-preview"
 
 
-def poll_lease(now: float, holder: str) -> Claim:
-    return functools.partial(lifecycle.lease_poll, until=now + LEASE, holder=holder)
+async def take_poll(store: JobStore, clock: FakeClock, holder: str) -> list[Job]:
+    """The jobs whose poll is due now, claimed by ``holder`` for a lease."""
+    lease: Claim = functools.partial(lifecycle.lease_poll, until=clock.now + LEASE, holder=holder)
+    return await store.claim_due("discord", clock.now, 1, lease)
 
 
-def delivery_lease(now: float, holder: str) -> Claim:
-    return functools.partial(lifecycle.lease_delivery, now=now, until=now + LEASE, holder=holder)
+async def take_delivery(store: JobStore, clock: FakeClock, holder: str) -> list[Job]:
+    """The jobs due for delivery now, claimed by ``holder`` for a lease."""
+    lease: Claim = functools.partial(lifecycle.lease_delivery, now=clock.now, until=clock.now + LEASE, holder=holder)
+    return await store.claim_deliveries("discord", clock.now, 1, lease)
 
 
 @pytest.fixture
@@ -89,9 +93,9 @@ async def test_a_delivery_whose_lease_passed_renews_and_records_nothing(
 ) -> None:
     first, second = processes
     job = await finished_job(first, clock)
-    (mine,) = await first.claim_deliveries("discord", clock.now, 1, delivery_lease(clock.now, "first"))
+    (mine,) = await take_delivery(first, clock, "first")
     clock.advance(LEASE)  # the first process stalls for a whole lease
-    (theirs,) = await second.claim_deliveries("discord", clock.now, 1, delivery_lease(clock.now, "second"))
+    (theirs,) = await take_delivery(second, clock, "second")
     assert (theirs.id, theirs.delivery_attempts, theirs.maybe_delivered) == (job.id, 2, True)
 
     assert await first.renew_lease(mine, clock.now + LEASE) is False
@@ -117,12 +121,12 @@ async def test_a_renewed_delivery_lease_is_not_taken_over(
 ) -> None:
     first, second = processes
     job = await finished_job(first, clock)
-    (mine,) = await first.claim_deliveries("discord", clock.now, 1, delivery_lease(clock.now, "first"))
+    (mine,) = await take_delivery(first, clock, "first")
     for _ in range(4):  # the delivery takes four leases' time, renewing every third of one
         for _ in range(3):
             clock.advance(LEASE / 3)
             assert await first.renew_lease(mine, clock.now + LEASE) is True
-        assert await second.claim_deliveries("discord", clock.now, 1, delivery_lease(clock.now, "second")) == []
+        assert await take_delivery(second, clock, "second") == []
 
     assert await first.apply_held(lifecycle.delivered(mine, 111, clock.now), "first") == 0.0
     stored = await second.get(job.id)
@@ -139,9 +143,9 @@ async def test_a_poll_whose_lease_passed_writes_nothing_over_the_new_holders(
 ) -> None:
     first, second = processes
     job = await running_job(first, clock)
-    (mine,) = await first.claim_due("discord", clock.now, 1, poll_lease(clock.now, "first"))
+    (mine,) = await take_poll(first, clock, "first")
     clock.advance(LEASE)  # a download that outlives the lease
-    (theirs,) = await second.claim_due("discord", clock.now, 1, poll_lease(clock.now, "second"))
+    (theirs,) = await take_poll(second, clock, "second")
     assert theirs.id == job.id
 
     assert await first.renew_lease(mine, clock.now + LEASE) is False
@@ -159,11 +163,11 @@ async def test_a_renewed_poll_lease_is_not_taken_over_and_a_cancel_ends_it(
 ) -> None:
     first, second = processes
     job = await running_job(first, clock)
-    (mine,) = await first.claim_due("discord", clock.now, 1, poll_lease(clock.now, "first"))
+    (mine,) = await take_poll(first, clock, "first")
     for _ in range(3):
         clock.advance(LEASE * 2 / 3)
         assert await first.renew_lease(mine, clock.now + LEASE) is True
-        assert await second.claim_due("discord", clock.now, 1, poll_lease(clock.now, "second")) == []
+        assert await take_poll(second, clock, "second") == []
 
     await second.apply(lifecycle.cancel(job, 42, clock.now))  # a member cancels through the other process
     assert await first.renew_lease(mine, clock.now + LEASE) is False  # the poll has nothing left to do
