@@ -19,6 +19,15 @@ class DatabaseUnavailableError(ReelbotError):
     """The database could not be reached at start; the message names it (never its password) and what to check."""
 
 
+class LeaseLostError(ReelbotError):
+    """This process's lease on a job ran out and another process took the job over (or the job moved on): the work
+    under way stops, writing and posting nothing."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id}: its lease is no longer this process's")
+        self.job_id = job_id
+
+
 class UserFacingError(ReelbotError):
     """An error whose message is safe and useful to show the person who caused it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -94,3 +95,28 @@ async def test_stored_patterns_re2_cannot_run_are_not_applied_and_reported_once(
     finally:
         again.close()
     assert [v for v, _ in await guilds.entries(GUILD, ListKind.BLOCKED_REGEX)] == ["(?<=blood)bath", "gore+"]
+
+
+async def test_two_processes_marking_inactive_patterns_at_once_each_mark_them_once(
+    moderation: ModerationService, guilds: GuildStore, database_location: Path | str
+) -> None:
+    patterns = [f"(?<=blood)bath{n}" for n in range(20)]
+    for pattern in patterns:
+        await guilds.add_to_list(GUILD, ListKind.BLOCKED_REGEX, pattern)
+    other_db = await open_database(database_location)  # a second process, with connections of its own
+    other = ModerationService(GuildStore(other_db, lambda: 1_001.0))
+    try:
+        (mine, my_mark), (theirs, their_mark) = await asyncio.gather(
+            moderation.mark_inactive_reported(GUILD, patterns), other.mark_inactive_reported(GUILD, patterns)
+        )
+        assert sorted(mine + theirs) == sorted(patterns)  # each pattern is told by exactly one of them
+        assert (my_mark, their_mark) == (1_000.0, 1_001.0)
+        assert await moderation.unreported_inactive_patterns() == {}
+
+        # The other could not post its notice (no log channel): it gives its patterns back, and only those.
+        await other.unmark_inactive_reported(GUILD, theirs + mine, their_mark)
+        assert sorted(p for p, _ in (await moderation.unreported_inactive_patterns()).get(GUILD, [])) == sorted(theirs)
+        assert await other.mark_inactive_reported(GUILD, patterns) == (sorted(theirs, key=patterns.index), 1_001.0)
+    finally:
+        other.close()
+        await other_db.close()

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from bot.devtools.gateway import Simulator
-from bot.domain import DeliveryState, JobStatus
+from bot.domain import DeliveryState, Job, JobStatus
 from bot.storage import JobStore
 from bot.storage.connect import open_database
 from bot.storage.guilds import GuildStore, LedgerKind
@@ -78,6 +78,24 @@ async def start_front(fake: FakeDiscord, sim: Simulator, tmp_path: Path, name: s
     return proc
 
 
+@contextlib.asynccontextmanager
+async def front_and_workers(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess], *names: str, **worker_env: str
+) -> AsyncIterator[tuple[list[BotProcess], JobStore, GuildStore]]:
+    """A front that only answers Discord and workers (one per name) on one SQLite file, with the test's view of it."""
+    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
+    logs.append(front)
+    async with contextlib.AsyncExitStack() as running:
+        await running.enter_async_context(front)
+        workers = [
+            await running.enter_async_context(await start_worker(fake, sim, tmp_path, name, **GLOBAL, **worker_env))
+            for name in names
+        ]
+        logs.extend(workers)
+        store, guilds = await running.enter_async_context(stores(tmp_path / "reelbot.sqlite3"))
+        yield workers, store, guilds
+
+
 async def started(fake: FakeDiscord, channel: Channel, prompt: str) -> tuple[str, int]:
     """Start a job in ``channel``; return its id and its thread's id once it is on its way."""
     rec = await fake.invoke_slash(channel_id=channel.id, options={"prompt": prompt, "model": MODEL})
@@ -123,14 +141,9 @@ async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it
     fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
 ) -> None:
     port = free_port()
-    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
-    logs.append(front)
-    async with (
-        front,
-        await start_worker(fake, sim, tmp_path, **GLOBAL, METRICS_LISTEN=f"127.0.0.1:{port}") as worker,
-        stores(tmp_path / "reelbot.sqlite3") as (store, guilds),
-    ):
-        logs.append(worker)
+    processes = front_and_workers(fake, sim, tmp_path, logs, "worker", METRICS_LISTEN=f"127.0.0.1:{port}")
+    async with processes as ([worker], store, guilds):
+        front = logs[0]
         async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as response:
             health = await response.json()
         assert response.status == 200, health
@@ -150,14 +163,7 @@ async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it
 async def test_a_worker_waits_for_the_front_to_open_the_thread(
     fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
 ) -> None:
-    front = await start_front(fake, sim, tmp_path, "front", PROCESS_ROLE="front")
-    logs.append(front)
-    async with (
-        front,
-        await start_worker(fake, sim, tmp_path, **GLOBAL) as worker,
-        stores(tmp_path / "reelbot.sqlite3") as (store, _guilds),
-    ):
-        logs.append(worker)
+    async with front_and_workers(fake, sim, tmp_path, logs, "worker") as ([worker], store, _guilds):
         # Discord holds the front's thread back for 2 s; the video is ready well before, at the worker.
         fake.inject_rate_limit("POST", re.compile(r"/channels/\d+/messages/\d+/threads$"), retry_after=2.0)
         jobs = dict([await started(fake, fake.channel(), "a thread held back")])
@@ -223,3 +229,42 @@ async def test_two_shards_and_a_worker_deliver_every_job_once_when_a_shard_is_ki
 def generals(fake: FakeDiscord) -> list[Channel]:
     """The #general channel of each server."""
     return [fake.state.text_channels(guild.id)[0] for guild in fake.guilds]
+
+
+@pytest.mark.sim(task_seconds=0.3)
+async def test_a_delivery_that_outlasts_its_lease_is_posted_once_by_one_of_two_workers(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
+) -> None:
+    async with front_and_workers(fake, sim, tmp_path, logs, "worker-a", "worker-b") as (workers, store, _guilds):
+        # Discord holds the front's thread back: each delivery waits for it, far longer than its 2 s lease.
+        thread_held = fake.hold_requests("POST", re.compile(r"/channels/\d+/messages/\d+/threads$"))
+        rec = await fake.invoke_slash(channel_id=fake.channel().id, options={"prompt": "a long wait", "model": MODEL})
+
+        async def claimed() -> Job | None:
+            jobs = await store.list_by_requester(fake.guild.id, fake.default_user.id)
+            return next((job for job in jobs if job.delivery_state is DeliveryState.DELIVERING), None)
+
+        async def is_claimed() -> bool:
+            return await claimed() is not None
+
+        await eventually(is_claimed, WAIT)
+        first = await claimed()
+        assert first is not None and first.deliver_at is not None and first.lease_holder is not None
+        lease_ends = first.deliver_at  # JOB_LEASE_SECONDS is 2 in tests
+
+        async def renewed_past_its_first_lease() -> bool:
+            job = await store.get(first.id)
+            return job is not None and job.deliver_at is not None and job.deliver_at >= lease_ends + 2.0
+
+        await eventually(renewed_past_its_first_lease, WAIT)
+        thread_held.released.set()
+        text = await private_text(fake, rec, "on its way")
+        thread_id = int(text.split("<#")[1].split(">")[0])
+        await all_delivered(fake, store, {first.id: thread_id})
+        done = await store.get(first.id)
+        assert done is not None
+        assert (done.lease_holder, done.delivery_attempts) == (first.lease_holder, 1)  # never taken over
+        assert videos_everywhere(fake) == 1
+        outputs = [worker.output() for worker in workers]
+        assert sum(f"Job {first.id}: delivered" in output for output in outputs) == 1
+        assert not any("stopped without posting" in output for output in outputs)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.devtools.gateway import Simulator
+from bot.storage.connect import open_database
+from bot.storage.guilds import GuildStore, ListKind
 from tests.botproc import WAIT, BotProcess, bot_env, has_video, private_text
 from tests.fakediscord import Channel, FakeDiscord, GuildSpec, InteractionRecord
 from tests.helpers import eventually, free_port
@@ -177,3 +180,36 @@ async def test_too_few_shards_stop_the_bot_saying_to_raise_the_count(sim: Simula
             assert await bot.wait(within=WAIT) == 2
     assert "Discord requires more shards" in bot.output() and "DISCORD_SHARD_COUNT" in bot.output()
     assert "Traceback" not in bot.output().split("Discord requires more shards")[1]
+
+
+async def test_inactive_patterns_are_told_once_per_server_however_many_processes_connect_its_shard(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    # Each server has a log channel and a stored pattern the regex engine cannot run (from before it matched on RE2).
+    log_channels: dict[int, int] = {}
+    db = await open_database(tmp_path / "reelbot.sqlite3")
+    guilds = GuildStore(db, time.time)
+    for guild in fake.guilds:
+        log_channels[guild.id] = fake.create_channel(guild.id, "reelbot-log").id
+        await guilds.set_log_channel(guild.id, log_channels[guild.id])
+        await guilds.add_to_list(guild.id, ListKind.BLOCKED_REGEX, "(?<=blood)bath")
+    await db.close()
+
+    # Shard 0's process, shard 1's, and a third connecting both (another deployment of the same shards) start at once.
+    both = bot_env(
+        fake, sim, tmp_path, DISCORD_DEV_GUILD_ID="", DISCORD_SHARD_COUNT=str(SHARDS), DISCORD_SHARD_IDS="0-1"
+    )
+    processes = [
+        BotProcess(shard_env(fake, sim, tmp_path, 0), tmp_path, name="shard0"),
+        BotProcess(shard_env(fake, sim, tmp_path, 1), tmp_path, name="shard1"),
+        BotProcess(both, tmp_path, name="both"),
+    ]
+    async with processes[0], processes[1], processes[2]:
+        for proc in processes:  # each has looked at every server it connects, and told those it marked first
+            await eventually(lambda: "Stored patterns that are not applied: told" in proc.output(), WAIT)  # noqa: B023
+        told = [int(p.output().split("not applied: told ")[1].split(" ")[0]) for p in processes]
+    for guild_id, channel_id in log_channels.items():
+        notices = [m for m in fake.messages(channel_id) if "kept but not applied" in str(m.embeds)]
+        assert len(notices) == 1, guild_id
+    assert sum(told) == len(log_channels)
+    assert told[1] <= 1  # shard 1's process tells Beta at most: Alpha is not on its shard

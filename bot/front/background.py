@@ -36,7 +36,15 @@ class Background:
     def __init__(self, engine: Engine, client: discord.Client, audit: AuditLog, queue: QueueRunner) -> None:
         settings = engine.settings
         self.editor = StatusEditor(client, store=engine.store)
-        delivery = Delivery(client, engine.store, self.editor, audit, ResultFiles.of(engine), engine.metrics)
+        delivery = Delivery(
+            client,
+            engine.store,
+            self.editor,
+            audit,
+            ResultFiles.of(engine),
+            engine.metrics,
+            lease_seconds=settings.job_lease_seconds,
+        )
         self.queue = queue
 
         async def on_change(job: Job, became_slow: bool) -> None:

@@ -116,12 +116,24 @@ class VideoBot(commands.AutoShardedBot):
     async def report_inactive_patterns(self, guild_id: int | None = None) -> None:
         """Tell each server's audit log once (of one server, or all) which stored patterns are not applied, and why.
 
-        A server without a log channel is told when it gets one.
+        Once per deployment: only the process connected to the server's shard tells it, and only what it marked as
+        reported first (several processes may connect the same shards; each pattern is marked by one). A server
+        without a log channel is told when it gets one.
         """
         moderation = self.engine.moderation
+        servers = 0
         for guild, patterns in (await moderation.unreported_inactive_patterns(guild_id)).items():
-            if await self.audit.notice_now(guild, inactive_patterns_text(patterns)):
-                await moderation.mark_inactive_reported(guild, [pattern for pattern, _ in patterns])
+            if not self.engine.settings.connects_shard_of(guild):
+                continue  # the process connected to that server's shard tells it
+            marked, mark = await moderation.mark_inactive_reported(guild, [pattern for pattern, _ in patterns])
+            told = [(pattern, problem) for pattern, problem in patterns if pattern in marked]
+            if not told:
+                continue  # another process on the same shard is telling it
+            if await self.audit.notice_now(guild, inactive_patterns_text(told)):
+                servers += 1
+            else:
+                await moderation.unmark_inactive_reported(guild, marked, mark)
+        log.debug("Stored patterns that are not applied: told %d server(s) of this process's shards", servers)
 
     async def close(self) -> None:
         """Stop taking commands, stop the background services, then disconnect."""

@@ -18,6 +18,7 @@ from typing import Any, Final
 import discord
 
 from bot.domain import DeliveryState, Job, JobStatus
+from bot.errors import LeaseLostError
 from bot.front import private, render
 from bot.front.audit import AuditLog
 from bot.front.buttons import retry_view
@@ -59,6 +60,8 @@ class Delivery:
         audit: AuditLog,
         results: ResultFiles,
         metrics: Metrics,
+        *,
+        lease_seconds: float,
     ) -> None:
         self._client = client
         self._store = store
@@ -66,12 +69,18 @@ class Delivery:
         self._audit = audit
         self._results = results
         self._metrics = metrics
+        self._lease = lease_seconds  # JOB_LEASE_SECONDS: how long claiming a post keeps it this process's
         self._posted: dict[str, tuple[Job, str]] = {}  # job id -> (job, result link), from the post to settle()
         self._upload_limits: dict[int, tuple[int, float]] = {}  # guild id -> (bytes, when asked), without the cache
 
     async def __call__(self, job: Job) -> int | None:
-        """Post the result or the failure; return the posted message's id. Raising means 'try again later'."""
-        job = await self._set_up(job)
+        """Post the result or the failure; return the posted message's id. Raising means 'try again later'.
+
+        ``job`` is as the poller claimed it. Nothing goes out unless this process still holds its lease then (its
+        holder claims the post first): one whose lease passed to another process raises LeaseLostError instead.
+        """
+        claimed = job
+        job = await self._set_up(claimed)
         self._editor.forget(job.id)
         if not job.status.is_terminal or job.delivery_state not in (DeliveryState.PENDING, DeliveryState.DELIVERING):
             return job.result_message_id  # nothing (more) to deliver: already handed over, or not finished
@@ -81,12 +90,14 @@ class Delivery:
             # Nothing is posted, whatever the gateway made: settle() shows who cancelled on the status message.
             link = render.message_link(job.guild_id, job.channel_id, job.status_message_id)
             if not job.maybe_delivered:  # an earlier, cut-off hand-over may have logged it already
+                await self._claim_post(claimed)
                 self._audit.cancelled(job, link)
             return None
         targets = await self._targets(job)
         posted = await self._already_posted(targets, job) if job.maybe_delivered else None
         if posted is None:
             kind, compose = await self._compose(job)
+            await self._claim_post(claimed)
             async with self._editor.posting():
                 posted = await (self._post_private(job, compose) if job.private else self._post(targets, job, compose))
             if posted is None:  # private, and neither its DMs nor its reply took it: /video status says where it is
@@ -100,13 +111,24 @@ class Delivery:
         self._posted[job.id] = (job, _link(job, posted))
         return posted.id
 
-    async def _set_up(self, job: Job) -> Job:
-        """The job as stored once its creator (any process) has shown it: the thread it opened is known then."""
+    async def _set_up(self, claimed: Job) -> Job:
+        """The job as stored once its creator (any process) has shown it: the thread it opened is known then.
+
+        The wait ends early when the job's lease is found to have passed to another process.
+        """
         while True:
-            job = await self._store.get(job.id) or job
+            job = await self._store.get(claimed.id) or claimed
+            if job.lease_holder != claimed.lease_holder:
+                raise LeaseLostError(job.id)
             if not lifecycle.setting_up(job, time.time()):
                 return job
             await asyncio.sleep(SETUP_CHECK_SECONDS)
+
+    async def _claim_post(self, claimed: Job) -> None:
+        """Make sure the lease is still this process's, for a lease's length, right before posting; the poller
+        keeps renewing it until the post is recorded. Another process takes the job over only once it runs out."""
+        if not await self._store.renew_lease(claimed, time.time() + self._lease):
+            raise LeaseLostError(claimed.id)
 
     async def settle(self, job: Job, message_id: int | None) -> None:
         """After the post, outside the delivery slots: mark the status message done, linking the result."""

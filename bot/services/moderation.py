@@ -175,9 +175,14 @@ class ModerationService:
                 found.setdefault(guild, []).append((pattern, problem))
         return found
 
-    async def mark_inactive_reported(self, guild_id: int, patterns: Sequence[str]) -> None:
-        """Record that the server's audit log was told about these patterns, so it is told once."""
-        await self.store.mark_patterns_reported(guild_id, patterns)
+    async def mark_inactive_reported(self, guild_id: int, patterns: Sequence[str]) -> tuple[list[str], float]:
+        """Record, before telling it, that the server's audit log is told about these patterns, so it is told once
+        (by one process of several). Returns the patterns this call marked, which it is to tell, and the mark."""
+        return await self.store.mark_patterns_reported(guild_id, patterns)
+
+    async def unmark_inactive_reported(self, guild_id: int, patterns: Sequence[str], mark: float) -> None:
+        """The server could not be told of these patterns after all (no log channel): it is told another time."""
+        await self.store.unmark_patterns_reported(guild_id, patterns, mark)
 
     async def pause_for_gateway(self, kind: ErrorKind) -> bool:
         """Pause all new submissions after the gateway rejected the key or ran out of balance.

@@ -13,7 +13,7 @@ from typing import Final
 import aiohttp
 
 from bot.domain import DeliveryState, Job, JobStatus, Transition
-from bot.errors import GatewayError, GatewayUnavailableError
+from bot.errors import GatewayError, GatewayUnavailableError, LeaseLostError
 from bot.gateway.client import GatewayClient
 from bot.gateway.download import ResultRules, download_result
 from bot.media.store import MediaStore, MediaStoreError
@@ -30,6 +30,8 @@ IDLE_CHECK_SECONDS: Final = 2.0
 DELIVERY_CONCURRENCY: Final = 4
 # What this process learnt of the gateway's refresh loop is merged with the store's (other processes') this often.
 CLOCK_SYNC_SECONDS: Final = 5.0
+# A job's lease is renewed this many times in each of its lengths while this process works on it.
+RENEWALS_PER_LEASE: Final = 3
 UNSTORED_MESSAGE: Final = (
     "The finished video could not be stored in the bot's object storage. The operator needs to check MEDIA_S3_* "
     "(`python -m bot check` says what is wrong)."
@@ -39,7 +41,8 @@ Deliver = Callable[[Job], Awaitable[int | None]]
 """Hands a finished job (succeeded or failed) to its recipient; returns the posted message id, if any.
 
 ``job.maybe_delivered`` is true when an earlier attempt was cut off and may have delivered already.
-Raising means "try again later".
+Raising means "try again later", except LeaseLostError: the job's lease passed to another process (``job`` is as
+claimed, its ``lease_holder`` this process), and this attempt stops without posting or counting as failed.
 """
 
 Settle = Callable[[Job, int | None], Awaitable[None]]
@@ -231,7 +234,7 @@ class Poller:
 
         async def wrapped() -> None:
             try:
-                await work
+                await self._holding(job, work, kind)
             finally:
                 self._working.discard(key)
                 if kind == "poll":
@@ -243,6 +246,63 @@ class Poller:
         task = asyncio.create_task(wrapped())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    async def _holding(self, job: Job, work: Coroutine[None, None, None], kind: str) -> None:
+        """Do the work on a claimed job, renewing its lease every third of its length until the work ends.
+
+        A poll whose lease is lost (it ran out, and another process took the job over; or the job was cancelled)
+        stops at once: nothing it found is written. A delivery notices at its next step instead (its set-up wait,
+        the claim of its post, its writes each check that the lease is still this process's), so that a post under
+        way is never cut off half-sent.
+        """
+        task = asyncio.ensure_future(work)
+        try:
+            while not (await asyncio.wait({task}, timeout=self._lease / RENEWALS_PER_LEASE))[0]:
+                if not await self._renew(job, kind):
+                    if kind == "poll":
+                        task.cancel()
+                    break
+            await asyncio.wait({task})
+        finally:
+            if not task.done():  # cancelled from outside (shutdown): the work stops with it
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if not task.cancelled():
+            task.result()  # what the work raised is raised here, as before
+
+    async def _renew(self, job: Job, kind: str) -> bool:
+        """Renew this process's lease on ``job``; False once it is no longer this process's."""
+        try:
+            held = await self._store.renew_lease(job, self._clock() + self._lease)
+        except Exception:
+            # The writes check the lease anyway: at worst it runs out and another process takes over.
+            log.warning("Job %s: could not renew its lease; trying again", job.id, exc_info=True)
+            return True
+        if not held:
+            log.warning(
+                "Job %s: its lease is no longer this process's (another process took the job over, or the job moved "
+                "on); stopping its %s",
+                job.id,
+                "poll" if kind == "poll" else "delivery",
+            )
+        return held
+
+    async def _write(self, change: Transition, what: str) -> float | None:
+        """Record what this process did with a job it holds; None when it was not recorded (and why is logged)."""
+        try:
+            committed = await self._store.apply_held(change, self._holder)
+        except Exception:
+            log.exception("Job %s: could not record the %s; it comes back after its lease", change.job.id, what)
+            return None
+        if committed is None:
+            log.warning(
+                "Job %s: the %s was not recorded: the job is no longer %s under this process's lease (another "
+                "process took it over, or it was cancelled)",
+                change.job.id,
+                what,
+                change.before.status,
+            )
+        return committed
 
     async def _sleep_until_due(self) -> None:
         now = self._clock()
@@ -267,12 +327,10 @@ class Poller:
             change = lifecycle.poll_failed(job, problem, self._clock(), self._policy)
         updated, notify = change.job, change.notify
         self._learn_clock(job, updated)
-        try:
-            # Only over the state this poll read: the give-up of an unsent job must not undo a submit.
-            committed = await self._store.apply(change)
-        except Exception:
-            log.exception("Job %s: could not record the poll; it comes back after its lease", job.id)
-            return
+        # Only over the state this poll read: the give-up of an unsent job must not undo a submit.
+        committed = await self._write(change, "poll")
+        if committed is None:
+            return  # nothing of it counts: another process's poll (or the cancel) is what the job shows
         self._metrics.credits_spent.inc(committed)
         if updated.status != job.status or updated.status.is_terminal:
             log.info("Job %s: %s -> %s (task %s)", job.id, job.status, updated.status, updated.task_id)
@@ -322,11 +380,18 @@ class Poller:
     async def _deliver_job(self, job: Job) -> None:
         try:
             message_id = await self._deliver(job)
+        except LeaseLostError:
+            log.warning(
+                "Job %s: delivery attempt %d stopped without posting: its lease passed to another process",
+                job.id,
+                job.delivery_attempts,
+            )
+            return  # not a failed attempt: the new holder's is the one that counts
         except Exception:
             log.exception("Job %s: delivery attempt %d failed", job.id, job.delivery_attempts)
             failed = lifecycle.delivery_failed(job, self._clock())
-            await self._store.apply(failed)
-            if failed.job.delivery_state is DeliveryState.FAILED:
+            written = await self._write(failed, "failed delivery") is not None
+            if written and failed.job.delivery_state is DeliveryState.FAILED:
                 self._metrics.delivered("failed")
                 log.error("Job %s: gave up delivering after %d attempts", job.id, job.delivery_attempts)
             return
@@ -344,8 +409,9 @@ class Poller:
         await self._record_delivered(job, message_id)
 
     async def _record_delivered(self, job: Job, message_id: int | None) -> None:
-        await self._store.apply(lifecycle.delivered(job, message_id, self._clock()))
-        log.info("Job %s: delivered (%s)", job.id, job.status)
+        # Not recorded (the lease passed meanwhile): the new holder looks before posting, finds this post, records it.
+        if await self._write(lifecycle.delivered(job, message_id, self._clock()), "delivery") is not None:
+            log.info("Job %s: delivered (%s)", job.id, job.status)
 
 
 def change_span(before: Job, after: Job) -> RefreshWindow | None:

@@ -61,9 +61,15 @@ WHERE kind = 'blocked_regex' AND inactive_reported_at IS NULL AND (CAST(:guild A
 ORDER BY guild_id, created_at, value
 """
 
+# Claimed by the process that tells the server (the row changes for one process only); given back if it could not.
 MARK_PATTERN_REPORTED: Final = """
 UPDATE guild_lists SET inactive_reported_at = ?
 WHERE guild_id = ? AND kind = 'blocked_regex' AND value = ? AND inactive_reported_at IS NULL
+"""
+
+UNMARK_PATTERN_REPORTED: Final = """
+UPDATE guild_lists SET inactive_reported_at = NULL
+WHERE guild_id = ? AND kind = 'blocked_regex' AND value = ? AND inactive_reported_at = ?
 """
 
 # Allowance spending excludes the bonus part and anything before an admin's reset; pools count everything.

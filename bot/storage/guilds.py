@@ -210,11 +210,22 @@ class GuildStore:
         rows = await self._db.fetchall(q.UNREPORTED_PATTERNS, {"guild": guild_id})
         return [(int(r[0]), str(r[1])) for r in rows]
 
-    async def mark_patterns_reported(self, guild_id: int, patterns: Sequence[str]) -> None:
-        """Record that the server was told these patterns cannot be used."""
+    async def mark_patterns_reported(self, guild_id: int, patterns: Sequence[str]) -> tuple[list[str], float]:
+        """Record that the server is told these patterns cannot be used; return those this call marked (not those
+        another process marked first), and the mark, for ``unmark_patterns_reported``."""
+        marked: list[str] = []
+        now = self._clock()
         async with self._db.transaction() as tx:
             for pattern in patterns:
-                await tx.execute(q.MARK_PATTERN_REPORTED, (self._clock(), guild_id, pattern))
+                if await tx.execute(q.MARK_PATTERN_REPORTED, (now, guild_id, pattern)):
+                    marked.append(pattern)
+        return marked, now
+
+    async def unmark_patterns_reported(self, guild_id: int, patterns: Sequence[str], mark: float) -> None:
+        """Take back a mark (the server could not be told after all): it is told another time."""
+        async with self._db.transaction() as tx:
+            for pattern in patterns:
+                await tx.execute(q.UNMARK_PATTERN_REPORTED, (guild_id, pattern, mark))
 
     async def list_note(self, guild_id: int, kind: ListKind, value: str) -> tuple[bool, str | None]:
         """Whether ``value`` is listed, and its note."""

@@ -27,13 +27,16 @@ SELECT_JOB: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 SELECT_JOB_BY_TASK: Final = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE task_id = ? ORDER BY created_at DESC LIMIT 1"
 
 
-def update_job(columns: Iterable[str]) -> str:
-    """Write the named columns of one job (then its id and the status the change was made from).
+def update_job(columns: Iterable[str], *, held: bool = False) -> str:
+    """Write the named columns of one job (then its id, the status the change was made from and, when ``held``, the
+    lease holder writing it).
 
     Only while the job is still in that status: a give-up and a submit cannot both win, and an outcome is
-    recorded (and its credits settled) once.
+    recorded (and its credits settled) once. Held, only while the writer still holds the job's lease: a poller or
+    deliverer whose lease ran out and passed to another process writes nothing over the new holder's work.
     """
-    return "UPDATE jobs SET " + ", ".join(f"{column} = ?" for column in columns) + " WHERE id = ? AND status = ?"
+    sql = "UPDATE jobs SET " + ", ".join(f"{column} = ?" for column in columns) + " WHERE id = ? AND status = ?"
+    return sql + " AND lease_holder = ?" if held else sql
 
 
 # Jobs whose poll is due, earliest first. The claimer's own jobs in hand (a JSON list) are skipped: their lease
@@ -72,6 +75,16 @@ SELECT_DELIVERIES_DUE: Final = {
     Dialect.SQLITE: _DELIVERIES_DUE.format(each=_EACH_SQLITE),
     Dialect.POSTGRESQL: _DELIVERIES_DUE.format(each=_EACH_POSTGRESQL) + _SKIP_LOCKED,
 }
+
+# A holder renews its lease while it works: a poll's (its next poll time) while the job is still in the status it
+# was claimed in, a delivery's while it is still being delivered. No row changed: the lease is no longer its own.
+RENEW_POLL_LEASE: Final = (
+    "UPDATE jobs SET next_poll_at = ? WHERE id = ? AND lease_holder = ? AND status = ? AND next_poll_at IS NOT NULL"
+)
+
+RENEW_DELIVERY_LEASE: Final = (
+    "UPDATE jobs SET deliver_at = ? WHERE id = ? AND lease_holder = ? AND delivery_state = 'delivering'"
+)
 
 NEXT_DELIVERY_AT: Final = "SELECT MIN(deliver_at) FROM jobs WHERE deliver_at IS NOT NULL AND origin = ?"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
 
-from bot.domain import Job, JobStatus, Notify, PrivateReply, Refund, Settle, Strike, Transition
+from bot.domain import DeliveryState, Job, JobStatus, Notify, PrivateReply, Refund, Settle, Strike, Transition
 from bot.storage import job_rows, queries
 from bot.storage.connect import open_database
 from bot.storage.database import Database, DuplicateKeyError, Session
@@ -137,12 +137,36 @@ class JobStore:
         Nothing is written or carried out unless the stored job is still in the status the transition started
         from. Returns the credits a settlement committed (0 otherwise).
         """
+        return await self._carry_out(transition) or 0.0
+
+    async def apply_held(self, transition: Transition, holder: str) -> float | None:
+        """``apply`` for the holder of the job's lease: only while ``holder`` still holds it (a lease that ran out
+        may have passed to another process, whose work this must not overwrite).
+
+        Returns the credits a settlement committed (0 otherwise), or None when nothing was written.
+        """
+        return await self._carry_out(transition, holder)
+
+    async def _carry_out(self, transition: Transition, holder: str | None = None) -> float | None:
         if all(isinstance(effect, Notify) for effect in transition.effects):
             # Nothing but the job's own row: one UPDATE is atomic on its own.
             async with self._db.session() as session:
-                return await self._apply(session, transition)
+                return await self._apply(session, transition, holder=holder)
         async with self._db.transaction() as tx:
-            return await self._apply(tx, transition)
+            return await self._apply(tx, transition, holder=holder)
+
+    async def renew_lease(self, claimed: Job, until: float) -> bool:
+        """Extend the lease ``claimed`` holds (as its claim left it: its holder, and a poll's or a delivery's lease)
+        to ``until``. False when it no longer holds it: another process took the job over, or it moved on (cancelled,
+        finished, delivered)."""
+        if claimed.lease_holder is None:
+            raise ValueError(f"job {claimed.id}: not claimed, so it holds no lease")
+        if claimed.delivery_state is DeliveryState.DELIVERING:
+            renewed = await self._db.execute(queries.RENEW_DELIVERY_LEASE, (until, claimed.id, claimed.lease_holder))
+        else:
+            held = (until, claimed.id, claimed.lease_holder, claimed.status.value)
+            renewed = await self._db.execute(queries.RENEW_POLL_LEASE, held)
+        return renewed > 0
 
     async def claim_due(
         self, origin: str, now: float, limit: int, claim: Claim, skip: Collection[str] = ()
@@ -351,18 +375,25 @@ class JobStore:
                 await self._apply(tx, transition)
         return [transition.job for transition in claims]
 
-    async def _apply(self, tx: Session, transition: Transition) -> float:
+    async def _apply(self, tx: Session, transition: Transition, *, holder: str | None = None) -> float | None:
+        """Write the transition; None when the job was no longer as it started (or, with ``holder``, held by it)."""
         before, job = transition.before, transition.job
         changed = job_rows.changes(before, job)
-        written = not changed or await tx.execute(
-            queries.update_job(changed), (*changed.values(), job.id, before.status.value)
-        )
+        if holder is not None:
+            written = await tx.execute(
+                queries.update_job(changed or ("lease_holder",), held=True),
+                (*(changed.values() if changed else (holder,)), job.id, before.status.value, holder),
+            )
+        else:
+            written = not changed or await tx.execute(
+                queries.update_job(changed), (*changed.values(), job.id, before.status.value)
+            )
         if not written:
-            if job.status.is_terminal:
+            if job.status.is_terminal and holder is None:
                 log.warning(
                     "Job %s: no longer %s; this outcome (%s) was not recorded", job.id, before.status, job.status
                 )
-            return 0.0
+            return None
         committed = 0.0
         for effect in transition.effects:
             match effect:

@@ -267,6 +267,11 @@ class FakeDiscord(FakeServer, InteractionsMixin):
         """The next ``times`` matching requests answer 429 with ``retry_after`` (and are not carried out)."""
         return self.faults.add(Fault(method.upper(), path, "rate_limit", times, 429, retry_after, is_global))
 
+    def hold_requests(self, method: str, path: str | re.Pattern[str], *, times: int = 1) -> Fault:
+        """The next ``times`` matching requests wait, unanswered, until ``fault.released`` is set; then they are
+        carried out and answered as usual."""
+        return self.faults.add(Fault(method.upper(), path, "held", times))
+
     def inject_error(
         self, method: str, path: str | re.Pattern[str], *, status: int = 502, times: int = 1, html: bool = True
     ) -> Fault:

@@ -1,19 +1,20 @@
-"""Fault injection: make the next N requests matching method + path answer 429 or 5xx."""
+"""Fault injection: make the next N requests matching method + path answer 429 or 5xx, or wait until let through."""
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
 
 from .errors import json_response
 
-FaultKind = Literal["rate_limit", "error", "lost"]
+FaultKind = Literal["rate_limit", "error", "lost", "held"]
 
 HTML_5XX = (
     "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
@@ -28,7 +29,8 @@ class Fault:
     ``path`` is matched against the request path after ``/api/v10``: a glob (``*`` also spans ``/``,
     e.g. ``/channels/*/messages``) or a compiled regular expression (``fullmatch``).
     ``kind`` is ``rate_limit`` (429), ``error`` (5xx without doing anything) or ``lost`` (the request is
-    carried out, but the answer is replaced by a 5xx: a lost response).
+    carried out, but the answer is replaced by a 5xx: a lost response) or ``held`` (the request waits, unanswered,
+    until ``released`` is set; then it is carried out as usual).
     """
 
     method: str
@@ -40,6 +42,7 @@ class Fault:
     is_global: bool = False
     html: bool = True
     hits: int = 0
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def exhausted(self) -> bool:

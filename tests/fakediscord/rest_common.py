@@ -95,6 +95,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if not NO_AUTH.match(sub) and request.headers.get("Authorization") != f"Bot {fake.token}":
             raise err(UNAUTHORIZED)
         fault = fake.faults.take(request.method, sub)
+        if fault is not None and fault.kind == "held":
+            await fault.released.wait()
+            fault = None
         refusal = None
         if fault is None:
             refusal, limits = fake.rate_limits.admit(request.method, route, sub, major)
