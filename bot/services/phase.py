@@ -320,7 +320,7 @@ class Sweep:
                 created_at, start, end = (_as_number(value) for value in entry[1:])
             except ValueError:
                 continue
-            if entry[0] not in self._windows and end > start:
+            if entry[0] not in self._windows and entry[0] not in taken and end > start:
                 taken[entry[0]] = (created_at, RefreshWindow(start, end))
                 bisect.insort(self._order, (created_at, entry[0]))
         if taken:
