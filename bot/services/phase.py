@@ -6,13 +6,18 @@ A poll between two refreshes sees nothing new; a poll long after one delivers la
 sees the task change, the refresh happened between that poll and the one before it. Intersecting those
 windows (shifted by whole periods) narrows the refresh phase, and each poll is placed either just after
 the end of the window (to see the next refresh as soon as it lands) or, while the window is still wide,
-in its middle (to halve it).
+inside it (to narrow it).
 
 The refresh loop is the gateway's, not the task's: where it refreshes every task at the same instant, what one
 task's polls reveal holds for all of them. A ``GatewayClock`` intersects the windows of every task; once windows
 seen over a whole period agree on one narrow phase, each task plans within that phase (where its own window
 allows it), and a new task starts there instead of probing a blank period. Where tasks refresh one after another,
-their windows disagree, the clock never settles and each task keeps to its own window.
+their windows disagree and that clock never settles; the ``Sweep`` covers both: new-api takes the unfinished tasks
+in creation order within a pass, so a task is refreshed no sooner than the task created just before it and no
+later than the one created just after it, and its neighbours' windows bracket its own (the same phase when the
+pass refreshes all at once, enclosing it when one after another). A task whose own window disagrees with the
+bracket keeps its own. Wide windows are probed at a different point by each task rather than all in the middle,
+so that neighbours that share (or nearly share) a phase rule out different parts of it.
 
 The period itself is learnt too: ``GATEWAY_REFRESH_SECONDS`` is only the starting guess. new-api sleeps 15 s after a
 pass *ends*, so the real gap between a task's refreshes is 15 s plus the pass (up to 30 s, more or less with the

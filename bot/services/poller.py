@@ -30,6 +30,8 @@ IDLE_CHECK_SECONDS: Final = 2.0
 DELIVERY_CONCURRENCY: Final = 4
 # What this process learnt of the gateway's refresh loop is merged with the store's (other processes') this often.
 CLOCK_SYNC_SECONDS: Final = 5.0
+# A scheduled poll planned again is moved only by more than this: a smaller move is not worth the write.
+REPLAN_SHIFT_SECONDS: Final = 0.25
 UNSTORED_MESSAGE: Final = (
     "The finished video could not be stored in the bot's object storage. The operator needs to check MEDIA_S3_* "
     "(`python -m bot check` says what is wrong)."
@@ -198,7 +200,7 @@ class Poller:
             if job.id in busy or job.next_poll_at is None:
                 continue
             planned = lifecycle.replanned(job, now, self._policy)
-            if planned != job.next_poll_at:
+            if abs(planned - job.next_poll_at) > REPLAN_SHIFT_SECONDS:
                 moves.append((job.id, job.next_poll_at, planned))
         if moves:
             await self._store.replan_polls(moves)
