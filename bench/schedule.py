@@ -26,8 +26,8 @@ from bot.devtools.gateway.tasks import SimTask, TaskFormat, TaskRegistry, TickMo
 from bot.domain import Job, WireFormat
 from bot.gateway.formats import codec_for
 from bot.services import lifecycle
-from bot.services.lifecycle import PollPolicy, refresh_window, replanned
-from bot.services.phase import PollTiming, SharedClock
+from bot.services.lifecycle import PollPolicy, place_of, refresh_window, replanned
+from bot.services.phase import SWEEP_REPLAN_SECONDS, PollTiming, SharedClock
 from bot.services.poller import change_span
 from tests.jobs import fresh_job
 
@@ -110,6 +110,7 @@ def model_run(
     traced = {round(phase / TICK_SECONDS * jobs) % jobs for phase in TRACE_PHASES}
     start = clock.now + start_after
     due: list[tuple[float, int]] = []
+    sweep_moves, replanned_at = 0, 0.0
     tasks: list[SimTask] = []
     states: list[Job] = []
     times: list[list[float]] = []
@@ -149,8 +150,16 @@ def model_run(
             trusted = timing.shared.estimate.shared_phase(now) is not None
             period = timing.shared.period
             span = change_span(job, step.job)
-            timing.shared.learn_from(refresh_window(job), refresh_window(step.job), task=str(n), changed_in=span)
-            if period != timing.shared.period or trusted != (timing.shared.estimate.shared_phase(now) is not None):
+            timing.shared.learn_from(
+                refresh_window(job), refresh_window(step.job), task=str(n), changed_in=span, place=place_of(step.job)
+            )
+            moved = timing.shared.sweep.moves != sweep_moves and now - replanned_at >= SWEEP_REPLAN_SECONDS
+            if (
+                moved
+                or period != timing.shared.period
+                or trusted != (timing.shared.estimate.shared_phase(now) is not None)
+            ):
+                sweep_moves, replanned_at = timing.shared.sweep.moves, now
                 # As the poller does: the polls planned before the phase was learnt (or moved) are planned again.
                 for index, (_, m) in enumerate(due):
                     states[m] = dataclasses.replace(states[m], next_poll_at=replanned(states[m], now, policy))

@@ -19,11 +19,14 @@ from bot.services.phase import (
     RefreshGap,
     RefreshWindow,
     SharedClock,
+    Sweep,
+    TaskPlace,
     first_window,
     learn,
     learnt_period,
     next_poll,
     overlap,
+    sweep_arc,
 )
 
 PERIOD = 15.0
@@ -240,31 +243,12 @@ def test_tasks_after_the_first_few_need_fewer_polls_with_the_clock() -> None:
     assert max(with_clock[5:]) <= 3
 
 
-def test_a_task_on_its_own_probes_the_middle() -> None:
+def test_each_probe_takes_another_point_of_the_windows_middle_half() -> None:
     shared = SharedClock(PERIOD)
-    window = RefreshWindow(0.0, 12.0)
-    assert [shared.probe_at(window, now=0.0) for _ in range(3)] == [6.0, 6.0, 6.0]
-
-
-def test_tasks_that_agree_probe_different_points_of_the_window() -> None:
-    shared = SharedClock(PERIOD)
-    for start in (1.0, 1.5, 2.0):
-        shared.note(RefreshWindow(start, start + 10.0))
-    window = RefreshWindow(0.0, 12.0)
-    probes = [shared.probe_at(window, now=12.0) for _ in range(4)]
-    assert len(set(probes)) == 4
-    assert all(window.start < probe < window.end for probe in probes)
-
-
-def test_after_a_contradiction_tasks_probe_the_middle_for_a_while() -> None:
-    shared = SharedClock(PERIOD)
-    shared.estimate = settled(refresh=10.0)
-    shared.note(RefreshWindow(46.0, 47.0))
-    for start in (61.0, 76.0):
-        shared.note(RefreshWindow(start, start + 1.0))
-    window = RefreshWindow(80.0, 90.0)
-    assert shared.probe_at(window, now=80.0) == 85.0
-    assert GatewayClock.from_record(shared.estimate.as_record()) == shared.estimate
+    window = RefreshWindow(0.0, 16.0)
+    probes = [shared.probe_at(window) for _ in range(4)]
+    assert probes == [8.0, 6.0, 10.0, 5.0]
+    assert all(window.start + 0.25 * window.width <= probe <= window.end - 0.25 * window.width for probe in probes)
 
 
 def test_learn_from_needs_a_window_that_moved() -> None:
@@ -448,3 +432,105 @@ def test_fresh_reads_learn_no_period_from_a_record() -> None:
     fresh = SharedClock(0.0)
     fresh.merge_record(kept(learner))
     assert fresh.period == 0.0
+
+
+# The sweep: new-api refreshes the unfinished tasks in creation order, one after another within a pass.
+
+
+def test_the_arc_runs_from_the_earlier_tasks_start_to_the_later_ones_next_end() -> None:
+    assert sweep_arc(RefreshWindow(10.0, 11.0), RefreshWindow(11.5, 12.0), PERIOD) == RefreshWindow(10.0, 12.0)
+    # The later task's window was seen a pass earlier, or wraps past the end of the period: its next end counts.
+    assert sweep_arc(RefreshWindow(40.0, 41.0), RefreshWindow(11.5, 12.0), PERIOD) == RefreshWindow(40.0, 42.0)
+    assert sweep_arc(RefreshWindow(14.0, 14.5), RefreshWindow(0.2, 0.8), PERIOD) == RefreshWindow(14.0, 15.8)
+
+
+def sweep_of(windows: list[tuple[float, RefreshWindow]]) -> Sweep:
+    """A sweep of tasks t0, t1, ... created at the given times, with the given windows."""
+    sweep = Sweep()
+    for n, (created_at, window) in enumerate(windows):
+        sweep.note(TaskPlace(f"t{n}", created_at), window)
+    return sweep
+
+
+def test_tasks_refreshed_at_once_give_a_new_task_their_phase() -> None:
+    sweep = sweep_of([(float(n), RefreshWindow(30.0 + n % 2, 31.5)) for n in range(4)])
+    # t9, created between t1 and t2, is bracketed by them: refreshed no sooner than t1's, no later than t2's.
+    assert sweep.bracket(TaskPlace("t9", 1.5), PERIOD) == RefreshWindow(31.0, 31.5)
+
+
+def test_tasks_refreshed_one_after_another_enclose_the_one_between() -> None:
+    sweep = sweep_of([(0.0, RefreshWindow(20.0, 20.5)), (1.0, RefreshWindow(36.0, 36.4))])
+    # t0 refreshes at ~5 (mod 15), t1 at ~6: a task created between them refreshes in between, in t0's pass.
+    assert sweep.bracket(TaskPlace("new", 0.5), PERIOD) == RefreshWindow(20.0, 21.4)
+
+
+def test_no_bracket_without_a_neighbour_on_each_side() -> None:
+    sweep = sweep_of([(0.0, RefreshWindow(20.0, 20.5)), (1.0, RefreshWindow(21.0, 21.5))])
+    assert sweep.bracket(TaskPlace("last", 2.0), PERIOD) is None
+    assert sweep.bracket(TaskPlace("first", -1.0), PERIOD) is None
+    assert sweep.bracket(TaskPlace("t0", 0.0), PERIOD) is None  # a task is not its own neighbour
+    blank = sweep_of([(0.0, RefreshWindow(0.0, PERIOD)), (1.0, RefreshWindow(1.0, 1.0 + PERIOD))])
+    assert blank.bracket(TaskPlace("between", 0.5), PERIOD) is None  # blank windows tell nothing
+
+
+@given(
+    st.floats(min_value=0.0, max_value=1000.0),
+    st.floats(min_value=0.0, max_value=0.05),
+    st.lists(st.tuples(st.floats(0.01, 5.0), st.floats(0.0, 5.0), st.integers(-3, 3)), min_size=9, max_size=9),
+)
+def test_a_bracket_from_close_neighbours_holds_the_refresh(
+    base: float, rate: float, shapes: list[tuple[float, float, int]]
+) -> None:
+    # Task n refreshes at base + rate * n (mod 15): one after another, or all at once (rate 0); each window (of any
+    # width up to 10 s, seen in any pass) holds that task's refresh; the middle task's bracket holds its own.
+    windows = [
+        (float(n), RefreshWindow(base + rate * n + k * PERIOD - before, base + rate * n + k * PERIOD + after))
+        for n, (before, after, k) in enumerate(shapes)
+    ]
+    sweep = sweep_of(windows[:4] + windows[5:])
+    found = sweep.bracket(TaskPlace("middle", 4.0), PERIOD)
+    assert found is not None
+    assert holds_phase(found, base + rate * 4)
+
+
+def test_the_shared_clock_narrows_a_task_by_its_neighbours_unless_they_disagree() -> None:
+    shared = SharedClock(PERIOD)
+    for n, window in enumerate((RefreshWindow(30.0, 31.0), RefreshWindow(30.5, 31.2))):
+        shared.learn_from(None, window, place=TaskPlace(f"t{n}", 2.0 * n))
+    own = RefreshWindow(41.0, 50.0)
+    assert shared.focus(own, 41.0, TaskPlace("mine", 1.0)) == RefreshWindow(45.0, 46.2)
+    assert shared.focus(own, 41.0) == own  # planned without its place: its own window
+    elsewhere = RefreshWindow(37.0, 44.0)  # its own observations rule out the neighbours' phase: it keeps them
+    assert shared.focus(elsewhere, 37.0, TaskPlace("mine", 1.0)) == elsewhere
+    timing = PollTiming(period=PERIOD, min_interval=5.0, max_interval=30.0, shared=shared)
+    assert next_poll(41.0, own, timing, place=TaskPlace("mine", 1.0)) == 46.2 + MARGIN_SECONDS
+
+
+def test_a_finished_task_or_a_new_period_leaves_the_sweep() -> None:
+    shared = SharedClock(PERIOD)
+    shared.learn_from(None, RefreshWindow(30.0, 31.0), place=TaskPlace("a", 0.0))
+    shared.learn_from(None, RefreshWindow(30.0, 31.0), place=TaskPlace("b", 1.0))
+    shared.forget("a")
+    assert len(shared.sweep) == 1
+    two_changes_each(shared, gap=30.0, tasks=4)
+    assert shared.period != PERIOD
+    assert len(shared.sweep) == 0
+
+
+def test_the_sweep_is_kept_in_the_record_for_other_processes() -> None:
+    mine = SharedClock(PERIOD)
+    for n in range(3):
+        mine.learn_from(None, RefreshWindow(30.0 + n, 31.0 + n), place=TaskPlace(f"t{n}", float(n)))
+    record = json.loads(json.dumps(mine.as_record()))
+    assert record["sweep"] == [[f"t{n}", float(n), 30.0 + n, 31.0 + n] for n in range(3)]
+    other = SharedClock(PERIOD)
+    other.learn_from(None, RefreshWindow(50.0, 51.0), place=TaskPlace("own", 5.0))
+    other.merge_record(record | {"sweep": [*record["sweep"], ["bad", "x", 1, 2], ["t0", 0.0, 1.0, 2.0]]})
+    assert len(other.sweep) == 4
+    assert other.sweep.bracket(TaskPlace("between", 0.5), PERIOD) == RefreshWindow(30.0, 32.0)
+    # What a process passes on is what it noted itself first: the merged tasks are the least recent.
+    assert other.sweep.as_record()[-1] == ["own", 5.0, 50.0, 51.0]
+    # A record kept with another period brings no sweep: its windows were narrowed with that period.
+    third = SharedClock(PERIOD)
+    third.merge_record(record | {"learnt_period": 30.0, "gaps": []})
+    assert len(third.sweep) == 0

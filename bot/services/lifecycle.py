@@ -33,7 +33,7 @@ from bot.errors import GatewayError, GatewayRateLimitedError, GatewayTaskLostErr
 from bot.gateway.error_answers import scrub
 from bot.gateway.retry import backoff_delay
 from bot.gateway.vocab import looks_like_content_policy
-from bot.services.phase import PollTiming, RefreshWindow, first_window, learn, next_poll
+from bot.services.phase import PollTiming, RefreshWindow, TaskPlace, first_window, learn, next_poll
 
 # A task the gateway says it does not know is given this many more polls before it counts as lost:
 # the gateway's own database can lag a fresh create.
@@ -206,7 +206,7 @@ def after_submit(job: Job, result: SubmitResult, now: float, policy: PollPolicy)
         refresh_start=window.start,
         refresh_end=window.end,
         last_poll_at=now,
-        next_poll_at=next_poll(now, window, policy.timing),
+        next_poll_at=next_poll(now, window, policy.timing, place=TaskPlace(job.id, now)),
     )
     return _transition(job, submitted)
 
@@ -444,7 +444,11 @@ def _keep_polling(job: Job, now: float, policy: PollPolicy, *, retry_at: float |
     if now >= deadline(job, policy):
         return _fail(job, ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, now), False
     slow = now - job.started_at >= policy.notice_after_seconds
-    planned = retry_at if retry_at is not None else next_poll(now, window_of(job, policy), policy.timing, slow=slow)
+    planned = (
+        retry_at
+        if retry_at is not None
+        else next_poll(now, window_of(job, policy), policy.timing, slow=slow, place=place_of(job))
+    )
     updated = dataclasses.replace(job, next_poll_at=min(planned, deadline(job, policy)), slow_notified=slow)
     return updated, slow and not job.slow_notified
 
@@ -497,7 +501,13 @@ def refresh_window(job: Job) -> RefreshWindow | None:
 def replanned(job: Job, now: float, policy: PollPolicy) -> float:
     """When a running job's next scheduled poll should be, planned again at ``now`` from its last poll."""
     since = job.last_poll_at if job.last_poll_at is not None else job.started_at
-    return min(max(now, next_poll(since, window_of(job, policy), policy.timing)), deadline(job, policy))
+    planned = next_poll(since, window_of(job, policy), policy.timing, place=place_of(job))
+    return min(max(now, planned), deadline(job, policy))
+
+
+def place_of(job: Job) -> TaskPlace:
+    """The job's place in the gateway's pass: the gateway refreshes tasks in the order they were created."""
+    return TaskPlace(job.id, job.submitted_at if job.submitted_at is not None else job.started_at)
 
 
 def refreshed(before: Job, after: Job) -> bool:

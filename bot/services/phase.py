@@ -6,13 +6,18 @@ A poll between two refreshes sees nothing new; a poll long after one delivers la
 sees the task change, the refresh happened between that poll and the one before it. Intersecting those
 windows (shifted by whole periods) narrows the refresh phase, and each poll is placed either just after
 the end of the window (to see the next refresh as soon as it lands) or, while the window is still wide,
-in its middle (to halve it).
+inside it (to narrow it).
 
 The refresh loop is the gateway's, not the task's: where it refreshes every task at the same instant, what one
 task's polls reveal holds for all of them. A ``GatewayClock`` intersects the windows of every task; once windows
 seen over a whole period agree on one narrow phase, each task plans within that phase (where its own window
 allows it), and a new task starts there instead of probing a blank period. Where tasks refresh one after another,
-their windows disagree, the clock never settles and each task keeps to its own window.
+their windows disagree and that clock never settles; the ``Sweep`` covers both: new-api takes the unfinished tasks
+in creation order within a pass, so a task is refreshed no sooner than the task created just before it and no
+later than the one created just after it, and its neighbours' windows bracket its own (the same phase when the
+pass refreshes all at once, enclosing it when one after another). A task whose own window disagrees with the
+bracket keeps its own. Wide windows are probed at a different point by each task rather than all in the middle,
+so that neighbours that share (or nearly share) a phase rule out different parts of it.
 
 The period itself is learnt too: ``GATEWAY_REFRESH_SECONDS`` is only the starting guess. new-api sleeps 15 s after a
 pass *ends*, so the real gap between a task's refreshes is 15 s plus the pass (up to 30 s, more or less with the
@@ -23,6 +28,7 @@ longer pass) it is learnt again from them.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from collections import deque
@@ -44,8 +50,6 @@ TRUST_AFTER_PERIODS = 0.9
 MIN_AGREEING = 3
 # A shared phase no window confirmed for this many periods is stale (the gateway may have restarted while idle).
 STALE_AFTER_PERIODS = 20.0
-# Tasks spread their probes over the shared window only when no window contradicted it for this many periods.
-CALM_PERIODS = 2.0
 # The period is learnt from the gaps between a task's consecutive changes seen this recently (the last ones only:
 # the gap of an end-to-start loop follows the load) ...
 RECENT_GAPS = 16
@@ -56,6 +60,14 @@ MIN_GAPS = 3
 KEEP_PERIOD_SHARE = 0.5
 # Changes of at most this many tasks are remembered, to bound each task's next gap.
 REMEMBERED_TASKS = 4096
+# A task's refresh is bracketed by the windows of this many tasks created just before it and just after it ...
+SWEEP_NEIGHBOURS = 4
+# ... each narrower than this share of a period (a wider one wraps round too far to place the pass).
+SWEEP_WIDEST = 1.0
+# What the tasks' neighbours learnt reaches the polls already planned this often (they are planned again).
+SWEEP_REPLAN_SECONDS = 5.0
+# The store keeps the windows of this many tasks, the most recently narrowed, for the other processes.
+KEPT_SWEEP = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +215,127 @@ def overlap(phase: RefreshWindow, span: RefreshWindow, period: float) -> Refresh
 
 
 @dataclass(frozen=True, slots=True)
+class TaskPlace:
+    """Which task is being planned, and when it was created: its place in the gateway's pass."""
+
+    task: str
+    created_at: float
+
+
+def sweep_arc(earlier: RefreshWindow, later: RefreshWindow, period: float) -> RefreshWindow:
+    """Where a task created between two others is refreshed, given their windows.
+
+    new-api refreshes the unfinished tasks in creation order, one after another within a pass: a task is refreshed
+    no sooner than a task created before it and no later than one created after it, in the same pass. The arc runs
+    from the start of the earlier task's window to the first end of the later one's after that (so it is never
+    wider than a period). It assumes the two are close in the pass (the nearest tasks in creation order are): a
+    heuristic for planning, which the task's own observations overrule.
+    """
+    k = math.floor((earlier.start - later.end) / period) + 1
+    return RefreshWindow(earlier.start, later.end + k * period)
+
+
+class Sweep:
+    """The gateway's pass as the tasks' own windows describe it, in the order the tasks were created.
+
+    Each task's latest window is kept with its creation time; a task's refresh is bracketed by the windows of the
+    tasks created just before and just after it (``sweep_arc``), so what its neighbours learnt narrows its own
+    window: where the gateway refreshes every task at once the neighbours' phase is its own, and where it refreshes
+    them one after another the neighbours' phases enclose it.
+    """
+
+    def __init__(self) -> None:
+        self._order: list[tuple[float, str]] = []  # (created_at, task), sorted
+        self._windows: dict[str, tuple[float, RefreshWindow]] = {}
+        self.moves = 0  # how many windows were noted: the polls planned before may be planned better now
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def note(self, place: TaskPlace, window: RefreshWindow) -> None:
+        """Remember a task's latest window."""
+        known = self._windows.pop(place.task, None)  # noted again: the most recent one
+        if known is None:
+            bisect.insort(self._order, (place.created_at, place.task))
+        elif known[0] != place.created_at:
+            self._order.remove((known[0], place.task))
+            bisect.insort(self._order, (place.created_at, place.task))
+        self._windows[place.task] = (place.created_at, window)
+        self.moves += 1
+        if len(self._windows) > REMEMBERED_TASKS:
+            self.forget(self._order[0][1])
+
+    def forget(self, task: str) -> None:
+        """Drop a task (finished, or its window no longer holds with the period planned with)."""
+        known = self._windows.pop(task, None)
+        if known is not None:
+            self._order.remove((known[0], task))
+
+    def clear(self) -> None:
+        """Forget every task: their windows were narrowed with a period that no longer holds."""
+        self._order.clear()
+        self._windows.clear()
+
+    def bracket(self, place: TaskPlace, period: float) -> RefreshWindow | None:
+        """Where the neighbours (``SWEEP_NEIGHBOURS`` each side, in creation order) put the task's refresh; None
+        when they put it nowhere narrower than a period, or disagree among themselves."""
+        at = bisect.bisect_left(self._order, (place.created_at, place.task))
+        earlier = self._neighbours(range(at - 1, -1, -1), place.task, period)
+        later = self._neighbours(range(at, len(self._order)), place.task, period)
+        found: RefreshWindow | None = None
+        for before in earlier:
+            for after in later:
+                arc = sweep_arc(before, after, period)
+                if arc.width >= period:
+                    continue
+                common = arc if found is None else overlap(found, arc, period)
+                if common is None:
+                    return None
+                found = common
+        return found
+
+    def _neighbours(self, indexes: range, task: str, period: float) -> list[RefreshWindow]:
+        """The windows of the first ``SWEEP_NEIGHBOURS`` tasks along ``indexes`` that tell something (narrower
+        than ``SWEEP_WIDEST`` of a period)."""
+        found: list[RefreshWindow] = []
+        for index in indexes:
+            other = self._order[index][1]
+            window = self._windows[other][1]
+            if other != task and window.width < SWEEP_WIDEST * period:
+                found.append(window)
+            if len(found) == SWEEP_NEIGHBOURS:
+                break
+        return found
+
+    def as_record(self) -> list[list[object]]:
+        """The most recently noted ``KEPT_SWEEP`` tasks as ``[task, created_at, start, end]``."""
+        recent = list(self._windows.items())[-KEPT_SWEEP:]
+        return [[task, created_at, window.start, window.end] for task, (created_at, window) in recent]
+
+    def merge_record(self, entries: Iterable[object]) -> None:
+        """Take in the tasks another process kept (its own ones; this process's tasks stay as this one knows them).
+
+        They are taken as the least recent: what this process notes itself is what it passes on.
+        """
+        taken: dict[str, tuple[float, RefreshWindow]] = {}
+        for entry in entries:
+            if not isinstance(entry, list) or len(entry) != 4 or not isinstance(entry[0], str):
+                continue
+            try:
+                created_at, start, end = (_as_number(value) for value in entry[1:])
+            except ValueError:
+                continue
+            if entry[0] not in self._windows and entry[0] not in taken and end > start:
+                taken[entry[0]] = (created_at, RefreshWindow(start, end))
+                bisect.insort(self._order, (created_at, entry[0]))
+        if taken:
+            self._windows = taken | self._windows
+            self.moves += 1
+            while len(self._windows) > REMEMBERED_TASKS:
+                self.forget(self._order[0][1])
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayClock:
     """The gateway's refresh loop as the windows of all its tasks describe it: one phase shared by every task.
 
@@ -279,16 +412,6 @@ class GatewayClock:
         except (KeyError, ValueError):
             return None
 
-    def agrees(self, now: float) -> bool:
-        """Whether enough recent windows agree that the tasks may share one phase (perhaps still to be narrowed),
-        with no contradiction for a while: where tasks refresh one after another, contradictions keep coming."""
-        return (
-            self.window is not None
-            and self.agreeing >= MIN_AGREEING
-            and now - self.window.end <= STALE_AFTER_PERIODS * self.period
-            and now - self.drifted_at > CALM_PERIODS * self.period
-        )
-
     def shared_phase(self, now: float) -> RefreshWindow | None:
         """The phase every task refreshes at, once enough agreeing windows over a whole period have settled it."""
         window = self.window
@@ -315,6 +438,7 @@ class SharedClock:
         self._probes = 0
         self._changes: dict[str, tuple[RefreshWindow, float]] = {}  # each task's last change, and the period then
         self._gaps: deque[RefreshGap] = deque(maxlen=RECENT_GAPS)
+        self.sweep = Sweep()
 
     def note(self, seen: RefreshWindow) -> bool:
         """Fold in a task's window; tells whether this contradicted a phase that was trusted until now."""
@@ -329,18 +453,22 @@ class SharedClock:
         *,
         task: str | None = None,
         changed_in: RefreshWindow | None = None,
+        place: TaskPlace | None = None,
     ) -> bool:
         """Fold in a task's window when a poll moved it; tells whether this contradicted a trusted phase.
 
         ``changed_in`` is the span the poll saw the task change in (from the previous poll's send to this one's
         answer), when it did: the gap since the task's previous change bounds the gateway's period, which may move
         the period the tasks plan with. The span, not the task's window, is what is known for sure: the window
-        also relies on the period, which is what is being learnt.
+        also relies on the period, which is what is being learnt. ``place`` puts the task's window in the pass
+        (``Sweep``).
         """
         if task is not None and changed_in is not None:
             self.note_change(task, changed_in)
         if after is None or after == before:
             return False
+        if place is not None:
+            self.sweep.note(place, after)
         return self.note(after)
 
     def note_change(self, task: str, refreshed: RefreshWindow) -> None:
@@ -364,12 +492,13 @@ class SharedClock:
     def as_record(self) -> dict[str, object]:
         """The clock as the store keeps it: the shared phase, and the period planned with together with the recent
         gaps it was learnt from, so that other processes (and this one after a restart) plan with it and go on
-        learning it from where this one is."""
+        learning it from where this one is; and the latest windows of the sweep (with that period)."""
         gaps = [[gap.seen_at, gap.low, gap.high] for gap in self._gaps]
         return self.estimate.as_record() | {
             "learnt_period": self.period,
             "period_drifts": self.period_drifts,
             "gaps": gaps,
+            "sweep": self.sweep.as_record(),
         }
 
     def merge_record(self, record: Mapping[str, object]) -> None:
@@ -378,7 +507,8 @@ class SharedClock:
         The phase merges as ``GatewayClock.merged`` does. The gaps join this clock's own, keeping the most recent
         ``RECENT_GAPS`` of both; of the two periods, the one more of those gaps allow is planned with (this one's
         on a tie), and then learnt further from them as a new gap would. A record from before the period was kept
-        has no gaps: only its phase is taken.
+        has no gaps: only its phase is taken. The other process's tasks join the sweep when its period is the one
+        planned with (their windows were narrowed with it).
         """
         kept = GatewayClock.from_record(record)
         if kept is not None:
@@ -393,6 +523,9 @@ class SharedClock:
             self.period = period
         self.period_drifts = max(self.period_drifts, drifts)
         self._relearn_period()
+        sweep = record.get("sweep")
+        if period == self.period and isinstance(sweep, list):
+            self.sweep.merge_record(sweep)
 
     def _relearn_period(self) -> None:
         """Move the period to where the recent gaps put it, counting a move as a drift."""
@@ -400,28 +533,33 @@ class SharedClock:
         if period != self.period:
             self.period = period
             self.period_drifts += 1
+            self.sweep.clear()
 
     def forget(self, task: str) -> None:
         """Drop what was remembered of a task that will not be polled again."""
         self._changes.pop(task, None)
+        self.sweep.forget(task)
 
     def _phase_usable(self) -> bool:
         # The shared phase is kept in the starting period; once another one is learnt, it no longer lines up.
         return self.period == self.estimate.period
 
-    def focus(self, window: RefreshWindow, now: float) -> RefreshWindow:
-        """The part of a task's own window where the shared phase falls; the own window when they disagree."""
+    def focus(self, window: RefreshWindow, now: float, place: TaskPlace | None = None) -> RefreshWindow:
+        """The part of a task's own window where the shared phase falls, and then where its neighbours in the pass
+        put it (``place``: which task, created when); the own window where they disagree with it."""
         phase = self.estimate.shared_phase(now) if self._phase_usable() else None
-        if phase is None:
+        if phase is not None:
+            window = overlap(phase, window, self.estimate.period) or window
+        bracket = self.sweep.bracket(place, self.period) if place is not None else None
+        if bracket is None:
             return window
-        return overlap(phase, window, self.estimate.period) or window
+        return overlap(bracket, window, self.period) or window
 
-    def probe_at(self, window: RefreshWindow, now: float) -> float:
-        """Where to probe a wide window: its middle, or, while the tasks' windows agree on one phase still to be
-        narrowed, a different point for each probe (1/2, 1/4, 3/4, 1/8, ...): tasks that share a phase narrow it
-        far faster together than by each halving the same window."""
-        if not self._phase_usable() or not self.estimate.agrees(now):
-            return (window.start + window.end) / 2
+    def probe_at(self, window: RefreshWindow) -> float:
+        """Where to probe a wide window: a different point of its middle half for each probe (1/2, 3/8, 5/8, 5/16,
+        ...). Tasks refreshed at once, or one after another in creation order, narrow their common phase far
+        faster by probing different points than by each halving the same window: what one task's probe rules out
+        reaches its neighbours through the shared phase and the sweep. A task alone loses little by it."""
         self._probes += 1
         return window.start + (0.25 + 0.5 * _spread(self._probes)) * window.width
 
@@ -490,8 +628,11 @@ class PollTiming:
         return self.shared.period
 
 
-def next_poll(now: float, known: RefreshWindow, timing: PollTiming, *, slow: bool = False) -> float:
-    """The time of the next poll, between ``now + min_interval`` and ``now + max_interval``."""
+def next_poll(
+    now: float, known: RefreshWindow, timing: PollTiming, *, slow: bool = False, place: TaskPlace | None = None
+) -> float:
+    """The time of the next poll, between ``now + min_interval`` and ``now + max_interval``; ``place`` (which task,
+    created when) lets the shared clock narrow the window with what the task's neighbours in the pass learnt."""
     earliest = now + timing.min_interval
     latest = now + timing.max_interval
     if slow:
@@ -501,11 +642,11 @@ def next_poll(now: float, known: RefreshWindow, timing: PollTiming, *, slow: boo
         return earliest
     window = known.shifted_after(now, period)
     if timing.shared is not None:
-        window = timing.shared.focus(window, now)
+        window = timing.shared.focus(window, now, place)
     if window.width > NARROW_ENOUGH_SECONDS and (window.start + window.end) / 2 >= earliest:
         # Probe the part of the window after the earliest allowed poll (where a single task probes its middle).
         probe = (window.start + window.end) / 2
         if timing.shared is not None:
-            probe = timing.shared.probe_at(RefreshWindow(max(window.start, earliest), window.end), now)
+            probe = timing.shared.probe_at(RefreshWindow(max(window.start, earliest), window.end))
         return min(probe, latest)
     return min(max(window.end + MARGIN_SECONDS, earliest), latest)

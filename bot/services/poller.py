@@ -20,7 +20,7 @@ from bot.media.store import MediaStore, MediaStoreError
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
-from bot.services.phase import RefreshWindow, SharedClock
+from bot.services.phase import SWEEP_REPLAN_SECONDS, RefreshWindow, SharedClock
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ DELIVERY_CONCURRENCY: Final = 4
 CLOCK_SYNC_SECONDS: Final = 5.0
 # A job's lease is renewed this many times in each of its lengths while this process works on it.
 RENEWALS_PER_LEASE: Final = 3
+# A scheduled poll planned again is moved only by more than this: a smaller move is not worth the write.
+REPLAN_SHIFT_SECONDS: Final = 0.25
 UNSTORED_MESSAGE: Final = (
     "The finished video could not be stored in the bot's object storage. The operator needs to check MEDIA_S3_* "
     "(`python -m bot check` says what is wrong)."
@@ -100,6 +102,7 @@ class Poller:
         self._draining = False
         self._clock_synced_at: float | None = None
         self._replan_due = False  # the shared phase became trusted, or stopped being: plan the polls again
+        self._sweep_seen = (0, 0.0)  # the sweep's moves when the polls were last planned again for it, and when
 
     def wake(self) -> None:
         """Look for due work now (a job was just added or finished)."""
@@ -166,6 +169,7 @@ class Poller:
                 lifecycle.refresh_window(after),
                 task=after.id,
                 changed_in=change_span(before, after),
+                place=lifecycle.place_of(after),
             ):
                 log.info(
                     "The gateway's refresh loop moved (job %s refreshed outside its learnt phase); learning it again",
@@ -176,7 +180,8 @@ class Poller:
 
     @contextlib.contextmanager
     def _watching_clock(self, shared: SharedClock, now: float, how: str) -> Iterator[None]:
-        """Change the shared clock; plan the polls again if that moved its period or the trust in its phase."""
+        """Change the shared clock; plan the polls again if that moved its period or the trust in its phase, or (at
+        most every ``SWEEP_REPLAN_SECONDS``) when tasks' windows moved in the sweep: their neighbours plan better."""
         trusted = shared.estimate.shared_phase(now) is not None
         period = shared.period
         yield
@@ -184,6 +189,10 @@ class Poller:
             log.info("Gateway clock: the refresh period is now %.1f s (was %.1f s)%s", shared.period, period, how)
         self._replan_due |= shared.period != period
         self._replan_due |= trusted != (shared.estimate.shared_phase(now) is not None)
+        moves, replanned_at = self._sweep_seen
+        if shared.sweep.moves != moves and now - replanned_at >= SWEEP_REPLAN_SECONDS:
+            self._sweep_seen = (shared.sweep.moves, now)
+            self._replan_due = True
 
     async def _replan(self) -> None:
         """Plan the scheduled polls again: they were planned before the shared phase was learnt (or moved)."""
@@ -194,7 +203,7 @@ class Poller:
             if job.id in busy or job.next_poll_at is None:
                 continue
             planned = lifecycle.replanned(job, now, self._policy)
-            if planned != job.next_poll_at:
+            if abs(planned - job.next_poll_at) > REPLAN_SHIFT_SECONDS:
                 moves.append((job.id, job.next_poll_at, planned))
         if moves:
             await self._store.replan_polls(moves)
