@@ -128,8 +128,9 @@ class StatusEditor:
             while True:
                 self._wake.clear()
                 wait = self._start_due()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                with contextlib.suppress(TimeoutError):  # not wait_for, which can swallow a stop (see the poller)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
         finally:
             for task in [*self._editing.values(), *self._refinishing]:
                 task.cancel()

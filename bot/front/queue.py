@@ -59,8 +59,9 @@ class QueueRunner:
                     await self.review()
                 except Exception:
                     log.exception("Wait queue: could not review the queues; trying again shortly")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=QUEUE_CHECK_SECONDS)
+                with contextlib.suppress(TimeoutError):  # not wait_for, which can swallow a stop (see the poller)
+                    async with asyncio.timeout(QUEUE_CHECK_SECONDS):
+                        await self._wake.wait()
         finally:
             for task in self._sending:
                 task.cancel()

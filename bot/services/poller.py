@@ -323,8 +323,11 @@ class Poller:
         wait = min([IDLE_CHECK_SECONDS, *(max(0.0, t - now) for t in due)])
         if wait <= 0 and (self._poll_slots <= 0 or self._delivery_slots <= 0):
             wait = IDLE_CHECK_SECONDS  # due work is waiting for a slot; a finishing task wakes us
+        # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that comes as the wake-up is set (a task just
+        # finished while the poller is stopped), and the poller would go on.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            async with asyncio.timeout(wait):
+                await self._wake.wait()
 
     async def _poll(self, job: Job) -> None:
         try:
