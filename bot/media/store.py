@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+JobIds = Collection[str]
+
 CHUNK_BYTES: Final = 1024 * 1024
 DELETE_BATCH: Final = 1000  # the most keys S3's DeleteObjects takes at once
 _CONNECT_SECONDS: Final = 10.0
@@ -79,13 +81,7 @@ class MediaStore(Protocol):
         """Delete every file of the job (its video was taken down); MediaStoreError if some could not be deleted."""
 
     async def sweep(
-        self,
-        *,
-        max_age_seconds: float,
-        max_bytes: int,
-        now: float,
-        protected: Collection[str],
-        taken_down: Collection[str] = (),
+        self, *, max_age_seconds: float, max_bytes: int, now: float, protected: JobIds, taken_down: JobIds = ()
     ) -> SweepReport:
         """Delete what retention says is too old or taken down, then the oldest while over ``max_bytes``."""
 
@@ -128,13 +124,7 @@ class LocalMedia:
         await retention.remove_job(self.working_dir, job_id)
 
     async def sweep(
-        self,
-        *,
-        max_age_seconds: float,
-        max_bytes: int,
-        now: float,
-        protected: Collection[str],
-        taken_down: Collection[str] = (),
+        self, *, max_age_seconds: float, max_bytes: int, now: float, protected: JobIds, taken_down: JobIds = ()
     ) -> SweepReport:
         """Retention over the folder."""
         return await retention.sweep(
@@ -238,13 +228,7 @@ class BucketMedia:
             raise MediaStoreError(f"the {self.describe()} would not delete {', '.join(failed)}")
 
     async def sweep(
-        self,
-        *,
-        max_age_seconds: float,
-        max_bytes: int,
-        now: float,
-        protected: Collection[str],
-        taken_down: Collection[str] = (),
+        self, *, max_age_seconds: float, max_bytes: int, now: float, protected: JobIds, taken_down: JobIds = ()
     ) -> SweepReport:
         """Retention over the bucket's objects, then over the working copies under the same limits."""
         chosen: list[Entry] = []
