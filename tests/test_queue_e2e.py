@@ -222,6 +222,10 @@ async def test_cancelling_a_waiting_job_refunds_it_and_moves_the_queue(
     bob_one, bob_id = await waits(fake, "bob one", bob)
     carol_one, _ = await waits(fake, "carol one", carol)
     await shows(fake, carol_one, r"^waiting: position 2 of 2")
+    quota = await fake.invoke_slash(subcommand="quota", user_id=carol.id)
+    await quota.wait_for(
+        lambda _call: "waiting: you 1 · server 2" in str(getattr(fake.original_message(quota), "embeds", "")), WAIT
+    )
 
     pressed = await fake.click_button(bob_one.id, f"reelbot:cancel:{bob_id}", user_id=bob.id)
     answer = await private_text(fake, pressed, "Cancelled")

@@ -308,7 +308,8 @@ def quota_embed(status: QuotaStatus) -> discord.Embed:
     embed.add_field(
         name="In progress",
         value=f"you {usage.user_in_flight}/{_cap(limits.max_jobs_user)} · "
-        f"server {usage.guild_in_flight}/{_cap(limits.max_jobs_guild)}",
+        f"server {usage.guild_in_flight}/{_cap(limits.max_jobs_guild)}"
+        + (f"\nwaiting: you {usage.user_waiting} · server {usage.guild_waiting}" if usage.guild_waiting else ""),
     )
     embed.set_footer(text="A video costs its length in seconds times the model's rate (see /video models).")
     embed.add_field(name="Resets", value=f"daily <t:{int(periods.day_end)}:R> · monthly <t:{int(periods.month_end)}:R>")
