@@ -133,6 +133,8 @@ class NewJob:
     guild_id: int | None = None
     channel_id: int | None = None
     parent_job_id: str | None = None  # the job a re-roll, remix or retry started from
+    locale: str | None = None  # the server's preferred Discord locale, for the job's public posts
+    member_locale: str | None = None  # the requester's Discord locale, for what only they see
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,8 @@ class Job:
     # When the process that created the job had shown it (status message, thread), or given up trying: until then
     # a delivery by any process waits, so the video lands in the thread.
     set_up_at: float | None = None
+    locale: str | None = None  # the server's preferred Discord locale when the job was made: its public posts' language
+    member_locale: str | None = None  # the requester's Discord locale then: the language of what only they see
 
     @property
     def sent(self) -> bool:

@@ -25,6 +25,7 @@ from bot.front.buttons import (
     cancel_view,
 )
 from bot.front.creation import LAST_FRAME_STEM, Creator
+from bot.front.i18n import CatalogueTranslator
 from bot.front.member_settings import SettingSelect
 from bot.front.sync import sync_commands
 from bot.front.takedown import Takedown
@@ -75,6 +76,7 @@ class VideoBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         """Load the cogs, register the persistent buttons, sync commands and start the background services."""
+        await self.tree.set_translator(CatalogueTranslator())
         for extension in self._extension_names:
             await self.load_extension(extension)
         self.add_dynamic_items(

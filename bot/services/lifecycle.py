@@ -140,6 +140,8 @@ def created(new: NewJob, wire_format: WireFormat, now: float, give_up_at: float)
         delivered_at=None,
         parent_job_id=new.parent_job_id,
         has_last_frame=new.request.last_frame is not None,
+        locale=new.locale,
+        member_locale=new.member_locale,
     )
 
 

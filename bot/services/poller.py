@@ -16,6 +16,7 @@ from bot.domain import DeliveryState, Job, JobStatus, Transition
 from bot.errors import GatewayError, GatewayUnavailableError
 from bot.gateway.client import GatewayClient
 from bot.gateway.download import ResultRules, download_result
+from bot.locales import _
 from bot.media.store import MediaStore, MediaStoreError
 from bot.metrics import Metrics
 from bot.services import lifecycle
@@ -30,7 +31,7 @@ IDLE_CHECK_SECONDS: Final = 2.0
 DELIVERY_CONCURRENCY: Final = 4
 # What this process learnt of the gateway's refresh loop is merged with the store's (other processes') this often.
 CLOCK_SYNC_SECONDS: Final = 5.0
-UNSTORED_MESSAGE: Final = (
+UNSTORED_MESSAGE: Final = _(
     "The finished video could not be stored in the bot's object storage. The operator needs to check MEDIA_S3_* "
     "(`python -m bot check` says what is wrong)."
 )
