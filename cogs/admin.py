@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.errors import UserFacingError
 from bot.front import admin_render, usage_chart
+from bot.locales import _
 from bot.moderation.filters import validate_rule
 from bot.storage.guilds import ListKind
 
@@ -111,7 +112,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         }
         chosen = {name: value for name, value in given.items() if value is not None}
         if not chosen:
-            raise UserFacingError("Give at least one limit to change. /video-admin limits show lists them.")
+            raise UserFacingError(_("Give at least one limit to change. /video-admin limits show lists them."))
         config = await self.bot.engine.guilds.config(interaction.guild_id)
         updated = dataclasses.replace(
             config,
@@ -208,7 +209,12 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
         """Add a blocked word or pattern."""
         problem = validate_rule(pattern, regex)
         if problem:
-            raise UserFacingError(f"That {'pattern' if regex else 'word'} can't be used: {problem}.")
+            refusal = (
+                _("That pattern can't be used: {problem}.", problem=problem)
+                if regex
+                else _("That word can't be used: {problem}.", problem=problem)
+            )
+            raise UserFacingError(refusal)
         kind = ListKind.BLOCKED_REGEX if regex else ListKind.BLOCKED_WORD
         await self._list_add(interaction, kind, pattern.strip(), f"Blocked {'pattern' if regex else 'word'} added.")
 
@@ -333,7 +339,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
 
     def _check_owner(self, interaction: discord.Interaction[VideoBot]) -> None:
         if interaction.user.id not in self.bot.engine.settings.owner_ids:
-            raise UserFacingError("Only the bot's owners (OWNER_IDS) can pause or resume every server.")
+            raise UserFacingError(_("Only the bot's owners (OWNER_IDS) can pause or resume every server."))
 
     async def _list_add(
         self, interaction: discord.Interaction[VideoBot], kind: ListKind, value: str, text: str, note: str | None = None
@@ -347,7 +353,7 @@ class AdminCog(commands.GroupCog, group_name="video-admin", group_description="M
     ) -> None:
         assert interaction.guild_id is not None
         if not await self.bot.engine.guilds.remove_from_list(interaction.guild_id, kind, value):
-            raise UserFacingError("That was not on the list, so nothing changed.")
+            raise UserFacingError(_("That was not on the list, so nothing changed."))
         await interaction.edit_original_response(content=self._changed(interaction, text))
 
 
@@ -370,9 +376,11 @@ class PurgeCog(commands.Cog):
             or not moderator.guild_permissions.manage_messages
         ):
             raise UserFacingError(
-                "/video-purge deletes videos in every channel, so it needs the Manage Messages permission for the "
-                "whole server (from a role), not only in one channel. Ask a server admin, or use each video's "
-                "Delete button where you moderate."
+                _(
+                    "/video-purge deletes videos in every channel, so it needs the Manage Messages permission for "
+                    "the whole server (from a role), not only in one channel. Ask a server admin, or use each "
+                    "video's Delete button where you moderate."
+                )
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         deleted = await self.bot.takedown.purge(interaction.guild_id, member.id)

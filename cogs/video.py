@@ -14,6 +14,7 @@ from bot.front import references, render
 from bot.front.creation import CreateInput, requester_of
 from bot.front.member_settings import fill_in, settings_embed, settings_view
 from bot.front.replies import confirm_created
+from bot.locales import _
 from bot.services.jobs import check_image_count, check_last_frame
 from bot.services.served import ModelState
 
@@ -62,7 +63,7 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = interaction.channel
         if interaction.guild is None or not isinstance(channel, discord.abc.Messageable):
-            raise UserFacingError("Use /video create in a server's text channel.")
+            raise UserFacingError(_("Use /video create in a server's text channel."))
         attachments = [a for a in (image, image2, image3) if a is not None]
         engine = self.bot.engine
         defaults = await engine.guilds.member_defaults(interaction.guild.id, interaction.user.id)
@@ -138,7 +139,9 @@ class VideoCog(commands.GroupCog, group_name="video", group_description="Make AI
         if job is not None:
             found = await store.find(job)
             if found is None or found.guild_id != interaction.guild_id:
-                raise UserFacingError(f"There is no job {job!r} in this server. /video history lists yours.")
+                raise UserFacingError(
+                    _("There is no job {job} in this server. /video history lists yours.", job=repr(job))
+                )
             await interaction.edit_original_response(content=render.job_summary(found))
             return
         assert interaction.guild_id is not None

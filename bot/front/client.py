@@ -30,6 +30,7 @@ from bot.front.member_settings import SettingSelect
 from bot.front.sync import sync_commands
 from bot.front.takedown import Takedown
 from bot.front.tree import BotTree
+from bot.locales import _
 from bot.metrics import HealthCheck
 from bot.services.moderation import inactive_patterns_text
 
@@ -147,14 +148,14 @@ class VideoBot(commands.AutoShardedBot):
         if job.image_count == 0 and not job.has_last_frame:
             return [], None
         if job.channel_id is None or job.status_message_id is None:
-            raise UserFacingError("This job's reference images are no longer available. Start a new one.")
+            raise UserFacingError(_("This job's reference images are no longer available. Start a new one."))
         try:
             message = await self.get_partial_messageable(job.channel_id).fetch_message(job.status_message_id)
             files = [a for a in message.attachments if a.filename.startswith(("reference-", LAST_FRAME_STEM))]
             data = await references.read_attachments(files)
         except discord.HTTPException as exc:
             raise UserFacingError(
-                "This job's reference images are no longer available (its status message is gone). Start a new one."
+                _("This job's reference images are no longer available (its status message is gone). Start a new one.")
             ) from exc
         pairs = [(a.filename, blob) for a, blob in zip(files, data, strict=True)]
         images = [pair for pair in pairs if not pair[0].startswith(LAST_FRAME_STEM)]

@@ -18,6 +18,7 @@ from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.audit import AuditLog
 from bot.front.memory_budget import MemoryBudget
+from bot.locales import _, _n
 from bot.services.creation import Ask
 from bot.services.moderation import ModerationRefusal, Requester
 from bot.services.quotas import QuotaRefusal, QuotaStatus
@@ -162,12 +163,16 @@ class Creator:
             await self._engine.creation.abandon(job, "Discord did not accept the status message.")
             if exc.status == 413 or exc.code == 40005:
                 raise UserFacingError(
-                    "Your images are too large for this server's upload limit, so nothing was started and nothing "
-                    "was charged. Use smaller images."
+                    _(
+                        "Your images are too large for this server's upload limit, so nothing was started and "
+                        "nothing was charged. Use smaller images."
+                    )
                 ) from exc
             raise UserFacingError(
-                "I could not post in this channel, so nothing was started and nothing was charged. "
-                "Check my permissions here, or try another channel."
+                _(
+                    "I could not post in this channel, so nothing was started and nothing was charged. Check my "
+                    "permissions here, or try another channel."
+                )
             ) from exc
         await store.set_discord_refs(job.id, status_message_id=status_message.id)
         # URL models fetch the images themselves: give them the fresh links of the copies just posted, in order.
@@ -227,9 +232,14 @@ def _check_permissions(permissions: discord.Permissions) -> None:
     missing = [label for flag, label in _REQUIRED.items() if not getattr(permissions, flag)]
     if missing:
         raise UserFacingError(
-            "I can't post videos in this channel: I am missing the "
-            f"{', '.join(missing)} permission{'s' if len(missing) > 1 else ''}. "
-            "Ask a server admin to grant them here, or use another channel."
+            _n(
+                "I can't post videos in this channel: I am missing the {missing} permission. Ask a server admin to "
+                "grant it here, or use another channel.",
+                "I can't post videos in this channel: I am missing the {missing} permissions. Ask a server admin to "
+                "grant them here, or use another channel.",
+                len(missing),
+                missing=", ".join(missing),
+            )
         )
 
 

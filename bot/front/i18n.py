@@ -7,6 +7,7 @@ background work that edits and posts for it later.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 import discord
@@ -44,3 +45,16 @@ def member_locale(interaction: discord.Interaction[Any]) -> str:
 def server_locale(interaction: discord.Interaction[Any]) -> str:
     """The server's preferred language, for what everyone there sees (the member's outside a server)."""
     return str(interaction.guild_locale or interaction.locale)
+
+
+@dataclass(frozen=True, slots=True)
+class Locales:
+    """Both languages of one interaction: the member's (private) and the server's (public)."""
+
+    member: str
+    server: str
+
+
+def locales_of(interaction: discord.Interaction[Any]) -> Locales:
+    """The member's and the server's languages of an interaction, for a job to keep."""
+    return Locales(member=member_locale(interaction), server=server_locale(interaction))

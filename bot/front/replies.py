@@ -10,6 +10,8 @@ import discord
 
 from bot.errors import UserFacingError
 from bot.front import render
+from bot.front.i18n import member_locale
+from bot.locales import translate
 
 if TYPE_CHECKING:
     from bot.front.creation import Created
@@ -18,33 +20,61 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def confirm_created(created: Created) -> str:
+def confirm_created(created: Created, locale: str | None) -> str:
     """What the member is told privately once their job is accepted."""
     job = created.job
     where = created.thread.mention if created.thread is not None else created.status_message.jump_url
-    return (
-        f"Your video is on its way ({render.job_marker(job.id)}). It costs {created.cost:g} credits; "
-        f"{credits_left(created.balance)}. Follow it here: {where}"
+    return translate(
+        locale,
+        "Your video is on its way ({job}). It costs {cost} credits; {balance}. Follow it here: {where}",
+        job=render.job_marker(job.id),
+        cost=f"{created.cost:g}",
+        balance=credits_left(created.balance, locale),
+        where=where,
     )
 
 
-def credits_left(status: QuotaStatus) -> str:
+def credits_left(status: QuotaStatus, locale: str | None) -> str:
     """What the member and their server have left, in a sentence (limits of 0 mean none)."""
     limits, usage = status.limits, status.usage
-    bonus = f" and {usage.bonus_balance:g} bonus credits" if usage.bonus_balance else ""
     if limits.user_daily:
-        you = f"you have {_left(limits.user_daily, usage.user_today)} of {limits.user_daily:g} left today{bonus}"
+        left = _left(limits.user_daily, usage.user_today)
+        cap = f"{limits.user_daily:g}"
+        if usage.bonus_balance:
+            you = translate(
+                locale,
+                "you have {left} of {cap} left today and {bonus} bonus credits",
+                left=left,
+                cap=cap,
+                bonus=f"{usage.bonus_balance:g}",
+            )
+        else:
+            you = translate(locale, "you have {left} of {cap} left today", left=left, cap=cap)
+    elif usage.bonus_balance:
+        you = translate(locale, "you have no daily limit and {bonus} bonus credits", bonus=f"{usage.bonus_balance:g}")
     else:
-        you = f"you have no daily limit{bonus}"
-    pools = [
-        f"{_left(cap, used)} of {cap:g} {period}"
-        for cap, used, period in (
-            (limits.guild_daily, usage.guild_today, "today"),
-            (limits.guild_monthly, usage.guild_month, "this month"),
+        you = translate(locale, "you have no daily limit")
+    today, month = limits.guild_daily, limits.guild_monthly
+    if today and month:
+        server = translate(
+            locale,
+            "the server {today_left} of {today_cap} today and {month_left} of {month_cap} this month",
+            today_left=_left(today, usage.guild_today),
+            today_cap=f"{today:g}",
+            month_left=_left(month, usage.guild_month),
+            month_cap=f"{month:g}",
         )
-        if cap
-    ]
-    return f"{you}, the server {' and '.join(pools)}" if pools else you
+    elif today:
+        server = translate(
+            locale, "the server {left} of {cap} today", left=_left(today, usage.guild_today), cap=f"{today:g}"
+        )
+    elif month:
+        server = translate(
+            locale, "the server {left} of {cap} this month", left=_left(month, usage.guild_month), cap=f"{month:g}"
+        )
+    else:
+        return you
+    return f"{you}, {server}"
 
 
 def _left(cap: float, used: float) -> str:
@@ -53,14 +83,17 @@ def _left(cap: float, used: float) -> str:
 
 async def report_error(interaction: discord.Interaction[Any], error: Exception) -> None:
     """Tell the member what went wrong, privately; unexpected errors get an id and go to the log in full."""
+    locale = member_locale(interaction)
     if isinstance(error, UserFacingError):
-        text = error.user_message
+        text = error.text.render(locale)
     else:
         error_id = secrets.token_hex(4)
         log.error("Unexpected error %s handling %s", error_id, _describe(interaction), exc_info=error)
-        text = (
-            f"Something went wrong on our side (error id `{error_id}`). A video is only charged if it is "
-            "delivered. Try again; if it keeps happening, give a moderator that id."
+        text = translate(
+            locale,
+            "Something went wrong on our side (error id {error_id}). A video is only charged if it is delivered. "
+            "Try again; if it keeps happening, give a moderator that id.",
+            error_id=f"`{error_id}`",
         )
     try:
         if interaction.response.is_done():

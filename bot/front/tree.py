@@ -10,6 +10,7 @@ from discord import app_commands
 from bot.errors import UserFacingError
 from bot.front.host import host_of
 from bot.front.replies import report_error
+from bot.locales import _
 
 
 class BotTree(app_commands.CommandTree[discord.Client]):
@@ -30,5 +31,5 @@ class BotTree(app_commands.CommandTree[discord.Client]):
             return  # already answered by the check that failed
         original: Exception = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(error, app_commands.NoPrivateMessage):
-            original = UserFacingError("Reelbot's commands work in servers only.")
+            original = UserFacingError(_("Reelbot's commands work in servers only."))
         await report_error(interaction, original)
