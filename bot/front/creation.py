@@ -17,6 +17,7 @@ from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import references, render
 from bot.front.audit import AuditLog
+from bot.front.i18n import Locales
 from bot.front.memory_budget import MemoryBudget
 from bot.locales import _, _n
 from bot.services.creation import Ask
@@ -72,12 +73,12 @@ class Creator:
         engine: Engine,
         client: discord.Client,
         audit: AuditLog,
-        running_view: Callable[[str], discord.ui.View],
+        running_view: Callable[[Job], discord.ui.View],
     ) -> None:
         self._engine = engine
         self._client = client
         self._audit = audit
-        self._running_view = running_view  # the buttons under a sent job's status message (Cancel), by job id
+        self._running_view = running_view  # the buttons under a sent job's status message (Cancel)
         self._decodes = MemoryBudget(engine.settings.image_decode_memory_mb * 1024 * 1024)
 
     async def create(
@@ -88,8 +89,12 @@ class Creator:
         who: Requester,
         channel: discord.abc.Messageable,
         permissions: discord.Permissions,
+        locales: Locales,
     ) -> Created:
-        """Run the whole flow; every refusal is a UserFacingError and leaves nothing behind."""
+        """Run the whole flow; every refusal is a UserFacingError and leaves nothing behind.
+
+        The job keeps ``locales``: its public posts are in the server's language, its private notes in the member's.
+        """
         _check_permissions(permissions)
         creation = self._engine.creation
         ask = Ask(
@@ -124,6 +129,8 @@ class Creator:
             guild_id=who.guild_id,
             channel_id=getattr(channel, "id", None),
             parent_job_id=wanted.parent_job_id,
+            locale=locales.server,
+            member_locale=locales.member,
         )
         try:
             job = await creation.reserve(checked, new)
@@ -190,13 +197,14 @@ class Creator:
             self._audit.refused(job.guild_id, job.requester_id, f"the video service refused it ({kind})", job.prompt)
             if started.pause_notice is not None:
                 await self._announce(started.pause_notice)
-            raise UserFacingError(job.error_message or "The video service refused this request.")
+            # A stored reason is English; shown, it is translated when it is one of the catalogues' messages.
+            raise UserFacingError(job.error_message or _("The video service refused this request."))
         thread = await self._open_thread(status_message, job, permissions)
         if thread is not None:
             await store.set_discord_refs(job.id, thread_id=thread.id)
         refreshed = await store.get(job.id)
         job = refreshed or job
-        await _edit_quietly(status_message, render.status_embed(job), self._running_view(job.id))
+        await _edit_quietly(status_message, render.status_embed(job), self._running_view(job))
         self._audit.submitted(job, status_message.jump_url)
         return job, status_message, thread
 
@@ -218,7 +226,7 @@ class Creator:
             return None  # already in a thread, a voice channel's chat or similar: post right there
         if not (permissions.create_public_threads and permissions.send_messages_in_threads):
             return None
-        suffix = f" · {job.id}"
+        suffix = f" · {job.id}"  # the prompt's own words: the name needs no translation
         name = " ".join(job.prompt.split())[: THREAD_NAME_CHARS - len(suffix)] + suffix
         try:
             return await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)

@@ -23,6 +23,7 @@ from bot.front.audit import AuditLog
 from bot.front.buttons import result_view, retry_view
 from bot.front.progress import StatusEditor, final_fields
 from bot.front.results import ResultFiles
+from bot.locales import translate
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.storage import JobStore
@@ -150,7 +151,7 @@ class Delivery:
         # The nonce lets Discord drop a duplicate if the same post is retried within a few minutes.
         base: dict[str, Any] = {"allowed_mentions": mention, "nonce": f"reelbot-{job.id}"}
         if job.status is JobStatus.FAILED:
-            return "notice", lambda: {**base, "content": render.failure_text(job), "view": retry_view(job.id)}
+            return "notice", lambda: {**base, "content": render.failure_text(job), "view": retry_view(job)}
         prepared = await self._results.prepare(job, await self._upload_limit(job))
         if prepared.video is None:
             return prepared.kind, lambda: {
@@ -167,7 +168,7 @@ class Delivery:
                 "content": prepared.text,
                 "embeds": prepared.embeds,
                 "files": files,
-                "view": result_view(job.id),
+                "view": result_view(job),
             }
 
         return prepared.kind, compose
@@ -265,8 +266,11 @@ def _earliest_post(job: Job) -> discord.Object:
 
 def _explained_in_dm(compose: Compose, job: Job) -> Compose:
     """The post, with a first line saying why it arrives by DM."""
-    where = f"<#{job.thread_id or job.channel_id}>"
-    note = f"I could not post this in {where} (it is gone, or I am missing permissions there), so here it is."
+    note = translate(
+        job.member_locale,
+        "I could not post this in {where} (it is gone, or I am missing permissions there), so here it is.",
+        where=f"<#{job.thread_id or job.channel_id}>",
+    )
 
     def with_note() -> dict[str, Any]:
         fields = compose()

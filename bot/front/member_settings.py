@@ -18,7 +18,9 @@ from bot.catalog import ModelSpec
 from bot.domain import Orientation
 from bot.front import render
 from bot.front.host import host_of
+from bot.front.i18n import member_locale
 from bot.front.replies import report_error
+from bot.locales import _, translate, translate_plural
 from bot.storage.guilds import MemberDefaults
 
 if TYPE_CHECKING:
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
 NO_DEFAULT: Final = "none"
 SELECT_OPTIONS_LIMIT: Final = 25  # Discord's limit per select menu
 FIELDS: Final = ("model", "orientation", "duration", "hd")
+_PLACEHOLDERS: Final = {
+    "model": _("Default model"),
+    "orientation": _("Default orientation"),
+    "duration": _("Default duration"),
+    "hd": _("Default HD"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +73,34 @@ def fill_in(
     return Chosen(model=model, orientation=facing, duration=duration, hd=hd)
 
 
-def settings_embed(defaults: MemberDefaults) -> discord.Embed:
+def settings_embed(defaults: MemberDefaults, locale: str | None) -> discord.Embed:
     """The member's defaults, in words."""
-    embed = discord.Embed(title="Your defaults on this server", colour=render.COLOUR_RUNNING)
-    embed.description = (
+    embed = discord.Embed(title=translate(locale, "Your defaults on this server"), colour=render.COLOUR_RUNNING)
+    embed.description = translate(
+        locale,
         "/video create uses these for the options you leave out. A default the chosen model cannot use gives way "
-        "to the model's own. /video forget erases them."
+        "to the model's own. /video forget erases them.",
     )
-    embed.add_field(name="Model", value=f"`{defaults.model}`" if defaults.model else "the server's first model")
-    embed.add_field(name="Orientation", value=defaults.orientation or "landscape")
-    embed.add_field(name="Duration", value=f"{defaults.duration} seconds" if defaults.duration else "the model's own")
-    embed.add_field(name="HD", value={True: "on, where offered", False: "off", None: "off"}[defaults.hd])
+    model = f"`{defaults.model}`" if defaults.model else translate(locale, "the server's first model")
+    embed.add_field(name=translate(locale, "Model"), value=model)
+    facing = render.orientation_word(locale, defaults.orientation or Orientation.LANDSCAPE.value)
+    embed.add_field(name=translate(locale, "Orientation"), value=facing)
+    duration = (
+        translate_plural(locale, "{count} second", "{count} seconds", defaults.duration)
+        if defaults.duration
+        else translate(locale, "the model's own")
+    )
+    embed.add_field(name=translate(locale, "Duration"), value=duration)
+    hd = translate(locale, "on, where offered") if defaults.hd else translate(locale, "off")
+    embed.add_field(name="HD", value=hd)
     return embed
 
 
-def settings_view(defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> discord.ui.View:
+def settings_view(defaults: MemberDefaults, offered: Sequence[ModelSpec], locale: str | None) -> discord.ui.View:
     """One select menu per default, each showing the current choice."""
     view = discord.ui.View(timeout=None)
     for field in FIELDS:
-        view.add_item(SettingSelect(field, _options(field, defaults, offered)))
+        view.add_item(SettingSelect(field, _options(field, defaults, offered, locale), locale))
     return view
 
 
@@ -93,12 +110,15 @@ class SettingSelect(
 ):
     """A select menu that changes one of the picking member's defaults."""
 
-    def __init__(self, field: str, options: list[discord.SelectOption] | None = None) -> None:
+    def __init__(
+        self, field: str, options: list[discord.SelectOption] | None = None, locale: str | None = None
+    ) -> None:
+        """The menu for ``field``, in ``locale``'s language (a picked one is rebuilt without options)."""
+        placeholder = _PLACEHOLDERS[field].render(locale) if field in _PLACEHOLDERS else field
+        no_default = discord.SelectOption(label=translate(locale, "No default"), value=NO_DEFAULT)
         super().__init__(
             discord.ui.Select(
-                custom_id=f"reelbot:settings:{field}",
-                placeholder=f"Default {field}",
-                options=options or [discord.SelectOption(label="No default", value=NO_DEFAULT)],
+                custom_id=f"reelbot:settings:{field}", placeholder=placeholder, options=options or [no_default]
             )
         )
         self.field = field
@@ -120,7 +140,8 @@ class SettingSelect(
     async def _pick(self, interaction: discord.Interaction[Any]) -> None:
         host = host_of(interaction)
         if interaction.guild_id is None:
-            await interaction.response.send_message("These menus work in a server only.", ephemeral=True)
+            said = translate(member_locale(interaction), "These menus work in a server only.")
+            await interaction.response.send_message(said, ephemeral=True)
             return
         picked = self.item.values[0] if self.item.values else NO_DEFAULT
         guilds = host.engine.guilds
@@ -128,7 +149,10 @@ class SettingSelect(
         changed = _with(defaults, self.field, picked)
         await guilds.set_member_defaults(interaction.guild_id, interaction.user.id, changed)
         offered = host.engine.models.offered()
-        await interaction.response.edit_message(embed=settings_embed(changed), view=settings_view(changed, offered))
+        locale = member_locale(interaction)
+        await interaction.response.edit_message(
+            embed=settings_embed(changed, locale), view=settings_view(changed, offered, locale)
+        )
 
 
 def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
@@ -145,22 +169,33 @@ def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
             return dataclasses.replace(defaults, hd=None if unset else value == "on")
 
 
-def _options(field: str, defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> list[discord.SelectOption]:
+def _options(
+    field: str, defaults: MemberDefaults, offered: Sequence[ModelSpec], locale: str | None
+) -> list[discord.SelectOption]:
     current = getattr(defaults, field)
     choices: list[tuple[str, str, object]]
     if field == "model":
-        choices = [("No default: the server's first model", NO_DEFAULT, None)]
+        choices = [(translate(locale, "No default: the server's first model"), NO_DEFAULT, None)]
         choices += [(spec.label, spec.name, spec.name) for spec in offered[: SELECT_OPTIONS_LIMIT - 1]]
     elif field == "orientation":
-        choices = [("No default: landscape", NO_DEFAULT, None)]
-        choices += [(facing.value.capitalize(), facing.value, facing.value) for facing in Orientation]
+        choices = [(translate(locale, "No default: landscape"), NO_DEFAULT, None)]
+        choices += [
+            (render.orientation_word(locale, facing.value).capitalize(), facing.value, facing.value)
+            for facing in Orientation
+        ]
     elif field == "duration":
         lengths = sorted({seconds for spec in offered for seconds in spec.durations})[: SELECT_OPTIONS_LIMIT - 1]
-        choices = [("No default: each model's own length", NO_DEFAULT, None)]
-        choices += [(f"{seconds} seconds", str(seconds), seconds) for seconds in lengths]
+        choices = [(translate(locale, "No default: each model's own length"), NO_DEFAULT, None)]
+        choices += [
+            (translate_plural(locale, "{count} second", "{count} seconds", seconds), str(seconds), seconds)
+            for seconds in lengths
+        ]
     else:
-        choices = [("No default: HD off", NO_DEFAULT, None), ("HD on, where the model offers it", "on", True)]
-        choices += [("HD off", "off", False)]
+        choices = [
+            (translate(locale, "No default: HD off"), NO_DEFAULT, None),
+            (translate(locale, "HD on, where the model offers it"), "on", True),
+            (translate(locale, "HD off"), "off", False),
+        ]
     return [
         discord.SelectOption(label=label, value=value, default=stored == current) for label, value, stored in choices
     ]

@@ -250,7 +250,7 @@ class StatusEditor:
 
 def final_fields(job: Job, result_link: str) -> dict[str, Any]:
     """The edit that shows a finished job's final state on its status message, linking its result."""
-    view = retry_view(job.id) if job.status is JobStatus.FAILED else None
+    view = retry_view(job) if job.status is JobStatus.FAILED else None
     return {"embed": render.status_embed(job, result_link=result_link), "view": view}
 
 

@@ -9,8 +9,9 @@ from discord import app_commands
 
 from bot.errors import UserFacingError
 from bot.front.host import host_of
+from bot.front.i18n import member_locale
 from bot.front.replies import report_error
-from bot.locales import _
+from bot.locales import _, translate
 
 
 class BotTree(app_commands.CommandTree[discord.Client]):
@@ -20,9 +21,10 @@ class BotTree(app_commands.CommandTree[discord.Client]):
         """Let commands through only while the bot accepts work."""
         if host_of(interaction).accepting:
             return True
-        await interaction.response.send_message(
-            "The bot is restarting. Try again in a minute; running videos are not affected.", ephemeral=True
+        said = translate(
+            member_locale(interaction), "The bot is restarting. Try again in a minute; running videos are not affected."
         )
+        await interaction.response.send_message(said, ephemeral=True)
         return False
 
     async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:

@@ -6,6 +6,7 @@ translated and checked. Ids no longer in the code leave the catalogues.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from babel.messages.frontend import CommandLineInterface
@@ -31,15 +32,14 @@ def _keyword_options() -> list[str]:
 def main() -> None:
     """Extract, then update (or create) each language's catalogue."""
     cli = CommandLineInterface()
+    run: Callable[[list[str]], object] = cli.run  # Babel's command line, as `pybabel` runs it (not annotated)
     sources = [str(ROOT / source) for source in SOURCES]
     common = ["--no-location", "--sort-output", "--width", WIDTH, "--project", "Reelbot"]
-    cli.run(["pybabel", "-q", "extract", *_keyword_options(), *common, "-o", str(TEMPLATE), *sources])
+    run(["pybabel", "-q", "extract", *_keyword_options(), *common, "-o", str(TEMPLATE), *sources])
     for language in LANGUAGES:
         action = "update" if catalogue_path(language).exists() else "init"
         extra = ["--ignore-obsolete", "--width", WIDTH] if action == "update" else ["--width", WIDTH]
-        cli.run(
-            ["pybabel", "-q", action, "-D", DOMAIN, "-i", str(TEMPLATE), "-d", str(DIRECTORY), "-l", language, *extra]
-        )
+        run(["pybabel", "-q", action, "-D", DOMAIN, "-i", str(TEMPLATE), "-d", str(DIRECTORY), "-l", language, *extra])
     print(f"Updated {TEMPLATE.relative_to(ROOT)} and the catalogues of {', '.join(LANGUAGES)}.")  # noqa: T201
 
 
