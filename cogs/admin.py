@@ -212,7 +212,8 @@ class AdminCog(
         """Grant bonus credits."""
         assert interaction.guild_id is not None
         await self.bot.engine.guilds.grant(interaction.guild_id, member.id, amount, interaction.user.id)
-        text = _("Granted {amount} bonus credits to {member}.", amount=f"{amount:g}", member=member.mention)
+        granted = f"{amount:g}"
+        text = _("Granted {amount} bonus credits to {member}.", amount=granted, member=member.mention)
         await interaction.edit_original_response(content=self._changed(interaction, text))
 
     @credits.command(name="reset", description=locale_str("Forgive a member's usage today and their strikes"))

@@ -112,9 +112,8 @@ class VideoCog(
             if typed not in spec.name.lower() and typed not in spec.label.lower():
                 continue
             seconds = wanted if wanted in spec.durations else spec.default_duration
-            cost = " · " + translate(
-                locale, "{cost} credits for {seconds} s", cost=f"{spec.cost(seconds):g}", seconds=seconds
-            )
+            credits = f"{spec.cost(seconds):g}"
+            cost = " · " + translate(locale, "{cost} credits for {seconds} s", cost=credits, seconds=seconds)
             name = f"{spec.label} ({spec.name})"[: CHOICE_NAME_LIMIT - len(cost)] + cost
             choices.append(app_commands.Choice(name=name, value=spec.name))
         return choices[:AUTOCOMPLETE_LIMIT]

@@ -20,7 +20,6 @@ from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, NewJob, Orienta
 from bot.engine import Engine, open_engine
 from bot.errors import ExitCode, UserFacingError
 from bot.images import sniff_image_type, to_data_uri
-from bot.locales import _
 from bot.paths import output_file_problem
 from bot.services.creation import Ask, Checked
 from bot.services.lifecycle import PollPolicy
@@ -336,20 +335,14 @@ def _load_image(value: str) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UserFacingError(
-            _("Cannot read the image {value}: {strerror}.", value=value, strerror=exc.strerror)
-        ) from exc
+        raise UserFacingError(f"Cannot read the image {value}: {exc.strerror}.") from exc
     if len(data) > MAX_IMAGE_BYTES:
         raise UserFacingError(
-            _(
-                "The image {value} is larger than {limit} MB. Use a smaller one.",
-                value=value,
-                limit=MAX_IMAGE_BYTES // (1024 * 1024),
-            )
+            f"The image {value} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB. Use a smaller one."
         )
     mime = sniff_image_type(data)
     if mime is None:
-        raise UserFacingError(_("{value} is not a PNG, JPEG, WebP or GIF picture.", value=value))
+        raise UserFacingError(f"{value} is not a PNG, JPEG, WebP or GIF picture.")
     return to_data_uri(data, mime)
 
 

@@ -46,15 +46,21 @@ def catalogue_path(language: str) -> Path:
 
 
 @functools.cache
-def _translations(language: str) -> gettext.NullTranslations:
+def _loaded(language: str) -> tuple[gettext.NullTranslations, frozenset[str]]:
+    """A language's translations, and the ids it translates (a word may be the same as in English: "portrait")."""
     if language == SOURCE_LANGUAGE:
-        return gettext.NullTranslations()
+        return gettext.NullTranslations(), frozenset()
     with catalogue_path(language).open("rb") as po:
         catalogue = read_po(po, locale=language, domain=DOMAIN)
     compiled = io.BytesIO()
     write_mo(compiled, catalogue)  # leaves out fuzzy entries: a guess is worse than English
     compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    translated = frozenset(str(m.id) for m in catalogue if m.id and m.string and not m.fuzzy and isinstance(m.id, str))
+    return gettext.GNUTranslations(compiled), translated
+
+
+def _translations(language: str) -> gettext.NullTranslations:
+    return _loaded(language)[0]
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,5 @@ def translate_stored(locale: object, english: str) -> str:
 
 def lookup(locale: object, msgid: str) -> str | None:
     """The catalogue's translation of ``msgid`` for ``locale``, or None (English, or not translated)."""
-    language = language_of(locale)
-    if language == SOURCE_LANGUAGE:
-        return None
-    translated = _translations(language).gettext(msgid)
-    return translated if translated != msgid else None
+    translations, translated = _loaded(language_of(locale))
+    return translations.gettext(msgid) if msgid in translated else None
