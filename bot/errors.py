@@ -27,7 +27,7 @@ class UserFacingError(ReelbotError):
     """
 
     def __init__(self, text: Text | str) -> None:
-        self.text = text if isinstance(text, Text) else _(text)
+        self.text = text if isinstance(text, Text) else Text(text)
         self.user_message = str(self.text)
         super().__init__(self.user_message)
 

@@ -232,6 +232,25 @@ def _bare_literals(path: Path) -> Iterator[str]:
                 yield f"{where}: {name}({keyword.arg}=<English>) — translate it"
 
 
+_MESSAGE_ARGUMENTS = {"_": (0,), "_n": (0, 1), "translate": (1,), "translate_plural": (1, 2)}
+
+
+def test_every_message_id_in_the_code_is_a_plain_literal() -> None:
+    # An f-string or a variable as the id is not extracted, so it would never be translated.
+    found = []
+    for path in sorted([*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").rglob("*.py")]):
+        source = path.read_text(encoding="utf-8")
+        if "from bot.locales import" not in source:
+            continue  # bot.locales itself (which defines them), or a module that words nothing
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _MESSAGE_ARGUMENTS:
+                for position in _MESSAGE_ARGUMENTS[node.func.id]:
+                    argument = node.args[position] if position < len(node.args) else None
+                    if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.func.id}(...) needs a literal id")
+    assert not found, "\n".join(found)
+
+
 def test_no_member_facing_text_is_a_bare_english_literal() -> None:
     found = [line for path in _WORDED if path.name not in _ENGLISH_ONLY for line in _bare_literals(path)]
     assert not found, "\n".join(found)
