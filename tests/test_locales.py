@@ -9,6 +9,7 @@ bot/locales/<language>/LC_MESSAGES/reelbot.po (README: "Translating Reelbot"), a
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import string
 from collections.abc import Iterator
@@ -21,11 +22,16 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from discord.ext import commands
 
+from bot.domain import ErrorKind
+from bot.front import render
 from bot.front.i18n import CatalogueTranslator
 from bot.locales import LANGUAGES, _, _n, catalogue_path, language_of, lookup, translate, translate_plural
 from bot.locales.__main__ import KEYWORDS, ROOT, SOURCES, TEMPLATE
+from bot.services import lifecycle
+from bot.services.lifecycle import TIMED_OUT_MESSAGE
 from cogs.admin import AdminCog, PurgeCog
 from cogs.video import VideoCog
+from tests.jobs import fresh_job
 
 MessageId = str | tuple[str, ...]
 DISCORD_DESCRIPTION_LIMIT = 100  # characters of a command, option or choice text, localized or not
@@ -140,6 +146,18 @@ def test_a_lazy_text_is_translated_with_its_fields_in_the_readers_language() -> 
     assert refusal.render("es-ES") == "Espera 5 segundos más antes de empezar otro vídeo."
 
 
+def test_a_failed_jobs_stored_english_reason_is_shown_in_the_servers_language() -> None:
+    failed = lifecycle.fail(fresh_job(requester_id=42, locale="fr"), ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, 1010.0)
+    notice = render.failure_text(failed.job)
+    assert notice.startswith(f"<@42> job `{failed.job.id}` a échoué. La vidéo a pris trop de temps")
+    embed = render.status_embed(failed.job)
+    assert embed.title == "Échec de la vidéo" and "La vidéo a pris trop de temps" in str(embed.fields)
+    # A reason that is no message id as it is (a provider's own words) stays as it was stored.
+    odd = dataclasses.replace(failed.job, error_message="Upstream said: quota exceeded.")
+    assert render.failure_text(odd).endswith("a échoué. Upstream said: quota exceeded.")
+    assert render.status_embed(dataclasses.replace(failed.job, locale=None)).title == "Video failed"
+
+
 def test_braces_in_an_unformatted_message_are_text() -> None:
     # A message built elsewhere (a member's input in it) and shown as it is must not be taken for a pattern.
     assert translate("de", "There is no job '{x}' here") == "There is no job '{x}' here"
@@ -232,7 +250,7 @@ def _bare_literals(path: Path) -> Iterator[str]:
                 yield f"{where}: {name}({keyword.arg}=<English>) — translate it"
 
 
-_MESSAGE_ARGUMENTS = {"_": (0,), "_n": (0, 1), "translate": (1,), "translate_plural": (1, 2)}
+_MESSAGE_ARGUMENTS = {"_": (0,), "N_": (0,), "_n": (0, 1), "translate": (1,), "translate_plural": (1, 2)}
 
 
 def test_every_message_id_in_the_code_is_a_plain_literal() -> None:

@@ -4,6 +4,7 @@ Message ids are the English sentences themselves (gettext style), with ``{name}`
 ``_("Your video is ready · {job}", job=marker)``. English needs no catalogue; German, Spanish, French and Japanese
 each have ``bot/locales/<language>/LC_MESSAGES/reelbot.po``, updated from the code by ``make messages``.
 
+* ``N_`` marks an English message that is stored as it is (a job's failure reason) and translated where shown.
 * ``_`` and ``_n`` (with a count) make a :class:`Text`, translated later when the reader is known (an error raised
   deep in a service, a button label); ``translate`` and ``translate_plural`` translate at once.
 * A :class:`Text` may hold other Texts as fields; they are translated into the same language.
@@ -105,6 +106,12 @@ def _(msgid: str, /, **fields: object) -> Text:
 def _n(singular: str, plural: str, count: int, /, **fields: object) -> Text:
     """A message with a count, in the plural form of the reader's language; ``{count}`` is filled in."""
     return Text(singular, plural, count, {"count": count, **fields})
+
+
+def N_(msgid: str, /) -> str:  # gettext's name for the marker
+    """A message kept in English as it is (a job's stored failure reason), marked so that `make messages` extracts
+    it; ``translate_stored`` translates it where it is shown."""
+    return msgid
 
 
 def translate(locale: object, msgid: str, /, **fields: object) -> str:

@@ -16,7 +16,14 @@ from bot.locales import DIRECTORY, DOMAIN, LANGUAGES, catalogue_path
 ROOT: Final = DIRECTORY.parent.parent
 SOURCES: Final = ("bot", "cogs")
 # The functions whose string arguments are message ids (Babel's keyword spec: the argument positions).
-KEYWORDS: Final = {"_": None, "_n": (1, 2), "translate": (2,), "translate_plural": (2, 3), "locale_str": None}
+KEYWORDS: Final = {
+    "_": None,
+    "N_": None,
+    "_n": (1, 2),
+    "translate": (2,),
+    "translate_plural": (2, 3),
+    "locale_str": None,
+}
 TEMPLATE: Final = DIRECTORY / f"{DOMAIN}.pot"
 WIDTH: Final = "120"
 
