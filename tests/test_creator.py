@@ -9,8 +9,8 @@ import pytest
 
 from bot.domain import Job, Orientation
 from bot.engine import Engine
-from bot.front.i18n import Locales
 from bot.front.creation import CreateInput, Creator
+from bot.front.i18n import Locales
 from bot.front.replies import confirm_created
 from bot.services.moderation import Requester
 from bot.services.quotas import QuotaStatus
