@@ -11,7 +11,7 @@ LOCK_FLAGS ?=
 COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
 	--strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(LOCK_FLAGS)
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench lock clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.discord
 	$(BIN)/python -m bench.encode
 	$(BIN)/python -m bench.scale
+
+# Extract the message ids from bot/ and cogs/ into bot/locales/reelbot.pot and bring each language's catalogue up to
+# it; then translate the new (empty or fuzzy) entries. tests/test_locales.py checks that none is missing.
+messages: $(DEV_STAMP)
+	$(BIN)/python -m bot.locales
 
 $(LOCK_TOOLS)/bin/pip-compile:
 	$(PYTHON) -m venv $(LOCK_TOOLS)

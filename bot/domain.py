@@ -136,6 +136,8 @@ class NewJob:
     channel_id: int | None = None
     parent_job_id: str | None = None  # the job a re-roll, remix or retry started from
     private: bool = False  # shown to the requester alone (DM or private replies), never in a channel
+    locale: str | None = None  # the server's preferred Discord locale, for the job's public posts
+    member_locale: str | None = None  # the requester's Discord locale, for what only they see
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,8 @@ class Job:
     private: bool = False
     # The requester's DM channel holding a private job's status message; None when it is their private reply instead.
     dm_channel_id: int | None = None
+    locale: str | None = None  # the server's preferred Discord locale when the job was made: its public posts' language
+    member_locale: str | None = None  # the requester's Discord locale then: the language of what only they see
 
     @property
     def sent(self) -> bool:
@@ -222,6 +226,12 @@ class Job:
     def started_at(self) -> float:
         """When the job was sent to the gateway, or created if it never was: its time limit counts from here."""
         return self.submitted_at if self.submitted_at is not None else self.created_at
+
+    @property
+    def post_locale(self) -> str | None:
+        """The language of the job's posts: the server's for a public job, the member's for a private one (its
+        status and video go to the member alone)."""
+        return self.member_locale if self.private else self.locale
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from bot.domain import ErrorKind
+from bot.locales import Text, _
 
 
 class ReelbotError(Exception):
@@ -29,41 +30,54 @@ class LeaseLostError(ReelbotError):
 
 
 class UserFacingError(ReelbotError):
-    """An error whose message is safe and useful to show the person who caused it."""
+    """An error whose message is safe and useful to show the person who caused it.
 
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+    ``text`` is translated into the reader's language when it is shown; ``user_message`` is its English.
+    """
+
+    def __init__(self, text: Text | str) -> None:
+        self.text = text if isinstance(text, Text) else Text(text)
+        self.user_message = str(self.text)
+        super().__init__(self.user_message)
 
 
 class PrivateNotAllowedError(UserFacingError):
     """A private video on a server whose admins forbid them (/video-admin server private deny)."""
 
     def __init__(self, *, by_default: bool) -> None:
-        why = "This server's admins have turned private videos off, so nothing was started and nothing was charged."
         if by_default:
             super().__init__(
-                f"{why} Your /video settings make every video private by default: set Private there to public or "
-                "no default, or run /video create with private: False."
+                _(
+                    "This server's admins have turned private videos off, so nothing was started and nothing was "
+                    "charged. Your /video settings make every video private by default: set Private there to public "
+                    "or no default, or run /video create with private: False."
+                )
             )
         else:
-            super().__init__(f"{why} Run /video create without private: True to make a public one.")
+            super().__init__(
+                _(
+                    "This server's admins have turned private videos off, so nothing was started and nothing was "
+                    "charged. Run /video create without private: True to make a public one."
+                )
+            )
 
 
 class GatewayError(ReelbotError):
     """A gateway call failed.
 
-    ``user_message`` is safe to show anyone; ``detail`` is for the operator's log and never holds the key.
+    ``user_message`` is safe to show anyone (English, and a message id of the catalogues when it is one as it is: a
+    job keeps it as its failure reason, translated when shown); ``detail`` is for the operator's log and never holds
+    the key.
     """
 
     kind: ErrorKind = ErrorKind.UNAVAILABLE
     retryable: bool = False
-    default_message = "The video service failed."
+    default_message: Text = _("The video service failed.")
 
-    def __init__(self, detail: str = "", *, status: int | None = None, user_message: str | None = None) -> None:
+    def __init__(self, detail: str = "", *, status: int | None = None, user_message: Text | str | None = None) -> None:
         self.detail = detail
         self.status = status
-        self.user_message = user_message or self.default_message
+        self.user_message = str(user_message or self.default_message)
         super().__init__(f"{self.kind}: {detail}" if detail else str(self.kind))
 
 
@@ -71,28 +85,28 @@ class GatewayAuthError(GatewayError):
     """The gateway rejected the API key."""
 
     kind = ErrorKind.AUTH
-    default_message = "The video service rejected the bot's API key. The operator needs to check GATEWAY_API_KEY."
+    default_message = _("The video service rejected the bot's API key. The operator needs to check GATEWAY_API_KEY.")
 
 
 class GatewayBalanceError(GatewayError):
     """The gateway account has no balance left."""
 
     kind = ErrorKind.BALANCE
-    default_message = "The video service account has run out of balance. The operator needs to top it up."
+    default_message = _("The video service account has run out of balance. The operator needs to top it up.")
 
 
 class GatewayInvalidRequestError(GatewayError):
     """The gateway refused the request as malformed (bad size, duration, missing field)."""
 
     kind = ErrorKind.INVALID_REQUEST
-    default_message = "The video service refused these settings. Try another duration, size or model."
+    default_message = _("The video service refused these settings. Try another duration, size or model.")
 
 
 class GatewayContentPolicyError(GatewayError):
     """The provider refused the prompt or images on content grounds."""
 
     kind = ErrorKind.CONTENT_POLICY
-    default_message = (
+    default_message = _(
         "The video provider refused this request under its content policy. "
         "Rephrase the prompt or use other images (real people and faces are often refused)."
     )
@@ -102,7 +116,7 @@ class GatewayModelUnavailableError(GatewayError):
     """No gateway channel serves the model."""
 
     kind = ErrorKind.MODEL_UNAVAILABLE
-    default_message = "The video service does not offer this model right now. Pick another model."
+    default_message = _("The video service does not offer this model right now. Pick another model.")
 
 
 class GatewayRateLimitedError(GatewayError):
@@ -110,14 +124,14 @@ class GatewayRateLimitedError(GatewayError):
 
     kind = ErrorKind.RATE_LIMITED
     retryable = True
-    default_message = "The video service is busy. Try again in a minute."
+    default_message = _("The video service is busy. Try again in a minute.")
 
     def __init__(
         self,
         detail: str = "",
         *,
         status: int | None = 429,
-        user_message: str | None = None,
+        user_message: Text | str | None = None,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(detail, status=status, user_message=user_message)
@@ -129,14 +143,14 @@ class GatewayUnavailableError(GatewayError):
 
     kind = ErrorKind.UNAVAILABLE
     retryable = True
-    default_message = "The video service is unavailable right now. Try again in a few minutes."
+    default_message = _("The video service is unavailable right now. Try again in a few minutes.")
 
 
 class GatewayTaskLostError(GatewayError):
     """The gateway no longer knows the task."""
 
     kind = ErrorKind.LOST
-    default_message = "The video service lost track of this job. Nothing was delivered; try again."
+    default_message = _("The video service lost track of this job. Nothing was delivered; try again.")
 
 
 class GatewayBadResultError(GatewayError):
@@ -144,20 +158,22 @@ class GatewayBadResultError(GatewayError):
 
     kind = ErrorKind.BAD_RESULT
     retryable = True
-    default_message = "The finished video could not be downloaded intact."
+    default_message = _("The finished video could not be downloaded intact.")
 
 
 class GatewayResultRefusedError(GatewayBadResultError):
     """The result is one the bot will not fetch: larger than RESULT_MAX_MB, or at an address it does not reach."""
 
     retryable = False
-    default_message = "The finished video is at a link the bot does not fetch from."
+    default_message = _("The finished video is at a link the bot does not fetch from.")
 
 
 class GatewayProtocolError(GatewayUnavailableError):
     """The gateway answered 200 with a body that is not what the API returns (wrong base URL, broken proxy)."""
 
-    default_message = "The video service sent an answer the bot could not read. The operator should check the gateway."
+    default_message = _(
+        "The video service sent an answer the bot could not read. The operator should check the gateway."
+    )
 
 
 class GatewayWebPageError(GatewayProtocolError):
@@ -168,7 +184,7 @@ class GatewayAcceptedUnreadableError(GatewayProtocolError):
     """A submit was answered 200 with a body that cannot be read: the gateway may run (and bill) a task nobody sees."""
 
     retryable = False
-    default_message = (
+    default_message = _(
         "The video service accepted the job but sent an answer the bot could not read, so the bot cannot follow it. "
         "It was not sent again, to avoid paying twice. The operator should check the gateway."
     )
@@ -178,7 +194,7 @@ class GatewayUnconfirmedError(GatewayError):
     """A submit was sent but never answered; the gateway may have created (and charged) the task."""
 
     kind = ErrorKind.UNCONFIRMED
-    default_message = (
+    default_message = _(
         "The video service did not confirm the job, so it was not sent again to avoid paying twice. "
         "Nothing will be delivered for it; try again in a few minutes."
     )

@@ -166,8 +166,10 @@ def test_status_message_and_history_say_who_cancelled_and_what_became_of_the_cre
     unsent = lifecycle.cancel(fresh_job(requester_id=USER), MODERATOR, 1010.0).job
     sent = lifecycle.cancel(fresh_job(requester_id=USER, task_id="task-1"), USER, 1010.0).job
 
-    assert render.job_summary(unsent).startswith(f"`{unsent.id}` sora-2 · Cancelled by <@{MODERATOR}> (credits given")
-    assert "(credits spent)" in render.job_summary(sent) and "being posted" not in render.job_summary(sent)
+    summary = render.job_summary(unsent, "en-US")
+    assert summary.startswith(f"`{unsent.id}` sora-2 · Cancelled by <@{MODERATOR}> (credits given")
+    summary = render.job_summary(sent, "en-US")
+    assert "(credits spent)" in summary and "being posted" not in summary
     embed = render.status_embed(sent)
     assert embed.title == "Video cancelled"
     assert f"Cancelled by <@{USER}> <t:1010:R>" in str(embed.fields) and "credits were spent" in str(embed.fields)

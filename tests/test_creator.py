@@ -10,6 +10,7 @@ import pytest
 from bot.domain import Job, Orientation
 from bot.engine import Engine
 from bot.front.creation import CreateInput, Creator
+from bot.front.i18n import Locales
 from bot.front.replies import confirm_created
 from bot.services.moderation import Requester
 from bot.services.quotas import QuotaStatus
@@ -65,11 +66,12 @@ async def test_a_job_is_acknowledged_as_accepted_even_when_the_credits_left_cann
         who=MEMBER,
         channel=Channel(),  # type: ignore[arg-type]
         permissions=discord.Permissions.all(),
+        locales=Locales(member="en-US", server="en-US"),
     )
 
     assert created.balance is None and audit.submitted_jobs == [created.job.id]
     stored = await engine.store.get(created.job.id)
     assert stored is not None and stored.task_id is not None
-    text = confirm_created(created)
+    text = confirm_created(created, None)
     assert text.startswith(f"Your video is on its way (job `{created.job.id}`). It costs")
     assert "could not be read just now (/video quota shows it)" in text and StatusMessage.jump_url in text

@@ -54,7 +54,17 @@ def new_job(n: int) -> NewJob:
         hd=n == 1,
         images=(),
     )
-    return NewJob(request=request, origin="discord", requester_id=MEMBER, guild_id=GUILD, channel_id=9, private=n == 2)
+    # The languages the job's later posts and private notes are in (migration 0015) travel with it.
+    return NewJob(
+        request=request,
+        origin="discord",
+        requester_id=MEMBER,
+        guild_id=GUILD,
+        channel_id=9,
+        locale="ja",
+        member_locale="de",
+        private=n == 2,
+    )
 
 
 async def populate(path: Path) -> Populated:
@@ -166,6 +176,7 @@ async def test_a_copied_database_reads_back_the_same_through_the_store_on_postgr
         store, guilds = JobStore(db, clock), GuildStore(db, clock)
         for job in given.jobs:
             assert await store.get(job.id) == job
+            assert (job.locale, job.member_locale) == ("ja", "de")
         assert [j.id for j in await store.list_by_requester(GUILD, MEMBER)] == [j.id for j in reversed(given.jobs)]
         assert await guilds.config(GUILD) == given.config
         assert await guilds.role_caps(GUILD) == {321: 80.0}

@@ -73,7 +73,7 @@ async def test_a_submit_accepted_with_an_unreadable_answer_fails_at_once_and_is_
     # An unreadable reply, not a crash that leaves the job "submitting" until it is given up as unconfirmed.
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.UNAVAILABLE
-    assert job.error_message == GatewayAcceptedUnreadableError.default_message
+    assert job.error_message == str(GatewayAcceptedUnreadableError.default_message)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any(job.id in line and "could not be read" in line for line in errors), errors
     assert "private picnic" not in caplog.text

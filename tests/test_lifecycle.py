@@ -320,7 +320,7 @@ def test_lost_task_fails_only_after_repeated_polls() -> None:
     job = lifecycle.poll_failed(job, GatewayTaskLostError("task_not_exist"), now, POLICY).job
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.LOST
-    assert job.error_message == GatewayTaskLostError.default_message
+    assert job.error_message == str(GatewayTaskLostError.default_message)
     assert_finished(job, now)
 
 
@@ -362,7 +362,7 @@ def test_download_failed_retries_then_fails_bad_result() -> None:
     job = lifecycle.download_failed(job, GatewayBadResultError("cut short"), now, POLICY).job
     assert job.status is JobStatus.FAILED
     assert job.error_kind is ErrorKind.BAD_RESULT
-    assert job.error_message == GatewayBadResultError.default_message
+    assert job.error_message == str(GatewayBadResultError.default_message)
     assert_finished(job, now)
 
 
@@ -402,7 +402,7 @@ def test_fail_with_uses_the_errors_kind_and_message() -> None:
     now = SUBMITTED + 5
     job = lifecycle.fail_with(submitted_job(), GatewayAuthError("401 from gateway"), now).job
     assert job.error_kind is ErrorKind.AUTH
-    assert job.error_message == GatewayAuthError.default_message
+    assert job.error_message == str(GatewayAuthError.default_message)
     assert_finished(job, now)
 
 

@@ -275,4 +275,4 @@ async def test_a_result_the_bucket_refuses_is_retried_then_failed_in_plain_words
         job = await engine.jobs.submit(NewJob(request=request))
         done = await run_until(poller, deliveries.wait_for(job.id, within=120))
     assert done.status is JobStatus.FAILED and done.download_attempts == DOWNLOAD_ATTEMPTS - 1
-    assert done.error_message == UNSTORED_MESSAGE
+    assert done.error_message == str(UNSTORED_MESSAGE)

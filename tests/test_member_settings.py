@@ -33,16 +33,12 @@ async def test_defaults_apply_where_the_model_allows_them(settings: Settings, si
 
         typed = fill_in(mine, models, model="veo-3.1-generate-preview", orientation="landscape", duration=None, hd=None)
         # Veo has no 10-second videos (its own length is used, and the acknowledgement says so) but has HD.
-        assert typed == Chosen(
-            model="veo-3.1-generate-preview",
-            orientation=Orientation.LANDSCAPE,
-            duration=None,
-            hd=True,
-            set_aside=(
-                "Veo 3.1 does not make 10-second videos, so this one is 8 seconds, its own length "
-                "(your default is kept).",
-            ),
+        assert dataclasses.replace(typed, set_aside=()) == Chosen(
+            model="veo-3.1-generate-preview", orientation=Orientation.LANDSCAPE, duration=None, hd=True
         )
+        assert [str(note) for note in typed.set_aside] == [
+            "Veo 3.1 does not make 10-second videos, so this one is 8 seconds, its own length (your default is kept)."
+        ]
         assert fill_in(mine, models, model=None, orientation=None, duration=5, hd=False).duration == 5
 
         sim.serve_models(("veo-3.1-fast-generate-preview",))
@@ -50,7 +46,7 @@ async def test_defaults_apply_where_the_model_allows_them(settings: Settings, si
         # The default model is no longer offered: the server's first model makes the video, and the member is told.
         passed_over = fill_in(mine, models, model=None, orientation=None, duration=None, hd=None)
         assert passed_over.model is None
-        assert "Your default model `kling-v2-1` is not available now" in passed_over.set_aside[0]
+        assert "Your default model `kling-v2-1` is not available now" in str(passed_over.set_aside[0])
 
         await engine.guilds.forget_user(GUILD, MEMBER)
         assert await engine.guilds.member_defaults(GUILD, MEMBER) == MemberDefaults()
@@ -66,9 +62,9 @@ async def test_a_default_orientation_the_model_lacks_gives_way_to_its_own(engine
 
     chosen = fill_in(portrait, models, model=None, orientation=None, duration=None, hd=None)
     assert chosen.orientation is Orientation.LANDSCAPE
-    assert chosen.set_aside == (
-        "Wide Only does not make portrait videos, so this one is landscape (your default is kept).",
-    )
+    assert [str(note) for note in chosen.set_aside] == [
+        "Wide Only does not make portrait videos, so this one is landscape (your default is kept)."
+    ]
     # The default applies where the model has it; with no default, the model's own (first) orientation.
     assert fill_in(portrait, models, model="tall-only", orientation=None, duration=None, hd=None).set_aside == ()
     assert fill_in(MemberDefaults(), models, model="tall-only", orientation=None, duration=None, hd=None) == Chosen(
@@ -83,7 +79,7 @@ def test_menu_options_stay_within_discords_limits() -> None:
     kling = Catalog.load().get("kling-v2-1")
     assert kling is not None
     wordy = dataclasses.replace(kling, name="wordy", label="A model with a very long label " * 6)
-    view = settings_view(MemberDefaults(model="wordy"), [wordy])
+    view = settings_view(MemberDefaults(model="wordy"), [wordy], None)
     menus = [item for item in view.children if isinstance(item, SettingSelect)]
     options = [option for menu in menus for option in menu.item.options]
     assert max(len(option.label) for option in options) == 100

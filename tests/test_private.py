@@ -151,13 +151,13 @@ def test_status_says_where_a_private_video_is() -> None:
         delivered_at=2.0,
         private=True,
     )
-    unreached = render.job_summary(base, private_link="https://media.example/abcd2345.mp4?sig=1")
+    unreached = render.job_summary(base, None, private_link="https://media.example/abcd2345.mp4?sig=1")
     assert (
         "private, but it could not reach you" in unreached and "<https://media.example/abcd2345.mp4?sig=1>" in unreached
     )
-    assert "bot's operator keeps it as `abcd2345.mp4`" in render.job_summary(base)
+    assert "bot's operator keeps it as `abcd2345.mp4`" in render.job_summary(base, None)
     by_dm = dataclasses.replace(base, channel_id=CHANNEL, result_channel_id=DM, result_message_id=5, dm_channel_id=DM)
-    assert "sent to you by DM" in render.job_summary(by_dm)
+    assert "sent to you by DM" in render.job_summary(by_dm, None)
     replied = dataclasses.replace(base, channel_id=CHANNEL, result_channel_id=CHANNEL, result_message_id=5)
-    assert "sent to you in your command's private reply" in render.job_summary(replied)
-    assert f"discord.com/channels/{GUILD}/" not in render.job_summary(replied)  # no public link of any kind
+    assert "sent to you in your command's private reply" in render.job_summary(replied, None)
+    assert f"discord.com/channels/{GUILD}/" not in render.job_summary(replied, None)  # no public link of any kind

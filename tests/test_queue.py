@@ -298,7 +298,7 @@ async def test_a_pause_keeps_jobs_waiting_and_says_so(make_queue: QueueFactory) 
         ("block", "You are not allowed to make videos on this server. Reason given: spam."),
         ("disable", "The model veo3.1-fast is turned off on this server."),
         ("word", "Your prompt contains a word or phrase this server does not allow."),
-        ("unserved", "The model veo3.1-fast is no longer available on this bot."),
+        ("unserved", "Its model is no longer available on this bot."),
         ("forgotten", FORGOTTEN_REASON),
     ],
 )

@@ -162,7 +162,7 @@ async def test_free_disk_is_checked_before_a_download(sim: Simulator, tmp_path: 
         done = await run_until(engine.poller(origin="discord", deliver=deliveries), deliveries.wait_for(job.id))
 
     assert done.status is JobStatus.FAILED and done.error_kind is ErrorKind.BAD_RESULT
-    assert done.error_message == NO_DISK_MESSAGE
+    assert done.error_message == str(NO_DISK_MESSAGE)
     assert not list((tmp_path / "results").glob("*"))
 
 

@@ -49,7 +49,7 @@ async def test_retried_jobs_of_a_retired_model_use_the_default_and_say_so(settin
         await engine.models.refresh()
         spec, note = engine.models.stand_in("sora-2")
         assert spec.name == "veo-3.1-fast-generate-preview"
-        assert note == (
+        assert str(note) == (
             "Sora 2 was retired by its provider, so this one uses Veo 3.1 Fast (`veo-3.1-fast-generate-preview`) "
             "instead."
         )

@@ -61,7 +61,7 @@ def test_a_private_job_is_shown_again_by_its_requester_only() -> None:
 )
 def test_jobs_without_a_result_to_show_are_refused_in_words(changes: dict[str, object], words: str) -> None:
     reason = refusal(finished(**changes))
-    assert reason is not None and words in reason
+    assert reason is not None and words in str(reason)
 
 
 def test_a_delivered_job_and_one_whose_post_failed_can_be_shown() -> None:
@@ -72,14 +72,14 @@ def test_a_delivered_job_and_one_whose_post_failed_can_be_shown() -> None:
 def test_a_video_post_carries_the_buttons_and_a_link_post_does_not(tmp_path: Path) -> None:
     video = tmp_path / "abcd2345.mp4"
     video.write_bytes(b"mp4")
-    posted = Prepared("posted", "ready", video).post("abcd2345")
+    posted = Prepared("posted", "ready", video).post(finished(id="abcd2345"))
     assert [f.filename for f in posted["files"]] == ["reelbot-abcd2345.mp4"]
     assert [item.custom_id for item in posted["view"].children] == [
         "reelbot:reroll:abcd2345",
         "reelbot:remix:abcd2345",
         "reelbot:delete:abcd2345",
     ]
-    linked = Prepared("linked", "here is a link", None).post("abcd2345")
+    linked = Prepared("linked", "here is a link", None).post(finished(id="abcd2345"))
     assert linked == {"content": "here is a link", "embeds": [], "files": []}
 
 

@@ -15,8 +15,10 @@ from bot.front import render
 from bot.front.access import origin_for
 from bot.front.creation import CreateInput, requester_of
 from bot.front.host import host_of
+from bot.front.i18n import locales_of, member_locale
 from bot.front.private import reply_of
 from bot.front.replies import confirm_created, report_error
+from bot.locales import Text, _, translate
 from bot.services.jobs import SentMeanwhile
 
 log = logging.getLogger(__name__)
@@ -24,26 +26,26 @@ log = logging.getLogger(__name__)
 _JOB = r"(?P<job_id>[a-z0-9]{4,16})"
 
 
-def result_view(job_id: str) -> discord.ui.View:
-    """Re-roll, Remix and Delete under a finished video."""
+def result_view(job: Job) -> discord.ui.View:
+    """Re-roll, Remix and Delete under a finished video, labelled in the job's server language."""
     view = discord.ui.View(timeout=None)
-    view.add_item(RerollButton(job_id))
-    view.add_item(RemixButton(job_id))
-    view.add_item(DeleteButton(job_id))
+    view.add_item(RerollButton(job.id, job.post_locale))
+    view.add_item(RemixButton(job.id, job.post_locale))
+    view.add_item(DeleteButton(job.id, job.post_locale))
     return view
 
 
-def retry_view(job_id: str) -> discord.ui.View:
+def retry_view(job: Job) -> discord.ui.View:
     """A Retry button under a failure notice."""
     view = discord.ui.View(timeout=None)
-    view.add_item(RetryButton(job_id))
+    view.add_item(RetryButton(job.id, job.post_locale))
     return view
 
 
-def cancel_view(job_id: str) -> discord.ui.View:
+def cancel_view(job: Job) -> discord.ui.View:
     """A Cancel button under the status message of a job being made."""
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
+    view.add_item(CancelButton(job.id, job.post_locale))
     return view
 
 
@@ -51,13 +53,13 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"ree
     """A button whose custom id is ``reelbot:<action>:<job id>``; only the subclasses are registered."""
 
     action = ""
-    label = ""
+    label: Text  # each button's own
     style = discord.ButtonStyle.secondary
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(label=self.label, style=self.style, custom_id=f"reelbot:{self.action}:{job_id}")
-        )
+    def __init__(self, job_id: str, locale: str | None = None) -> None:
+        """The button for ``job_id``, labelled in ``locale``'s language (a pressed one is rebuilt unlabelled)."""
+        label = self.label.render(locale)
+        super().__init__(discord.ui.Button(label=label, style=self.style, custom_id=f"reelbot:{self.action}:{job_id}"))
         self.job_id = job_id
 
     @classmethod
@@ -82,7 +84,7 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"ree
 class RerollButton(_JobButton, template=rf"reelbot:reroll:{_JOB}"):
     """Make another take with the same inputs; the presser becomes the requester."""
 
-    action, label, style = "reroll", "Re-roll", discord.ButtonStyle.primary
+    action, label, style = "reroll", _("Re-roll"), discord.ButtonStyle.primary
 
     async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Re-run the job for whoever pressed."""
@@ -93,23 +95,23 @@ class RerollButton(_JobButton, template=rf"reelbot:reroll:{_JOB}"):
 class RetryButton(RerollButton, template=rf"reelbot:retry:{_JOB}"):
     """Try a failed job again with the same inputs."""
 
-    action, label, style = "retry", "Retry", discord.ButtonStyle.primary
+    action, label, style = "retry", _("Retry"), discord.ButtonStyle.primary
 
 
 class RemixButton(_JobButton, template=rf"reelbot:remix:{_JOB}"):
     """Edit the prompt in a form, then make a new job."""
 
-    action, label = "remix", "Remix"
+    action, label = "remix", _("Remix")
 
     async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Open the remix form at once; the job is read when the form comes back."""
-        await interaction.response.send_modal(RemixModal(self.job_id))
+        await interaction.response.send_modal(RemixModal(self.job_id, member_locale(interaction)))
 
 
 class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
     """Remove a result: for the requester, and for members who may manage messages."""
 
-    action, label, style = "delete", "Delete", discord.ButtonStyle.danger
+    action, label, style = "delete", _("Delete"), discord.ButtonStyle.danger
 
     async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Delete the result message and take the video down."""
@@ -118,9 +120,9 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
         job = await bot.engine.store.get(self.job_id)
         allowed = job is not None and interaction.user.id == job.requester_id
         if not allowed and not interaction.permissions.manage_messages:
-            raise UserFacingError("Only the person who asked for this video, or a moderator, can delete it.")
+            raise UserFacingError(_("Only the person who asked for this video, or a moderator, can delete it."))
         if not allowed and job is not None and job.guild_id != interaction.guild_id:
-            raise UserFacingError("That video was made on another server; a moderator there can delete it.")
+            raise UserFacingError(_("That video was made on another server; a moderator there can delete it."))
         deleted = interaction.message
         if deleted is not None:
             await deleted.delete()
@@ -129,7 +131,7 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
             job, deleted_message_id=deleted.id if deleted is not None else None
         )
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
-        await interaction.edit_original_response(content=render.deleted_text(files_deleted))
+        await interaction.edit_original_response(content=render.deleted_text(files_deleted, member_locale(interaction)))
 
 
 class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
@@ -140,7 +142,7 @@ class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
     press and the cancel's write: it is not cancelled then, the member is asked.
     """
 
-    action, label = "cancel", "Cancel"
+    action, label = "cancel", _("Cancel")
 
     async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Cancel, or ask first when the provider has the job already."""
@@ -153,14 +155,15 @@ class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
             except SentMeanwhile as sent:
                 job = sent.job
         view = discord.ui.View(timeout=None)
-        view.add_item(ConfirmCancelButton(job.id))
-        await interaction.edit_original_response(content=render.cancel_sent_text(job), view=view)
+        locale = member_locale(interaction)
+        view.add_item(ConfirmCancelButton(job.id, locale))
+        await interaction.edit_original_response(content=render.cancel_sent_text(job, locale), view=view)
 
 
 class ConfirmCancelButton(_JobButton, template=rf"reelbot:cancelsent:{_JOB}"):
     """Cancel a job the provider has started, knowing its credits stay spent."""
 
-    action, label, style = "cancelsent", "Cancel anyway", discord.ButtonStyle.danger
+    action, label, style = "cancelsent", _("Cancel anyway"), discord.ButtonStyle.danger
 
     async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Cancel the job."""
@@ -172,10 +175,10 @@ async def _cancellable(interaction: discord.Interaction[Any], job_id: str) -> Jo
     """The job, if it can still be cancelled and the presser may; otherwise a refusal saying why."""
     job = await host_of(interaction).engine.store.get(job_id)
     if job is None:
-        raise UserFacingError("That job no longer exists, so there is nothing to cancel.")
+        raise UserFacingError(_("That job no longer exists, so there is nothing to cancel."))
     allowed = interaction.user.id == job.requester_id
     if not allowed and not (interaction.permissions.manage_messages and job.guild_id == interaction.guild_id):
-        raise UserFacingError("Only the person who asked for this video, or a moderator, can cancel it.")
+        raise UserFacingError(_("Only the person who asked for this video, or a moderator, can cancel it."))
     if job.status.is_terminal:
         raise UserFacingError(_ended(job))
     return job
@@ -189,35 +192,45 @@ async def _cancel(interaction: discord.Interaction[Any], job: Job, *, spend: boo
     stored = await host_of(interaction).engine.jobs.cancel(job, interaction.user.id, spend=spend)
     if stored.status is not JobStatus.CANCELLED or stored.cancelled_by != interaction.user.id:
         raise UserFacingError(_ended(stored))
-    credits = (
-        "The video provider had started it, so its credits stay spent; nothing will be posted."
-        if stored.sent
-        else "It was never sent to the video provider, so its credits are back."
+    if stored.sent:
+        credits = _("The video provider had started it, so its credits stay spent; nothing will be posted.")
+    else:
+        credits = _("It was never sent to the video provider, so its credits are back.")
+    said = translate(
+        member_locale(interaction), "Cancelled job {job_id}. {credits}", job_id=f"`{job.id}`", credits=credits
     )
-    await interaction.edit_original_response(content=f"Cancelled job `{job.id}`. {credits}")
+    await interaction.edit_original_response(content=said)
 
 
-def _ended(job: Job) -> str:
+def _ended(job: Job) -> Text:
     """Why a job that already ended cannot be cancelled."""
+    job_id = f"`{job.id}`"
     if job.status is JobStatus.CANCELLED:
-        return f"Job `{job.id}` was already cancelled by <@{job.cancelled_by}>."
+        return _("Job {job_id} was already cancelled by {who}.", job_id=job_id, who=f"<@{job.cancelled_by}>")
     if job.status is JobStatus.SUCCEEDED:
-        where = "sent to you privately" if job.private else "posted in its thread"
-        return f"Job `{job.id}` finished before it could be cancelled: its video is {where}."
-    return f"Job `{job.id}` already ended, so there is nothing to cancel."
+        if job.private:
+            return _(
+                "Job {job_id} finished before it could be cancelled: its video is sent to you privately.",
+                job_id=job_id,
+            )
+        return _(
+            "Job {job_id} finished before it could be cancelled: its video is posted in its thread.", job_id=job_id
+        )
+    return _("Job {job_id} already ended, so there is nothing to cancel.", job_id=job_id)
 
 
-class RemixModal(discord.ui.Modal, title="Remix this video"):
+class RemixModal(discord.ui.Modal):
     """The remix form: a new prompt. It opens before the database is read (Discord waits 3 seconds at most), so
     the old prompt is not in it; the status message above the video shows it."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(timeout=900)  # a dismissed form is forgotten after 15 minutes, like its interaction
+    def __init__(self, job_id: str, locale: str | None = None) -> None:
+        # A dismissed form is forgotten after 15 minutes, like its interaction.
+        super().__init__(title=translate(locale, "Remix this video"), timeout=900)
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="New prompt",
+            label=translate(locale, "New prompt"),
             style=discord.TextStyle.paragraph,
-            placeholder="What the new take should show (the old prompt is on the status message)",
+            placeholder=translate(locale, "What the new take should show (the old prompt is on the status message)"),
             max_length=2000,
         )
         self.add_item(self.prompt)
@@ -236,7 +249,7 @@ async def start_again(interaction: discord.Interaction[Any], job_id: str, *, pro
     bot = host_of(interaction)
     job = await bot.engine.store.get(job_id)
     if job is None:
-        raise UserFacingError("That job no longer exists. Start a new one with /video create.")
+        raise UserFacingError(_("That job no longer exists. Start a new one with /video create."))
     origin = await origin_for(interaction, job)
     spec, note = bot.engine.models.stand_in(job.model)
     images, last_frame = await bot.reference_images(job)
@@ -259,6 +272,9 @@ async def start_again(interaction: discord.Interaction[Any], job_id: str, *, pro
         channel=origin.channel,
         permissions=origin.channel.permissions_for(origin.guild.me),
         reply=reply_of(interaction),
+        locales=locales_of(interaction),
     )
-    confirmation = confirm_created(created)
-    await interaction.edit_original_response(content=f"{note}\n{confirmation}" if note else confirmation)
+    locale = member_locale(interaction)
+    confirmation = confirm_created(created, locale)
+    said = f"{note.render(locale)}\n{confirmation}" if note else confirmation
+    await interaction.edit_original_response(content=said)

@@ -25,6 +25,7 @@ from bot.front.buttons import (
     cancel_view,
 )
 from bot.front.creation import LAST_FRAME_STEM, Creator, reference_files
+from bot.front.i18n import CatalogueTranslator
 from bot.front.member_settings import SettingSelect
 from bot.front.queue import QueueRunner
 from bot.front.results import ResultFiles
@@ -32,6 +33,7 @@ from bot.front.show import Reshow
 from bot.front.sync import sync_commands
 from bot.front.takedown import Takedown
 from bot.front.tree import BotTree
+from bot.locales import _
 from bot.metrics import HealthCheck
 from bot.services.moderation import inactive_patterns_text
 
@@ -81,6 +83,7 @@ class VideoBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         """Load the cogs, register the persistent buttons, sync commands and start the background services."""
+        await self.tree.set_translator(CatalogueTranslator())
         for extension in self._extension_names:
             await self.load_extension(extension)
         self.add_dynamic_items(
@@ -165,14 +168,14 @@ class VideoBot(commands.AutoShardedBot):
         if job.image_count == 0 and not job.has_last_frame:
             return [], None
         if job.channel_id is None or job.status_message_id is None:
-            raise UserFacingError("This job's reference images are no longer available. Start a new one.")
+            raise UserFacingError(_("This job's reference images are no longer available. Start a new one."))
         try:
             message = await self.get_partial_messageable(job.channel_id).fetch_message(job.status_message_id)
             files = reference_files(message)
             data = await references.read_attachments(files)
         except discord.HTTPException as exc:
             raise UserFacingError(
-                "This job's reference images are no longer available (its status message is gone). Start a new one."
+                _("This job's reference images are no longer available (its status message is gone). Start a new one.")
             ) from exc
         pairs = [(a.filename, blob) for a, blob in zip(files, data, strict=True)]
         images = [pair for pair in pairs if not pair[0].startswith(LAST_FRAME_STEM)]

@@ -19,7 +19,9 @@ from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.front import private, references, render
 from bot.front.audit import AuditLog
+from bot.front.i18n import Locales
 from bot.front.memory_budget import MemoryBudget
+from bot.locales import _, _n
 from bot.services.creation import Ask
 from bot.services.moderation import ModerationRefusal, Requester
 from bot.services.quotas import QuotaRefusal, QuotaStatus
@@ -75,12 +77,12 @@ class Creator:
         engine: Engine,
         client: discord.Client,
         audit: AuditLog,
-        running_view: Callable[[str], discord.ui.View],
+        running_view: Callable[[Job], discord.ui.View],
     ) -> None:
         self._engine = engine
         self._client = client
         self._audit = audit
-        self._running_view = running_view  # the buttons under an unfinished job's status message (Cancel), by job id
+        self._running_view = running_view  # the buttons under an unfinished job's status message (Cancel)
         self._decodes = MemoryBudget(engine.settings.image_decode_memory_mb * 1024 * 1024)
 
     async def create(
@@ -91,11 +93,13 @@ class Creator:
         who: Requester,
         channel: discord.abc.Messageable,
         permissions: discord.Permissions,
+        locales: Locales,
         reply: PrivateReply | None = None,
     ) -> Created:
         """Run the whole flow; every refusal is a UserFacingError and leaves nothing behind.
 
         ``reply`` is the member's interaction, where a private job's status and result go if their DMs are closed.
+        The job keeps ``locales``: its public posts are in the server's language, its private notes in the member's.
         """
         if wanted.private:
             private.check_allowed(await self._engine.guilds.config(who.guild_id), by_default=wanted.private_by_default)
@@ -135,6 +139,8 @@ class Creator:
             channel_id=getattr(channel, "id", None),
             parent_job_id=wanted.parent_job_id,
             private=wanted.private,
+            locale=locales.server,
+            member_locale=locales.member,
         )
         try:
             job = await creation.reserve(checked, new)
@@ -181,7 +187,7 @@ class Creator:
         }
         try:
             # Cancel is there from the start: a job can be cancelled while it waits or is being sent.
-            fields["view"] = self._running_view(job.id)
+            fields["view"] = self._running_view(job)
             if job.private:  # where the status message goes: the member's DMs or private reply, or the channel
                 status_message = await private.post_status(self._client, store, job, reply, **fields)
             else:
@@ -192,14 +198,18 @@ class Creator:
             await self._engine.creation.abandon(job, "Discord did not accept the status message.")
             if exc.status == 413 or exc.code == 40005:
                 raise UserFacingError(
-                    "Your images are too large for this server's upload limit, so nothing was started and nothing "
-                    "was charged. Use smaller images."
+                    _(
+                        "Your images are too large for this server's upload limit, so nothing was started and "
+                        "nothing was charged. Use smaller images."
+                    )
                 ) from exc
             if job.private:
                 raise UserFacingError(render.private_unreachable_text()) from exc
             raise UserFacingError(
-                "I could not post in this channel, so nothing was started and nothing was charged. "
-                "Check my permissions here, or try another channel."
+                _(
+                    "I could not post in this channel, so nothing was started and nothing was charged. Check my "
+                    "permissions here, or try another channel."
+                )
             ) from exc
         await store.set_discord_refs(job.id, status_message_id=status_message.id)
         if job.status is JobStatus.WAITING:
@@ -218,11 +228,12 @@ class Creator:
             self._audit.refused(job.guild_id, job.requester_id, f"the video service refused it ({kind})", job.prompt)
             if started.pause_notice is not None:
                 await self._announce(started.pause_notice)
-            raise UserFacingError(job.error_message or "The video service refused this request.")
+            # A stored reason is English; shown, it is translated when it is one of the catalogues' messages.
+            raise UserFacingError(job.error_message or _("The video service refused this request."))
         thread = await self._open_thread_of(status_message, job, permissions)
         refreshed = await store.get(job.id)
         job = refreshed or job
-        await _edit_quietly(status_message, render.status_embed(job), self._running_view(job.id))
+        await _edit_quietly(status_message, render.status_embed(job), self._running_view(job))
         self._audit.submitted(job, status_message.jump_url)
         return job, status_message, thread
 
@@ -256,7 +267,7 @@ class Creator:
             await self._announce(started.pause_notice)
         if not started.refused and message is not None:
             shown = await self._engine.store.get(job.id) or started.job
-            await _edit_quietly(message, render.status_embed(shown), self._running_view(job.id))
+            await _edit_quietly(message, render.status_embed(shown), self._running_view(job))
         return started.job
 
     async def _status_message(self, job: Job) -> discord.Message | None:
@@ -295,7 +306,7 @@ class Creator:
             return None  # already in a thread, a voice channel's chat or similar: post right there
         if not (permissions.create_public_threads and permissions.send_messages_in_threads):
             return None
-        suffix = f" · {job.id}"
+        suffix = f" · {job.id}"  # the prompt's own words: the name needs no translation
         name = " ".join(job.prompt.split())[: THREAD_NAME_CHARS - len(suffix)] + suffix
         try:
             return await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
@@ -328,9 +339,14 @@ def _check_permissions(permissions: discord.Permissions) -> None:
     missing = [label for flag, label in _REQUIRED.items() if not getattr(permissions, flag)]
     if missing:
         raise UserFacingError(
-            "I can't post videos in this channel: I am missing the "
-            f"{', '.join(missing)} permission{'s' if len(missing) > 1 else ''}. "
-            "Ask a server admin to grant them here, or use another channel."
+            _n(
+                "I can't post videos in this channel: I am missing the {missing} permission. Ask a server admin to "
+                "grant it here, or use another channel.",
+                "I can't post videos in this channel: I am missing the {missing} permissions. Ask a server admin to "
+                "grant them here, or use another channel.",
+                len(missing),
+                missing=", ".join(missing),
+            )
         )
 
 

@@ -24,6 +24,7 @@ from bot.front.audit import AuditLog
 from bot.front.buttons import retry_view
 from bot.front.progress import StatusEditor, final_fields
 from bot.front.results import ResultFiles
+from bot.locales import translate
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.storage import JobStore
@@ -179,9 +180,9 @@ class Delivery:
         # The nonce lets Discord drop a duplicate if the same post is retried within a few minutes.
         base: dict[str, Any] = {"allowed_mentions": mention, "nonce": f"reelbot-{job.id}"}
         if job.status is JobStatus.FAILED:
-            return "notice", lambda: {**base, "content": render.failure_text(job), "view": retry_view(job.id)}
+            return "notice", lambda: {**base, "content": render.failure_text(job), "view": retry_view(job)}
         prepared = await self._results.prepare(job, await self._upload_limit(job))
-        return prepared.kind, lambda: {**base, **prepared.post(job.id)}
+        return prepared.kind, lambda: {**base, **prepared.post(job)}
 
     async def _post(self, targets: list[discord.abc.Messageable], job: Job, compose: Compose) -> discord.Message:
         for target in targets:
@@ -211,7 +212,7 @@ class Delivery:
         if reply is not None:
             link = await self._results.link(job)
             fields = {key: value for key, value in compose().items() if key != "nonce"}  # webhooks take no nonce
-            fields["content"] = f"{render.private_reply_text(link)}\n{fields.get('content', '')}"
+            fields["content"] = f"{render.private_reply_text(link, job.member_locale)}\n{fields.get('content', '')}"
             try:
                 return await private.reply_webhook(self._client, reply).send(wait=True, ephemeral=True, **fields)
             except (discord.Forbidden, discord.NotFound) as exc:
@@ -300,8 +301,11 @@ def _earliest_post(job: Job) -> discord.Object:
 
 def _explained_in_dm(compose: Compose, job: Job) -> Compose:
     """The post, with a first line saying why it arrives by DM."""
-    where = f"<#{job.thread_id or job.channel_id}>"
-    note = f"I could not post this in {where} (it is gone, or I am missing permissions there), so here it is."
+    note = translate(
+        job.member_locale,
+        "I could not post this in {where} (it is gone, or I am missing permissions there), so here it is.",
+        where=f"<#{job.thread_id or job.channel_id}>",
+    )
 
     def with_note() -> dict[str, Any]:
         fields = compose()

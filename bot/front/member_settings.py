@@ -18,7 +18,9 @@ from bot.catalog import ModelSpec
 from bot.domain import Orientation
 from bot.front import private, render, replies
 from bot.front.host import host_of
+from bot.front.i18n import member_locale
 from bot.front.replies import report_error
+from bot.locales import Text, _, translate, translate_plural
 from bot.storage.guilds import MemberDefaults
 
 if TYPE_CHECKING:
@@ -28,6 +30,13 @@ NO_DEFAULT: Final = "none"
 SELECT_OPTIONS_LIMIT: Final = 25  # Discord's limit per select menu
 OPTION_TEXT_LIMIT: Final = render.CHOICE_NAME_CHARS  # Discord's limit for an option's label and description
 FIELDS: Final = ("model", "orientation", "duration", "hd", "private")
+_PLACEHOLDERS: Final = {
+    "model": _("Default model"),
+    "orientation": _("Default orientation"),
+    "duration": _("Default duration"),
+    "hd": _("Default HD"),
+    "private": _("Default privacy"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +49,7 @@ class Chosen:
     hd: bool
     private: bool = False
     private_by_default: bool = False  # private because of the member's default, not the command's option
-    set_aside: tuple[str, ...] = ()
+    set_aside: tuple[Text, ...] = ()
     """The member's defaults this video could not use, in words for the acknowledgement."""
 
 
@@ -97,29 +106,40 @@ def fill_in(
     )
 
 
-def settings_embed(defaults: MemberDefaults) -> discord.Embed:
+def settings_embed(defaults: MemberDefaults, locale: str | None) -> discord.Embed:
     """The member's defaults, in words."""
-    embed = discord.Embed(title="Your defaults on this server", colour=render.COLOUR_RUNNING)
-    embed.description = (
+    embed = discord.Embed(title=translate(locale, "Your defaults on this server"), colour=render.COLOUR_RUNNING)
+    embed.description = translate(
+        locale,
         "/video create uses these for the options you leave out. A default the chosen model cannot use gives way "
-        "to the model's own. /video forget erases them."
+        "to the model's own. /video forget erases them.",
     )
-    embed.add_field(name="Model", value=f"`{defaults.model}`" if defaults.model else "the server's first model")
-    embed.add_field(name="Orientation", value=defaults.orientation or "the model's own")
-    embed.add_field(name="Duration", value=f"{defaults.duration} seconds" if defaults.duration else "the model's own")
-    embed.add_field(name="HD", value={True: "on, where offered", False: "off", None: "off"}[defaults.hd])
-    embed.add_field(
-        name="Private",
-        value={True: "on: status and video by DM only", False: "off", None: "off"}[defaults.private],
+    model = f"`{defaults.model}`" if defaults.model else translate(locale, "the server's first model")
+    embed.add_field(name=translate(locale, "Model"), value=model)
+    facing = (
+        render.orientation_word(locale, defaults.orientation)
+        if defaults.orientation
+        else translate(locale, "the model's own")
     )
+    embed.add_field(name=translate(locale, "Orientation"), value=facing)
+    duration = (
+        translate_plural(locale, "{count} second", "{count} seconds", defaults.duration)
+        if defaults.duration
+        else translate(locale, "the model's own")
+    )
+    embed.add_field(name=translate(locale, "Duration"), value=duration)
+    hd = translate(locale, "on, where offered") if defaults.hd else translate(locale, "off")
+    embed.add_field(name="HD", value=hd)
+    privacy = translate(locale, "on: status and video by DM only") if defaults.private else translate(locale, "off")
+    embed.add_field(name=translate(locale, "Private"), value=privacy)
     return embed
 
 
-def settings_view(defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> discord.ui.View:
+def settings_view(defaults: MemberDefaults, offered: Sequence[ModelSpec], locale: str | None) -> discord.ui.View:
     """One select menu per default, each showing the current choice."""
     view = discord.ui.View(timeout=None)
     for field in FIELDS:
-        view.add_item(SettingSelect(field, _options(field, defaults, offered)))
+        view.add_item(SettingSelect(field, _options(field, defaults, offered, locale), locale))
     return view
 
 
@@ -129,12 +149,15 @@ class SettingSelect(
 ):
     """A select menu that changes one of the picking member's defaults."""
 
-    def __init__(self, field: str, options: list[discord.SelectOption] | None = None) -> None:
+    def __init__(
+        self, field: str, options: list[discord.SelectOption] | None = None, locale: str | None = None
+    ) -> None:
+        """The menu for ``field``, in ``locale``'s language (a picked one is rebuilt without options)."""
+        placeholder = _PLACEHOLDERS[field].render(locale) if field in _PLACEHOLDERS else field
+        no_default = discord.SelectOption(label=translate(locale, "No default"), value=NO_DEFAULT)
         super().__init__(
             discord.ui.Select(
-                custom_id=f"reelbot:settings:{field}",
-                placeholder=f"Default {field}",
-                options=options or [discord.SelectOption(label="No default", value=NO_DEFAULT)],
+                custom_id=f"reelbot:settings:{field}", placeholder=placeholder, options=options or [no_default]
             )
         )
         self.field = field
@@ -156,7 +179,8 @@ class SettingSelect(
     async def _pick(self, interaction: discord.Interaction[Any]) -> None:
         host = host_of(interaction)
         if interaction.guild_id is None:
-            await interaction.response.send_message("These menus work in a server only.", ephemeral=True)
+            said = translate(member_locale(interaction), "These menus work in a server only.")
+            await interaction.response.send_message(said, ephemeral=True)
             return
         await interaction.response.defer()  # Discord waits 3 seconds at most; the database may take longer
         picked = self.item.values[0] if self.item.values else NO_DEFAULT
@@ -167,7 +191,10 @@ class SettingSelect(
         changed = _with(defaults, self.field, picked)
         await guilds.set_member_defaults(interaction.guild_id, interaction.user.id, changed)
         offered = host.engine.models.offered()
-        await interaction.edit_original_response(embed=settings_embed(changed), view=settings_view(changed, offered))
+        locale = member_locale(interaction)
+        await interaction.edit_original_response(
+            embed=settings_embed(changed, locale), view=settings_view(changed, offered, locale)
+        )
 
 
 def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
@@ -186,32 +213,43 @@ def _with(defaults: MemberDefaults, field: str, value: str) -> MemberDefaults:
             return dataclasses.replace(defaults, hd=None if unset else value == "on")
 
 
-def _options(field: str, defaults: MemberDefaults, offered: Sequence[ModelSpec]) -> list[discord.SelectOption]:
+def _options(
+    field: str, defaults: MemberDefaults, offered: Sequence[ModelSpec], locale: str | None
+) -> list[discord.SelectOption]:
     current = getattr(defaults, field)
     if field == "model":
-        choices = [_option("No default: the server's first model", NO_DEFAULT, current is None)]
+        choices = [_option(translate(locale, "No default: the server's first model"), NO_DEFAULT, current is None)]
         choices += [
-            _option(spec.label, spec.name, spec.name == current, f"{spec.name} · {_model_facts(spec)}")
+            _option(spec.label, spec.name, spec.name == current, f"{spec.name} · {_model_facts(spec, locale)}")
             for spec in offered[: SELECT_OPTIONS_LIMIT - 1]
         ]
         return choices
     if field == "orientation":
-        choices = [_option("No default: the model's own (landscape where it has both)", NO_DEFAULT, current is None)]
-        return choices + [_option(o.value.capitalize(), o.value, o.value == current) for o in Orientation]
+        unset = translate(locale, "No default: the model's own (landscape where it has both)")
+        choices = [_option(unset, NO_DEFAULT, current is None)]
+        return choices + [
+            _option(render.orientation_word(locale, o.value).capitalize(), o.value, o.value == current)
+            for o in Orientation
+        ]
     if field == "duration":
         lengths = sorted({seconds for spec in offered for seconds in spec.durations})[: SELECT_OPTIONS_LIMIT - 1]
-        choices = [_option("No default: each model's own length", NO_DEFAULT, current is None)]
-        return choices + [_option(f"{seconds} seconds", str(seconds), seconds == current) for seconds in lengths]
+        choices = [_option(translate(locale, "No default: each model's own length"), NO_DEFAULT, current is None)]
+        return choices + [
+            _option(
+                translate_plural(locale, "{count} second", "{count} seconds", seconds), str(seconds), seconds == current
+            )
+            for seconds in lengths
+        ]
     if field == "private":
         return [
-            _option("No default: public", NO_DEFAULT, current is None),
-            _option("Private: by DM only, nothing public", "on", current is True),
-            _option("Public: status and thread in the channel", "off", current is False),
+            _option(translate(locale, "No default: public"), NO_DEFAULT, current is None),
+            _option(translate(locale, "Private: by DM only, nothing public"), "on", current is True),
+            _option(translate(locale, "Public: status and thread in the channel"), "off", current is False),
         ]
     return [
-        _option("No default: HD off", NO_DEFAULT, current is None),
-        _option("HD on, where the model offers it", "on", current is True),
-        _option("HD off", "off", current is False),
+        _option(translate(locale, "No default: HD off"), NO_DEFAULT, current is None),
+        _option(translate(locale, "HD on, where the model offers it"), "on", current is True),
+        _option(translate(locale, "HD off"), "off", current is False),
     ]
 
 
@@ -221,8 +259,9 @@ def _option(label: str, value: str, chosen: bool, description: str | None = None
     return discord.SelectOption(label=label[:OPTION_TEXT_LIMIT], value=value, default=chosen, description=short)
 
 
-def _model_facts(spec: ModelSpec) -> str:
+def _model_facts(spec: ModelSpec, locale: str | None) -> str:
     """A model's lengths and price in a few words, under its name in the menu."""
     lengths = ", ".join(str(seconds) for seconds in spec.durations)
-    rate = spec.credits_per_second
-    return f"{lengths} s · {rate:g} credit{'s' if rate != 1 else ''} per second"
+    return translate(
+        locale, "{lengths} s · {rate} credits per second", lengths=lengths, rate=f"{spec.credits_per_second:g}"
+    )

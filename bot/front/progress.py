@@ -256,7 +256,7 @@ class StatusEditor:
 def final_fields(job: Job, result_link: str | None) -> dict[str, Any]:
     """The edit that shows a finished job's final state on its status message, linking its result (a cancelled
     job has none): no button, or Retry under a failure."""
-    view = retry_view(job.id) if job.status is JobStatus.FAILED else None
+    view = retry_view(job) if job.status is JobStatus.FAILED else None
     return {"embed": render.status_embed(job, result_link=result_link), "view": view}
 
 

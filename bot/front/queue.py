@@ -78,7 +78,7 @@ class QueueRunner:
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
             for job in review.moved:
-                await self._edit(job, embed=render.status_embed(job), view=cancel_view(job.id))
+                await self._edit(job, embed=render.status_embed(job), view=cancel_view(job))
 
     async def _start(self, job: Job) -> None:
         async with self._starts:

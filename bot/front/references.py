@@ -18,6 +18,7 @@ from bot.domain import ImageTransport, Orientation
 from bot.errors import UserFacingError
 from bot.front.memory_budget import MemoryBudget
 from bot.images import sniff_image_type, to_data_uri
+from bot.locales import Text, _
 
 MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS: Final = 40_000_000  # decompression-bomb guard: about 8000 x 5000
@@ -53,13 +54,18 @@ async def read_attachments(attachments: Sequence[discord.Attachment]) -> list[by
     for number, attachment in enumerate(attachments, start=1):
         if attachment.size > MAX_IMAGE_BYTES:
             raise UserFacingError(
-                f"Image {number} ({attachment.filename}) is {attachment.size / 1048576:.1f} MB; "
-                f"the limit is {MAX_IMAGE_BYTES // 1048576} MB. Use a smaller image."
+                _(
+                    "Image {number} ({filename}) is {size} MB; the limit is {limit} MB. Use a smaller image.",
+                    number=number,
+                    filename=attachment.filename,
+                    size=format(attachment.size / 1048576, ".1f"),
+                    limit=MAX_IMAGE_BYTES // 1048576,
+                )
             )
     try:
         return list(await asyncio.gather(*(a.read() for a in attachments)))
     except (discord.HTTPException, discord.NotFound) as exc:
-        raise UserFacingError("A reference image could not be downloaded from Discord. Attach it again.") from exc
+        raise UserFacingError(_("A reference image could not be downloaded from Discord. Attach it again.")) from exc
 
 
 async def prepare(
@@ -78,10 +84,16 @@ async def prepare(
         mime = sniff_image_type(data)
         if mime is None:
             raise UserFacingError(
-                f"Image {number} ({filename}) is not a PNG, JPEG, WebP or GIF picture. Attach a picture in one of "
-                "those formats."
+                _(
+                    "Image {number} ({filename}) is not a PNG, JPEG, WebP or GIF picture. Attach a picture in one "
+                    "of those formats.",
+                    number=number,
+                    filename=filename,
+                )
             )
-        source = _Source(data, _PILLOW_FORMATS[mime], f"Image {number} ({filename})")
+        source = _Source(
+            data, _PILLOW_FORMATS[mime], _("Image {number} ({filename})", number=number, filename=filename)
+        )
         cost = await asyncio.to_thread(source.decode_cost)
         async with budget.hold(cost):
             converted = await asyncio.to_thread(source.convert, size)
@@ -102,7 +114,7 @@ class _Source:
 
     data: bytes
     pillow_format: str
-    name: str  # "Image 1 (photo.png)"
+    name: Text  # "Image 1 (photo.png)", translated with the refusal it is named in
 
     def decode_cost(self) -> int:
         """Read the header only, refusing bombs; the memory its decode will need."""
@@ -133,11 +145,17 @@ class _Source:
                 yield opened
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise UserFacingError(
-                f"{self.name} has more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels (about 8000 x 5000), "
-                "more than the bot processes. Use a smaller image."
+                _(
+                    "{name} has more than {limit} megapixels (about 8000 x 5000), more than the bot processes. Use "
+                    "a smaller image.",
+                    name=self.name,
+                    limit=MAX_IMAGE_PIXELS // 1000000,
+                )
             ) from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise UserFacingError(f"{self.name} could not be read. Attach it again or use another.") from exc
+            raise UserFacingError(
+                _("{name} could not be read. Attach it again or use another.", name=self.name)
+            ) from exc
 
 
 def _parse_size(text: str) -> tuple[int, int]:

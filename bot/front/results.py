@@ -18,6 +18,7 @@ from bot.domain import Job
 from bot.engine import Engine
 from bot.front import private, render
 from bot.front.buttons import result_view
+from bot.locales import translate
 from bot.media.ffmpeg import Encoder, MediaError
 from bot.media.probe import VideoInfo
 from bot.media.store import MediaStore, MediaStoreError
@@ -41,12 +42,12 @@ class Prepared:
         """Fresh file objects for one send (a discord.File can only be sent once)."""
         return [discord.File(self.poster, filename=POSTER_NAME)] if self.poster is not None else []
 
-    def post(self, job_id: str) -> dict[str, Any]:
+    def post(self, job: Job) -> dict[str, Any]:
         """The fields of one send of this post (fresh files each time); a video comes with its buttons."""
         fields: dict[str, Any] = {"content": self.text, "embeds": self.embeds, "files": self.files()}
         if self.video is not None:
-            fields["files"].insert(0, discord.File(self.video, filename=f"reelbot-{job_id}.mp4"))
-            fields["view"] = result_view(job_id)
+            fields["files"].insert(0, discord.File(self.video, filename=f"reelbot-{job.id}.mp4"))
+            fields["view"] = result_view(job)
         return fields
 
 
@@ -79,7 +80,7 @@ class ResultFiles:
         fitted = await self._fit(job, original, limit_bytes)
         if fitted is not None:
             path, fitted_info = fitted
-            note = render.compressed_note(size, limit_bytes, full_link)
+            note = render.compressed_note(job, size, limit_bytes, full_link)
             embed = _details(job, fitted_info, _size(path) or 0, poster)
             return Prepared("compressed", f"{render.result_text(job)}\n{note}", path, [embed], poster)
         if full_link is not None:
@@ -159,12 +160,14 @@ def _size(path: Path) -> int | None:
 
 
 def _details(job: Job, info: VideoInfo | None, size: int, poster: Path | None) -> discord.Embed:
+    locale = job.post_locale
     embed = discord.Embed(colour=render.COLOUR_DONE)
     if info is not None:
-        embed.add_field(name="Length", value=f"{info.duration_seconds:.1f} s")
-        embed.add_field(name="Resolution", value=f"{info.width}x{info.height}")
-    embed.add_field(name="Size", value=render.mib(size))
-    embed.set_footer(text=f"Job {job.id} · {job.model}")
+        length = translate(locale, "{seconds} s", seconds=f"{info.duration_seconds:.1f}")
+        embed.add_field(name=translate(locale, "Length"), value=length)
+        embed.add_field(name=translate(locale, "Resolution"), value=f"{info.width}x{info.height}")
+    embed.add_field(name=translate(locale, "Size"), value=render.mib(size))
+    embed.set_footer(text=translate(locale, "Job {job_id}", job_id=job.id) + f" · {job.model}")
     if poster is not None:
         embed.set_image(url=f"attachment://{POSTER_NAME}")
     return embed

@@ -17,8 +17,10 @@ from bot.engine import Engine
 from bot.errors import GatewayError, GatewayTaskLostError, UserFacingError
 from bot.front import render, replies
 from bot.front.delivery import DEFAULT_UPLOAD_LIMIT_BYTES
+from bot.front.i18n import member_locale
 from bot.front.results import ResultFiles
 from bot.gateway.download import download_result
+from bot.locales import Text
 from bot.media.store import MediaStoreError
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def may_show(job: Job, *, user_id: int, guild_id: int | None, manage_messages: b
     return job.guild_id == guild_id and (job.requester_id == user_id or (manage_messages and not job.private))
 
 
-def refusal(job: Job) -> str | None:
+def refusal(job: Job) -> Text | None:
     """Why a job that may be shown has no result to show (deleted, forgotten, not finished), or None."""
     if job.forgotten_at is not None:
         return replies.show_forgotten(job.id)
@@ -73,17 +75,21 @@ class Reshow:
         if not isinstance(channel, discord.abc.Messageable) or not may_post:
             raise UserFacingError(replies.SHOW_CANNOT_POST)
         await self._kept_or_fetched(interaction, job)
-        await interaction.edit_original_response(content=replies.show_preparing(job.id))
+        await interaction.edit_original_response(
+            content=replies.show_preparing(job.id).render(member_locale(interaction))
+        )
         guild = interaction.guild
         prepared = await self._results.prepare(job, guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT_BYTES)
-        post = prepared.post(job.id)
+        post = prepared.post(job)
         post["content"] = f"{render.shown_again_line(job, interaction.user.id)}\n{post['content']}"
         try:
             message = await channel.send(**post, allowed_mentions=discord.AllowedMentions.none())
         except discord.Forbidden as exc:
             raise UserFacingError(replies.SHOW_BOT_CANNOT_POST) from exc
         log.info("Job %s: shown again in %s by %s", job.id, message.channel.id, interaction.user.id)
-        await interaction.edit_original_response(content=replies.show_posted(job.id, message.jump_url))
+        await interaction.edit_original_response(
+            content=replies.show_posted(job.id, message.jump_url).render(member_locale(interaction))
+        )
 
     async def choices(self, guild_id: int, user_id: int, typed: str, limit: int) -> list[tuple[str, str]]:
         """(name, job id) of the member's recent finished jobs that can be shown, matching what was typed."""
@@ -105,7 +111,9 @@ class Reshow:
             log.warning("Job %s: %s; asking the gateway instead", job.id, exc)
         if job.task_id is None:
             raise UserFacingError(replies.show_expired(job.id))
-        await interaction.edit_original_response(content=replies.show_downloading(job.id))
+        await interaction.edit_original_response(
+            content=replies.show_downloading(job.id).render(member_locale(interaction))
+        )
         path = media.working_dir / f"{job.id}.mp4"
         engine = self._engine
         try:

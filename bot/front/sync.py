@@ -20,9 +20,14 @@ log = logging.getLogger(__name__)
 HASH_KEY = "commands_hash"
 
 
-def commands_hash(tree: app_commands.CommandTree[Any]) -> str:
-    """A digest of the global command definitions as Discord would receive them."""
-    payload = sorted((command.to_dict(tree) for command in tree.get_commands()), key=lambda c: str(c["name"]))
+async def commands_hash(tree: app_commands.CommandTree[Any]) -> str:
+    """A digest of the global command definitions as Discord would receive them, translations included."""
+    translator = tree.translator
+    commands = [
+        await command.get_translated_payload(tree, translator) if translator else command.to_dict(tree)
+        for command in tree.get_commands()
+    ]
+    payload = sorted(commands, key=lambda c: str(c["name"]))
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -41,7 +46,7 @@ async def sync_commands(
         await tree.sync(guild=guild)
         log.info("Synced commands to the development guild %s", dev_guild_id)
         return "guild"
-    digest = commands_hash(tree)
+    digest = await commands_hash(tree)
     if await store.get_meta(HASH_KEY) == digest:
         log.info("Command definitions unchanged since the last sync; not syncing")
         return "unchanged"

@@ -115,7 +115,7 @@ class Takedown:
                 return
             was_archived = thread.archived
             # An archived thread can only be renamed while it is reopened; it is closed again after.
-            await thread.edit(name=render.deleted_thread_name(job.id), archived=False)
+            await thread.edit(name=render.deleted_thread_name(job), archived=False)
             if was_archived:
                 await thread.edit(archived=True)
         except discord.HTTPException as exc:

@@ -9,7 +9,9 @@ from discord import app_commands
 
 from bot.errors import UserFacingError
 from bot.front.host import host_of
+from bot.front.i18n import member_locale
 from bot.front.replies import report_error
+from bot.locales import _, translate
 
 
 class BotTree(app_commands.CommandTree[discord.Client]):
@@ -19,9 +21,10 @@ class BotTree(app_commands.CommandTree[discord.Client]):
         """Let commands through only while the bot accepts work."""
         if host_of(interaction).accepting:
             return True
-        await interaction.response.send_message(
-            "The bot is restarting. Try again in a minute; running videos are not affected.", ephemeral=True
+        said = translate(
+            member_locale(interaction), "The bot is restarting. Try again in a minute; running videos are not affected."
         )
+        await interaction.response.send_message(said, ephemeral=True)
         return False
 
     async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
@@ -30,5 +33,5 @@ class BotTree(app_commands.CommandTree[discord.Client]):
             return  # already answered by the check that failed
         original: Exception = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(error, app_commands.NoPrivateMessage):
-            original = UserFacingError("Reelbot's commands work in servers only.")
+            original = UserFacingError(_("Reelbot's commands work in servers only."))
         await report_error(interaction, original)

@@ -31,6 +31,7 @@ from bot.gateway.client import GatewayClient
 from bot.gateway.error_answers import Stage, error_from_response, is_html
 from bot.gateway.formats import codec_for
 from bot.gateway.hosts import PRIVATE_ADDRESS_MESSAGE, AddressRefusedError, ResultHosts
+from bot.locales import _
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ FREE_DISK_MARGIN_BYTES: Final = 256 * 1024 * 1024
 MAX_MP4_BOXES: Final = 100_000
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _ACCEPTED_TYPES: Final = ("video/", "application/octet-stream", "binary/octet-stream", "application/mp4")
-NO_DISK_MESSAGE: Final = (
+NO_DISK_MESSAGE: Final = _(
     "The bot's disk is too full to store the finished video. The operator needs to free disk space; try again later."
 )
 
@@ -61,9 +62,10 @@ class ResultRules:
         what = f"is {size} bytes" if size is not None else "passed that"
         return GatewayResultRefusedError(
             f"the result {what}, over the {self.max_bytes} byte limit (RESULT_MAX_MB)",
-            user_message=(
-                f"The finished video is larger than the {limit_mb} MB the bot accepts, so it was not downloaded. "
-                "The operator can raise RESULT_MAX_MB."
+            user_message=_(
+                "The finished video is larger than the {limit} MB the bot accepts, so it was not downloaded. "
+                "The operator can raise RESULT_MAX_MB.",
+                limit=limit_mb,
             ),
         )
 
@@ -110,7 +112,7 @@ async def _fetch_once(
         total=None, connect=client.timeouts.connect, sock_read=client.timeouts.download_read
     )
     # Redirects are followed here, not by aiohttp, so every hop is checked and the key only goes to the gateway.
-    for _ in range(MAX_LINKS_FOLLOWED + 1):
+    for _hop in range(MAX_LINKS_FOLLOWED + 1):
         if url.startswith("data:"):
             return await asyncio.to_thread(_write_data_uri, url, dest, rules)
         rules.hosts.check(url)

@@ -26,6 +26,7 @@ from bot.errors import (
 )
 from bot.gateway.answers import decode_json
 from bot.gateway.vocab import looks_like_content_policy
+from bot.locales import _
 
 
 class Stage(StrEnum):
@@ -184,7 +185,7 @@ def _classify(answer: _Answer, stage: Stage, headers: Mapping[str, str]) -> Gate
         return GatewayUnavailableError(answer.detail(stage, what), status=status)
     if status in (400, 422) and not (stage is Stage.CONTENT and "not completed" in text):
         reason = _user_reason(answer.reason)
-        message = f"The video service refused the request: {reason}." if reason else None
+        message = _("The video service refused the request: {reason}.", reason=reason) if reason else None
         return GatewayInvalidRequestError(answer.detail(stage, "request refused"), status=status, user_message=message)
     return GatewayUnavailableError(answer.detail(stage, "unexpected answer"), status=status)
 
@@ -214,13 +215,13 @@ def _forbidden(answer: _Answer, stage: Stage, text: str) -> GatewayError:
     return GatewayAuthError(detail(stage, "forbidden"), status=403)
 
 
-_ROUTE_MISSING: Final = (
+_ROUTE_MISSING: Final = _(
     "The video service does not support this model's request format. The operator needs to check the model catalog."
 )
-_TOO_LARGE: Final = "The reference images are too large for the video service. Use smaller images."
-_BANNED: Final = "The video service has disabled the bot's account. The operator needs to contact the service."
-_IP_DENIED: Final = "The video service refuses the bot's network address. The operator needs to allow it on the key."
-_GROUP: Final = "The bot's API key may not use this group of the video service. The operator needs to check the key."
+_TOO_LARGE: Final = _("The reference images are too large for the video service. Use smaller images.")
+_BANNED: Final = _("The video service has disabled the bot's account. The operator needs to contact the service.")
+_IP_DENIED: Final = _("The video service refuses the bot's network address. The operator needs to allow it on the key.")
+_GROUP: Final = _("The bot's API key may not use this group of the video service. The operator needs to check the key.")
 
 
 def _read(status: int, body: bytes) -> _Answer:
@@ -234,7 +235,7 @@ def _read(status: int, body: bytes) -> _Answer:
     if code != "fail_to_fetch_task":
         return _Answer(status, code, message)
     upstream_code, upstream_message = None, message
-    for _ in range(NESTED_UPSTREAM_MAX_DEPTH):
+    for _depth in range(NESTED_UPSTREAM_MAX_DEPTH):
         try:
             nested_code, nested_message = _fields(decode_json(upstream_message or ""))
         except ValueError:

@@ -19,9 +19,10 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from bot.errors import GatewayResultRefusedError
+from bot.locales import _
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-PRIVATE_ADDRESS_MESSAGE: Final = (
+PRIVATE_ADDRESS_MESSAGE: Final = _(
     "The video service pointed the bot at a private network address for the finished video, which the bot does not "
     "fetch from. The operator can allow that host with RESULT_URL_ALLOW."
 )

@@ -20,6 +20,7 @@ from bot.domain import (
 )
 from bot.errors import GatewayAcceptedUnreadableError, GatewayError, GatewayUnconfirmedError, UserFacingError
 from bot.gateway.client import GatewayClient
+from bot.locales import _, _n
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
@@ -40,8 +41,10 @@ class SentMeanwhile(UserFacingError):
 
     def __init__(self, job: Job) -> None:
         super().__init__(
-            "The video provider started this video a moment ago, so cancelling it now would not give its credits "
-            "back. Press Cancel again to decide."
+            _(
+                "The video provider started this video a moment ago, so cancelling it now would not give its credits "
+                "back. Press Cancel again to decide."
+            )
         )
         self.job = job
 
@@ -90,23 +93,47 @@ class JobService:
         spec = self.model(model)
         prompt = prompt.strip()
         if not prompt:
-            raise UserFacingError("The prompt is empty. Describe the video you want.")
+            raise UserFacingError(_("The prompt is empty. Describe the video you want."))
         if len(prompt) > MAX_PROMPT_CHARS:
             raise UserFacingError(
-                f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}. Shorten it."
+                _(
+                    "The prompt is {length} characters long; the limit is {limit}. Shorten it.",
+                    length=len(prompt),
+                    limit=MAX_PROMPT_CHARS,
+                )
             )
         if orientation not in spec.sizes:
-            offered = " or ".join(o.value for o in spec.orientations)
-            raise UserFacingError(f"{spec.label} does not make {orientation.value} videos. Choose {offered}.")
+            offered = " / ".join(o.value for o in spec.orientations)
+            raise UserFacingError(
+                _(
+                    "{model} does not make {orientation} videos. Choose {offered}.",
+                    model=spec.label,
+                    orientation=orientation.value,
+                    offered=offered,
+                )
+            )
         chosen = spec.default_duration if duration is None else duration
         if chosen not in spec.durations:
             allowed = ", ".join(str(d) for d in spec.durations)
-            raise UserFacingError(f"{spec.label} makes videos of {allowed} seconds, not {chosen}. Pick one of those.")
+            raise UserFacingError(
+                _(
+                    "{model} makes videos of {allowed} seconds, not {chosen}. Pick one of those.",
+                    model=spec.label,
+                    allowed=allowed,
+                    chosen=chosen,
+                )
+            )
         if hd and orientation not in spec.hd_orientations:
             if spec.hd_orientations:
-                where = " and ".join(o.value for o in spec.hd_orientations)
-                raise UserFacingError(f"HD is only available for {where} videos with {spec.label}. Turn HD off.")
-            raise UserFacingError(f"{spec.label} has no HD option. Turn HD off or pick another model.")
+                where = " / ".join(o.value for o in spec.hd_orientations)
+                raise UserFacingError(
+                    _(
+                        "HD is only available for {where} videos with {model}. Turn HD off.",
+                        where=where,
+                        model=spec.label,
+                    )
+                )
+            raise UserFacingError(_("{model} has no HD option. Turn HD off or pick another model.", model=spec.label))
         check_image_count(spec, len(images) + attached_images)
         if last_frame is not None or attached_last_frame:
             check_last_frame(spec)
@@ -163,7 +190,7 @@ class JobService:
         member did not agree to pay for (``spend``: they confirmed its credits stay spent) raises SentMeanwhile.
         """
         stored = job
-        for _ in range(3):  # waiting, then taken to be sent, then sent: a job moves at most this often
+        for _attempt in range(3):  # waiting, then taken to be sent, then sent: a job moves at most this often
             if job.status is JobStatus.SUBMITTING:
                 job = await self._withdraw(job)
                 if job.status.is_terminal:
@@ -200,7 +227,7 @@ class JobService:
         if current is not None and current.status is not JobStatus.SUBMITTING:
             return current  # sent meanwhile (the cancel then commits its credits), or ended
         raise UserFacingError(
-            "This video is being handed to the video provider right now. Press Cancel again in a few seconds."
+            _("This video is being handed to the video provider right now. Press Cancel again in a few seconds.")
         )
 
     async def send(self, job: Job, request: GenerationRequest, *, refusal_told: bool = False) -> Job:
@@ -216,9 +243,9 @@ class JobService:
         if not await self._store.extend_submit(job, deadline):
             current = await self._store.get(job.id)
             if current is not None and current.status is JobStatus.CANCELLED:
-                raise UserFacingError("This video was cancelled before it was sent. Nothing was charged.")
+                raise UserFacingError(_("This video was cancelled before it was sent. Nothing was charged."))
             raise UserFacingError(
-                "Setting this video up took too long, so it was not sent. Nothing was charged; try again."
+                _("Setting this video up took too long, so it was not sent. Nothing was charged; try again.")
             )
         who = job.requester_id or job.origin
         log.info(
@@ -258,15 +285,28 @@ def check_image_count(spec: ModelSpec, count: int) -> None:
     """Refuse more reference images than the model takes, or fewer than it needs."""
     if count < spec.min_images:
         raise UserFacingError(
-            f"{spec.label} makes videos from a picture: attach {spec.min_images} reference image"
-            f"{'s' if spec.min_images > 1 else ''} (the `image` option), or pick a model that starts from text."
+            _n(
+                "{model} makes videos from a picture: attach {count} reference image (the `image` option), or pick a "
+                "model that starts from text.",
+                "{model} makes videos from a picture: attach {count} reference images (the `image` option), or pick "
+                "a model that starts from text.",
+                spec.min_images,
+                model=spec.label,
+            )
         )
     if count > spec.max_images:
         if spec.max_images == 0:
-            raise UserFacingError(f"{spec.label} does not take reference images. Remove them or pick another model.")
+            raise UserFacingError(
+                _("{model} does not take reference images. Remove them or pick another model.", model=spec.label)
+            )
         raise UserFacingError(
-            f"{spec.label} takes at most {spec.max_images} reference image{'s' if spec.max_images > 1 else ''}; "
-            f"you gave {count}. Remove some."
+            _n(
+                "{model} takes at most {count} reference image; you gave {given}. Remove some.",
+                "{model} takes at most {count} reference images; you gave {given}. Remove some.",
+                spec.max_images,
+                model=spec.label,
+                given=count,
+            )
         )
 
 
@@ -274,8 +314,11 @@ def check_last_frame(spec: ModelSpec) -> None:
     """Refuse a last frame for a model that cannot end on one."""
     if not spec.takes_last_frame:
         raise UserFacingError(
-            f"{spec.label} cannot end the video on a given picture. Remove the last frame or pick a model that "
-            "takes one (/video models shows which)."
+            _(
+                "{model} cannot end the video on a given picture. Remove the last frame or pick a model that takes "
+                "one (/video models shows which).",
+                model=spec.label,
+            )
         )
 
 
@@ -283,6 +326,8 @@ def _check_image_forms(spec: ModelSpec, images: Sequence[str]) -> None:
     for image in images:
         is_url = image.startswith(("https://", "http://"))
         if spec.image_transport is ImageTransport.URL and not is_url:
-            raise UserFacingError(f"{spec.label} fetches reference images from links: give an http(s) URL, not a file.")
+            raise UserFacingError(
+                _("{model} fetches reference images from links: give an http(s) URL, not a file.", model=spec.label)
+            )
         if spec.image_transport is ImageTransport.DATA_URI and not (is_url or image.startswith("data:image/")):
-            raise UserFacingError("A reference image must be a PNG, JPEG, WebP or GIF picture.")
+            raise UserFacingError(_("A reference image must be a PNG, JPEG, WebP or GIF picture."))

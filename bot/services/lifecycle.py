@@ -33,6 +33,7 @@ from bot.errors import GatewayError, GatewayRateLimitedError, GatewayTaskLostErr
 from bot.gateway.error_answers import scrub
 from bot.gateway.retry import backoff_delay
 from bot.gateway.vocab import looks_like_content_policy
+from bot.locales import N_
 from bot.services.phase import PollTiming, RefreshWindow, TaskPlace, first_window, learn, next_poll
 
 # A task the gateway says it does not know is given this many more polls before it counts as lost:
@@ -50,17 +51,18 @@ SETUP_WAIT_SECONDS: Final = 60.0
 DELIVERY_BACKOFF: Final = Backoff(first=5.0, cap=300.0)
 _QUEUED_WORDS = frozenset({"", "queued", "pending", "submitted", "not_start", "unknown", "not started"})
 
-GENERIC_FAILURE = "The video provider could not make this video. Try again, perhaps with a different prompt."
-NO_VIDEO_MESSAGE = (
+# Kept with a failed job in English, and translated where they are shown (status message, failure notice).
+GENERIC_FAILURE = N_("The video provider could not make this video. Try again, perhaps with a different prompt.")
+NO_VIDEO_MESSAGE = N_(
     "The video provider reported this video finished but sent no video: providers do this when their safety "
     "filter withholds a result. Nothing was charged; try again with a different prompt or image."
 )
-TIMED_OUT_MESSAGE = "The video took too long and was given up. Nothing was delivered; try again later."
-UNCONFIRMED_MESSAGE = (
+TIMED_OUT_MESSAGE = N_("The video took too long and was given up. Nothing was delivered; try again later.")
+UNCONFIRMED_MESSAGE = N_(
     "The bot stopped while sending this job, so it cannot tell whether the video service received it. "
     "It was not sent again, to avoid paying twice. Try again."
 )
-UNDELIVERABLE_MESSAGE = "The result could not be delivered after several tries."
+UNDELIVERABLE_MESSAGE = N_("The result could not be delivered after several tries.")
 STRIKE_REASON = "content policy refusal"
 
 
@@ -141,6 +143,8 @@ def created(new: NewJob, wire_format: WireFormat, now: float, give_up_at: float)
         parent_job_id=new.parent_job_id,
         has_last_frame=new.request.last_frame is not None,
         private=new.private,
+        locale=new.locale,
+        member_locale=new.member_locale,
     )
 
 
@@ -536,7 +540,7 @@ def _retry_delay(attempts: int, error: GatewayError, policy: PollPolicy) -> floa
 
 def _failure_message(kind: ErrorKind, reason: str | None) -> str:
     if kind is ErrorKind.CONTENT_POLICY:
-        return (
+        return N_(
             "The video provider refused this request under its content policy. Rephrase the prompt or use other images."
         )
     if reason:

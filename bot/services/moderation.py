@@ -11,6 +11,7 @@ from typing import Final
 
 from bot.domain import ErrorKind
 from bot.errors import UserFacingError
+from bot.locales import Text, _
 from bot.moderation.filters import DEFAULT_BLOCKED, BlockRule, WordFilter, validate_rule
 from bot.storage.guilds import GuildStore, ListKind
 
@@ -24,15 +25,16 @@ FILTER_THREADS: Final = 2
 OPERATOR_PAUSE: Final = "operator_pause"
 GATEWAY_PAUSE: Final = "gateway_pause"
 _GATEWAY_PAUSE_MESSAGES: Final = {
-    ErrorKind.AUTH.value: "the video service rejected the bot's API key",
-    ErrorKind.BALANCE.value: "the video service account has run out of balance",
+    ErrorKind.AUTH.value: _("the video service rejected the bot's API key"),
+    ErrorKind.BALANCE.value: _("the video service account has run out of balance"),
 }
+_GATEWAY_REFUSED: Final = _("the video service refused the bot")
 
 
 class ModerationRefusal(UserFacingError):
     """A request refused by moderation; ``reason`` is for the audit log, ``strike`` whether it counts as one."""
 
-    def __init__(self, user_message: str, reason: str, *, strike: bool = False) -> None:
+    def __init__(self, user_message: Text | str, reason: str, *, strike: bool = False) -> None:
         super().__init__(user_message)
         self.reason = reason
         self.strike = strike
@@ -71,12 +73,15 @@ class ModerationService:
         channels = {int(v) for v, _ in await store.entries(who.guild_id, ListKind.ALLOWED_CHANNEL)}
         if channels and who.channel_id not in channels:
             where = ", ".join(f"<#{c}>" for c in sorted(channels))
-            raise ModerationRefusal(f"Videos can't be made in this channel. Use {where}.", "channel not allowed")
+            raise ModerationRefusal(
+                _("Videos can't be made in this channel. Use {where}.", where=where), "channel not allowed"
+            )
         roles = {int(v) for v, _ in await store.entries(who.guild_id, ListKind.ALLOWED_ROLE)}
         if roles and not who.is_admin and not roles & who.role_ids:
             names = ", ".join(f"<@&{r}>" for r in sorted(roles))
             raise ModerationRefusal(
-                f"Making videos here is for members with one of these roles: {names}.", "role not allowed"
+                _("Making videos here is for members with one of these roles: {names}.", names=names),
+                "role not allowed",
             )
         forbidden = await self._forbidden_ask(who.guild_id, prompt, model)
         if forbidden is not None:
@@ -100,20 +105,25 @@ class ModerationService:
         blocked, note = await self.store.list_note(guild_id, ListKind.BLOCKED_USER, str(user_id))
         if not blocked:
             return None
-        why = f" Reason given: {note}." if note else ""
-        return ModerationRefusal(f"You are not allowed to make videos on this server.{why}", "blocked user")
+        refusal = (
+            _("You are not allowed to make videos on this server. Reason given: {note}.", note=note)
+            if note
+            else _("You are not allowed to make videos on this server.")
+        )
+        return ModerationRefusal(refusal, "blocked user")
 
     async def _forbidden_ask(self, guild_id: int, prompt: str, model: str) -> ModerationRefusal | None:
-        disabled, _ = await self.store.list_note(guild_id, ListKind.DISABLED_MODEL, model)
+        disabled, _reason = await self.store.list_note(guild_id, ListKind.DISABLED_MODEL, model)
         if disabled:
             return ModerationRefusal(
-                f"The model {model} is turned off on this server. Pick another one (/video models).", "model disabled"
+                _("The model {model} is turned off on this server. Pick another one (/video models).", model=model),
+                "model disabled",
             )
         rule = await self._blocked_rule(guild_id, prompt)
         if rule is None:
             return None
         return ModerationRefusal(
-            "Your prompt contains a word or phrase this server does not allow. Rephrase it and try again.",
+            _("Your prompt contains a word or phrase this server does not allow. Rephrase it and try again."),
             f"blocked {'pattern' if rule.is_regex else 'word'} ({rule.source}): {rule.pattern}",
             strike=True,
         )
@@ -122,19 +132,26 @@ class ModerationService:
         """Raise ModerationRefusal while the operator, the gateway or the server has paused generation."""
         if (reason := await self.store.get_flag(OPERATOR_PAUSE)) is not None:
             raise ModerationRefusal(
-                f"Video generation is paused by the bot's operator ({reason}). Try again later.", "operator pause"
+                _("Video generation is paused by the bot's operator ({reason}). Try again later.", reason=reason),
+                "operator pause",
             )
         if (kind := await self.store.get_flag(GATEWAY_PAUSE)) is not None:
-            what = _GATEWAY_PAUSE_MESSAGES.get(kind, "the video service refused the bot")
+            what = _GATEWAY_PAUSE_MESSAGES.get(kind, _GATEWAY_REFUSED)
             raise ModerationRefusal(
-                f"Video generation is paused: {what}. The operator has been told; try again later.", "gateway pause"
+                _("Video generation is paused: {what}. The operator has been told; try again later.", what=what),
+                "gateway pause",
             )
         config = await self.store.config(guild_id)
         if config.paused:
-            why = f" ({config.pause_reason})" if config.pause_reason else ""
-            raise ModerationRefusal(
-                f"Video generation is paused on this server{why}. A moderator can resume it.", "server pause"
+            refusal = (
+                _(
+                    "Video generation is paused on this server ({reason}). A moderator can resume it.",
+                    reason=config.pause_reason,
+                )
+                if config.pause_reason
+                else _("Video generation is paused on this server. A moderator can resume it.")
             )
+            raise ModerationRefusal(refusal, "server pause")
 
     async def _blocked_rule(self, guild_id: int, prompt: str) -> BlockRule | None:
         """The rule the prompt breaks, checked off the event loop in bounded time; a check that overruns refuses."""
@@ -145,8 +162,10 @@ class ModerationService:
         except TimeoutError:
             log.error("Guild %s: the word check took over %g s; the prompt was refused", guild_id, self._filter_timeout)
             raise ModerationRefusal(
-                "Your prompt could not be checked against this server's blocked words in time, so it was not sent "
-                "and nothing was charged. Try again in a moment.",
+                _(
+                    "Your prompt could not be checked against this server's blocked words in time, so it was not "
+                    "sent and nothing was charged. Try again in a moment."
+                ),
                 "the word check took too long",
             ) from None
 
@@ -220,7 +239,7 @@ def inactive_patterns_text(patterns: Sequence[tuple[str, str]]) -> str:
 
 def gateway_pause_text(kind: ErrorKind) -> str:
     """What owners and audit logs are told when the gateway pauses generation."""
-    what = _GATEWAY_PAUSE_MESSAGES.get(kind.value, "the video service refused the bot")
+    what = _GATEWAY_PAUSE_MESSAGES.get(kind.value, _GATEWAY_REFUSED)
     return (
         f"New video submissions are paused on every server: {what}. Fix it on the gateway, then an owner runs "
         "/video-admin operator resume."

@@ -16,6 +16,7 @@ from bot.domain import DeliveryState, Job, JobStatus, Transition
 from bot.errors import GatewayError, GatewayUnavailableError, LeaseLostError
 from bot.gateway.client import GatewayClient
 from bot.gateway.download import ResultRules, download_result
+from bot.locales import _
 from bot.media.store import MediaStore, MediaStoreError
 from bot.metrics import Metrics
 from bot.services import lifecycle
@@ -34,7 +35,7 @@ CLOCK_SYNC_SECONDS: Final = 5.0
 RENEWALS_PER_LEASE: Final = 3
 # A scheduled poll planned again is moved only by more than this: a smaller move is not worth the write.
 REPLAN_SHIFT_SECONDS: Final = 0.25
-UNSTORED_MESSAGE: Final = (
+UNSTORED_MESSAGE: Final = _(
     "The finished video could not be stored in the bot's object storage. The operator needs to check MEDIA_S3_* "
     "(`python -m bot check` says what is wrong)."
 )

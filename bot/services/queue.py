@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.domain import ErrorKind, Job, JobStatus, Transition
+from bot.locales import N_
 from bot.services import lifecycle
 from bot.services.moderation import ModerationRefusal, ModerationService
 from bot.services.quotas import Limits, QuotaService
@@ -27,7 +28,9 @@ QUEUE_CHECK_SECONDS: Final = 5.0
 # The estimate of a wait uses this many of the model's latest videos.
 RECENT_VIDEOS: Final = 20
 
-FORGOTTEN_REASON: Final = "Its prompt was erased with /video forget, so there is nothing left to send."
+# Reasons are stored in English (the job's error message) and translated where they are shown.
+FORGOTTEN_REASON: Final = N_("Its prompt was erased with /video forget, so there is nothing left to send.")
+MODEL_GONE_REASON: Final = N_("Its model is no longer available on this bot. Pick another one (/video models).")
 
 
 def fair_order(waiting: Sequence[Job], last_started: Mapping[int, float] | None = None) -> list[Job]:
@@ -152,7 +155,7 @@ class QueueService:
             return FORGOTTEN_REASON
         spec = self._models.catalog.get(job.model)
         if spec is None or self._models.state(spec) is not ModelState.SERVED:
-            return f"The model {job.model} is no longer available on this bot. Pick another one (/video models)."
+            return MODEL_GONE_REASON
         if job.guild_id is None or job.requester_id is None:
             return None
         try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.errors import UserFacingError
+from bot.locales import Text, _, _n
 from bot.services.periods import Periods, current_periods
 from bot.settings import Settings
 from bot.storage.database import Session
@@ -20,7 +21,7 @@ QUEUE_MAX_PER_MEMBER: Final = 3
 class QuotaRefusal(UserFacingError):
     """A request refused by a limit; ``reason`` names the limit for the audit log."""
 
-    def __init__(self, user_message: str, reason: str) -> None:
+    def __init__(self, user_message: Text | str, reason: str) -> None:
         super().__init__(user_message)
         self.reason = reason
 
@@ -108,28 +109,47 @@ def decide(usage: RawUsage, limits: Limits, strikes: StrikeRule, periods: Period
         until = usage.last_strike_at + strikes.cooldown_seconds
         if now < until:
             raise QuotaRefusal(
-                f"Several of your recent requests were refused under the content policy, so you are paused until "
-                f"<t:{math.ceil(until)}:t> (<t:{math.ceil(until)}:R>). Ask a moderator if this is a mistake.",
+                _(
+                    "Several of your recent requests were refused under the content policy, so you are paused until "
+                    "{time} ({when}). Ask a moderator if this is a mistake.",
+                    time=f"<t:{math.ceil(until)}:t>",
+                    when=f"<t:{math.ceil(until)}:R>",
+                ),
                 "strike cooldown",
             )
     if limits.cooldown_seconds > 0 and usage.last_submission_at is not None:
         wait = usage.last_submission_at + limits.cooldown_seconds - now
         if wait > 0:
             raise QuotaRefusal(
-                f"Please wait {math.ceil(wait)} more second{_s(math.ceil(wait))} before starting another video.",
+                _n(
+                    "Please wait {count} more second before starting another video.",
+                    "Please wait {count} more seconds before starting another video.",
+                    math.ceil(wait),
+                ),
                 "cooldown",
             )
     if limits.guild_monthly and usage.guild_month + cost > limits.guild_monthly + 1e-9:
         raise QuotaRefusal(
-            f"This server has used its video budget for this period ({usage.guild_month:g} of "
-            f"{limits.guild_monthly:g} credits; this video costs {cost:g}). "
-            f"It resets <t:{math.ceil(periods.month_end)}:R>.",
+            _(
+                "This server has used its video budget for this period ({used} of {cap} credits; this video costs "
+                "{cost}). It resets {when}.",
+                used=f"{usage.guild_month:g}",
+                cap=f"{limits.guild_monthly:g}",
+                cost=f"{cost:g}",
+                when=f"<t:{math.ceil(periods.month_end)}:R>",
+            ),
             "server monthly pool",
         )
     if limits.guild_daily and usage.guild_today + cost > limits.guild_daily + 1e-9:
         raise QuotaRefusal(
-            f"This server has used today's video budget ({usage.guild_today:g} of {limits.guild_daily:g} credits; "
-            f"this video costs {cost:g}). It resets <t:{math.ceil(periods.day_end)}:R>.",
+            _(
+                "This server has used today's video budget ({used} of {cap} credits; this video costs {cost}). It "
+                "resets {when}.",
+                used=f"{usage.guild_today:g}",
+                cap=f"{limits.guild_daily:g}",
+                cost=f"{cost:g}",
+                when=f"<t:{math.ceil(periods.day_end)}:R>",
+            ),
             "server daily pool",
         )
     # Rounded: credits are decimal amounts, and float remainders such as 1.8e-15 must neither show nor be charged.
@@ -137,13 +157,25 @@ def decide(usage: RawUsage, limits: Limits, strikes: StrikeRule, periods: Period
     from_allowance = min(cost, allowance_left)
     from_bonus = round(cost - from_allowance, 6)
     if from_bonus > usage.bonus_balance + 1e-9:
-        bonus = f" and {usage.bonus_balance:g} bonus" if usage.bonus_balance > 0 else ""
-        raise QuotaRefusal(
-            f"This video costs {cost:g} credit{'' if cost == 1 else 's'}; you have {allowance_left:g} left "
-            f"today{bonus}. Your allowance resets <t:{math.ceil(periods.day_end)}:R>. "
-            "Try a shorter video or a cheaper model (/video models).",
-            "daily allowance",
-        )
+        fields = {
+            "cost": f"{cost:g}",
+            "left": f"{allowance_left:g}",
+            "bonus": f"{usage.bonus_balance:g}",
+            "when": f"<t:{math.ceil(periods.day_end)}:R>",
+        }
+        if usage.bonus_balance > 0:
+            refusal = _(
+                "This video costs {cost} credits; you have {left} left today and {bonus} bonus. Your allowance "
+                "resets {when}. Try a shorter video or a cheaper model (/video models).",
+                **fields,
+            )
+        else:
+            refusal = _(
+                "This video costs {cost} credits; you have {left} left today. Your allowance resets {when}. Try a "
+                "shorter video or a cheaper model (/video models).",
+                **fields,
+            )
+        raise QuotaRefusal(refusal, "daily allowance")
     return Charge(credits=cost, bonus=from_bonus, waits=waits)
 
 
@@ -156,20 +188,34 @@ def _over_in_progress_limit(usage: RawUsage, limits: Limits) -> bool:
     if usage.guild_waiting < limits.queue_max and usage.user_waiting < QUEUE_MAX_PER_MEMBER:
         return True
     if not limits.queue_max:
-        queue = ""
+        queue: Text | str = ""
     elif usage.guild_waiting < limits.queue_max:
-        queue = f", and you have {usage.user_waiting} waiting, the most one member may"
+        queue = _(", and you have {waiting} waiting, the most one member may", waiting=usage.user_waiting)
     else:
-        queue = f", and the server's wait queue is full ({usage.guild_waiting} waiting)"
+        queue = _(", and the server's wait queue is full ({waiting} waiting)", waiting=usage.guild_waiting)
     if user_full:
         raise QuotaRefusal(
-            f"You already have {usage.user_in_flight} video{_s(usage.user_in_flight)} in progress (the limit is "
-            f"{limits.max_jobs_user}){queue}. Wait for one to finish, then try again.",
+            _n(
+                "You already have {count} video in progress (the limit is {limit}){queue}. Wait for one to finish, "
+                "then try again.",
+                "You already have {count} videos in progress (the limit is {limit}){queue}. Wait for one to finish, "
+                "then try again.",
+                usage.user_in_flight,
+                limit=limits.max_jobs_user,
+                queue=queue,
+            ),
             "user in-flight limit",
         )
     raise QuotaRefusal(
-        f"This server already has {usage.guild_in_flight} video{_s(usage.guild_in_flight)} in progress "
-        f"(the limit is {limits.max_jobs_guild}){queue}. Try again in a few minutes.",
+        _n(
+            "This server already has {count} video in progress (the limit is {limit}){queue}. Try again in a few "
+            "minutes.",
+            "This server already has {count} videos in progress (the limit is {limit}){queue}. Try again in a few "
+            "minutes.",
+            usage.guild_in_flight,
+            limit=limits.max_jobs_guild,
+            queue=queue,
+        ),
         "server in-flight limit",
     )
 
@@ -243,7 +289,3 @@ class QuotaService:
         )
         until = cooldown_until(usage, limits, self.strikes)
         return QuotaStatus(limits, usage, periods, until if until is not None and until > self._clock() else None)
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"

@@ -13,6 +13,7 @@ from typing import Final
 from bot.catalog import Catalog, ModelSpec
 from bot.errors import GatewayError, UserFacingError
 from bot.gateway.client import GatewayClient
+from bot.locales import Text, _
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,10 @@ class ServedModels:
         offered = self.offered()
         if not offered:
             raise UserFacingError(
-                "This bot's video service offers none of its models right now, so no video can be made. "
-                "Nothing was charged. Tell the bot's operator (they can run `python -m bot check`)."
+                _(
+                    "This bot's video service offers none of its models right now, so no video can be made. "
+                    "Nothing was charged. Tell the bot's operator (they can run `python -m bot check`)."
+                )
             )
         return offered[0]
 
@@ -128,22 +131,26 @@ class ServedModels:
             return chosen
         return self.default
 
-    def stand_in(self, name: str) -> tuple[ModelSpec, str | None]:
+    def stand_in(self, name: str) -> tuple[ModelSpec, Text | None]:
         """The model to start a job of ``name`` again with (Re-roll, Remix, Retry), and a note when it changed."""
         spec = self.catalog.get(name)
         if spec is not None and self.state(spec) is ModelState.SERVED:
             return spec, None
         instead = self.replacement(spec) if spec is not None else self.default
         label = spec.label if spec is not None else name
-        why = "was retired by its provider" if spec is not None and spec.retired else "is not served any more"
-        return instead, f"{label} {why}, so this one uses {instead.label} (`{instead.name}`) instead."
+        fields = {"model": label, "instead": f"{instead.label} (`{instead.name}`)"}
+        if spec is not None and spec.retired:
+            return instead, _("{model} was retired by its provider, so this one uses {instead} instead.", **fields)
+        return instead, _("{model} is not served any more, so this one uses {instead} instead.", **fields)
 
     def named(self, name: str) -> ModelSpec:
         """Any catalog model by name, served or not; a refusal listing the offered ones when there is none."""
         spec = self.catalog.get(name.strip())
         if spec is None:
             choices = ", ".join(m.name for m in self.offered())
-            raise UserFacingError(f"There is no model called {name!r}. Choose one of: {choices}.")
+            raise UserFacingError(
+                _("There is no model called {name}. Choose one of: {choices}.", name=repr(name), choices=choices)
+            )
         return spec
 
     def resolve(self, name: str | None) -> ModelSpec:
@@ -155,14 +162,22 @@ class ServedModels:
         if state is ModelState.RETIRED:
             instead = self.replacement(spec)
             raise UserFacingError(
-                f"{spec.label} was retired by its provider on {spec.retired} and can no longer make videos. "
-                f"Use {instead.label} (`{instead.name}`) instead. Nothing was charged."
+                _(
+                    "{model} was retired by its provider on {date} and can no longer make videos. Use {instead} "
+                    "instead. Nothing was charged.",
+                    model=spec.label,
+                    date=spec.retired,
+                    instead=f"{instead.label} (`{instead.name}`)",
+                )
             )
         if state is ModelState.NOT_SERVED:
             choices = ", ".join(m.name for m in self.offered())
             raise UserFacingError(
-                f"This bot's video service does not serve {spec.label} (`{spec.name}`). Nothing was charged. "
-                f"Choose one of: {choices}."
+                _(
+                    "This bot's video service does not serve {model}. Nothing was charged. Choose one of: {choices}.",
+                    model=f"{spec.label} (`{spec.name}`)",
+                    choices=choices,
+                )
             )
         return spec
 

@@ -14,6 +14,43 @@ from .rest_common import API_PREFIX, FAKE_KEY, body_of, json_body, sf
 from .util import SnowflakeGenerator
 
 NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
+# Discord's locale codes: a localization under any other key is refused (Invalid Form Body).
+LOCALES = frozenset(
+    [
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    ]
+)
 
 
 @dataclass
@@ -38,11 +75,13 @@ def _validate_named(obj: dict[str, Any], path: str, *, chat: bool) -> None:
         raise invalid_form(
             field_errors((f"{path}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"))
         )
+    _validate_localizations(obj.get("name_localizations"), f"{path}.name_localizations", named=True)
     if chat:
         desc = obj.get("description")
         if not isinstance(desc, str) or not 1 <= len(desc) <= 100:
             msg = "Must be between 1 and 100 in length."
             raise invalid_form(field_errors((f"{path}.description", "BASE_TYPE_BAD_LENGTH", msg)))
+        _validate_localizations(obj.get("description_localizations"), f"{path}.description_localizations")
     options = obj.get("options") or []
     if len(options) > 25:
         raise invalid_form(field_errors((f"{path}.options", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")))
@@ -50,7 +89,24 @@ def _validate_named(obj: dict[str, Any], path: str, *, chat: bool) -> None:
         if len(opt.get("choices") or []) > 25:
             msg = "Must be 25 or fewer in length."
             raise invalid_form(field_errors((f"{path}.options.{j}.choices", "BASE_TYPE_MAX_LENGTH", msg)))
+        for k, choice in enumerate(opt.get("choices") or []):
+            where = f"{path}.options.{j}.choices.{k}.name_localizations"
+            _validate_localizations(choice.get("name_localizations"), where)
         _validate_named(opt, f"{path}.options.{j}", chat=True)
+
+
+def _validate_localizations(localized: object, path: str, *, named: bool = False) -> None:
+    """Localized names or descriptions: keyed by Discord locales, each 1-100 characters (a name as a name)."""
+    if localized is None:
+        return
+    if not isinstance(localized, dict):
+        raise invalid_form(field_errors((path, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")))
+    for locale, text in localized.items():
+        if locale not in LOCALES:
+            raise invalid_form(field_errors((f"{path}.{locale}", "LOCALE_INVALID", "Invalid locale")))
+        if not isinstance(text, str) or not 1 <= len(text) <= 100 or (named and not NAME_RE.match(text)):
+            msg = "Must be between 1 and 100 in length."
+            raise invalid_form(field_errors((f"{path}.{locale}", "BASE_TYPE_BAD_LENGTH", msg)))
 
 
 @dataclass
