@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -334,13 +334,20 @@ class AdminCog(
         name="private", description=locale_str("Let members make private videos (by DM, nothing public), or not")
     )
     @app_commands.describe(setting=locale_str("allow (the default) or deny"))
+    @app_commands.choices(
+        setting=[
+            app_commands.Choice(name=locale_str("allow"), value="allow"),
+            app_commands.Choice(name=locale_str("deny"), value="deny"),
+        ]
+    )
     async def server_private(
-        self, interaction: discord.Interaction[VideoBot], setting: Literal["allow", "deny"]
+        self, interaction: discord.Interaction[VideoBot], setting: app_commands.Choice[str]
     ) -> None:
         """Allow or forbid the private lane on this server."""
         assert interaction.guild_id is not None
-        await self.bot.engine.guilds.set_private_allowed(interaction.guild_id, setting == "allow")
-        text = admin_render.private_setting_text(setting == "allow")
+        allowed = setting.value == "allow"
+        await self.bot.engine.guilds.set_private_allowed(interaction.guild_id, allowed)
+        text = admin_render.private_setting_text(allowed)
         await interaction.edit_original_response(content=self._changed(interaction, text))
 
     @server.command(name="log-channel", description=locale_str("Where the audit log goes (leave empty to turn it off)"))

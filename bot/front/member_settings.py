@@ -262,6 +262,7 @@ def _option(label: str, value: str, chosen: bool, description: str | None = None
 def _model_facts(spec: ModelSpec, locale: str | None) -> str:
     """A model's lengths and price in a few words, under its name in the menu."""
     lengths = ", ".join(str(seconds) for seconds in spec.durations)
-    return translate(
-        locale, "{lengths} s · {rate} credits per second", lengths=lengths, rate=f"{spec.credits_per_second:g}"
-    )
+    rate = f"{spec.credits_per_second:g}"
+    if spec.credits_per_second == 1:
+        return translate(locale, "{lengths} s · {rate} credit per second", lengths=lengths, rate=rate)
+    return translate(locale, "{lengths} s · {rate} credits per second", lengths=lengths, rate=rate)
