@@ -303,7 +303,7 @@ async def test_a_poll_outcome_that_was_not_written_is_not_counted(
         task = asyncio.create_task(first.poller(origin="discord", deliver=Deliveries()).run())
         try:
             await asyncio.wait_for(asked.wait(), timeout=30)
-            cancelled = await second.jobs.cancel(job, by=42)  # through the other process, while the poll is out
+            cancelled = await second.jobs.cancel(job, by=42, spend=True)  # confirmed, via the other process
             assert cancelled.status is JobStatus.CANCELLED
             answer.set()  # the task is done by now: the poll brings the video in, too late to be recorded
             await eventually(lambda: "the poll was not recorded" in caplog.text)

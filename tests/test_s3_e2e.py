@@ -156,7 +156,7 @@ async def test_takedowns_while_the_bucket_is_down_are_finished_once_it_is_back_a
                 user_id=fake.owner_user.id,
             )
             reply = await private_text(fake, purge, "Deleted 1 video")
-            assert "The stored files of 1 of them could not be deleted yet" in reply
+            assert "The stored file of 1 of them could not be deleted yet" in reply
             # What members see is done: the posts gone, the prompts hidden on the status messages and the threads.
             for result, thread in (deleted, purged):
                 assert fake.message(result.id).deleted
