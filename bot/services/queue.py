@@ -132,7 +132,12 @@ class QueueService:
         remaining = fair_order(await self._store.waiting(guild_id), await self._store.last_started(guild_id))
         typical = {model: await self._typical(model) for model in {job.model for job in remaining}}
         moved = []
+        now = self._clock()
         for position, job in enumerate(remaining, start=1):
+            if lifecycle.setting_up(job, now):
+                # Its status message may not be posted yet: a place stored now would never be shown. It is placed
+                # on the review that follows its set-up (the creator wakes the queue then).
+                continue
             minutes = wait_minutes(position, limits, typical[job.model])
             place = lifecycle.placed(job, position, len(remaining), minutes, pause is not None)
             if await self._store.set_queue_place(place):
