@@ -4,6 +4,7 @@ works; a server that denies it; a private default; /video forget deleting the DM
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -13,7 +14,17 @@ import aiohttp
 import pytest
 
 from bot.devtools.gateway import Simulator
-from tests.botproc import EPHEMERAL, WAIT, BotProcess, create, has_video, private_text, start_bot, start_worker
+from tests.botproc import (
+    EPHEMERAL,
+    WAIT,
+    BotProcess,
+    create,
+    delivered,
+    has_video,
+    private_text,
+    start_bot,
+    start_worker,
+)
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
 from tests.helpers import body_failed, eventually, free_port
 
@@ -146,7 +157,7 @@ async def test_a_private_job_comes_by_dm_with_progress_and_cancel_and_forget_del
     assert not (tmp_path / "results" / f"{job_id}.mp4").exists()
 
 
-async def test_with_dms_closed_the_status_and_video_come_as_private_follow_ups_with_a_signed_link(
+async def test_with_dms_closed_the_status_and_then_the_video_come_in_the_private_reply_with_a_signed_link(
     fake: FakeDiscord, sim: Simulator, bot: BotProcess, tmp_path: Path
 ) -> None:
     fake.set_dms_open(fake.default_user.id, False)
@@ -155,19 +166,45 @@ async def test_with_dms_closed_the_status_and_video_come_as_private_follow_ups_w
     reply = fake.original_message(rec)
     assert reply is not None and reply.embeds  # the status is the command's private reply itself
     job_id = job_of(reply)
-    await rec.wait_for(lambda _call: bool(rec.followup_ids), WAIT)
-    video = fake.message(rec.followup_ids[0])
-    assert video.flags & EPHEMERAL and has_video(video)
+    # The video goes into that reply, its final state with it: a retried edit cannot post it twice.
+    await eventually(lambda: has_video(fake.message(reply.id)), WAIT)
+    video = fake.message(reply.id)
+    assert video.flags & EPHEMERAL and "Done" in str(video.embeds) and not rec.followup_ids
     assert buttons(video) == [f"reelbot:reroll:{job_id}", f"reelbot:remix:{job_id}", f"reelbot:delete:{job_id}"]
     assert "Your DMs are closed to me" in video.content
     link = video.content.split("<")[1].split(">")[0]
     async with aiohttp.ClientSession() as session, session.get(link) as response:
         assert response.status == 200 and (await response.read())[4:8] == b"ftyp"
-    await eventually(lambda: "Done" in str(fake.message(reply.id).embeds), WAIT)
     assert public_posts(fake) == [] and fake.threads() == []
     assert not [c for c in fake.state.channels.values() if c.type == DM and fake.messages(c.id)]
     await eventually(lambda: private_replies(tmp_path) == 0)
     assert rec.token not in bot.output()  # a credential, never logged
+
+
+async def test_a_bot_killed_once_discord_took_the_private_result_shows_it_once_after_its_restart(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    fake.set_dms_open(fake.default_user.id, False)
+    # Discord takes the result's upload into the private reply, but the bot never hears so: it is killed first.
+    taken = fake.hold_answers("PATCH", re.compile(r"/webhooks/\d+/[^/]+/messages/\d+"), with_files_only=True)
+    first = await start_bot(fake, sim, tmp_path, **ROOMY, **media_env())
+    async with first:
+        rec = await create(fake, prompt="a glass of rain", model=MODEL, private=True)
+        await private_text(fake, rec, "your DMs are closed to me")
+        reply = fake.original_message(rec)
+        assert reply is not None
+        job_id = job_of(reply)
+        await eventually(lambda: taken.hits == 1 and has_video(fake.message(reply.id)), WAIT)
+        await first.kill()
+    taken.released.set()
+    assert not delivered(tmp_path, job_id)
+    async with await start_bot(fake, sim, tmp_path, **ROOMY, **media_env()) as second:
+        await eventually(lambda: delivered(tmp_path, job_id), WAIT)
+        assert f"Job {job_id}: delivered" in second.output()
+    uploads = [r for r in fake.requests_to("PATCH", f"/webhooks/*/messages/{reply.id}") if r.files]
+    assert len(uploads) == 2  # the cut-off edit and its retry, on the same message
+    everywhere = [m for m in fake.state.messages.values() if not m.deleted and has_video(m)]
+    assert [m.id for m in everywhere] == [reply.id] and not rec.followup_ids
 
 
 async def test_when_neither_dms_nor_the_private_reply_work_history_says_where_the_video_is(
@@ -244,9 +281,11 @@ async def test_a_worker_without_a_gateway_delivers_private_jobs_by_dm_and_by_pri
             fake.set_dms_open(fake.default_user.id, False)
             closed = await create(fake, prompt="a letter unread", model=MODEL, private=True)
             await private_text(fake, closed, "your DMs are closed to me")
-            await closed.wait_for(lambda _call: bool(closed.followup_ids), WAIT)
-            followup = fake.message(closed.followup_ids[0])
-            assert has_video(followup) and followup.flags & EPHEMERAL and "/media/" in followup.content
+            answer = fake.original_message(closed)
+            assert answer is not None
+            await eventually(lambda: has_video(fake.message(answer.id)), WAIT)
+            followup = fake.message(answer.id)
+            assert followup.flags & EPHEMERAL and "/media/" in followup.content
             assert public_posts(fake) == [] and video.id != followup.id
             assert len(fake.gateway.sessions) == 1  # the worker never opened a gateway session
         except BaseException:

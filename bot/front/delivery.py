@@ -136,6 +136,8 @@ class Delivery:
         job, result_link = self._posted.pop(job.id, (job, None))
         if job.status_message_id is None or job.channel_id is None:
             pass
+        elif job.private and message_id == job.status_message_id:
+            pass  # the result went into the status message itself, its final state with it
         elif job.status is JobStatus.CANCELLED:
             await self._editor.finish(job, **final_fields(job, None))  # the Cancel button goes
         elif result_link is not None:
@@ -202,25 +204,40 @@ class Delivery:
 
     async def _post_private(self, job: Job, compose: Compose) -> discord.Message | None:
         """A private job's post: in the member's DMs; with those closed, in their private reply while its token
-        lives, with a signed link; None when neither took it."""
+        lives, with a signed link; None when neither took it.
+
+        A private reply cannot be searched like a channel, so a post there must never be repeated blindly. When the
+        job's status message is that reply (the DMs were closed from the start), the result goes *into* it, by an
+        edit: a retry after a crash edits the same message again, so the member sees the result once whatever was
+        cut off. When the status went to the DMs and only the result finds them closed, the result is a new private
+        follow-up, sent on a first attempt only: a retry that may have sent it does not send it again (at most once;
+        /video history then says where the video is).
+        """
         (dm,) = await self._targets(job)
         try:
             return await dm.send(**compose())
         except (discord.Forbidden, discord.NotFound) as exc:
             log.info("Job %s: the member's DMs do not take it (%s); trying their private reply", job.id, exc.code)
         reply = await self._store.private_reply(job.id)
-        if reply is not None:
+        in_reply = job.dm_channel_id is None and job.status_message_id is not None
+        if reply is not None and (in_reply or not job.maybe_delivered):
             link = await self._results.link(job)
             fields = {key: value for key, value in compose().items() if key != "nonce"}  # webhooks take no nonce
             fields["content"] = f"{render.private_reply_text(link, job.member_locale)}\n{fields.get('content', '')}"
+            webhook = private.reply_webhook(self._client, reply)
             try:
-                return await private.reply_webhook(self._client, reply).send(wait=True, ephemeral=True, **fields)
+                if in_reply:
+                    assert job.status_message_id is not None
+                    return await webhook.edit_message(job.status_message_id, **_into_status(job, fields))
+                return await webhook.send(wait=True, ephemeral=True, **fields)
             except (discord.Forbidden, discord.NotFound) as exc:
                 log.info("Job %s: the member's private reply is no longer open (%s)", job.id, exc.code)
             except discord.HTTPException as exc:
                 if exc.status != 401:  # 401: the token expired early; anything else: try again later
                     raise
                 log.info("Job %s: the member's private reply has expired (%s)", job.id, exc.code)
+        elif reply is not None:
+            log.info("Job %s: its private follow-up may have gone out before a crash; not sending it again", job.id)
         log.warning("Job %s: private, and neither the member's DMs nor their private reply took it", job.id)
         return None
 
@@ -312,6 +329,16 @@ def _explained_in_dm(compose: Compose, job: Job) -> Compose:
         return {**fields, "content": f"{note}\n{fields.get('content', '')}"}
 
     return with_note
+
+
+def _into_status(job: Job, fields: dict[str, Any]) -> dict[str, Any]:
+    """A post's fields as an edit of the job's status message: its final state first, the result's own embeds
+    after it, the files replacing whatever was attached."""
+    edit = dict(fields)
+    edit["embeds"] = [render.status_embed(job), *edit.pop("embeds", [])]
+    edit["attachments"] = edit.pop("files", [])
+    edit.setdefault("view", None)
+    return edit
 
 
 def _name(target: discord.abc.Messageable) -> str:

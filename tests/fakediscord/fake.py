@@ -272,6 +272,14 @@ class FakeDiscord(FakeServer, InteractionsMixin):
         carried out and answered as usual."""
         return self.faults.add(Fault(method.upper(), path, "held", times))
 
+    def hold_answers(
+        self, method: str, path: str | re.Pattern[str], *, times: int = 1, with_files_only: bool = False
+    ) -> Fault:
+        """The next ``times`` matching requests (those uploading files, if ``with_files_only``) are carried out at
+        once, but answered only once ``fault.released`` is set: the moment between Discord accepting a request and
+        the client hearing of it."""
+        return self.faults.add(Fault(method.upper(), path, "answer_held", times, with_files_only=with_files_only))
+
     def inject_error(
         self, method: str, path: str | re.Pattern[str], *, status: int = 502, times: int = 1, html: bool = True
     ) -> Fault:

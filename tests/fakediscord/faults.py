@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .errors import json_response
 
-FaultKind = Literal["rate_limit", "error", "lost", "held"]
+FaultKind = Literal["rate_limit", "error", "lost", "held", "answer_held"]
 
 HTML_5XX = (
     "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
@@ -30,7 +30,8 @@ class Fault:
     e.g. ``/channels/*/messages``) or a compiled regular expression (``fullmatch``).
     ``kind`` is ``rate_limit`` (429), ``error`` (5xx without doing anything) or ``lost`` (the request is
     carried out, but the answer is replaced by a 5xx: a lost response) or ``held`` (the request waits, unanswered,
-    until ``released`` is set; then it is carried out as usual).
+    until ``released`` is set; then it is carried out as usual) or ``answer_held`` (the request is carried out at
+    once, but its answer waits until ``released`` is set: a client killed meanwhile never learns it succeeded).
     """
 
     method: str
@@ -41,6 +42,7 @@ class Fault:
     retry_after: float = 0.05
     is_global: bool = False
     html: bool = True
+    with_files_only: bool = False  # only requests that upload files (a result's post, not a progress edit)
     hits: int = 0
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -49,9 +51,9 @@ class Fault:
         """Whether the fault has fired ``times`` times."""
         return self.hits >= self.times
 
-    def matches(self, method: str, path: str) -> bool:
-        """Whether a request matches this fault's method and path."""
-        if self.method not in ("*", method.upper()):
+    def matches(self, method: str, path: str, *, has_files: bool = False) -> bool:
+        """Whether a request matches this fault's method and path (and uploads files, if it must)."""
+        if self.method not in ("*", method.upper()) or (self.with_files_only and not has_files):
             return False
         if isinstance(self.path, re.Pattern):
             return self.path.fullmatch(path) is not None
@@ -101,10 +103,10 @@ class FaultInjector:
         self.faults.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, *, has_files: bool = False) -> Fault | None:
         """Return and consume the fault that applies to this request, if any."""
         for fault in self.faults:
-            if not fault.exhausted and fault.matches(method, path):
+            if not fault.exhausted and fault.matches(method, path, has_files=has_files):
                 fault.hits += 1
                 return fault
         return None

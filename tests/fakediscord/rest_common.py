@@ -94,9 +94,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         record.json, record.files = summary["json"], summary["files"]
         if not NO_AUTH.match(sub) and request.headers.get("Authorization") != f"Bot {fake.token}":
             raise err(UNAUTHORIZED)
-        fault = fake.faults.take(request.method, sub)
-        if fault is not None and fault.kind == "held":
-            await fault.released.wait()
+        fault = fake.faults.take(request.method, sub, has_files=bool(record.files))
+        answer_held = fault if fault is not None and fault.kind == "answer_held" else None
+        if fault is not None and fault.kind in ("held", "answer_held"):
+            if answer_held is None:
+                await fault.released.wait()
             fault = None
         refusal = None
         if fault is None:
@@ -108,6 +110,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             response = refusal
         else:
             response = await handler(request)
+            if answer_held is not None:
+                fake.state.changed.notify()  # carried out: a test may look now, then kill the waiting client
+                await answer_held.released.wait()
             if fault is not None:
                 record.fault = "lost"
                 response = fault.response(bucket)
