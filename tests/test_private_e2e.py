@@ -291,3 +291,39 @@ async def test_a_worker_without_a_gateway_delivers_private_jobs_by_dm_and_by_pri
         except BaseException:
             sys.stderr.write(f"--- front ---\n{front.output()[-10000:]}\n--- worker ---\n{worker.output()[-10000:]}")
             raise
+
+
+def result_deleted(tmp_path: Path, job_id: str) -> bool:
+    with sqlite3.connect(tmp_path / "reelbot.sqlite3") as db:
+        row = db.execute("SELECT result_deleted_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return row is not None and row[0] is not None
+
+
+async def test_delete_on_a_private_result_removes_it_by_dm_and_in_the_private_reply_and_its_files(
+    fake: FakeDiscord, sim: Simulator, bot: BotProcess, tmp_path: Path
+) -> None:
+    rec = await create(fake, prompt="a note in a bottle", model=MODEL, private=True)
+    await private_text(fake, rec, "on its way")
+    dm = dm_channel(fake)
+    video = await fake.wait_for_message(dm, has_video, timeout=WAIT)
+    job_id = job_of(fake.messages(dm)[0])
+    await eventually(lambda: delivered(tmp_path, job_id), WAIT)
+    pressed = await fake.click_button(video.id, f"reelbot:delete:{job_id}")
+    assert "The video was deleted." in await answer(fake, pressed)
+    assert fake.message(video.id).deleted and result_deleted(tmp_path, job_id)
+    assert not (tmp_path / "results" / f"{job_id}.mp4").exists()
+
+    fake.set_dms_open(fake.default_user.id, False)
+    closed = await create(fake, prompt="a note unread", model=MODEL, private=True)
+    await private_text(fake, closed, "your DMs are closed to me")
+    reply = fake.original_message(closed)
+    assert reply is not None
+    hidden = job_of(reply)
+    await eventually(lambda: delivered(tmp_path, hidden), WAIT)
+    # Removed through the press's own webhook (Discord refuses the bot's token on a private reply); said privately.
+    press = await fake.click_button(reply.id, f"reelbot:delete:{hidden}")
+    await press.wait_for(lambda _call: bool(press.followup_ids), WAIT)
+    said = fake.message(press.followup_ids[0])
+    assert said.flags & EPHEMERAL and "The video was deleted." in said.content and "Dismiss" not in said.content
+    assert fake.message(reply.id).deleted and result_deleted(tmp_path, hidden)
+    assert not (tmp_path / "results" / f"{hidden}.mp4").exists()

@@ -114,8 +114,16 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
     action, label, style = "delete", _("Delete"), discord.ButtonStyle.danger
 
     async def act(self, interaction: discord.Interaction[Any]) -> None:
-        """Delete the result message and take the video down."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        """Delete the result message and take the video down.
+
+        A private reply (a private job's result with the member's DMs closed) cannot be deleted with the bot's token,
+        only through an interaction's webhook: this press's own, answered as an update of the message it is on, so it
+        works however old that message is. The checks come first then, as an update cannot carry a refusal.
+        """
+        pressed = interaction.message
+        in_private_reply = pressed is not None and pressed.flags.ephemeral
+        if not in_private_reply:
+            await interaction.response.defer(ephemeral=True, thinking=True)
         bot = host_of(interaction)
         job = await bot.engine.store.get(self.job_id)
         allowed = job is not None and interaction.user.id == job.requester_id
@@ -123,15 +131,41 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
             raise UserFacingError(_("Only the person who asked for this video, or a moderator, can delete it."))
         if not allowed and job is not None and job.guild_id != interaction.guild_id:
             raise UserFacingError(_("That video was made on another server; a moderator there can delete it."))
-        deleted = interaction.message
-        if deleted is not None:
-            await deleted.delete()
+        removed = True
+        if in_private_reply:
+            await interaction.response.defer()
+            removed = await _remove_pressed(interaction)
+        elif pressed is not None:
+            await pressed.delete()
         # Pressed under a /video show copy, the delivered post goes too.
         files_deleted = job is None or await bot.takedown.take_down(
-            job, deleted_message_id=deleted.id if deleted is not None else None
+            job, deleted_message_id=pressed.id if pressed is not None else None
         )
         log.info("Job %s: result deleted by %s", self.job_id, interaction.user.id)
-        await interaction.edit_original_response(content=render.deleted_text(files_deleted, member_locale(interaction)))
+        locale = member_locale(interaction)
+        said = render.deleted_text(files_deleted, locale)
+        if not in_private_reply:
+            await interaction.edit_original_response(content=said)
+            return
+        if not removed:
+            said += "\n" + translate(
+                locale,
+                "Discord did not let me remove that private message. Only you can see it, and you can remove it "
+                'yourself: "Dismiss message", under it.',
+            )
+        await interaction.followup.send(said, ephemeral=True)
+
+
+async def _remove_pressed(interaction: discord.Interaction[Any]) -> bool:
+    """Delete the private message a button was pressed on, through the press's webhook; False when Discord will not."""
+    try:
+        await interaction.delete_original_response()
+    except discord.NotFound:
+        return True  # dismissed or deleted already
+    except discord.HTTPException as exc:
+        log.info("Could not delete a private result (%s): the member can dismiss it", exc.status)
+        return False
+    return True
 
 
 class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
