@@ -16,8 +16,9 @@ from bot.front import references, render
 from bot.front.creation import CreateInput, requester_of
 from bot.front.i18n import locales_of, member_locale
 from bot.front.member_settings import fill_in, settings_embed, settings_view
-from bot.front.private import delete_dm_posts, reply_of, signed_link
+from bot.front.private import reply_of, signed_link
 from bot.front.replies import confirm_created, forgotten_text, no_such_job
+from bot.front.takedown import delete_posts
 from bot.locales import _, translate
 from bot.services.jobs import check_image_count, check_last_frame
 from bot.services.served import ModelState
@@ -250,7 +251,8 @@ class VideoCog(
         assert interaction.guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         engine, guild_id, user_id = self.bot.engine, interaction.guild.id, interaction.user.id
-        await delete_dm_posts(self.bot, await engine.guilds.dm_posts_of(guild_id, user_id))
+        dm_posts = await engine.guilds.dm_posts_of(guild_id, user_id)
+        await delete_posts(self.bot, dm_posts + await engine.guilds.shown_copies_of(guild_id, user_id))
         for job_id in await engine.guilds.done_jobs_of(guild_id, user_id):
             await engine.media.remove_job(job_id)
         await engine.guilds.forget_user(guild_id, user_id)

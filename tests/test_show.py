@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import DeliveryState, Job, JobStatus
+from bot.domain import DeliveryState, GenerationRequest, Job, JobStatus, NewJob, Orientation, WireFormat
 from bot.front import render
 from bot.front.results import Prepared
 from bot.front.show import may_show, refusal
+from bot.services import lifecycle
+from bot.storage import JobStore
+from bot.storage.connect import open_database
+from bot.storage.guilds import GuildStore
+from tests.helpers import FakeClock
 from tests.jobs import fresh_job
 
 GUILD, OWNER, OTHER = 10, 20, 30
@@ -86,3 +91,42 @@ def test_a_video_post_carries_the_buttons_and_a_link_post_does_not(tmp_path: Pat
 def test_an_autocomplete_choice_fits_discords_limit() -> None:
     choice = render.show_choice(finished(prompt="a very long prompt " * 20))
     assert choice.startswith("abcd2345 · a very long prompt") and len(choice) == render.CHOICE_NAME_CHARS
+
+
+async def test_copies_are_kept_per_job_dropped_once_deleted_and_forgotten_with_their_member(
+    database_location: Path | str,
+) -> None:
+    clock = FakeClock(1_000.0)
+    db = await open_database(database_location)
+    try:
+        store, guilds = JobStore(db, clock), GuildStore(db, clock)
+        request = GenerationRequest(prompt="a kite", model="sora-2", orientation=Orientation.LANDSCAPE, duration=8)
+        jobs = [
+            await store.add(
+                lifecycle.created(
+                    NewJob(request=request, requester_id=owner, guild_id=GUILD, channel_id=5),
+                    WireFormat.OPENAI,
+                    clock.now,
+                    clock.now + 60,
+                )
+            )
+            for owner in (OWNER, OWNER, OTHER)
+        ]
+        mine, also_mine, theirs = (job.id for job in jobs)
+        for job_id, channel_id, message_id in ((mine, 5, 9_000_000_000_002), (mine, 6, 9_000_000_000_001)):
+            await store.add_shown_copy(job_id, channel_id, message_id)
+        await store.add_shown_copy(also_mine, 5, 103)
+        await store.add_shown_copy(theirs, 5, 104)
+        assert await store.shown_copies(mine) == [(6, 9_000_000_000_001), (5, 9_000_000_000_002)]  # big ids fit
+        assert sorted(await guilds.shown_copies_of(GUILD, OWNER)) == [
+            (5, 103),
+            (5, 9_000_000_000_002),
+            (6, 9_000_000_000_001),
+        ]
+        await store.drop_shown_copies([9_000_000_000_001])
+        assert await store.shown_copies(mine) == [(5, 9_000_000_000_002)]
+        await guilds.forget_user(GUILD, OWNER)
+        assert await guilds.shown_copies_of(GUILD, OWNER) == [] and await store.shown_copies(mine) == []
+        assert await store.shown_copies(theirs) == [(5, 104)]
+    finally:
+        await db.close()

@@ -161,3 +161,31 @@ async def test_a_video_neither_kept_nor_at_the_gateway_has_expired(
     rec = await show(fake, job_id)
     await private_text(fake, rec, "has expired")
     assert not [m for m in fake.messages(fake.channel().id) if "Shown again" in m.content]
+
+
+async def test_every_copy_goes_with_delete_on_the_original_or_a_copy_and_with_forget(
+    fake: FakeDiscord, bot: BotProcess, tmp_path: Path
+) -> None:
+    other = fake.create_channel(fake.guild.id, "elsewhere")
+    job_id, original = await made(fake, tmp_path, "a lantern on water")
+    first = await private_text(fake, await show(fake, job_id), "posted again")
+    elsewhere = await fake.invoke_slash(subcommand="show", channel_id=other.id, options={"job": job_id})
+    second = await private_text(fake, elsewhere, "posted again")
+    copies = [int(text.rsplit("/", 1)[1]) for text in (first, second)]
+    pressed = await fake.click_button(original.id, f"reelbot:delete:{job_id}")
+    await private_text(fake, pressed, "The video was deleted")
+    assert all(fake.message(copy).deleted for copy in [original.id, *copies])
+
+    job_id, original = await made(fake, tmp_path, "a moth at a window")
+    gone, kept, pressed_on = [
+        int((await private_text(fake, await show(fake, job_id), "posted again")).rsplit("/", 1)[1]) for _ in range(3)
+    ]
+    fake.state.messages[gone].deleted = True  # removed by a moderator meanwhile: the rest still go
+    pressed = await fake.click_button(pressed_on, f"reelbot:delete:{job_id}")
+    await private_text(fake, pressed, "The video was deleted")
+    assert all(fake.message(message).deleted for message in (original.id, kept, pressed_on))
+
+    job_id, original = await made(fake, tmp_path, "a swing in the rain")
+    copy = int((await private_text(fake, await show(fake, job_id), "posted again")).rsplit("/", 1)[1])
+    await private_text(fake, await fake.invoke_slash(subcommand="forget"), "erased")
+    assert fake.message(copy).deleted

@@ -102,18 +102,3 @@ async def signed_link(media: MediaStore, job: Job, ttl_seconds: float) -> str | 
     except MediaStoreError as exc:
         log.warning("Job %s: no link to its video (%s)", job.id, exc)
         return None
-
-
-async def delete_dm_posts(client: discord.Client, posts: list[tuple[int, int]]) -> int:
-    """Delete the bot's posts in a member's DMs; returns how many are gone (already deleted ones count)."""
-    deleted = 0
-    for channel_id, message_id in posts:
-        try:
-            await client.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
-        except discord.NotFound:
-            pass  # deleted already (by the member, or an earlier /video forget)
-        except discord.HTTPException as exc:
-            log.warning("Could not delete DM post %s: %s", message_id, exc)
-            continue
-        deleted += 1
-    return deleted

@@ -86,6 +86,8 @@ class Reshow:
             message = await channel.send(**post, allowed_mentions=discord.AllowedMentions.none())
         except discord.Forbidden as exc:
             raise UserFacingError(replies.SHOW_BOT_CANNOT_POST) from exc
+        # Delete on the original or on any copy, /video-purge and /video forget delete this copy too.
+        await self._engine.store.add_shown_copy(job.id, message.channel.id, message.id)
         log.info("Job %s: shown again in %s by %s", job.id, message.channel.id, interaction.user.id)
         await interaction.edit_original_response(
             content=replies.show_posted(job.id, message.jump_url).render(member_locale(interaction))

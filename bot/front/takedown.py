@@ -44,11 +44,16 @@ class Takedown:
 
     async def take_down(self, job: Job, *, deleted_message_id: int | None = None) -> bool:
         """Once a post of the result is gone (``deleted_message_id``: the delivered post, or a copy /video show
-        made): delete the delivered post too, record it, hide the prompt on the status and thread, delete the files.
+        made): delete the delivered post and every copy too, record it, hide the prompt on the status and thread,
+        delete the files.
 
         Returns whether the files are all gone; when the store failed, housekeeping deletes them later.
         """
         await self._delete_result_post(job, deleted_message_id)
+        copies = await self._store.shown_copies(job.id)
+        gone = await delete_posts(self._client, [post for post in copies if post[1] != deleted_message_id])
+        # One Discord would not delete now stays on record: Delete pressed on it, or /video-purge, tries again.
+        await self._store.drop_shown_copies([m for _, m in copies if m in gone or m == deleted_message_id])
         await self._store.mark_result_deleted(job.id)
         job = await self._store.get(job.id) or job
         await self._hide_status(job)
@@ -120,3 +125,20 @@ class Takedown:
                 await thread.edit(archived=True)
         except discord.HTTPException as exc:
             log.warning("Job %s: could not rename its thread (%s)", job.id, exc)
+
+
+async def delete_posts(client: discord.Client, posts: list[tuple[int, int]]) -> set[int]:
+    """Delete the bot's messages, given as (channel id, message id): its posts in a member's DMs, /video show copies.
+    Returns the ids of those that are gone (one deleted already counts); one Discord will not delete now is logged,
+    and the rest still go."""
+    gone: set[int] = set()
+    for channel_id, message_id in posts:
+        try:
+            await client.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
+        except discord.NotFound:
+            pass  # deleted already (by the member, a moderator, or an earlier /video forget)
+        except discord.HTTPException as exc:
+            log.warning("Could not delete post %s: %s", message_id, exc)
+            continue
+        gone.add(message_id)
+    return gone

@@ -192,6 +192,16 @@ FORGET_PRIVATE_REPLIES: Final = """
 DELETE FROM private_replies WHERE job_id IN (SELECT id FROM jobs WHERE guild_id = ? AND requester_id = ?)
 """
 
+# The copies /video show posted of a member's jobs on a server, as (channel, message); forgotten with them.
+SHOWN_COPIES_OF_USER: Final = """
+SELECT shown_copies.channel_id, shown_copies.message_id FROM shown_copies
+JOIN jobs ON jobs.id = shown_copies.job_id WHERE jobs.guild_id = ? AND jobs.requester_id = ?
+"""
+
+FORGET_SHOWN_COPIES: Final = """
+DELETE FROM shown_copies WHERE job_id IN (SELECT id FROM jobs WHERE guild_id = ? AND requester_id = ?)
+"""
+
 # Every message the bot posted in a member's DMs for their jobs on a server, as (DM channel, message): private jobs'
 # status messages, and results posted by DM (a private job's, or a public one's after its thread and channel failed).
 DM_POSTS_OF_USER: Final = """

@@ -371,16 +371,22 @@ class GuildStore:
         )
 
     async def forget_user(self, guild_id: int, user_id: int) -> None:
-        """Erase a member's prompts, defaults and kept interaction tokens and hide their history on a server; the
-        ledger keeps only amounts."""
+        """Erase a member's prompts, defaults, kept interaction tokens and the records of their /video show copies,
+        and hide their history on a server; the ledger keeps only amounts."""
         async with self._db.transaction() as tx:
             await tx.execute(q.FORGET_USER, (self._clock(), guild_id, user_id))
             await tx.execute(q.FORGET_MEMBER_SETTINGS, (guild_id, user_id))
             await tx.execute(q.FORGET_PRIVATE_REPLIES, (guild_id, user_id))
+            await tx.execute(q.FORGET_SHOWN_COPIES, (guild_id, user_id))
 
     async def dm_posts_of(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """(DM channel id, message id) of every post the bot made in a member's DMs for their jobs on a server."""
         rows = await self._db.fetchall(q.DM_POSTS_OF_USER, {"guild": guild_id, "user": user_id})
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def shown_copies_of(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """(channel id, message id) of every copy /video show posted of a member's jobs on a server."""
+        rows = await self._db.fetchall(q.SHOWN_COPIES_OF_USER, (guild_id, user_id))
         return [(int(r[0]), int(r[1])) for r in rows]
 
     async def done_jobs_of(self, guild_id: int, user_id: int) -> list[str]:

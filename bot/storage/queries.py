@@ -121,6 +121,12 @@ PRIVATE_REPLY: Final = (
 
 DROP_PRIVATE_REPLY: Final = "DELETE FROM private_replies WHERE job_id = ?"
 
+ADD_SHOWN_COPY: Final = "INSERT INTO shown_copies (message_id, job_id, channel_id) VALUES (?, ?, ?)"
+
+SHOWN_COPIES: Final = "SELECT channel_id, message_id FROM shown_copies WHERE job_id = ? ORDER BY message_id"
+
+DROP_SHOWN_COPY: Final = "DELETE FROM shown_copies WHERE message_id = ?"
+
 MARK_SET_UP: Final = "UPDATE jobs SET set_up_at = ? WHERE id = ? AND set_up_at IS NULL"
 
 SET_RESULT_CHANNEL: Final = "UPDATE jobs SET result_channel_id = ? WHERE id = ?"

@@ -228,6 +228,20 @@ class JobStore:
         """Forget a private job's interaction token (its job is delivered: nothing more goes there)."""
         await self._write(queries.DROP_PRIVATE_REPLY, (job_id,))
 
+    async def add_shown_copy(self, job_id: str, channel_id: int, message_id: int) -> None:
+        """Remember a copy of the job's result that /video show posted, to delete with the result."""
+        await self._write(queries.ADD_SHOWN_COPY, (message_id, job_id, channel_id))
+
+    async def shown_copies(self, job_id: str) -> list[tuple[int, int]]:
+        """(channel id, message id) of every copy /video show posted of the job's result, oldest first."""
+        rows = await self._db.fetchall(queries.SHOWN_COPIES, (job_id,))
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def drop_shown_copies(self, message_ids: list[int]) -> None:
+        """Forget copies that are deleted (or were gone already)."""
+        for message_id in message_ids:
+            await self._write(queries.DROP_SHOWN_COPY, (message_id,))
+
     async def mark_set_up(self, job_id: str) -> None:
         """Record that the job's creator is done showing it on Discord (whether or not that worked)."""
         await self._write(queries.MARK_SET_UP, (self._clock(), job_id))
