@@ -1,6 +1,7 @@
-"""The private lane end to end on the fake Discord: a private job's status and video by DM (progress, Cancel), by
-private follow-ups with a signed link when the member's DMs are closed, found through /video history when neither
-works; a server that denies it; a private default; /video forget deleting the DM posts; a worker delivering."""
+"""The private lane end to end on the fake Discord: a private job's status and video by DM (progress, Cancel), in
+the command's private reply with a signed link when the member's DMs are closed, found through /video history when
+neither works; a server that denies it; a private default; /video forget deleting the DM posts; a worker delivering;
+Delete in both places; a bot killed mid-job, and killed once Discord took the result, showing it once after restart."""
 
 from __future__ import annotations
 
@@ -327,3 +328,43 @@ async def test_delete_on_a_private_result_removes_it_by_dm_and_in_the_private_re
     assert said.flags & EPHEMERAL and "The video was deleted." in said.content and "Dismiss" not in said.content
     assert fake.message(reply.id).deleted and result_deleted(tmp_path, hidden)
     assert not (tmp_path / "results" / f"{hidden}.mp4").exists()
+
+    # Should Discord refuse, the member is told plainly that they can dismiss it; the video is taken down all the same.
+    third = await create(fake, prompt="a note refused", model=MODEL, private=True)
+    await private_text(fake, third, "your DMs are closed to me")
+    kept = fake.original_message(third)
+    assert kept is not None
+    await eventually(lambda: delivered(tmp_path, job_of(kept)), WAIT)
+    fake.inject_error("DELETE", "/webhooks/*/messages/@original", status=403, html=False)
+    press = await fake.click_button(kept.id, f"reelbot:delete:{job_of(kept)}")
+    await press.wait_for(lambda _call: bool(press.followup_ids), WAIT)
+    assert '"Dismiss message", under it' in fake.message(press.followup_ids[0]).content
+    assert not fake.message(kept.id).deleted and result_deleted(tmp_path, job_of(kept))
+
+
+@pytest.mark.sim(task_seconds=8.0)
+@pytest.mark.parametrize("dms_open", [True, False], ids=["by-dm", "dms-closed"])
+async def test_a_private_job_under_way_when_the_bot_is_killed_completes_after_its_restart_once(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, dms_open: bool
+) -> None:
+    fake.set_dms_open(fake.default_user.id, dms_open)
+    async with await start_bot(fake, sim, tmp_path, **ROOMY, **media_env()) as first:
+        rec = await create(fake, prompt="a clock without hands", model=MODEL, private=True)
+        await private_text(fake, rec, "on its way")
+        reply = fake.original_message(rec)
+        assert reply is not None
+        status = await with_cancel(fake, dm_channel(fake), set()) if dms_open else reply
+        job_id = job_of(status)
+        await eventually(lambda: "%" in str(fake.message(status.id).embeds), WAIT)  # being made
+        await first.kill()
+    assert not delivered(tmp_path, job_id)
+    async with await start_bot(fake, sim, tmp_path, **ROOMY, **media_env()):
+        await eventually(lambda: delivered(tmp_path, job_id), WAIT)
+        await eventually(lambda: "Done" in str(fake.message(status.id).embeds), WAIT)  # the same status, edited
+    videos = [m for m in fake.state.messages.values() if not m.deleted and has_video(m)]
+    assert len(videos) == 1 and public_posts(fake) == [] and not rec.followup_ids
+    if dms_open:
+        assert [m.id for m in fake.messages(dm_channel(fake))] == [status.id, videos[0].id]
+    else:
+        assert videos[0].id == reply.id  # the result went into the status reply
+        assert not [c for c in fake.state.channels.values() if c.type == DM and fake.messages(c.id)]
