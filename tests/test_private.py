@@ -22,12 +22,14 @@ from bot.domain import (
 )
 from bot.errors import PrivateNotAllowedError
 from bot.front import private, render
+from bot.front.progress import final_fields
 from bot.services import lifecycle
 from bot.storage import JobStore
 from bot.storage.connect import open_database
 from bot.storage.database import Database
 from bot.storage.guilds import GuildConfig, GuildStore
 from tests.helpers import FakeClock
+from tests.jobs import fresh_job
 
 GUILD, MEMBER, CHANNEL, DM = 7, 42, 9, 4242
 
@@ -161,3 +163,16 @@ def test_status_says_where_a_private_video_is() -> None:
     replied = dataclasses.replace(base, channel_id=CHANNEL, result_channel_id=CHANNEL, result_message_id=5)
     assert "sent to you in your command's private reply" in render.job_summary(replied, None)
     assert f"discord.com/channels/{GUILD}/" not in render.job_summary(replied, None)  # no public link of any kind
+
+
+def test_a_result_in_the_status_reply_keeps_its_files_and_buttons_when_the_final_state_is_shown_again() -> None:
+    merged = fresh_job(
+        private=True,
+        status=JobStatus.SUCCEEDED,
+        delivery_state=DeliveryState.DELIVERED,
+        status_message_id=501,
+        result_message_id=501,
+    )
+    assert set(final_fields(merged, None)) == {"embed"}  # no view, no attachments: the result's stay
+    by_dm = dataclasses.replace(merged, dm_channel_id=DM, result_message_id=502)
+    assert final_fields(by_dm, None)["view"] is None

@@ -255,7 +255,11 @@ class StatusEditor:
 
 def final_fields(job: Job, result_link: str | None) -> dict[str, Any]:
     """The edit that shows a finished job's final state on its status message, linking its result (a cancelled
-    job has none): no button, or Retry under a failure."""
+    job has none): no button, or Retry under a failure. A private job's result may be in its status message itself
+    (its private reply, with the DMs closed): then only the status shows its final state, the result's files and
+    buttons stay."""
+    if job.private and job.result_message_id is not None and job.result_message_id == job.status_message_id:
+        return {"embed": render.status_embed(job)}
     view = retry_view(job) if job.status is JobStatus.FAILED else None
     return {"embed": render.status_embed(job, result_link=result_link), "view": view}
 
