@@ -113,16 +113,25 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
 
     action, label, style = "delete", _("Delete"), discord.ButtonStyle.danger
 
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Delete; a refusal or failure pressed in a private reply is answered beside it, the reply left as it is."""
+        try:
+            await self.act(interaction)
+        except Exception as exc:
+            await report_error(interaction, exc, keep_original=_in_private_reply(interaction))
+
     async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Delete the result message and take the video down.
 
         A private reply (a private job's result with the member's DMs closed) cannot be deleted with the bot's token,
         only through an interaction's webhook: this press's own, answered as an update of the message it is on, so it
-        works however old that message is. The checks come first then, as an update cannot carry a refusal.
+        works however old that message is; what the member is told (a refusal too) comes as a private follow-up.
         """
         pressed = interaction.message
-        in_private_reply = pressed is not None and pressed.flags.ephemeral
-        if not in_private_reply:
+        in_private_reply = _in_private_reply(interaction)
+        if in_private_reply:
+            await interaction.response.defer()
+        else:
             await interaction.response.defer(ephemeral=True, thinking=True)
         bot = host_of(interaction)
         job = await bot.engine.store.get(self.job_id)
@@ -133,7 +142,6 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
             raise UserFacingError(_("That video was made on another server; a moderator there can delete it."))
         removed = True
         if in_private_reply:
-            await interaction.response.defer()
             removed = await _remove_pressed(interaction)
         elif pressed is not None:
             await pressed.delete()
@@ -154,6 +162,11 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
                 'yourself: "Dismiss message", under it.',
             )
         await interaction.followup.send(said, ephemeral=True)
+
+
+def _in_private_reply(interaction: discord.Interaction[Any]) -> bool:
+    """Whether a button was pressed on a private (ephemeral) message."""
+    return interaction.message is not None and interaction.message.flags.ephemeral
 
 
 async def _remove_pressed(interaction: discord.Interaction[Any]) -> bool:

@@ -223,8 +223,12 @@ def _left(cap: float, used: float) -> str:
     return f"{max(0.0, cap - used):g}"
 
 
-async def report_error(interaction: discord.Interaction[Any], error: Exception) -> None:
-    """Tell the member what went wrong, privately; unexpected errors get an id and go to the log in full."""
+async def report_error(interaction: discord.Interaction[Any], error: Exception, *, keep_original: bool = False) -> None:
+    """Tell the member what went wrong, privately; unexpected errors get an id and go to the log in full.
+
+    ``keep_original``: the interaction was answered as an update of the message pressed, which must stay as it is;
+    the answer is a private follow-up instead.
+    """
     locale = member_locale(interaction)
     if isinstance(error, UserFacingError):
         text = error.text.render(locale)
@@ -238,7 +242,9 @@ async def report_error(interaction: discord.Interaction[Any], error: Exception) 
             error_id=f"`{error_id}`",
         )
     try:
-        if interaction.response.is_done():
+        if keep_original:
+            await interaction.followup.send(text, ephemeral=True)
+        elif interaction.response.is_done():
             await interaction.edit_original_response(content=text, embed=None, view=None)
         else:
             await interaction.response.send_message(text, ephemeral=True)
