@@ -367,3 +367,27 @@ async def test_a_private_job_under_way_when_the_bot_is_killed_completes_after_it
     else:
         assert videos[0].id == reply.id  # the result went into the status reply
         assert not [c for c in fake.state.channels.values() if c.type == DM and fake.messages(c.id)]
+
+
+@pytest.mark.sim(task_seconds=4.0)
+async def test_dms_that_close_before_the_result_get_it_as_a_follow_up_never_sent_twice_after_a_crash(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+) -> None:
+    # The first post of the result as a follow-up is taken by Discord, but the bot is killed before it hears so.
+    taken = fake.hold_answers("POST", re.compile(r"/webhooks/\d+/[^/]+"), with_files_only=True)
+    async with await start_bot(fake, sim, tmp_path, **ROOMY, **media_env()) as first:
+        rec = await create(fake, prompt="a door left ajar", model=MODEL, private=True)
+        await private_text(fake, rec, "on its way")
+        status = await with_cancel(fake, dm_channel(fake), set())
+        job_id = job_of(status)
+        fake.set_dms_open(fake.default_user.id, False)  # closed while it is being made
+        await eventually(lambda: taken.hits == 1 and bool(rec.followup_ids), WAIT)
+        await first.kill()
+    taken.released.set()
+    (followup,) = rec.followup_ids
+    assert has_video(fake.message(followup)) and fake.message(followup).flags & EPHEMERAL
+    async with await start_bot(fake, sim, tmp_path, **ROOMY, **media_env()):
+        await eventually(lambda: delivered(tmp_path, job_id), WAIT)
+    # A follow-up cannot be looked for: the retry, not knowing whether it went out, does not send it again.
+    assert rec.followup_ids == [followup]
+    assert [m.id for m in fake.state.messages.values() if not m.deleted and has_video(m)] == [followup]
