@@ -238,6 +238,7 @@ class Delivery:
                 log.info("Job %s: the member's private reply has expired (%s)", job.id, exc.code)
         elif reply is not None:
             log.info("Job %s: its private follow-up may have gone out before a crash; not sending it again", job.id)
+            return None
         log.warning("Job %s: private, and neither the member's DMs nor their private reply took it", job.id)
         return None
 
