@@ -33,6 +33,7 @@ _STATE_WORDS: dict[JobStatus, Text] = {
     JobStatus.FAILED: _("Failed"),
     JobStatus.CANCELLED: _("Cancelled"),
 }
+_NOT_MADE = _("The video could not be made.")
 _TITLES: dict[JobStatus, Text] = {
     JobStatus.SUCCEEDED: _("Video ready"),
     JobStatus.FAILED: _("Video failed"),
@@ -80,7 +81,7 @@ def status_embed(job: Job, *, result_link: str | None = None, note: str | None =
         embed.add_field(name=translate(locale, "Requested by"), value=f"<@{job.requester_id}>")
     embed.add_field(name=translate(locale, "Progress"), value=progress_line(job, locale), inline=False)
     if job.status is JobStatus.FAILED and job.error_message:
-        reason = translate_stored(locale, job.error_message)
+        reason = reason_text(job, locale, _NOT_MADE)
         embed.add_field(name=translate(locale, "What happened"), value=reason[:1024], inline=False)
     if job.status is JobStatus.CANCELLED:
         embed.add_field(name=translate(locale, "What happened"), value=cancelled_text(job), inline=False)
@@ -98,6 +99,16 @@ def orientation_word(locale: str | None, orientation: str) -> str:
     words = {"landscape": _("landscape"), "portrait": _("portrait")}
     word = words.get(orientation)
     return word.render(locale) if word is not None else orientation
+
+
+def reason_text(job: Job, locale: str | None, default: Text) -> str:
+    """Why a job failed or was dropped, in the reader's language: its stored reason with the values in it; on a job
+    stored before reasons kept them, its English (translated when it is a message id as it is); else ``default``."""
+    if job.error_text is not None:
+        return job.error_text.render(locale)
+    if job.error_message:
+        return translate_stored(locale, job.error_message)
+    return default.render(locale)
 
 
 def progress_line(job: Job, locale: str | None) -> str:
@@ -134,11 +145,7 @@ def waiting_line(job: Job, locale: str | None) -> str:
 def dropped_text(job: Job) -> str:
     """The private notice to a member whose waiting job was taken out of the queue (in the member's language)."""
     locale = job.member_locale
-    why = (
-        translate_stored(locale, job.error_message)
-        if job.error_message
-        else translate(locale, "it is no longer allowed.")
-    )
+    why = reason_text(job, locale, _("it is no longer allowed."))
     return translate(
         locale,
         "Your waiting video {job} was taken out of the queue and will not be made: {why} Its credits are back.",
@@ -234,11 +241,7 @@ def show_choice(job: Job) -> str:
 def failure_text(job: Job) -> str:
     """The text of a failure notice in the job's thread."""
     locale = job.post_locale
-    reason = (
-        translate_stored(locale, job.error_message)
-        if job.error_message
-        else translate(locale, "The video could not be made.")
-    )
+    reason = reason_text(job, locale, _NOT_MADE)
     return translate(
         locale, "{who} {job} failed. {reason}", who=f"<@{job.requester_id}>", job=job_marker(job.id), reason=reason
     )
