@@ -22,8 +22,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from discord.ext import commands
 
-from bot.domain import ErrorKind, JobStatus
-from bot.front import render
+from bot.catalog import Catalog as Models
+from bot.domain import ErrorKind, JobStatus, Orientation
+from bot.front import render, replies
 from bot.front.i18n import CatalogueTranslator
 from bot.locales import LANGUAGES, Text, _, _n, catalogue_path, language_of, lookup, translate, translate_plural
 from bot.locales.__main__ import KEYWORDS, ROOT, SOURCES, TEMPLATE
@@ -197,6 +198,18 @@ def test_a_text_kept_as_json_comes_back_whole() -> None:
         assert Text.from_json(text.to_json()) == text
         assert Text.from_json(text.to_json()).render("de") == text.render("de")
     assert Text.from_json(odd.to_json()).fields["label"] == str(odd.fields["label"])  # kept as its text
+
+
+def test_the_orientation_words_are_the_same_in_a_status_message_and_a_set_aside_default() -> None:
+    spec = Models.load().get("sora-2")
+    assert spec is not None
+    note = replies.default_orientation_set_aside("portrait", spec, Orientation.LANDSCAPE).render("de")
+    assert [render.orientation_word("de", o) for o in ("portrait", "landscape")] == ["Hochformat", "Querformat"]
+    assert (
+        note
+        == "Sora 2 erstellt keine Videos im Hochformat, also ist dieses im Querformat (dein Standard bleibt erhalten)."
+    )
+    assert render.orientation_word("de", "square") == "square"  # a value with no word stays as it is
 
 
 def test_braces_in_an_unformatted_message_are_text() -> None:

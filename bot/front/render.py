@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.catalog import ModelSpec
-from bot.domain import DeliveryState, Job, JobStatus
+from bot.domain import DeliveryState, Job, JobStatus, Orientation
 from bot.locales import Text, _, translate, translate_plural, translate_stored
 from bot.progress_bar import render_bar
 from bot.services.quotas import QuotaStatus
@@ -32,6 +32,10 @@ _STATE_WORDS: dict[JobStatus, Text] = {
     JobStatus.SUCCEEDED: _("Done"),
     JobStatus.FAILED: _("Failed"),
     JobStatus.CANCELLED: _("Cancelled"),
+}
+_ORIENTATION_WORDS: dict[str, Text] = {
+    Orientation.LANDSCAPE.value: _("landscape"),
+    Orientation.PORTRAIT.value: _("portrait"),
 }
 _NOT_MADE = _("The video could not be made.")
 _TITLES: dict[JobStatus, Text] = {
@@ -94,11 +98,14 @@ def status_embed(job: Job, *, result_link: str | None = None, note: str | None =
     return embed
 
 
+def orientation_name(orientation: str) -> Text:
+    """``landscape`` or ``portrait`` as a word to translate (the option's values stay English)."""
+    return _ORIENTATION_WORDS.get(orientation) or Text(orientation)
+
+
 def orientation_word(locale: str | None, orientation: str) -> str:
-    """``landscape`` or ``portrait`` in words of the language (the option's values stay English)."""
-    words = {"landscape": _("landscape"), "portrait": _("portrait")}
-    word = words.get(orientation)
-    return word.render(locale) if word is not None else orientation
+    """``landscape`` or ``portrait`` in words of the language."""
+    return orientation_name(orientation).render(locale)
 
 
 def reason_text(job: Job, locale: str | None, default: Text) -> str:
