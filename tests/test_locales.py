@@ -200,6 +200,14 @@ def test_a_text_kept_as_json_comes_back_whole() -> None:
     assert Text.from_json(odd.to_json()).fields["label"] == str(odd.fields["label"])  # kept as its text
 
 
+def test_a_failed_jobs_summary_says_why_in_a_few_words_of_the_readers_language() -> None:
+    failed = lifecycle.fail(fresh_job(requester_id=42), ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, 1010.0).job
+    assert "(Zeit überschritten)" in render.job_summary(failed, "de")
+    assert "(timed out)" in render.job_summary(failed, None)
+    words = {render.job_summary(dataclasses.replace(failed, error_kind=kind), "ja") for kind in ErrorKind}
+    assert len(words) == len(ErrorKind)  # each kind has words of its own
+
+
 def test_the_orientation_words_are_the_same_in_a_status_message_and_a_set_aside_default() -> None:
     spec = Models.load().get("sora-2")
     assert spec is not None

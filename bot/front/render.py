@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.catalog import ModelSpec
-from bot.domain import DeliveryState, Job, JobStatus, Orientation
+from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, Orientation
 from bot.locales import Text, _, translate, translate_plural, translate_stored
 from bot.progress_bar import render_bar
 from bot.services.quotas import QuotaStatus
@@ -36,6 +36,22 @@ _STATE_WORDS: dict[JobStatus, Text] = {
 _ORIENTATION_WORDS: dict[str, Text] = {
     Orientation.LANDSCAPE.value: _("landscape"),
     Orientation.PORTRAIT.value: _("portrait"),
+}
+# Why a job failed, in a few words for the one line /video status and /video history give it.
+_ERROR_KINDS: dict[ErrorKind, Text] = {
+    ErrorKind.AUTH: _("the video service refused the bot's key"),
+    ErrorKind.BALANCE: _("the video service account is out of balance"),
+    ErrorKind.INVALID_REQUEST: _("settings refused"),
+    ErrorKind.CONTENT_POLICY: _("content policy"),
+    ErrorKind.MODEL_UNAVAILABLE: _("model unavailable"),
+    ErrorKind.RATE_LIMITED: _("video service busy"),
+    ErrorKind.UNAVAILABLE: _("video service unavailable"),
+    ErrorKind.LOST: _("lost by the video service"),
+    ErrorKind.UNCONFIRMED: _("not confirmed by the video service"),
+    ErrorKind.TIMED_OUT: _("timed out"),
+    ErrorKind.GENERATION_FAILED: _("the provider could not make it"),
+    ErrorKind.BAD_RESULT: _("the result could not be downloaded"),
+    ErrorKind.DROPPED: _("taken out of the queue"),
 }
 _NOT_MADE = _("The video could not be made.")
 _TITLES: dict[JobStatus, Text] = {
@@ -418,7 +434,7 @@ def job_summary(job: Job, locale: str | None, private_link: str | None = None) -
     where = " · " + translate(locale, "[status]({link})", link=link) if link else ""
     state = progress_line(job, locale) if not job.status.is_terminal else _STATE_WORDS[job.status].render(locale)
     if job.status is JobStatus.FAILED and job.error_kind is not None:
-        state += f" ({job.error_kind.value.replace('_', ' ')})"
+        state += f" ({_ERROR_KINDS[job.error_kind].render(locale)})"
     if job.status is JobStatus.CANCELLED:
         who = f"<@{job.cancelled_by}>"
         if job.sent:
