@@ -127,7 +127,7 @@ class Text:
         return cls(
             str(data["id"]),
             str(plural) if plural is not None else None,
-            int(count) if isinstance(count, int) else None,
+            count if isinstance(count, int) else None,
             {name: cls._from_data(value) if isinstance(value, Mapping) else value for name, value in fields.items()},
         )
 
