@@ -32,7 +32,7 @@ from bot.services import lifecycle
 from bot.services.lifecycle import TIMED_OUT_MESSAGE
 from cogs.admin import AdminCog, PurgeCog
 from cogs.video import VideoCog
-from tests.jobs import fresh_job
+from tests.jobs import COUNTED_REASON, PAUSED_REASON, fresh_job
 
 MessageId = str | tuple[str, ...]
 DISCORD_DESCRIPTION_LIMIT = 100  # characters of a command, option or choice text, localized or not
@@ -188,13 +188,8 @@ def test_a_reason_stored_before_reasons_kept_their_fields_is_translated_when_it_
 
 
 def test_a_text_kept_as_json_comes_back_whole() -> None:
-    paused = _(
-        "Video generation is paused: {what}. The operator has been told; try again later.",
-        what=_("the video service refused the bot"),
-    )
-    wait = _n("Please wait {count} more second before starting another video.", "", 5)
     odd = _("{label} does not make {default} videos, so this one is {used} (your default is kept).", label=object())
-    for text in (paused, wait, _("Cancel"), _("Your video is ready · {job}", job="job `x` «日本»")):
+    for text in (PAUSED_REASON, COUNTED_REASON, _("Cancel"), _("Your video is ready · {job}", job="job `x` «日本»")):
         assert Text.from_json(text.to_json()) == text
         assert Text.from_json(text.to_json()).render("de") == text.render("de")
     assert Text.from_json(odd.to_json()).fields["label"] == str(odd.fields["label"])  # kept as its text

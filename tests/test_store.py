@@ -22,7 +22,6 @@ from bot.domain import (
     Transition,
     WireFormat,
 )
-from bot.locales import _, _n
 from bot.media import retention
 from bot.media.store import LocalMedia
 from bot.metrics import Metrics
@@ -34,6 +33,7 @@ from bot.storage.connect import open_database
 from bot.storage.migrate import bundled_migrations
 from bot.storage.store import Claim
 from tests.helpers import FakeClock
+from tests.jobs import COUNTED_REASON, PAUSED_REASON
 
 LEASE = 60.0
 DAY = 86400.0
@@ -417,12 +417,7 @@ async def test_a_failure_reason_keeps_its_message_and_values_and_an_older_row_it
     db = await open_database(database_location)
     try:
         store = JobStore(db, clock)
-        paused = _(
-            "Video generation is paused: {what}. The operator has been told; try again later.",
-            what=_("the video service refused the bot"),
-        )
-        wait = _n("Please wait {count} more second before starting another video.", "", 5)
-        for reason in (paused, wait):
+        for reason in (PAUSED_REASON, COUNTED_REASON):
             job = await add(store, clock)
             failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, 1_010.0)
             await store.apply(failed)
@@ -439,7 +434,7 @@ async def test_a_failure_reason_keeps_its_message_and_values_and_an_older_row_it
         # A job that failed before the reason was kept with its values (migration 0017) has its English only.
         await db.execute("UPDATE jobs SET error_text = NULL WHERE id = ?", (job.id,))
         older = await store.get(job.id)
-        assert older is not None and older.error_text is None and older.error_message == str(wait)
+        assert older is not None and older.error_text is None and older.error_message == str(COUNTED_REASON)
     finally:
         await db.close()
 
