@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from bot.locales import Text
+
 # Past this many doublings every wait is at its cap anyway (and 2.0**attempt would overflow for huge counts).
 _MAX_DOUBLINGS: Final = 64
 
@@ -211,6 +213,10 @@ class Job:
     dm_channel_id: int | None = None
     locale: str | None = None  # the server's preferred Discord locale when the job was made: its public posts' language
     member_locale: str | None = None  # the requester's Discord locale then: the language of what only they see
+    # Why the job failed as a message to translate, with the values in it; ``error_message`` is its English. None
+    # before it failed, or when it failed before reasons were kept so (bot.front.render.reason_text shows either).
+    # Left out of the hash: a Text's fields are a dict.
+    error_text: Text | None = field(default=None, hash=False)
 
     @property
     def sent(self) -> bool:

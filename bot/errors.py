@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from bot.domain import ErrorKind
-from bot.locales import Text, _
+from bot.locales import Text, _, as_text
 
 
 class ReelbotError(Exception):
@@ -36,7 +36,7 @@ class UserFacingError(ReelbotError):
     """
 
     def __init__(self, text: Text | str) -> None:
-        self.text = text if isinstance(text, Text) else Text(text)
+        self.text = as_text(text)
         self.user_message = str(self.text)
         super().__init__(self.user_message)
 
@@ -65,9 +65,8 @@ class PrivateNotAllowedError(UserFacingError):
 class GatewayError(ReelbotError):
     """A gateway call failed.
 
-    ``user_message`` is safe to show anyone (English, and a message id of the catalogues when it is one as it is: a
-    job keeps it as its failure reason, translated when shown); ``detail`` is for the operator's log and never holds
-    the key.
+    ``text`` is safe to show anyone, translated into the reader's language when it is shown (a job keeps it as its
+    failure reason); ``user_message`` is its English; ``detail`` is for the operator's log and never holds the key.
     """
 
     kind: ErrorKind = ErrorKind.UNAVAILABLE
@@ -77,7 +76,8 @@ class GatewayError(ReelbotError):
     def __init__(self, detail: str = "", *, status: int | None = None, user_message: Text | str | None = None) -> None:
         self.detail = detail
         self.status = status
-        self.user_message = str(user_message or self.default_message)
+        self.text = as_text(user_message or self.default_message)
+        self.user_message = str(self.text)
         super().__init__(f"{self.kind}: {detail}" if detail else str(self.kind))
 
 

@@ -41,12 +41,18 @@ FAST_TASK_SECONDS = 0.3
 async def sim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Simulator]:
     """A simulator whose tasks refresh on every read and finish almost at once.
 
-    ``@pytest.mark.sim(task_seconds=N)`` makes a test's tasks run longer.
+    ``@pytest.mark.sim(task_seconds=N)`` makes a test's tasks run longer; ``model_task_seconds={MODEL: N}`` those of
+    one model only.
     """
     marker = request.node.get_closest_marker("sim")
-    task_seconds = marker.kwargs.get("task_seconds", FAST_TASK_SECONDS) if marker else FAST_TASK_SECONDS
+    options = marker.kwargs if marker else {}
     media = tmp_path_factory.getbasetemp() / "sim-media"
-    config = SimulatorConfig(tick_seconds=0, task_seconds=task_seconds, media_dir=str(media))
+    config = SimulatorConfig(
+        tick_seconds=0,
+        task_seconds=options.get("task_seconds", FAST_TASK_SECONDS),
+        model_task_seconds=options.get("model_task_seconds", {}),
+        media_dir=str(media),
+    )
     async with Simulator(config) as simulator:
         yield simulator
 
@@ -68,15 +74,19 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
 async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeDiscord]:
     """A fake Discord: one guild with #general, the guild's owner and a member.
 
-    ``@pytest.mark.fake(channels=[NAME, ...], **options)`` adds text channels to the (first) guild and passes the
-    options (``token``, ``guilds``, ``recommended_shards``, ...) to ``FakeDiscord``.
+    ``@pytest.mark.fake(channels=[NAME, ...], preferred_locale=LOCALE, **options)`` adds text channels to the (first)
+    guild, sets its preferred locale, and passes the options (``token``, ``guilds``, ``recommended_shards``, ...) to
+    ``FakeDiscord``.
     """
     marker = request.node.get_closest_marker("fake")
     options = dict(marker.kwargs) if marker else {}
     channels = options.pop("channels", ())
+    locale = options.pop("preferred_locale", None)
     async with FakeDiscord(**options) as discord_fake:
         for name in channels:
             discord_fake.create_channel(discord_fake.guild.id, name)
+        if locale is not None:
+            discord_fake.guild.preferred_locale = locale
         yield discord_fake
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import dataclasses
 
 from bot.domain import GenerationRequest, Job, NewJob, Orientation, WireFormat
+from bot.locales import _, _n
 from bot.services import lifecycle
+
+# Failure reasons of the two shapes a message takes besides a plain one: holding another message, and with a count.
+PAUSED_REASON = _(
+    "Video generation is paused: {what}. The operator has been told; try again later.",
+    what=_("the video service refused the bot"),
+)
+COUNTED_REASON = _n("Please wait {count} more second before starting another video.", "", 5)
 
 
 def fresh_job(**changes: object) -> Job:

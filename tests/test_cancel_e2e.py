@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.devtools.gateway import Simulator, SimulatorConfig
+from bot.devtools.gateway import Simulator
 from tests.botproc import WAIT, BotProcess, create, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, Message, P
 from tests.helpers import eventually
@@ -19,22 +18,12 @@ FAST = "veo-3.1-fast-generate-preview"
 MODERATOR = P.VIEW_CHANNEL | P.SEND_MESSAGES | P.MANAGE_MESSAGES
 LIMITS = {"MAX_JOBS_PER_USER": "1", "QUOTA_USER_DAILY_CREDITS": "1000", "QUOTA_GUILD_DAILY_CREDITS": "1000"}
 
-# The bot allows one video in progress per member, its audit log in #reelbot-log.
+# The bot allows one video in progress per member, its audit log in #reelbot-log; the SLOW models take a while.
 pytestmark = [
     pytest.mark.fake(channels=["reelbot-log"]),
+    pytest.mark.sim(model_task_seconds={SLOW: 12.0, SLOWER: 300.0}),
     pytest.mark.bot(log_channel="reelbot-log", owner=True, **LIMITS),
 ]
-
-
-@pytest.fixture
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Simulator]:
-    """A simulator whose SLOW models take a while and everything else finishes almost at once."""
-    media = tmp_path_factory.getbasetemp() / "sim-media"
-    config = SimulatorConfig(
-        tick_seconds=0, task_seconds=0.3, model_task_seconds={SLOW: 12.0, SLOWER: 300.0}, media_dir=str(media)
-    )
-    async with Simulator(config) as simulator:
-        yield simulator
 
 
 def buttons(message: Message) -> list[str]:

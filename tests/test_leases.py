@@ -11,6 +11,7 @@ import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -40,16 +41,21 @@ START = 1_000.0
 MODEL = "veo-3.1-fast-generate-preview"
 
 
-async def take_poll(store: JobStore, clock: FakeClock, holder: str) -> list[Job]:
-    """The jobs whose poll is due now, claimed by ``holder`` for a lease."""
-    lease: Claim = functools.partial(lifecycle.lease_poll, until=clock.now + LEASE, holder=holder)
-    return await store.claim_due("discord", clock.now, 1, lease)
+Work = Literal["poll", "delivery"]
 
 
-async def take_delivery(store: JobStore, clock: FakeClock, holder: str) -> list[Job]:
-    """The jobs due for delivery now, claimed by ``holder`` for a lease."""
-    lease: Claim = functools.partial(lifecycle.lease_delivery, now=clock.now, until=clock.now + LEASE, holder=holder)
-    return await store.claim_deliveries("discord", clock.now, 1, lease)
+def lease(work: Work, now: float, holder: str, seconds: float = LEASE) -> Claim:
+    """How ``holder`` takes a job's poll (or delivery) at ``now`` for ``seconds``."""
+    if work == "poll":
+        return functools.partial(lifecycle.lease_poll, until=now + seconds, holder=holder)
+    return functools.partial(lifecycle.lease_delivery, now=now, until=now + seconds, holder=holder)
+
+
+async def take(store: JobStore, clock: FakeClock, holder: str, work: Work) -> list[Job]:
+    """The jobs whose poll (or delivery) is due now, claimed by ``holder`` for a lease, as a process's poller takes
+    them."""
+    claim = store.claim_due if work == "poll" else store.claim_deliveries
+    return await claim("discord", clock.now, 1, lease(work, clock.now, holder))
 
 
 @pytest.fixture
@@ -93,9 +99,9 @@ async def test_a_delivery_whose_lease_passed_renews_and_records_nothing(
 ) -> None:
     first, second = processes
     job = await finished_job(first, clock)
-    (mine,) = await take_delivery(first, clock, "first")
+    (mine,) = await take(first, clock, "first", "delivery")
     clock.advance(LEASE)  # the first process stalls for a whole lease
-    (theirs,) = await take_delivery(second, clock, "second")
+    (theirs,) = await take(second, clock, "second", "delivery")
     assert (theirs.id, theirs.delivery_attempts, theirs.maybe_delivered) == (job.id, 2, True)
 
     assert await first.renew_lease(mine, clock.now + LEASE) is False
@@ -121,12 +127,12 @@ async def test_a_renewed_delivery_lease_is_not_taken_over(
 ) -> None:
     first, second = processes
     job = await finished_job(first, clock)
-    (mine,) = await take_delivery(first, clock, "first")
+    (mine,) = await take(first, clock, "first", "delivery")
     for _ in range(4):  # the delivery takes four leases' time, renewing every third of one
         for _ in range(3):
             clock.advance(LEASE / 3)
             assert await first.renew_lease(mine, clock.now + LEASE) is True
-        assert await take_delivery(second, clock, "second") == []
+        assert await take(second, clock, "second", "delivery") == []
 
     assert await first.apply_held(lifecycle.delivered(mine, 111, clock.now), "first") == 0.0
     stored = await second.get(job.id)
@@ -143,9 +149,9 @@ async def test_a_poll_whose_lease_passed_writes_nothing_over_the_new_holders(
 ) -> None:
     first, second = processes
     job = await running_job(first, clock)
-    (mine,) = await take_poll(first, clock, "first")
+    (mine,) = await take(first, clock, "first", "poll")
     clock.advance(LEASE)  # a download that outlives the lease
-    (theirs,) = await take_poll(second, clock, "second")
+    (theirs,) = await take(second, clock, "second", "poll")
     assert theirs.id == job.id
 
     assert await first.renew_lease(mine, clock.now + LEASE) is False
@@ -163,11 +169,11 @@ async def test_a_renewed_poll_lease_is_not_taken_over_and_a_cancel_ends_it(
 ) -> None:
     first, second = processes
     job = await running_job(first, clock)
-    (mine,) = await take_poll(first, clock, "first")
+    (mine,) = await take(first, clock, "first", "poll")
     for _ in range(3):
         clock.advance(LEASE * 2 / 3)
         assert await first.renew_lease(mine, clock.now + LEASE) is True
-        assert await take_poll(second, clock, "second") == []
+        assert await take(second, clock, "second", "poll") == []
 
     await second.apply(lifecycle.cancel(job, 42, clock.now))  # a member cancels through the other process
     assert await first.renew_lease(mine, clock.now + LEASE) is False  # the poll has nothing left to do
@@ -265,9 +271,7 @@ async def test_a_delivery_whose_lease_was_taken_over_records_nothing_of_its_own(
             assert claimed.deliver_at is not None
             # The first process stalls for an hour (its renewals do not get through): the second takes the job over.
             later = claimed.deliver_at + 3600
-            handover = functools.partial(
-                lifecycle.lease_delivery, now=later, until=later + 60, holder=second.lease_holder
-            )
+            handover = lease("delivery", later, second.lease_holder, 60)
             (theirs,) = await second.store.claim_deliveries("discord", later, 1, handover)
             assert theirs.maybe_delivered  # it looks for the first one's post before posting its own
             held.release.set()  # the first one's delivery ends after all: what it would record is not recorded

@@ -22,16 +22,17 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from discord.ext import commands
 
-from bot.domain import ErrorKind
-from bot.front import render
+from bot.catalog import Catalog as Models
+from bot.domain import ErrorKind, JobStatus, Orientation
+from bot.front import render, replies
 from bot.front.i18n import CatalogueTranslator
-from bot.locales import LANGUAGES, _, _n, catalogue_path, language_of, lookup, translate, translate_plural
+from bot.locales import LANGUAGES, Text, _, _n, catalogue_path, language_of, lookup, translate, translate_plural
 from bot.locales.__main__ import KEYWORDS, ROOT, SOURCES, TEMPLATE
 from bot.services import lifecycle
 from bot.services.lifecycle import TIMED_OUT_MESSAGE
 from cogs.admin import AdminCog, PurgeCog
 from cogs.video import VideoCog
-from tests.jobs import fresh_job
+from tests.jobs import COUNTED_REASON, PAUSED_REASON, fresh_job
 
 MessageId = str | tuple[str, ...]
 DISCORD_DESCRIPTION_LIMIT = 100  # characters of a command, option or choice text, localized or not
@@ -146,16 +147,72 @@ def test_a_lazy_text_is_translated_with_its_fields_in_the_readers_language() -> 
     assert refusal.render("es-ES") == "Espera 5 segundos más antes de empezar otro vídeo."
 
 
-def test_a_failed_jobs_stored_english_reason_is_shown_in_the_servers_language() -> None:
+def test_a_failed_jobs_stored_reason_is_shown_in_the_servers_language() -> None:
     failed = lifecycle.fail(fresh_job(requester_id=42, locale="fr"), ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, 1010.0)
     notice = render.failure_text(failed.job)
     assert notice.startswith(f"<@42> job `{failed.job.id}` a échoué. La vidéo a pris trop de temps")
     embed = render.status_embed(failed.job)
     assert embed.title == "Échec de la vidéo" and "La vidéo a pris trop de temps" in str(embed.fields)
-    # A reason that is no message id as it is (a provider's own words) stays as it was stored.
-    odd = dataclasses.replace(failed.job, error_message="Upstream said: quota exceeded.")
-    assert render.failure_text(odd).endswith("a échoué. Upstream said: quota exceeded.")
     assert render.status_embed(dataclasses.replace(failed.job, locale=None)).title == "Video failed"
+
+
+def test_a_reason_with_values_is_translated_around_them_and_the_english_is_kept() -> None:
+    blocked = _("You are not allowed to make videos on this server. Reason given: {note}.", note="spam")
+    waiting = fresh_job(requester_id=42, locale="ja", member_locale="de", status=JobStatus.WAITING)
+    dropped = lifecycle.drop(waiting, blocked, 1010.0).job
+    assert dropped.error_message == "You are not allowed to make videos on this server. Reason given: spam."
+    assert dropped.error_text == blocked
+    notice = render.dropped_text(dropped)
+    assert "Du darfst auf diesem Server keine Videos erstellen" in notice and "spam" in notice
+    provider = lifecycle.fail(
+        waiting,
+        ErrorKind.GENERATION_FAILED,
+        _("The video provider could not make this video: {reason}. Try again or change the prompt.", reason="no GPU"),
+        1010.0,
+    )
+    assert render.failure_text(provider.job).endswith(
+        "動画プロバイダーはこの動画を作れませんでした: no GPU。もう一度試すか、プロンプトを変えてください。"
+    )
+
+
+def test_a_reason_stored_before_reasons_kept_their_fields_is_translated_when_it_is_a_message_id() -> None:
+    failed = lifecycle.fail(fresh_job(requester_id=42, locale="fr"), ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, 1010.0)
+    old = dataclasses.replace(failed.job, error_text=None)
+    assert render.failure_text(old) == render.failure_text(failed.job)
+    # A reason that is no message id as it is (a provider's own words) stays as it was stored.
+    odd = dataclasses.replace(old, error_message="Upstream said: quota exceeded.")
+    assert render.failure_text(odd).endswith("a échoué. Upstream said: quota exceeded.")
+    assert render.failure_text(dataclasses.replace(odd, error_message=None)).endswith(
+        "a échoué. La vidéo n'a pas pu être créée."
+    )
+
+
+def test_a_text_kept_as_json_comes_back_whole() -> None:
+    odd = _("{label} does not make {default} videos, so this one is {used} (your default is kept).", label=object())
+    for text in (PAUSED_REASON, COUNTED_REASON, _("Cancel"), _("Your video is ready · {job}", job="job `x` «日本»")):
+        assert Text.from_json(text.to_json()) == text
+        assert Text.from_json(text.to_json()).render("de") == text.render("de")
+    assert Text.from_json(odd.to_json()).fields["label"] == str(odd.fields["label"])  # kept as its text
+
+
+def test_a_failed_jobs_summary_says_why_in_a_few_words_of_the_readers_language() -> None:
+    failed = lifecycle.fail(fresh_job(requester_id=42), ErrorKind.TIMED_OUT, TIMED_OUT_MESSAGE, 1010.0).job
+    assert "(Zeit überschritten)" in render.job_summary(failed, "de")
+    assert "(timed out)" in render.job_summary(failed, None)
+    words = {render.job_summary(dataclasses.replace(failed, error_kind=kind), "ja") for kind in ErrorKind}
+    assert len(words) == len(ErrorKind)  # each kind has words of its own
+
+
+def test_the_orientation_words_are_the_same_in_a_status_message_and_a_set_aside_default() -> None:
+    spec = Models.load().get("sora-2")
+    assert spec is not None
+    note = replies.default_orientation_set_aside("portrait", spec, Orientation.LANDSCAPE).render("de")
+    assert [render.orientation_word("de", o) for o in ("portrait", "landscape")] == ["Hochformat", "Querformat"]
+    assert (
+        note
+        == "Sora 2 erstellt keine Videos im Hochformat, also ist dieses im Querformat (dein Standard bleibt erhalten)."
+    )
+    assert render.orientation_word("de", "square") == "square"  # a value with no word stays as it is
 
 
 def test_braces_in_an_unformatted_message_are_text() -> None:

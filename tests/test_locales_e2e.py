@@ -1,41 +1,34 @@
 """Locales on the fake Discord: a German member's private replies, a Japanese server's public posts (also those a
-restarted bot makes from what the job kept), English for a locale without a catalogue, and the command tree as
-synced, with its localized descriptions and choices and its English names."""
+restarted bot makes from what the job kept), a stored reason with a moderator's words in it told in each reader's
+language, English for a locale without a catalogue, and the command tree as synced, with its localized descriptions
+and choices and its English names."""
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.devtools.gateway import Simulator, SimulatorConfig
-from tests.botproc import WAIT, private_text, start_bot
+from bot.devtools.gateway import Simulator
+from tests.botproc import WAIT, BotProcess, create, private_text, start_bot
 from tests.fakediscord import FakeDiscord, Message
 from tests.fakediscord.commands import _validate
 from tests.fakediscord.errors import ApiError
-from tests.helpers import body_failed
+from tests.helpers import body_failed, eventually
+from tests.test_queue_e2e import dms
+from tests.test_quota_e2e import admin
 
 SLOW = "veo-3.1-generate-preview"  # long enough to restart the bot while it generates
+HOLDS = "veo3.1-fast"  # generating for five minutes: it holds a server's one slot
+FAST = "veo-3.1-fast-generate-preview"
 LIMITS = {"MAX_JOBS_PER_USER": "2", "QUOTA_USER_DAILY_CREDITS": "1000", "QUOTA_GUILD_DAILY_CREDITS": "1000"}
+JOB = re.compile(r"job `([a-z0-9]+)`")
+ONE_SLOT = {"MAX_JOBS_PER_GUILD": "1", "COOLDOWN_SECONDS": "0", **LIMITS}
 
-
-@pytest.fixture
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Simulator]:
-    """A simulator whose SLOW model takes a few seconds and everything else finishes almost at once."""
-    media = tmp_path_factory.getbasetemp() / "sim-media"
-    config = SimulatorConfig(tick_seconds=0, task_seconds=0.3, model_task_seconds={SLOW: 8.0}, media_dir=str(media))
-    async with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord whose server prefers Japanese."""
-    async with FakeDiscord() as discord_fake:
-        discord_fake.guild.preferred_locale = "ja"
-        yield discord_fake
+# The server prefers Japanese; SLOW takes a few seconds, HOLDS minutes, everything else finishes almost at once.
+pytestmark = [pytest.mark.fake(preferred_locale="ja"), pytest.mark.sim(model_task_seconds={SLOW: 8.0, HOLDS: 300.0})]
 
 
 def labels(message: Message) -> list[str]:
@@ -86,6 +79,29 @@ async def test_private_replies_follow_the_member_and_public_posts_the_server_acr
         assert "No hay ningún trabajo 'nope1234'" in await private_text(fake, refused, "nope1234")
         if body_failed(request):
             sys.stderr.write(f"--- bot log ---\n{second.output()[-20000:]}\n")
+
+
+@pytest.mark.bot(**ONE_SLOT)
+async def test_a_german_members_waiting_job_dropped_by_a_block_says_so_in_german_with_the_reason_given(
+    fake: FakeDiscord, bot: BotProcess
+) -> None:
+    await private_text(fake, await create(fake, prompt="a long night", model=HOLDS), "on its way")
+    bob = fake.create_user("bob", guild_ids=[fake.guild.id])
+    rec = await fake.invoke_slash(
+        channel_id=fake.channel().id, user_id=bob.id, options={"prompt": "ein Boot", "model": FAST}, locale="de"
+    )
+    job_id = JOB.findall(await private_text(fake, rec, "wartet deins in der Warteschlange"))[0]
+    status = await fake.wait_for_message(fake.channel().id, lambda m: f"ジョブ {job_id}" in str(m.embeds), timeout=WAIT)
+
+    await admin(fake, "users block", member=bob.id, reason="Spam im Kanal")
+    await eventually(lambda: any(job_id in m.content for m in dms(fake, bob)), within=WAIT)
+    (notice,) = [m.content for m in dms(fake, bob) if job_id in m.content]
+    assert "wurde aus der Warteschlange genommen und wird nicht erstellt" in notice
+    assert "Du darfst auf diesem Server keine Videos erstellen. Angegebener Grund: Spam im Kanal." in notice
+    # The status message is the server's: the same reason, in Japanese.
+    await eventually(lambda: "動画の作成に失敗しました" in str(fake.message(status.id).embeds), within=WAIT)
+    happened = {f["name"]: f["value"] for f in fake.message(status.id).embeds[0]["fields"]}["経緯"]
+    assert happened == "このサーバーで動画を作ることは許可されていません。理由: Spam im Kanal。"
 
 
 def _embed_title(fake: FakeDiscord, rec: object) -> str | None:

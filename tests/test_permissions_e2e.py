@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -196,18 +196,11 @@ async def test_reroll_from_a_dm_is_checked_on_the_jobs_server(
     assert sim.stats.route_classes["create"] == 2
 
 
-@pytest.fixture
-async def two_servers() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with two guilds, both with the tester in them."""
-    async with FakeDiscord(guilds=["First", "Second"]) as discord_fake:
-        yield discord_fake
-
-
+@pytest.mark.fake(guilds=["First", "Second"])  # two guilds, both with the tester in them
 @pytest.mark.sim(task_seconds=120.0)  # still running while the listings are asked for
 async def test_history_and_status_list_only_this_servers_jobs(
-    two_servers: FakeDiscord, sim: Simulator, tmp_path: Path
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path
 ) -> None:
-    fake = two_servers
     first, second = (fake.state.text_channels(guild.id)[0].id for guild in fake.guilds)
     # Global commands, so that both servers have them.
     proc = BotProcess(bot_env(fake, sim, tmp_path, DISCORD_DEV_GUILD_ID=""), tmp_path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -27,19 +26,15 @@ from tests.botproc import (
     start_worker,
 )
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message
-from tests.helpers import body_failed, eventually, free_port
+from tests.helpers import eventually, free_port
 
 MODEL = "veo-3.1-fast-generate-preview"
 ROOMY = {"MAX_JOBS_PER_USER": "3", "QUOTA_USER_DAILY_CREDITS": "1000", "QUOTA_GUILD_DAILY_CREDITS": "1000"}
 DM = 1  # Discord's channel type of a DM
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with a general and a log channel."""
-    async with FakeDiscord() as discord_fake:
-        discord_fake.create_channel(discord_fake.guild.id, "reelbot-log")
-        yield discord_fake
+# The bot with its audit log in #reelbot-log (and its media server on: bot_settings).
+pytestmark = [pytest.mark.fake(channels=["reelbot-log"]), pytest.mark.bot(log_channel="reelbot-log", **ROOMY)]
 
 
 def media_env() -> dict[str, str]:
@@ -49,16 +44,9 @@ def media_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def bot(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[BotProcess]:
-    """The bot with its media server on, its audit log in #reelbot-log."""
-    proc = await start_bot(fake, sim, tmp_path, **ROOMY, **media_env())
-    async with proc:
-        await admin(fake, "server log-channel", {"channel": fake.channel(name="reelbot-log").id}, "audit log goes")
-        yield proc
-        if body_failed(request):
-            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
+def bot_settings(bot_settings: dict[str, str]) -> dict[str, str]:
+    """The marks' settings, with the media server on (signed links to results)."""
+    return {**bot_settings, **media_env()}
 
 
 async def admin(fake: FakeDiscord, subcommand: str, options: dict[str, object], needle: str) -> str:

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.devtools.gateway import Simulator, SimulatorConfig
+from bot.devtools.gateway import Simulator
 from tests.botproc import WAIT, BotProcess, has_video, private_text, start_bot
 from tests.fakediscord import FakeDiscord, Message
 from tests.fakediscord.models import User
-from tests.helpers import body_failed, eventually
+from tests.helpers import eventually
 from tests.test_cancel_e2e import buttons, cancel_started, shown_cancelled
 from tests.test_quota_e2e import admin
 
@@ -32,29 +30,8 @@ DM = 1
 JOB_ID = re.compile(r"job `([a-z0-9]+)`")
 
 
-@pytest.fixture
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Simulator]:
-    media = tmp_path_factory.getbasetemp() / "sim-media"
-    config = SimulatorConfig(tick_seconds=0, task_seconds=0.3, model_task_seconds={HOLDS: 300.0}, media_dir=str(media))
-    async with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as discord_fake:
-        yield discord_fake
-
-
-@pytest.fixture
-async def bot(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[BotProcess]:
-    """The bot allowing one video in progress on the server."""
-    async with await start_bot(fake, sim, tmp_path, **LIMITS) as proc:
-        yield proc
-        if body_failed(request):
-            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
+# The bot allows one video in progress on the server; HOLDS generates for a long while.
+pytestmark = [pytest.mark.sim(model_task_seconds={HOLDS: 300.0}), pytest.mark.bot(**LIMITS)]
 
 
 async def started(fake: FakeDiscord, prompt: str, model: str, user: User | None = None) -> tuple[Message, str]:

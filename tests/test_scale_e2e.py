@@ -31,16 +31,10 @@ pytestmark = pytest.mark.sim(task_seconds=4.0)  # jobs long enough to be under w
 MODEL = "veo-3.1-fast-generate-preview"
 SHARDS = 2
 SERVERS = 4  # two on each shard
+# Four servers, two on each of the two shards, each with a #general.
+SHARDED = [GuildSpec(name=f"Server {n}", shard=(n % SHARDS, SHARDS)) for n in range(SERVERS)]
 # Commands registered globally (no development guild), so that every server has them.
 GLOBAL = {"DISCORD_DEV_GUILD_ID": "", "MAX_JOBS_PER_USER": "4"}
-
-
-@pytest.fixture
-async def sharded() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with four servers, two on each of two shards, each with a #general."""
-    guilds = [GuildSpec(name=f"Server {n}", shard=(n % SHARDS, SHARDS)) for n in range(SERVERS)]
-    async with FakeDiscord(guilds=guilds, recommended_shards=SHARDS) as discord_fake:
-        yield discord_fake
 
 
 @pytest.fixture
@@ -199,10 +193,11 @@ async def test_a_worker_with_a_token_discord_refuses_says_so(fake: FakeDiscord, 
     assert "not-the-token" not in worker.output() and "Traceback" not in worker.output()
 
 
+@pytest.mark.fake(guilds=SHARDED, recommended_shards=SHARDS)
 async def test_two_shards_and_a_worker_deliver_every_job_once_when_a_shard_is_killed_mid_job(
-    sharded: FakeDiscord, sim: Simulator, tmp_path: Path, database_location: Path | str, logs: list[BotProcess]
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, database_location: Path | str, logs: list[BotProcess]
 ) -> None:
-    fake, shared = sharded, database_env(database_location)
+    shared = database_env(database_location)
     shard = {"DISCORD_SHARD_COUNT": str(SHARDS), **shared}
     zero = await start_front(fake, sim, tmp_path, "shard-0", DISCORD_SHARD_IDS="0", **shard)  # registers the commands
     logs.append(zero)

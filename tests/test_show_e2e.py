@@ -3,41 +3,24 @@ fresh download, and refused (privately) for others' jobs, deleted, forgotten and
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.devtools.gateway import Simulator
 from bot.devtools.gateway.tasks import SimTask
-from tests.botproc import WAIT, BotProcess, create, delivered, has_video, private_text, start_bot
+from tests.botproc import WAIT, BotProcess, create, delivered, has_video, private_text
 from tests.fakediscord import FakeDiscord, InteractionRecord, Message, P
 from tests.fakediscord.interactions import DEFERRED_CHANNEL_MESSAGE
-from tests.helpers import body_failed, eventually
+from tests.helpers import eventually
 
 FAST = "veo-3.1-fast-generate-preview"
 MEMBER = P.VIEW_CHANNEL | P.SEND_MESSAGES | P.USE_APPLICATION_COMMANDS
 MODERATOR = MEMBER | P.MANAGE_MESSAGES
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    """A fake Discord with one guild and one text channel."""
-    async with FakeDiscord() as discord_fake:
-        yield discord_fake
-
-
-@pytest.fixture
-async def bot(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[BotProcess]:
-    """The bot, room for a few videos a day."""
-    proc = await start_bot(fake, sim, tmp_path, QUOTA_USER_DAILY_CREDITS="1000", MAX_JOBS_PER_USER="3")
-    async with proc:
-        yield proc
-        if body_failed(request):
-            sys.stderr.write(f"--- bot log ---\n{proc.output()[-20000:]}\n")
+# The bot, room for a few videos a day.
+pytestmark = pytest.mark.bot(QUOTA_USER_DAILY_CREDITS="1000", MAX_JOBS_PER_USER="3")
 
 
 def buttons(message: Message) -> list[str]:

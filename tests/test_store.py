@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,9 +29,11 @@ from bot.services import lifecycle
 from bot.services.housekeeping import Housekeeper
 from bot.storage import JobStore
 from bot.storage import store as store_module
+from bot.storage.connect import open_database
 from bot.storage.migrate import bundled_migrations
 from bot.storage.store import Claim
 from tests.helpers import FakeClock
+from tests.jobs import COUNTED_REASON, PAUSED_REASON
 
 LEASE = 60.0
 DAY = 86400.0
@@ -406,6 +409,34 @@ async def test_give_up_delivery_keeps_the_jobs_own_error(store: JobStore, clock:
     gave_up = await store.get(job.id)
     assert gave_up is not None
     assert gave_up.error_message == "took too long"
+
+
+async def test_a_failure_reason_keeps_its_message_and_values_and_an_older_row_its_english(
+    database_location: Path | str, clock: FakeClock
+) -> None:
+    db = await open_database(database_location)
+    try:
+        store = JobStore(db, clock)
+        for reason in (PAUSED_REASON, COUNTED_REASON):
+            job = await add(store, clock)
+            failed = lifecycle.fail(job, ErrorKind.UNAVAILABLE, reason, 1_010.0)
+            await store.apply(failed)
+            assert await store.get(job.id) == failed.job
+            assert failed.job.error_text == reason and failed.job.error_message == str(reason)
+        row = await db.fetchone("SELECT error_text FROM jobs WHERE id = ?", (job.id,))
+        assert row is not None
+        assert json.loads(row["error_text"]) == {
+            "id": "Please wait {count} more second before starting another video.",
+            "plural": "",
+            "count": 5,
+            "fields": {"count": 5},
+        }
+        # A job that failed before the reason was kept with its values (migration 0017) has its English only.
+        await db.execute("UPDATE jobs SET error_text = NULL WHERE id = ?", (job.id,))
+        older = await store.get(job.id)
+        assert older is not None and older.error_text is None and older.error_message == str(COUNTED_REASON)
+    finally:
+        await db.close()
 
 
 async def test_set_discord_refs_only_overwrites_given_values(store: JobStore, clock: FakeClock) -> None:

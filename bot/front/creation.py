@@ -195,7 +195,7 @@ class Creator:
         except discord.HTTPException as exc:
             # Nothing was sent to the gateway: end the job (its credits are refunded) and say so.
             log.warning("Job %s: could not post its status message: %s", job.id, exc)
-            await self._engine.creation.abandon(job, "Discord did not accept the status message.")
+            await self._engine.creation.abandon(job, _("Discord did not accept the status message."))
             if exc.status == 413 or exc.code == 40005:
                 raise UserFacingError(
                     _(
@@ -228,8 +228,7 @@ class Creator:
             self._audit.refused(job.guild_id, job.requester_id, f"the video service refused it ({kind})", job.prompt)
             if started.pause_notice is not None:
                 await self._announce(started.pause_notice)
-            # A stored reason is English; shown, it is translated when it is one of the catalogues' messages.
-            raise UserFacingError(job.error_message or _("The video service refused this request."))
+            raise UserFacingError(job.error_text or _("The video service refused this request."))
         thread = await self._open_thread_of(status_message, job, permissions)
         refreshed = await store.get(job.id)
         job = refreshed or job
@@ -248,7 +247,7 @@ class Creator:
         files = reference_files(message) if message is not None else []
         if len(files) != job.image_count + int(job.has_last_frame):
             log.warning("Job %s: its status message (with its images) is gone; not starting it", job.id)
-            return await self._engine.creation.abandon(job, "Its status message, which held its images, is gone.")
+            return await self._engine.creation.abandon(job, _("Its status message, which held its images, is gone."))
         blobs = (
             await references.read_attachments(files)
             if spec.image_transport is ImageTransport.DATA_URI

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.catalog import ModelSpec
-from bot.domain import DeliveryState, Job, JobStatus
+from bot.domain import DeliveryState, ErrorKind, Job, JobStatus, Orientation
 from bot.locales import Text, _, translate, translate_plural, translate_stored
 from bot.progress_bar import render_bar
 from bot.services.quotas import QuotaStatus
@@ -33,6 +33,27 @@ _STATE_WORDS: dict[JobStatus, Text] = {
     JobStatus.FAILED: _("Failed"),
     JobStatus.CANCELLED: _("Cancelled"),
 }
+_ORIENTATION_WORDS: dict[str, Text] = {
+    Orientation.LANDSCAPE.value: _("landscape"),
+    Orientation.PORTRAIT.value: _("portrait"),
+}
+# Why a job failed, in a few words for the one line /video status and /video history give it.
+_ERROR_KINDS: dict[ErrorKind, Text] = {
+    ErrorKind.AUTH: _("the video service refused the bot's key"),
+    ErrorKind.BALANCE: _("the video service account is out of balance"),
+    ErrorKind.INVALID_REQUEST: _("settings refused"),
+    ErrorKind.CONTENT_POLICY: _("content policy"),
+    ErrorKind.MODEL_UNAVAILABLE: _("model unavailable"),
+    ErrorKind.RATE_LIMITED: _("video service busy"),
+    ErrorKind.UNAVAILABLE: _("video service unavailable"),
+    ErrorKind.LOST: _("lost by the video service"),
+    ErrorKind.UNCONFIRMED: _("not confirmed by the video service"),
+    ErrorKind.TIMED_OUT: _("timed out"),
+    ErrorKind.GENERATION_FAILED: _("the provider could not make it"),
+    ErrorKind.BAD_RESULT: _("the result could not be downloaded"),
+    ErrorKind.DROPPED: _("taken out of the queue"),
+}
+_NOT_MADE = _("The video could not be made.")
 _TITLES: dict[JobStatus, Text] = {
     JobStatus.SUCCEEDED: _("Video ready"),
     JobStatus.FAILED: _("Video failed"),
@@ -80,7 +101,7 @@ def status_embed(job: Job, *, result_link: str | None = None, note: str | None =
         embed.add_field(name=translate(locale, "Requested by"), value=f"<@{job.requester_id}>")
     embed.add_field(name=translate(locale, "Progress"), value=progress_line(job, locale), inline=False)
     if job.status is JobStatus.FAILED and job.error_message:
-        reason = translate_stored(locale, job.error_message)
+        reason = reason_text(job, locale, _NOT_MADE)
         embed.add_field(name=translate(locale, "What happened"), value=reason[:1024], inline=False)
     if job.status is JobStatus.CANCELLED:
         embed.add_field(name=translate(locale, "What happened"), value=cancelled_text(job), inline=False)
@@ -93,11 +114,24 @@ def status_embed(job: Job, *, result_link: str | None = None, note: str | None =
     return embed
 
 
+def orientation_name(orientation: str) -> Text:
+    """``landscape`` or ``portrait`` as a word to translate (the option's values stay English)."""
+    return _ORIENTATION_WORDS.get(orientation) or Text(orientation)
+
+
 def orientation_word(locale: str | None, orientation: str) -> str:
-    """``landscape`` or ``portrait`` in words of the language (the option's values stay English)."""
-    words = {"landscape": _("landscape"), "portrait": _("portrait")}
-    word = words.get(orientation)
-    return word.render(locale) if word is not None else orientation
+    """``landscape`` or ``portrait`` in words of the language."""
+    return orientation_name(orientation).render(locale)
+
+
+def reason_text(job: Job, locale: str | None, default: Text) -> str:
+    """Why a job failed or was dropped, in the reader's language: its stored reason with the values in it; on a job
+    stored before reasons kept them, its English (translated when it is a message id as it is); else ``default``."""
+    if job.error_text is not None:
+        return job.error_text.render(locale)
+    if job.error_message:
+        return translate_stored(locale, job.error_message)
+    return default.render(locale)
 
 
 def progress_line(job: Job, locale: str | None) -> str:
@@ -134,11 +168,7 @@ def waiting_line(job: Job, locale: str | None) -> str:
 def dropped_text(job: Job) -> str:
     """The private notice to a member whose waiting job was taken out of the queue (in the member's language)."""
     locale = job.member_locale
-    why = (
-        translate_stored(locale, job.error_message)
-        if job.error_message
-        else translate(locale, "it is no longer allowed.")
-    )
+    why = reason_text(job, locale, _("it is no longer allowed."))
     return translate(
         locale,
         "Your waiting video {job} was taken out of the queue and will not be made: {why} Its credits are back.",
@@ -234,11 +264,7 @@ def show_choice(job: Job) -> str:
 def failure_text(job: Job) -> str:
     """The text of a failure notice in the job's thread."""
     locale = job.post_locale
-    reason = (
-        translate_stored(locale, job.error_message)
-        if job.error_message
-        else translate(locale, "The video could not be made.")
-    )
+    reason = reason_text(job, locale, _NOT_MADE)
     return translate(
         locale, "{who} {job} failed. {reason}", who=f"<@{job.requester_id}>", job=job_marker(job.id), reason=reason
     )
@@ -408,7 +434,7 @@ def job_summary(job: Job, locale: str | None, private_link: str | None = None) -
     where = " · " + translate(locale, "[status]({link})", link=link) if link else ""
     state = progress_line(job, locale) if not job.status.is_terminal else _STATE_WORDS[job.status].render(locale)
     if job.status is JobStatus.FAILED and job.error_kind is not None:
-        state += f" ({job.error_kind.value.replace('_', ' ')})"
+        state += f" ({_ERROR_KINDS[job.error_kind].render(locale)})"
     if job.status is JobStatus.CANCELLED:
         who = f"<@{job.cancelled_by}>"
         if job.sent:

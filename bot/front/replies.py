@@ -77,12 +77,11 @@ def default_model_set_aside(default: str, used: ModelSpec) -> Text:
 
 def default_orientation_set_aside(default: str, spec: ModelSpec, used: Orientation) -> Text:
     """A member's default orientation the model in use does not offer."""
-    words = {"landscape": _("landscape"), "portrait": _("portrait")}
     return _(
         "{label} does not make {default} videos, so this one is {used} (your default is kept).",
         label=spec.label,
-        default=words.get(default, default),
-        used=words.get(used.value, used.value),
+        default=render.orientation_name(default),
+        used=render.orientation_name(used.value),
     )
 
 

@@ -4,10 +4,12 @@ Message ids are the English sentences themselves (gettext style), with ``{name}`
 ``_("Your video is ready · {job}", job=marker)``. English needs no catalogue; German, Spanish, French and Japanese
 each have ``bot/locales/<language>/LC_MESSAGES/reelbot.po``, updated from the code by ``make messages``.
 
-* ``N_`` marks an English message that is stored as it is (a job's failure reason) and translated where shown.
+* ``N_`` marks an English message id given as a plain string (a job's failure reason), translated where shown.
 * ``_`` and ``_n`` (with a count) make a :class:`Text`, translated later when the reader is known (an error raised
   deep in a service, a button label); ``translate`` and ``translate_plural`` translate at once.
 * A :class:`Text` may hold other Texts as fields; they are translated into the same language.
+* ``Text.to_json`` and ``Text.from_json`` keep a Text (a job's failure reason with the values in it) to translate it
+  where it is shown, long after it was made.
 * A Discord locale (``de``, ``es-ES``, ``es-419``, ``fr``, ``ja``) picks a catalogue; any other (``en-US``,
   ``en-GB``, a language without a catalogue, none) gets English.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import functools
 import gettext
 import io
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -97,6 +100,47 @@ class Text:
         """English: for logs, the command line and anything read by operators."""
         return self.render(SOURCE_LANGUAGE)
 
+    def to_json(self) -> str:
+        """The message as JSON, ``{"id": ..., "fields": {...}}`` (and ``plural`` and ``count`` for one with a
+        count): a field that is a Text is kept as one, a value JSON has no type for as its text."""
+        return json.dumps(self._data(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, data: str) -> Text:
+        """The message ``to_json`` kept."""
+        return cls._from_data(json.loads(data))
+
+    def _data(self) -> dict[str, object]:
+        data: dict[str, object] = {"id": self.msgid}
+        if self.plural is not None:
+            data["plural"], data["count"] = self.plural, self.count
+        if self.fields:
+            data["fields"] = {name: _field_data(value) for name, value in self.fields.items()}
+        return data
+
+    @classmethod
+    def _from_data(cls, data: Mapping[str, object]) -> Text:
+        fields = data.get("fields") or {}
+        assert isinstance(fields, Mapping)
+        count = data.get("count")
+        plural = data.get("plural")
+        return cls(
+            str(data["id"]),
+            str(plural) if plural is not None else None,
+            count if isinstance(count, int) else None,
+            {name: cls._from_data(value) if isinstance(value, Mapping) else value for name, value in fields.items()},
+        )
+
+
+def _field_data(value: object) -> object:
+    """A field's value as JSON keeps it: a Text as its data (the only object among the values), a number or a
+    string as it is, anything else as its text."""
+    if isinstance(value, Text):
+        return value._data()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
 
 def _(msgid: str, /, **fields: object) -> Text:
     """A message to translate once its reader is known."""
@@ -108,9 +152,15 @@ def _n(singular: str, plural: str, count: int, /, **fields: object) -> Text:
     return Text(singular, plural, count, {"count": count, **fields})
 
 
+def as_text(message: Text | str, /) -> Text:
+    """A message to translate where it is shown: a Text as it is; English text as a message id (a catalogue may
+    translate it; words no catalogue has, a provider's, stay as they are)."""
+    return message if isinstance(message, Text) else Text(message)
+
+
 def N_(msgid: str, /) -> str:  # gettext's name for the marker
-    """A message kept in English as it is (a job's stored failure reason), marked so that `make messages` extracts
-    it; ``translate_stored`` translates it where it is shown."""
+    """An English message id given as a plain string (a job's failure reason, stored as a message with
+    ``as_text``), marked so that `make messages` extracts it; it is translated where it is shown."""
     return msgid
 
 
@@ -125,7 +175,8 @@ def translate_plural(locale: object, singular: str, plural: str, count: int, /, 
 
 
 def translate_stored(locale: object, english: str) -> str:
-    """A message kept in English (a job's stored failure reason): its translation when it is a message id as it is."""
+    """A message kept in English only (the failure reason of a job stored before reasons kept their message id and
+    fields): its translation when it is a message id as it is."""
     return _translations(language_of(locale)).gettext(english)
 
 

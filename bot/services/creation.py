@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.catalog import ModelSpec
 from bot.domain import ErrorKind, GenerationRequest, Job, JobStatus, NewJob, Orientation
+from bot.locales import Text
 from bot.services.jobs import Hold, JobService
 from bot.services.moderation import ModerationRefusal, ModerationService, Requester, gateway_pause_text
 from bot.services.quotas import QuotaService
@@ -121,7 +122,7 @@ class CreationService:
         paused = await self._moderation.pause_for_gateway(kind)
         return Started(job, gateway_pause_text(kind) if paused else None)
 
-    async def abandon(self, job: Job, reason: str) -> Job:
+    async def abandon(self, job: Job, reason: Text) -> Job:
         """End a stored job that will not be submitted (its front could not set it up); its credits come back."""
         return await self._jobs.abandon(job, reason)
 

@@ -20,7 +20,7 @@ from bot.domain import (
 )
 from bot.errors import GatewayAcceptedUnreadableError, GatewayError, GatewayUnconfirmedError, UserFacingError
 from bot.gateway.client import GatewayClient
-from bot.locales import _, _n
+from bot.locales import Text, _, _n
 from bot.metrics import Metrics
 from bot.services import lifecycle
 from bot.services.lifecycle import PollPolicy
@@ -167,7 +167,7 @@ class JobService:
         created = lifecycle.created(new, spec.wire_format, now, give_up_at)
         return await self._store.add(created, hold=hold, wait=lifecycle.waiting)
 
-    async def abandon(self, job: Job, reason: str) -> Job:
+    async def abandon(self, job: Job, reason: Text) -> Job:
         """End a stored job that was never sent (its set-up failed); its credits are refunded.
 
         The caller tells the requester, so the job is recorded as delivered in the same write.

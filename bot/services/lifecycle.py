@@ -33,7 +33,7 @@ from bot.errors import GatewayError, GatewayRateLimitedError, GatewayTaskLostErr
 from bot.gateway.error_answers import scrub
 from bot.gateway.retry import backoff_delay
 from bot.gateway.vocab import looks_like_content_policy
-from bot.locales import N_
+from bot.locales import N_, Text, _, as_text
 from bot.services.phase import PollTiming, RefreshWindow, TaskPlace, first_window, learn, next_poll
 
 # A task the gateway says it does not know is given this many more polls before it counts as lost:
@@ -51,7 +51,8 @@ SETUP_WAIT_SECONDS: Final = 60.0
 DELIVERY_BACKOFF: Final = Backoff(first=5.0, cap=300.0)
 _QUEUED_WORDS = frozenset({"", "queued", "pending", "submitted", "not_start", "unknown", "not started"})
 
-# Kept with a failed job in English, and translated where they are shown (status message, failure notice).
+# A failed job's reason: kept as a message with its fields (and in English), translated where it is shown (status
+# message, failure notice). A reason given as English text is taken as a message id.
 GENERIC_FAILURE = N_("The video provider could not make this video. Try again, perhaps with a different prompt.")
 NO_VIDEO_MESSAGE = N_(
     "The video provider reported this video finished but sent no video: providers do this when their safety "
@@ -183,7 +184,7 @@ def stored_deadline(job: Job, submit_timeout: float) -> float:
     return unsent_deadline(job.wait_ended_at if job.wait_ended_at is not None else job.created_at, submit_timeout)
 
 
-def drop(job: Job, reason: str, now: float) -> Transition:
+def drop(job: Job, reason: Text | str, now: float) -> Transition:
     """Take a waiting job out of the queue because what it asks is no longer allowed (``reason``, in plain
     words): it fails with its credits back. The queue tells the requester privately, so it is recorded as told."""
     return fail(job, ErrorKind.DROPPED, reason, now, told=True)
@@ -215,7 +216,7 @@ def after_submit(job: Job, result: SubmitResult, now: float, policy: PollPolicy)
     return _transition(job, submitted)
 
 
-def fail(job: Job, kind: ErrorKind, message: str, now: float, *, told: bool = False) -> Transition:
+def fail(job: Job, kind: ErrorKind, message: Text | str, now: float, *, told: bool = False) -> Transition:
     """End the job as failed; it is queued for delivery (the requester is told why), or, when the caller
     ``told`` the requester itself, recorded as delivered in the same write."""
     return _transition(job, _fail(job, kind, message, now, told=told))
@@ -223,7 +224,7 @@ def fail(job: Job, kind: ErrorKind, message: str, now: float, *, told: bool = Fa
 
 def fail_with(job: Job, error: GatewayError, now: float, *, told: bool = False) -> Transition:
     """End the job with a gateway error's kind and plain-words message."""
-    return fail(job, error.kind, error.user_message, now, told=told)
+    return fail(job, error.kind, error.text, now, told=told)
 
 
 def unconfirmed(job: Job, now: float) -> Transition:
@@ -335,7 +336,7 @@ def download_failed(
     if not error.retryable or attempts >= DOWNLOAD_ATTEMPTS or now >= deadline(job, policy):
         if reported_url is None and error.status == HTTPStatus.BAD_GATEWAY:
             return fail(job, ErrorKind.GENERATION_FAILED, NO_VIDEO_MESSAGE, now)
-        return fail(job, ErrorKind.BAD_RESULT, error.user_message, now)
+        return fail(job, ErrorKind.BAD_RESULT, error.text, now)
     retry_at = now + _retry_delay(attempts, error, policy)
     return _transition(job, dataclasses.replace(job, download_attempts=attempts, updated_at=now, next_poll_at=retry_at))
 
@@ -409,16 +410,12 @@ def delivery_failed(job: Job, now: float) -> Transition:
     return _transition(job, retry)
 
 
-def give_up_delivery(job: Job, reason: str, now: float) -> Transition:
+def give_up_delivery(job: Job, reason: Text | str, now: float) -> Transition:
     """Stop trying to deliver: the job shows ``reason`` (unless it already says why it failed), and a video
     nobody got is refunded."""
-    gave_up = dataclasses.replace(
-        job,
-        delivery_state=DeliveryState.FAILED,
-        deliver_at=None,
-        updated_at=now,
-        error_message=job.error_message if job.error_message is not None else reason,
-    )
+    gave_up = dataclasses.replace(job, delivery_state=DeliveryState.FAILED, deliver_at=None, updated_at=now)
+    if job.error_message is None:
+        gave_up = _with_reason(gave_up, reason)
     return _transition(job, gave_up)
 
 
@@ -457,9 +454,15 @@ def _keep_polling(job: Job, now: float, policy: PollPolicy, *, retry_at: float |
     return updated, slow and not job.slow_notified
 
 
-def _fail(job: Job, kind: ErrorKind, message: str, now: float, *, told: bool = False) -> Job:
-    failed = _finish(job, JobStatus.FAILED, now, error_kind=kind, error_message=message)
+def _fail(job: Job, kind: ErrorKind, message: Text | str, now: float, *, told: bool = False) -> Job:
+    failed = _with_reason(_finish(job, JobStatus.FAILED, now, error_kind=kind), message)
     return _delivered(failed, now) if told else failed
+
+
+def _with_reason(job: Job, reason: Text | str) -> Job:
+    """The job saying why it failed: the message to translate, and its English."""
+    text = as_text(reason)
+    return dataclasses.replace(job, error_text=text, error_message=str(text))
 
 
 def _finish(job: Job, status: JobStatus, now: float, **changes: object) -> Job:
@@ -538,11 +541,14 @@ def _retry_delay(attempts: int, error: GatewayError, policy: PollPolicy) -> floa
     return min(max(wait, policy.timing.min_interval), policy.timing.max_interval)
 
 
-def _failure_message(kind: ErrorKind, reason: str | None) -> str:
+def _failure_message(kind: ErrorKind, reason: str | None) -> Text | str:
     if kind is ErrorKind.CONTENT_POLICY:
         return N_(
             "The video provider refused this request under its content policy. Rephrase the prompt or use other images."
         )
     if reason:
-        return f"The video provider could not make this video: {scrub(reason)[:300]}. Try again or change the prompt."
+        return _(
+            "The video provider could not make this video: {reason}. Try again or change the prompt.",
+            reason=scrub(reason)[:300],
+        )
     return GENERIC_FAILURE

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.domain import ErrorKind, Job, JobStatus, Transition
-from bot.locales import N_
+from bot.locales import N_, Text
 from bot.services import lifecycle
 from bot.services.moderation import ModerationRefusal, ModerationService
 from bot.services.quotas import Limits, QuotaService
@@ -28,7 +28,7 @@ QUEUE_CHECK_SECONDS: Final = 5.0
 # The estimate of a wait uses this many of the model's latest videos.
 RECENT_VIDEOS: Final = 20
 
-# Reasons are stored in English (the job's error message) and translated where they are shown.
+# Reasons are stored as messages (and in English, the job's error message) and translated where they are shown.
 FORGOTTEN_REASON: Final = N_("Its prompt was erased with /video forget, so there is nothing left to send.")
 MODEL_GONE_REASON: Final = N_("Its model is no longer available on this bot. Pick another one (/video models).")
 
@@ -154,7 +154,7 @@ class QueueService:
             for job in to_start(ready, turns.busy, limits)
         ]
 
-    async def drop_reason(self, job: Job) -> str | None:
+    async def drop_reason(self, job: Job) -> Text | str | None:
         """Why a waiting job may no longer start, in the member's words, or None while it may."""
         if job.forgotten_at is not None or not job.prompt:
             return FORGOTTEN_REASON
@@ -167,9 +167,9 @@ class QueueService:
             refusal = await self._moderation.refusal_now(job.guild_id, job.requester_id, job.prompt, job.model)
         except ModerationRefusal:
             return None  # the word check overran: look again on the next review
-        return refusal.user_message if refusal is not None else None
+        return refusal.text if refusal is not None else None  # with its values: a block's reason given, a model
 
-    async def _drop(self, job: Job, reason: str) -> Job | None:
+    async def _drop(self, job: Job, reason: Text | str) -> Job | None:
         """Drop the job with its credits back; the job as dropped when this process's write won, else None."""
         change = lifecycle.drop(job, reason, self._clock())
         await self._store.apply(change)

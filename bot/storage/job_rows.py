@@ -1,6 +1,7 @@
 """How a Job is stored: its columns and the row mapping, both read off the Job dataclass itself.
 
-A column is named as its field and holds the field's value; enums are stored by value and flags as 0/1.
+A column is named as its field and holds the field's value; enums are stored by value, flags as 0/1 and a message
+to translate (a failure reason) as its JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from types import NoneType, UnionType
 from typing import Any, Final
 
 from bot.domain import Job
+from bot.locales import Text
 from bot.storage.database import Row
 
 COLUMNS: Final = tuple(field.name for field in dataclasses.fields(Job))
@@ -24,6 +26,8 @@ def _decoder(hint: Any) -> Callable[[Any], Any]:
     (kind,) = kinds  # a field is one type, perhaps optional
     if kind is bool or (isinstance(kind, type) and issubclass(kind, Enum)):
         return lambda value: None if value is None else kind(value)
+    if kind is Text:
+        return lambda value: None if value is None else Text.from_json(value)
     return lambda value: value
 
 
@@ -41,6 +45,8 @@ def to_value(value: object) -> object:
         return value.value
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, Text):
+        return value.to_json()
     return value
 
 
