@@ -91,6 +91,7 @@ async def populate(path: Path) -> Populated:
         jobs[0] = done
         await store.set_dm_channel(jobs[2].id, DM_CHANNEL)  # a private job, its status in the member's DMs
         await store.save_private_reply(jobs[2].id, PRIVATE_REPLY)
+        await store.add_shown_copy(jobs[0].id, 555, 556)  # a /video show copy, deleted with its result
         config = GuildConfig(user_daily_credits=30.0, max_jobs_per_user=2, cooldown_seconds=15.0)
         await guilds.set_limits(GUILD, config)
         await guilds.set_paused(GUILD, True, "maintenance")
