@@ -241,8 +241,12 @@ async def test_a_server_that_denies_private_videos_refuses_them_and_a_private_de
     assert "Your /video settings make every video private by default" in refusal
     asked = await create(fake, prompt="a quiet pond", model=MODEL, private=True)
     assert "nothing was charged" in await private_text(fake, asked, "turned private videos off")
+    # The refusal comes beside the menus, which stay for the member's next pick.
     again = await fake.use_component(menus.id, "reelbot:settings:private", ["on"])
-    assert "turned private videos off" in await answer(fake, again)
+    await again.wait_for(lambda _call: bool(again.followup_ids), WAIT)
+    refused = fake.message(again.followup_ids[0])
+    assert refused.flags & EPHEMERAL and "turned private videos off" in refused.content
+    assert "reelbot:settings:private" in buttons(fake.message(menus.id))
     assert len(sim.tasks) == 0
 
     public = await create(fake, prompt="a quiet pond", model=MODEL, private=False)

@@ -113,13 +113,6 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
 
     action, label, style = "delete", _("Delete"), discord.ButtonStyle.danger
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        """Delete; a refusal or failure pressed in a private reply is answered beside it, the reply left as it is."""
-        try:
-            await self.act(interaction)
-        except Exception as exc:
-            await report_error(interaction, exc, keep_original=_in_private_reply(interaction))
-
     async def act(self, interaction: discord.Interaction[Any]) -> None:
         """Delete the result message and take the video down.
 

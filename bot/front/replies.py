@@ -222,11 +222,11 @@ def _left(cap: float, used: float) -> str:
     return f"{max(0.0, cap - used):g}"
 
 
-async def report_error(interaction: discord.Interaction[Any], error: Exception, *, keep_original: bool = False) -> None:
+async def report_error(interaction: discord.Interaction[Any], error: Exception) -> None:
     """Tell the member what went wrong, privately; unexpected errors get an id and go to the log in full.
 
-    ``keep_original``: the interaction was answered as an update of the message pressed, which must stay as it is;
-    the answer is a private follow-up instead.
+    A press answered as an update of the message it is on (a menu, a button in a private reply) leaves that message
+    as it is: what went wrong comes beside it, as a private follow-up.
     """
     locale = member_locale(interaction)
     if isinstance(error, UserFacingError):
@@ -241,7 +241,7 @@ async def report_error(interaction: discord.Interaction[Any], error: Exception, 
             error_id=f"`{error_id}`",
         )
     try:
-        if keep_original:
+        if interaction.response.type is discord.InteractionResponseType.deferred_message_update:
             await interaction.followup.send(text, ephemeral=True)
         elif interaction.response.is_done():
             await interaction.edit_original_response(content=text, embed=None, view=None)
