@@ -118,9 +118,10 @@ class QueueService:
         """Drop what is no longer allowed, start what fits (unless a pause holds the queue), place the rest."""
         limits = await self._quotas.limits(guild_id, ())  # in-progress limits do not depend on roles
         pause = await self._moderation.paused(guild_id)
+        now = self._clock()
         dropped = []
         for job in await self._store.waiting(guild_id):
-            if lifecycle.setting_up(job, self._clock()):
+            if lifecycle.setting_up(job, now):
                 continue
             reason = await self.drop_reason(job)
             gone = await self._drop(job, reason) if reason is not None else None
@@ -132,7 +133,6 @@ class QueueService:
         remaining = fair_order(await self._store.waiting(guild_id), await self._store.last_started(guild_id))
         typical = {model: await self._typical(model) for model in {job.model for job in remaining}}
         moved = []
-        now = self._clock()
         for position, job in enumerate(remaining, start=1):
             if lifecycle.setting_up(job, now):
                 # Its status message may not be posted yet: a place stored now would never be shown. It is placed
