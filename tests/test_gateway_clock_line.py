@@ -164,3 +164,13 @@ def test_the_line_reaches_other_processes_through_the_record() -> None:
     found = other.sweep.line(TaskPlace("new", 12.0), PERIOD)
     assert found is not None
     assert found.start < 26.0 <= found.end
+
+
+def test_a_window_that_fits_this_pass_and_the_next_is_left_out() -> None:
+    # Rank 0 refreshed at the end of its window (15.0), rank 769 in (11.4, 16.2] — in this pass with a flat line,
+    # or in the next (26.4, 31.2] with a steep one: the windows cannot tell, so rank 769's is not used, and the line
+    # does not put rank 57 anywhere it cannot be (its refresh is at 15.86).
+    steep = 0.015
+    points = [(0, RefreshWindow(10.24, 15.0)), (769, RefreshWindow(11.36, 16.15)), (976, RefreshWindow(11.58, 16.46))]
+    found = pass_line(points, 57, PERIOD)
+    assert found is None or holds_phase(found, 15.0 + 57 * steep)

@@ -254,27 +254,22 @@ def pass_line(points: Sequence[tuple[int, RefreshWindow]], rank: int, period: fl
     """Where the task at ``rank`` (its place among the running tasks, in creation order) is refreshed, if the pass
     refreshes the tasks at a steady rate: at ``start + rank * seconds_per_task``.
 
-    ``points`` are other tasks' ranks and windows. Their windows are first placed in one pass (each shifted by whole
-    periods so that a later rank is refreshed no sooner than an earlier one), then every line through all of them
-    (slope from 0 up to a pass of a whole period) is considered: the task is refreshed where any of them crosses its
-    rank. So neighbours on one side place it too (the newest task), and many tasks' coarse windows (whole-second
-    change times) pin the line far finer than each of them. None when no line goes through all the windows (the
-    pass is not steady there: another channel, tasks of other users, a restart) or the place is a period wide.
+    ``points`` are other tasks' ranks and windows. Their windows are first placed in one pass (``_in_one_pass``),
+    then every line through all of them (slope from 0 up to a pass of a whole period) is considered: the task is
+    refreshed where any of them crosses its rank. So neighbours on one side place it too (the newest task), and many
+    tasks' coarse windows (whole-second change times) pin the line far finer than each of them. None when no line
+    goes through all the windows (the pass is not steady there: another channel, tasks of other users, a restart) or
+    the place is a period wide.
     """
     if period <= 0 or not points:
         return None
-    placed = _in_one_pass(sorted(points, key=lambda point: abs(point[0] - rank)), period)
-    ranks = [r for r, _ in placed] + [rank]
-    low, high = 0.0, period / max(1, max(ranks) - min(ranks))
-    for index, (r_i, w_i) in enumerate(placed):
-        for r_j, w_j in placed[index + 1 :]:
-            if r_i == r_j:
-                continue
-            (r_a, w_a), (r_b, w_b) = ((r_i, w_i), (r_j, w_j)) if r_i < r_j else ((r_j, w_j), (r_i, w_i))
-            high = min(high, (w_b.end - w_a.start) / (r_b - r_a))
-            low = max(low, (w_b.start - w_a.end) / (r_b - r_a))
-    if low > high:
-        return None
+    ranks = [r for r, _ in points] + [rank]
+    found = _in_one_pass(
+        sorted(points, key=lambda point: abs(point[0] - rank)), period / max(1, max(ranks) - min(ranks)), period
+    )
+    if found is None or len(found[0]) < 2:
+        return None  # one window does not make a line
+    placed, low, high = found
     earliest = _line_extreme(placed, rank, low, high, lowest=True)
     latest = _line_extreme(placed, rank, low, high, lowest=False)
     if latest - earliest >= period:
@@ -282,21 +277,53 @@ def pass_line(points: Sequence[tuple[int, RefreshWindow]], rank: int, period: fl
     return RefreshWindow(earliest - LINE_SLACK_SECONDS, latest + LINE_SLACK_SECONDS)
 
 
-def _in_one_pass(points: list[tuple[int, RefreshWindow]], period: float) -> list[tuple[int, RefreshWindow]]:
-    """The windows shifted into one pass, from the first one (nearest the rank planned for) outwards: each later rank
-    to the first copy not before the previous one, each earlier rank to the last copy not after the next one."""
-    ordered = sorted(points, key=lambda point: point[0])
-    at = ordered.index(points[0])
-    placed = {at: ordered[at][1]}
-    for index in range(at + 1, len(ordered)):
-        previous, window = placed[index - 1], ordered[index][1]
-        k = math.floor((previous.start - window.end) / period) + 1
-        placed[index] = RefreshWindow(window.start + k * period, window.end + k * period)
-    for index in range(at - 1, -1, -1):
-        following, window = placed[index + 1], ordered[index][1]
-        k = math.ceil((following.end - window.start) / period) - 1
-        placed[index] = RefreshWindow(window.start + k * period, window.end + k * period)
-    return [(ordered[index][0], placed[index]) for index in range(len(ordered))]
+def _in_one_pass(
+    points: list[tuple[int, RefreshWindow]], steepest: float, period: float
+) -> tuple[list[tuple[int, RefreshWindow]], float, float] | None:
+    """The windows shifted by whole periods into one pass, and the bounds on the slope of the lines through them.
+
+    From the first window (the nearest to the rank planned for) on, each is shifted to the copy that a line through
+    those placed so far (slope 0 to ``steepest``) goes through; a window two copies of which such lines go through
+    is left out (near the end of a pass a wide window cannot tell this pass from the next). None when no copy of a
+    window fits: the windows are not on one line.
+    """
+    reference = (points[0][1].start + points[0][1].end) / 2
+    placed: list[tuple[int, RefreshWindow]] = []
+    low, high = 0.0, steepest
+    for rank, window in points:
+        if not placed:
+            placed.append((rank, window))
+            continue
+        k = round((reference - (window.start + window.end) / 2) / period)
+        fits = []
+        for shift in (k - 1, k, k + 1):
+            copy = RefreshWindow(window.start + shift * period, window.end + shift * period)
+            bounds = _slopes_with(placed, rank, copy, low, high)
+            if bounds is not None:
+                fits.append((copy, bounds))
+        if not fits:
+            return None
+        if len(fits) == 1:
+            placed.append((rank, fits[0][0]))
+            low, high = fits[0][1]
+    return placed, low, high
+
+
+def _slopes_with(
+    placed: list[tuple[int, RefreshWindow]], rank: int, window: RefreshWindow, low: float, high: float
+) -> tuple[float, float] | None:
+    """The slopes, within [low, high], of the lines through every placed window and ``window`` at ``rank``."""
+    for other_rank, other in placed:
+        if other_rank == rank:
+            return None
+        (r_a, w_a), (r_b, w_b) = (
+            ((other_rank, other), (rank, window)) if other_rank < rank else ((rank, window), (other_rank, other))
+        )
+        high = min(high, (w_b.end - w_a.start) / (r_b - r_a))
+        low = max(low, (w_b.start - w_a.end) / (r_b - r_a))
+        if low > high:
+            return None
+    return low, high
 
 
 def _line_extreme(
