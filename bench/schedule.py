@@ -151,8 +151,15 @@ def model_run(
             period = timing.shared.period
             span = change_span(job, step.job)
             timing.shared.learn_from(
-                refresh_window(job), refresh_window(step.job), task=str(n), changed_in=span, place=place_of(step.job)
+                refresh_window(job),
+                refresh_window(step.job),
+                task=str(n),
+                changed_in=span,
+                place=place_of(step.job),
+                planned_from=job.last_poll_at,
             )
+            if step.job.status.is_terminal:
+                timing.shared.forget(str(n), now)  # as the poller does: a finished task leaves the pass
             moved = timing.shared.sweep.moves != sweep_moves and now - replanned_at >= SWEEP_REPLAN_SECONDS
             if (
                 moved

@@ -346,7 +346,7 @@ def test_once_the_period_moved_a_task_plans_from_its_last_change() -> None:
     two_changes_each(shared, gap=30.0)
     assert shared.own_window("late", narrowed) == change
     assert shared.own_window("unknown", narrowed) == narrowed
-    shared.forget("late")
+    shared.forget("late", 100.0)
     assert shared.own_window("late", narrowed) == narrowed
 
 
@@ -498,6 +498,8 @@ def test_the_shared_clock_narrows_a_task_by_its_neighbours_unless_they_disagree(
     for n, window in enumerate((RefreshWindow(30.0, 31.0), RefreshWindow(30.5, 31.2))):
         shared.learn_from(None, window, place=TaskPlace(f"t{n}", 2.0 * n))
     own = RefreshWindow(41.0, 50.0)
+    # Two tasks two ranks apart do not tell one pass from the next (a pass of a whole period fits them): no line,
+    # only the neighbours' bracket.
     assert shared.focus(own, 41.0, TaskPlace("mine", 1.0)) == RefreshWindow(45.0, 46.2)
     assert shared.focus(own, 41.0) == own  # planned without its place: its own window
     elsewhere = RefreshWindow(37.0, 44.0)  # its own observations rule out the neighbours' phase: it keeps them
@@ -510,7 +512,7 @@ def test_a_finished_task_or_a_new_period_leaves_the_sweep() -> None:
     shared = SharedClock(PERIOD)
     shared.learn_from(None, RefreshWindow(30.0, 31.0), place=TaskPlace("a", 0.0))
     shared.learn_from(None, RefreshWindow(30.0, 31.0), place=TaskPlace("b", 1.0))
-    shared.forget("a")
+    shared.forget("a", 40.0)
     assert len(shared.sweep) == 1
     two_changes_each(shared, gap=30.0, tasks=4)
     assert shared.period != PERIOD

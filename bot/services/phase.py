@@ -32,7 +32,7 @@ import bisect
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 # After the window's end, poll this much later so the refresh has surely been written.
@@ -65,9 +65,24 @@ SWEEP_NEIGHBOURS = 4
 # ... each narrower than this share of a period (a wider one wraps round too far to place the pass).
 SWEEP_WIDEST = 1.0
 # What the tasks' neighbours learnt reaches the polls already planned this often (they are planned again).
-SWEEP_REPLAN_SECONDS = 5.0
+SWEEP_REPLAN_SECONDS = 2.0
 # The store keeps the windows of this many tasks, the most recently narrowed, for the other processes.
 KEPT_SWEEP = 64
+# A task is placed on the pass's line (``pass_line``) through the windows of tasks up to this many narrow ones away
+# from it in creation order ...
+LINE_REACH = 512
+# ... each no wider than this: narrow windows pin the line, wide ones would only loosen it.
+LINE_WIDEST_SECONDS = 5.0
+# The line's place is widened by this much each side: the tasks' windows are rounded to the reports and answers.
+LINE_SLACK_SECONDS = 0.05
+# The steepest and flattest lines through the windows are found to this share of their spread of slopes.
+LINE_SEARCH_STEPS = 24
+# The line is planned with until, of the recent polls it placed (at least ``LINE_TRIAL`` of the last
+# ``LINE_OUTCOMES``), this share saw no change: then the pass is not what the windows say (the period is not the one
+# planned with, as when a pass starts 15 s after the previous one ended), until the period is learnt again.
+LINE_TRIAL = 16
+LINE_OUTCOMES = 32
+LINE_MISSES_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +250,104 @@ def sweep_arc(earlier: RefreshWindow, later: RefreshWindow, period: float) -> Re
     return RefreshWindow(earlier.start, later.end + k * period)
 
 
+def pass_line(points: Sequence[tuple[int, RefreshWindow]], rank: int, period: float) -> RefreshWindow | None:
+    """Where the task at ``rank`` (its place among the running tasks, in creation order) is refreshed, if the pass
+    refreshes the tasks at a steady rate: at ``start + rank * seconds_per_task``.
+
+    ``points`` are other tasks' ranks and windows. Their windows are first placed in one pass (``_in_one_pass``),
+    then every line through all of them (slope from 0 up to a pass of a whole period) is considered: the task is
+    refreshed where any of them crosses its rank. So neighbours on one side place it too (the newest task), and many
+    tasks' coarse windows (whole-second change times) pin the line far finer than each of them. None when no line
+    goes through all the windows (the pass is not steady there: another channel, tasks of other users, a restart) or
+    the place is a period wide.
+    """
+    if period <= 0 or not points:
+        return None
+    ranks = [r for r, _ in points] + [rank]
+    found = _in_one_pass(
+        sorted(points, key=lambda point: abs(point[0] - rank)), period / max(1, max(ranks) - min(ranks)), period
+    )
+    if found is None or len(found[0]) < 2:
+        return None  # one window does not make a line
+    placed, low, high = found
+    earliest = _line_extreme(placed, rank, low, high, lowest=True)
+    latest = _line_extreme(placed, rank, low, high, lowest=False)
+    if latest - earliest >= period:
+        return None
+    return RefreshWindow(earliest - LINE_SLACK_SECONDS, latest + LINE_SLACK_SECONDS)
+
+
+def _in_one_pass(
+    points: list[tuple[int, RefreshWindow]], steepest: float, period: float
+) -> tuple[list[tuple[int, RefreshWindow]], float, float] | None:
+    """The windows shifted by whole periods into one pass, and the bounds on the slope of the lines through them.
+
+    From the first window (the nearest to the rank planned for) on, each is shifted to the copy that a line through
+    those placed so far (slope 0 to ``steepest``) goes through; a window two copies of which such lines go through
+    is left out (near the end of a pass a wide window cannot tell this pass from the next). None when no copy of a
+    window fits: the windows are not on one line.
+    """
+    reference = (points[0][1].start + points[0][1].end) / 2
+    placed: list[tuple[int, RefreshWindow]] = []
+    low, high = 0.0, steepest
+    for rank, window in points:
+        if not placed:
+            placed.append((rank, window))
+            continue
+        k = round((reference - (window.start + window.end) / 2) / period)
+        fits = []
+        for shift in (k - 1, k, k + 1):
+            copy = RefreshWindow(window.start + shift * period, window.end + shift * period)
+            bounds = _slopes_with(placed, rank, copy, low, high)
+            if bounds is not None:
+                fits.append((copy, bounds))
+        if not fits:
+            return None
+        if len(fits) == 1:
+            placed.append((rank, fits[0][0]))
+            low, high = fits[0][1]
+    return placed, low, high
+
+
+def _slopes_with(
+    placed: list[tuple[int, RefreshWindow]], rank: int, window: RefreshWindow, low: float, high: float
+) -> tuple[float, float] | None:
+    """The slopes, within [low, high], of the lines through every placed window and ``window`` at ``rank``."""
+    for other_rank, other in placed:
+        if other_rank == rank:
+            return None
+        (r_a, w_a), (r_b, w_b) = (
+            ((other_rank, other), (rank, window)) if other_rank < rank else ((rank, window), (other_rank, other))
+        )
+        high = min(high, (w_b.end - w_a.start) / (r_b - r_a))
+        low = max(low, (w_b.start - w_a.end) / (r_b - r_a))
+        if low > high:
+            return None
+    return low, high
+
+
+def _line_extreme(
+    placed: list[tuple[int, RefreshWindow]], rank: int, low: float, high: float, *, lowest: bool
+) -> float:
+    """The earliest (``lowest``) or latest time a line through every window, of a slope in [low, high], crosses
+    ``rank``. For one slope the lines cross it between the latest of the windows' starts and the earliest of their
+    ends carried along the slope; that bound is convex (concave) in the slope, so it is searched by thirds."""
+
+    def bound(slope: float) -> float:
+        if lowest:
+            return max(window.start + slope * (rank - r) for r, window in placed)
+        return min(window.end + slope * (rank - r) for r, window in placed)
+
+    sign = 1.0 if lowest else -1.0  # search for the least of ``sign * bound``
+    for _ in range(LINE_SEARCH_STEPS):
+        third = (high - low) / 3
+        if sign * bound(low + third) <= sign * bound(high - third):
+            high -= third
+        else:
+            low += third
+    return bound((low + high) / 2)
+
+
 class Sweep:
     """The gateway's pass as the tasks' own windows describe it, in the order the tasks were created.
 
@@ -245,36 +358,107 @@ class Sweep:
     """
 
     def __init__(self) -> None:
-        self._order: list[tuple[float, str]] = []  # (created_at, task), sorted
+        self._order: list[tuple[float, str]] = []  # (created_at, task) of every running task planned, sorted
+        self._created: dict[str, float] = {}  # the same, by task
         self._windows: dict[str, tuple[float, RefreshWindow]] = {}
+        self._narrow: list[tuple[float, str]] = []  # the tasks whose window can pin the pass's line, sorted
+        self._finished: deque[tuple[float, str]] = deque()  # (finished at, task) of tasks still counted
         self.moves = 0  # how many windows were noted: the polls planned before may be planned better now
 
     def __len__(self) -> int:
         return len(self._windows)
 
+    def enrol(self, place: TaskPlace) -> None:
+        """Count a running task in the pass, window or not: the rank of each task is its place among them."""
+        known = self._created.get(place.task)
+        if known == place.created_at:
+            return
+        if known is not None:
+            self._order.remove((known, place.task))
+            self._drop_narrow(place.task, known)
+        bisect.insort(self._order, (place.created_at, place.task))
+        self._created[place.task] = place.created_at
+        if len(self._order) > REMEMBERED_TASKS:
+            self.forget(self._order[0][1])
+
     def note(self, place: TaskPlace, window: RefreshWindow) -> None:
         """Remember a task's latest window."""
+        self.enrol(place)
         known = self._windows.pop(place.task, None)  # noted again: the most recent one
-        if known is None:
-            bisect.insort(self._order, (place.created_at, place.task))
-        elif known[0] != place.created_at:
-            self._order.remove((known[0], place.task))
-            bisect.insort(self._order, (place.created_at, place.task))
         self._windows[place.task] = (place.created_at, window)
+        if known is not None:
+            self._drop_narrow(place.task, known[0])
+        if window.width <= LINE_WIDEST_SECONDS:
+            bisect.insort(self._narrow, (place.created_at, place.task))
         self.moves += 1
-        if len(self._windows) > REMEMBERED_TASKS:
-            self.forget(self._order[0][1])
+
+    def _drop_narrow(self, task: str, created_at: float) -> None:
+        at = bisect.bisect_left(self._narrow, (created_at, task))
+        if at < len(self._narrow) and self._narrow[at] == (created_at, task):
+            del self._narrow[at]
 
     def forget(self, task: str) -> None:
         """Drop a task (finished, or its window no longer holds with the period planned with)."""
-        known = self._windows.pop(task, None)
-        if known is not None:
-            self._order.remove((known[0], task))
+        created_at = self._created.pop(task, None)
+        if created_at is not None:
+            self._order.remove((created_at, task))
+            self._drop_narrow(task, created_at)
+        self._windows.pop(task, None)
+
+    def finish(self, task: str, now: float) -> None:
+        """A task finished at ``now``: its window goes, but it still counts in the pass until ``retire``s it (the
+        gateway took it in the pass under way, and counts it in the rank of the tasks after it until that ends)."""
+        created_at = self._windows.pop(task, (self._created.get(task), None))[0]
+        if created_at is not None:
+            self._drop_narrow(task, created_at)
+            self._finished.append((now, task))
+
+    def retire(self, before: float) -> None:
+        """Stop counting the tasks that finished before ``before``."""
+        while self._finished and self._finished[0][0] < before:
+            _, task = self._finished.popleft()
+            if task not in self._windows:
+                self.forget(task)
 
     def clear(self) -> None:
-        """Forget every task: their windows were narrowed with a period that no longer holds."""
-        self._order.clear()
+        """Forget every task's window: they were narrowed with a period that no longer holds (the tasks still count
+        in the pass)."""
         self._windows.clear()
+        self._narrow.clear()
+
+    def rank(self, place: TaskPlace) -> int:
+        """How many of the running tasks were created before this one."""
+        return bisect.bisect_left(self._order, (place.created_at, place.task))
+
+    def line(self, place: TaskPlace, period: float) -> RefreshWindow | None:
+        """Where the pass's line through other tasks' narrow windows puts the task's refresh (``pass_line``); None
+        when it puts it nowhere.
+
+        The windows are those of the 1st, 2nd, 4th, 8th, ... (up to ``LINE_REACH``) narrow task on each side of it
+        in creation order: the near ones place it, the far ones pin the slope. Where no line goes through them all,
+        the farthest are left out until one does (the pass is steady over the tasks nearest it, if anywhere).
+        """
+        at = bisect.bisect_left(self._narrow, (place.created_at, place.task))
+        rank = self.rank(place)
+        sides = [
+            [self._narrow[at - step] for step in _doubling(LINE_REACH) if at - step >= 0],
+            [self._narrow[at + step] for step in (0, *_doubling(LINE_REACH)) if at + step < len(self._narrow)],
+        ]
+        ranked = sorted(
+            (
+                (abs(self.rank(TaskPlace(task, created_at)) - rank), self.rank(TaskPlace(task, created_at)), task)
+                for side in sides
+                for created_at, task in side
+                if task != place.task
+            ),
+        )
+        points = [(r, self._windows[task][1]) for _, r, task in ranked]
+        while points:
+            found = pass_line(points, rank, period)
+            if found is not None or len(points) <= 2:
+                return found
+            points = points[: max(2, len(points) * 2 // 3)]
+        return None
 
     def bracket(self, place: TaskPlace, period: float) -> RefreshWindow | None:
         """Where the neighbours (``SWEEP_NEIGHBOURS`` each side, in creation order) put the task's refresh; None
@@ -300,9 +484,9 @@ class Sweep:
         found: list[RefreshWindow] = []
         for index in indexes:
             other = self._order[index][1]
-            window = self._windows[other][1]
-            if other != task and window.width < SWEEP_WIDEST * period:
-                found.append(window)
+            known = self._windows.get(other)
+            if known is not None and other != task and known[1].width < SWEEP_WIDEST * period:
+                found.append(known[1])
             if len(found) == SWEEP_NEIGHBOURS:
                 break
         return found
@@ -327,12 +511,13 @@ class Sweep:
                 continue
             if entry[0] not in self._windows and entry[0] not in taken and end > start:
                 taken[entry[0]] = (created_at, RefreshWindow(start, end))
-                bisect.insort(self._order, (created_at, entry[0]))
+        for task, (created_at, window) in taken.items():
+            self.enrol(TaskPlace(task, created_at))
+            if window.width <= LINE_WIDEST_SECONDS:
+                bisect.insort(self._narrow, (created_at, task))
         if taken:
             self._windows = taken | self._windows
             self.moves += 1
-            while len(self._windows) > REMEMBERED_TASKS:
-                self.forget(self._order[0][1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +624,9 @@ class SharedClock:
         self._changes: dict[str, tuple[RefreshWindow, float]] = {}  # each task's last change, and the period then
         self._gaps: deque[RefreshGap] = deque(maxlen=RECENT_GAPS)
         self.sweep = Sweep()
+        # Per task, the last poll each of its latest two plans was made from, and whether the pass's line placed it.
+        self._line_plans: dict[str, tuple[tuple[float, bool], tuple[float, bool] | None]] = {}
+        self._line_outcomes: deque[bool] = deque(maxlen=LINE_OUTCOMES)  # whether each such poll saw the change
 
     def note(self, seen: RefreshWindow) -> bool:
         """Fold in a task's window; tells whether this contradicted a phase that was trusted until now."""
@@ -454,6 +642,7 @@ class SharedClock:
         task: str | None = None,
         changed_in: RefreshWindow | None = None,
         place: TaskPlace | None = None,
+        planned_from: float | None = None,
     ) -> bool:
         """Fold in a task's window when a poll moved it; tells whether this contradicted a trusted phase.
 
@@ -461,10 +650,13 @@ class SharedClock:
         answer), when it did: the gap since the task's previous change bounds the gateway's period, which may move
         the period the tasks plan with. The span, not the task's window, is what is known for sure: the window
         also relies on the period, which is what is being learnt. ``place`` puts the task's window in the pass
-        (``Sweep``).
+        (``Sweep``). ``planned_from`` is the poll before this one (which this one was planned from): when the pass's
+        line placed this poll, whether it saw the change tells whether the line holds.
         """
         if task is not None and changed_in is not None:
             self.note_change(task, changed_in)
+        if task is not None and planned_from is not None and self._line_placed_from(task, planned_from):
+            self._line_outcomes.append(changed_in is not None)
         if after is None or after == before:
             return False
         if place is not None:
@@ -534,11 +726,15 @@ class SharedClock:
             self.period = period
             self.period_drifts += 1
             self.sweep.clear()
+            self._line_outcomes.clear()
+            self._line_plans.clear()
 
-    def forget(self, task: str) -> None:
-        """Drop what was remembered of a task that will not be polled again."""
+    def forget(self, task: str, now: float) -> None:
+        """Drop what was remembered of a task that will not be polled again (finished at ``now``; it still counts in
+        the pass for a period: the gateway's pass under way took it)."""
         self._changes.pop(task, None)
-        self.sweep.forget(task)
+        self._line_plans.pop(task, None)
+        self.sweep.finish(task, now)
 
     def _phase_usable(self) -> bool:
         # The shared phase is kept in the starting period; once another one is learnt, it no longer lines up.
@@ -550,10 +746,45 @@ class SharedClock:
         phase = self.estimate.shared_phase(now) if self._phase_usable() else None
         if phase is not None:
             window = overlap(phase, window, self.estimate.period) or window
-        bracket = self.sweep.bracket(place, self.period) if place is not None else None
-        if bracket is None:
+        if place is None:
             return window
-        return overlap(bracket, window, self.period) or window
+        self.sweep.retire(now - self.period)
+        self.sweep.enrol(place)
+        line = self.sweep.line(place, self.period) if self.line_trusted else None
+        # The part of the window up to ``now`` was seen (by the poll planned from): the next refresh is after it.
+        unseen = RefreshWindow(max(window.start, now), window.end) if window.end > now else window
+        placed = overlap(line, unseen, self.period) if line is not None else None
+        self._note_plan(place.task, now, placed is not None and placed.width <= NARROW_ENOUGH_SECONDS < window.width)
+        # The nearest neighbours' bracket narrows further what the line (or else the task's own window) allows.
+        window = placed or window
+        bracket = self.sweep.bracket(place, self.period)
+        return (overlap(bracket, window, self.period) if bracket is not None else None) or window
+
+    def _note_plan(self, task: str, since: float, by_line: bool) -> None:
+        """Remember whether the line placed the task's poll planned from the poll at ``since`` (a replan from the same
+        poll replaces it; a plan from a later poll keeps the one before, whose poll is being learnt from)."""
+        latest, previous = self._line_plans.get(task, ((since, False), None))
+        if latest[0] != since:
+            previous = latest
+        self._line_plans[task] = ((since, by_line), previous)
+
+    def _line_placed_from(self, task: str, since: float) -> bool:
+        """Whether the line placed the poll planned from the poll at ``since`` (each such poll is counted once)."""
+        plans = self._line_plans.get(task)
+        if plans is None:
+            return False
+        latest, previous = plans
+        for at, plan in enumerate((latest, previous)):
+            if plan is not None and plan[0] == since:
+                self._line_plans[task] = ((latest[0], False), previous) if at == 0 else (latest, None)
+                return plan[1]
+        return False
+
+    @property
+    def line_trusted(self) -> bool:
+        """Whether the pass's line still places polls: too few of them missed the change lately."""
+        misses = self._line_outcomes.count(False)
+        return len(self._line_outcomes) < LINE_TRIAL or misses < LINE_MISSES_SHARE * len(self._line_outcomes)
 
     def probe_at(self, window: RefreshWindow) -> float:
         """Where to probe a wide window: a different point of its middle half for each probe (1/2, 3/8, 5/8, 5/16,
@@ -598,6 +829,11 @@ def _kept_period(record: Mapping[str, object]) -> tuple[float, int, list[Refresh
 def _support(period: float, gaps: Iterable[RefreshGap]) -> int:
     """How many of the gaps allow a refresh every ``period`` seconds."""
     return sum(gap.allows(period) for gap in gaps)
+
+
+def _doubling(reach: int) -> list[int]:
+    """1, 2, 4, ... up to ``reach``."""
+    return [1 << k for k in range(reach.bit_length()) if 1 << k <= reach]
 
 
 def _spread(n: int) -> float:

@@ -171,13 +171,14 @@ class Poller:
                 task=after.id,
                 changed_in=change_span(before, after),
                 place=lifecycle.place_of(after),
+                planned_from=before.last_poll_at,
             ):
                 log.info(
                     "The gateway's refresh loop moved (job %s refreshed outside its learnt phase); learning it again",
                     after.id,
                 )
             if after.status.is_terminal:
-                shared.forget(after.id)
+                shared.forget(after.id, self._clock())
 
     @contextlib.contextmanager
     def _watching_clock(self, shared: SharedClock, now: float, how: str) -> Iterator[None]:
