@@ -18,6 +18,7 @@ from bot.services import lifecycle
 from bot.services.quotas import QuotaRefusal
 from bot.storage import JobStore
 from bot.storage.store import Claim
+from tests.conftest import DatabaseFactory
 from tests.helpers import FakeClock
 from tests.quotarig import count, make_settings, open_rig, submit
 
@@ -130,6 +131,20 @@ async def test_fifty_reservations_over_two_processes_overdraw_nothing(pg_url: st
         assert (len(stored), len(refused)) == (3, 47)
         assert await count(rigs[0], "SELECT COUNT(*) FROM reservations WHERE state = 'held'") == 3
         assert await count(rigs[1], "SELECT COUNT(*) FROM jobs") == 3
+    finally:
+        for rig in rigs:
+            await rig.db.close()
+
+
+async def test_a_flag_set_by_two_processes_at_once_is_reported_changed_to_one(new_database: DatabaseFactory) -> None:
+    location = await new_database()
+    clock = FakeClock(DUE_AT)
+    rigs = [await open_rig(location, clock, make_settings()) for _ in range(2)]
+    try:
+        for value in ("balance", None):
+            changed = await asyncio.gather(*(rigs[n % 2].guilds.set_flag("gateway_pause", value) for n in range(20)))
+            assert changed.count(True) == 1
+            assert await rigs[1].guilds.get_flag("gateway_pause") == value
     finally:
         for rig in rigs:
             await rig.db.close()
