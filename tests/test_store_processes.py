@@ -118,19 +118,30 @@ async def test_deliveries_claimed_at_once_are_handed_to_one_process_each(
     assert sorted(attempts) == sorted((job.id, 1) for job in finished)
 
 
-async def test_fifty_reservations_over_two_processes_overdraw_nothing(pg_url: str) -> None:
+@pytest.mark.parametrize(
+    ("user_daily", "guild_daily", "members", "fit"),
+    [(12, 100_000, 1, 3), (100_000, 20, 50, 5)],
+    ids=["one-member-daily-cap-binds", "fifty-members-server-pool-binds"],
+)
+async def test_fifty_reservations_over_two_processes_overdraw_nothing(
+    pg_url: str, user_daily: int, guild_daily: int, members: int, fit: int
+) -> None:
     clock = FakeClock(1_700_000_000.0)
     settings = make_settings(
-        QUOTA_USER_DAILY_CREDITS=12, QUOTA_GUILD_DAILY_CREDITS=100_000, QUOTA_GUILD_MONTHLY_CREDITS=100_000
+        QUOTA_USER_DAILY_CREDITS=user_daily,
+        QUOTA_GUILD_DAILY_CREDITS=guild_daily,
+        QUOTA_GUILD_MONTHLY_CREDITS=100_000,
     )
     rigs = [await open_rig(pg_url, clock, settings) for _ in range(2)]
     try:
-        results = await asyncio.gather(*(submit(rigs[n % 2], 4) for n in range(50)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(submit(rigs[n % 2], 4, user_id=1_000 + n % members) for n in range(50)), return_exceptions=True
+        )
         stored = [r for r in results if isinstance(r, Job)]
         refused = [r for r in results if isinstance(r, QuotaRefusal)]
-        assert (len(stored), len(refused)) == (3, 47)
-        assert await count(rigs[0], "SELECT COUNT(*) FROM reservations WHERE state = 'held'") == 3
-        assert await count(rigs[1], "SELECT COUNT(*) FROM jobs") == 3
+        assert (len(stored), len(refused)) == (fit, 50 - fit)
+        assert await count(rigs[0], "SELECT COUNT(*) FROM reservations WHERE state = 'held'") == fit
+        assert await count(rigs[1], "SELECT COUNT(*) FROM jobs") == fit
     finally:
         for rig in rigs:
             await rig.db.close()
