@@ -24,7 +24,7 @@ from bot.storage.guilds import GuildStore, LedgerKind
 from tests.botproc import WAIT, BotProcess, bot_env, has_video, private_text, start_worker
 from tests.fakediscord import Channel, FakeDiscord, GuildSpec
 from tests.fakediscord.util import shard_of
-from tests.helpers import body_failed, eventually, free_port
+from tests.helpers import body_failed, database_env, eventually, free_port
 
 pytestmark = pytest.mark.sim(task_seconds=4.0)  # jobs long enough to be under way when a process dies
 
@@ -45,11 +45,6 @@ def logs(request: pytest.FixtureRequest) -> Iterator[list[BotProcess]]:
     if body_failed(request):
         for proc in started:
             sys.stderr.write(f"--- {proc.log_path.name} ---\n{proc.output()[-15000:]}\n")
-
-
-def database_env(location: Path | str) -> dict[str, str]:
-    """The settings that point a process at the test's database."""
-    return {"DATABASE_PATH": str(location)} if isinstance(location, Path) else {"DATABASE_URL": location}
 
 
 @contextlib.asynccontextmanager
