@@ -159,3 +159,24 @@ async def test_a_flag_set_by_two_processes_at_once_is_reported_changed_to_one(ne
     finally:
         for rig in rigs:
             await rig.db.close()
+
+
+async def test_of_two_processes_pausing_for_the_gateway_for_different_reasons_one_is_told(
+    new_database: DatabaseFactory,
+) -> None:
+    location = await new_database()
+    clock = FakeClock(DUE_AT)
+    rigs = [await open_rig(location, clock, make_settings()) for _ in range(2)]
+    try:
+        reasons = ["balance", "auth"] * 10
+        claimed = await asyncio.gather(
+            *(rigs[n % 2].guilds.claim_flag("gateway_pause", r) for n, r in enumerate(reasons))
+        )
+        assert claimed.count(True) == 1
+        assert await rigs[1].guilds.get_flag("gateway_pause") == reasons[claimed.index(True)]
+        assert not await rigs[0].guilds.claim_flag("gateway_pause", "auth")
+        assert await rigs[0].guilds.set_flag("gateway_pause", None)
+        assert await rigs[1].guilds.claim_flag("gateway_pause", "auth")  # once lifted, the next pause is told again
+    finally:
+        for rig in rigs:
+            await rig.db.close()

@@ -125,6 +125,10 @@ class GuildStore:
             return await self._db.execute(queries.CHANGE_FLAG, (key, value)) > 0
         return await self._db.execute(queries.CLEAR_FLAG, (key,)) > 0
 
+    async def claim_flag(self, key: str, value: str) -> bool:
+        """Set a flag only while it is unset; True for the one caller that set it, however many try at once."""
+        return await self._db.execute(queries.CLAIM_FLAG, (key, value)) > 0
+
     async def config(self, guild_id: int) -> GuildConfig:
         """A server's settings (defaults when it has none)."""
         row = await self._db.fetchone(q.GET_CONFIG, (guild_id,))

@@ -150,6 +150,12 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE meta.value <> exclu
 
 CLEAR_FLAG: Final = "UPDATE meta SET value = '' WHERE key = ? AND value <> ''"
 
+# A flag set only while unset: the first of several values set at once is kept, and only its setter counts a row.
+CLAIM_FLAG: Final = """
+INSERT INTO meta (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE meta.value = ''
+"""
+
 # Jobs whose files must stay: still running, or finished but not yet handed over.
 _IN_PROGRESS: Final = (
     "(status NOT IN ('succeeded', 'failed', 'cancelled') OR delivery_state IN ('pending', 'delivering'))"
