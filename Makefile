@@ -43,6 +43,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.poller
 	$(BIN)/python -m bench.download
 	$(BIN)/python -m bench.ack
+	$(BIN)/python -m bench.claims
 	$(BIN)/python -m bench.discord
 	$(BIN)/python -m bench.encode
 	$(BIN)/python -m bench.scale

@@ -84,6 +84,11 @@ def engine_env(sim: Simulator, tmp_path: Path, **overrides: str) -> dict[str, st
     return gateway_env(sim.base_url, sim.key, tmp_path, **{**fast, **overrides})
 
 
+def database_env(location: Path | str) -> dict[str, str]:
+    """The settings that point a process at a test's database (a SQLite file, or a PostgreSQL URL)."""
+    return {"DATABASE_PATH": str(location)} if isinstance(location, Path) else {"DATABASE_URL": location}
+
+
 def body_failed(request: pytest.FixtureRequest) -> bool:
     """Whether the requesting test's body failed (for fixtures that show logs only then)."""
     report = getattr(request.node, "report_call", None)

@@ -24,7 +24,7 @@ from bot.storage.guilds import GuildStore, LedgerKind
 from tests.botproc import WAIT, BotProcess, bot_env, has_video, private_text, start_worker
 from tests.fakediscord import Channel, FakeDiscord, GuildSpec
 from tests.fakediscord.util import shard_of
-from tests.helpers import body_failed, eventually, free_port
+from tests.helpers import body_failed, database_env, eventually, free_port
 
 pytestmark = pytest.mark.sim(task_seconds=4.0)  # jobs long enough to be under way when a process dies
 
@@ -45,11 +45,6 @@ def logs(request: pytest.FixtureRequest) -> Iterator[list[BotProcess]]:
     if body_failed(request):
         for proc in started:
             sys.stderr.write(f"--- {proc.log_path.name} ---\n{proc.output()[-15000:]}\n")
-
-
-def database_env(location: Path | str) -> dict[str, str]:
-    """The settings that point a process at the test's database."""
-    return {"DATABASE_PATH": str(location)} if isinstance(location, Path) else {"DATABASE_URL": location}
 
 
 @contextlib.asynccontextmanager
@@ -131,6 +126,15 @@ async def assert_charged_once(fake: FakeDiscord, store: JobStore, guilds: GuildS
     assert videos_everywhere(fake) == len(jobs)
 
 
+async def counted_delivery(port: int) -> bool:
+    """Whether the process serving /metrics on ``port`` answers in Prometheus text and has counted one delivery."""
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    assert response.status == 200 and response.content_type == "text/plain", text
+    assert "# TYPE reelbot_deliveries_total counter" in text
+    return "reelbot_delivery_lag_seconds_count 1.0" in text
+
+
 async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it(
     fake: FakeDiscord, sim: Simulator, tmp_path: Path, logs: list[BotProcess]
 ) -> None:
@@ -145,6 +149,7 @@ async def test_a_front_starts_the_job_and_a_worker_without_a_gateway_delivers_it
 
         jobs = dict([await started(fake, fake.channel(), "a front and a worker")])
         await all_delivered(fake, store, jobs)
+        await eventually(lambda: counted_delivery(port), WAIT)  # the worker's own metrics count its delivery
         (job_id,) = jobs
         await eventually(lambda: f"Job {job_id}: delivered" in worker.output())
         assert f"Job {job_id}: delivered" not in front.output() and "result saved" not in front.output()
@@ -212,13 +217,29 @@ async def test_two_shards_and_a_worker_deliver_every_job_once_when_a_shard_is_ki
         async with one:
             # Each interaction goes to the process of its server's shard: two jobs on each process.
             jobs = dict([await started(fake, channel, f"first in {channel.id}") for channel in generals(fake)])
+
+            async def holds_one() -> bool:
+                return bool(await held_by(store, jobs, one))
+
+            await eventually(holds_one, WAIT)  # leases pass between the processes as polls fall due: wait for one
             await one.kill()  # its jobs are under way (each takes 4 s), some leased to it
+        held = await held_by(store, jobs, one)  # what the database says it held when it died
+        assert held, "the killed process held no job's lease when it died"
         assert sum(has_video(m) for thread in jobs.values() for m in fake.messages(thread)) < len(jobs)
         # Shard 0's process and the worker deliver everything, the killed process's jobs too, and take new ones.
         on_zero = [channel for channel in generals(fake) if shard_of(channel.guild_id, SHARDS) == 0]
         jobs |= dict([await started(fake, channel, f"then in {channel.id}") for channel in on_zero])
         await all_delivered(fake, store, jobs)
         await assert_charged_once(fake, store, guilds, jobs)
+        for job_id in held:  # once each, by one of the others
+            assert [f"Job {job_id}: delivered" in proc.output() for proc in (zero, worker)].count(True) == 1, job_id
+
+
+async def held_by(store: JobStore, jobs: dict[str, int], proc: BotProcess) -> list[str]:
+    """The jobs whose lease names ``proc`` (holders are host:pid:random) in the database."""
+    assert proc.proc is not None
+    found = [await store.get(job_id) for job_id in jobs]
+    return [job.id for job in found if job is not None and f":{proc.proc.pid}:" in (job.lease_holder or "")]
 
 
 def generals(fake: FakeDiscord) -> list[Channel]:

@@ -13,7 +13,7 @@ from bot.storage.connect import open_database
 from bot.storage.guilds import GuildStore, ListKind
 from tests.botproc import WAIT, BotProcess, bot_env, has_video, private_text
 from tests.fakediscord import Channel, FakeDiscord, GuildSpec, InteractionRecord
-from tests.helpers import eventually, free_port
+from tests.helpers import database_env, eventually, free_port
 
 SHARDS = 2
 # Without ffmpeg nothing is re-encoded: a result over the upload limit would be explained instead of posted.
@@ -183,11 +183,11 @@ async def test_too_few_shards_stop_the_bot_saying_to_raise_the_count(sim: Simula
 
 
 async def test_inactive_patterns_are_told_once_per_server_however_many_processes_connect_its_shard(
-    fake: FakeDiscord, sim: Simulator, tmp_path: Path
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, database_location: Path | str
 ) -> None:
     # Each server has a log channel and a stored pattern the regex engine cannot run (from before it matched on RE2).
     log_channels: dict[int, int] = {}
-    db = await open_database(tmp_path / "reelbot.sqlite3")
+    db = await open_database(database_location)
     guilds = GuildStore(db, time.time)
     for guild in fake.guilds:
         log_channels[guild.id] = fake.create_channel(guild.id, "reelbot-log").id
@@ -196,12 +196,19 @@ async def test_inactive_patterns_are_told_once_per_server_however_many_processes
     await db.close()
 
     # Shard 0's process, shard 1's, and a third connecting both (another deployment of the same shards) start at once.
+    shared = database_env(database_location)
     both = bot_env(
-        fake, sim, tmp_path, DISCORD_DEV_GUILD_ID="", DISCORD_SHARD_COUNT=str(SHARDS), DISCORD_SHARD_IDS="0-1"
+        fake,
+        sim,
+        tmp_path,
+        DISCORD_DEV_GUILD_ID="",
+        DISCORD_SHARD_COUNT=str(SHARDS),
+        DISCORD_SHARD_IDS="0-1",
+        **shared,
     )
     processes = [
-        BotProcess(shard_env(fake, sim, tmp_path, 0), tmp_path, name="shard0"),
-        BotProcess(shard_env(fake, sim, tmp_path, 1), tmp_path, name="shard1"),
+        BotProcess(shard_env(fake, sim, tmp_path, 0, **shared), tmp_path, name="shard0"),
+        BotProcess(shard_env(fake, sim, tmp_path, 1, **shared), tmp_path, name="shard1"),
         BotProcess(both, tmp_path, name="both"),
     ]
     async with processes[0], processes[1], processes[2]:

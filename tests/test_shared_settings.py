@@ -8,14 +8,17 @@ started later, a worker) and proves that each check reads the database, not some
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bot.catalog import Catalog
+from bot.devtools.gateway import Simulator
 from bot.engine import Engine, open_engine
 from bot.services.moderation import ModerationRefusal, Requester
 from bot.settings import Settings
 from bot.storage.guilds import GuildConfig, ListKind
+from tests.helpers import database_env, engine_env
 
 GUILD, MEMBER, CHANNEL = 41, 42, 43
 MODEL = "veo-3.1-fast-generate-preview"
@@ -23,8 +26,14 @@ WHO = Requester(guild_id=GUILD, user_id=MEMBER, channel_id=CHANNEL, role_ids=fro
 
 
 @pytest.fixture
+def settings(sim: Simulator, tmp_path: Path, database_location: Path | str) -> Settings:
+    """The ``engine`` fixture's settings on each backend in turn: a SQLite file, then a PostgreSQL database."""
+    return Settings.from_env(engine_env(sim, tmp_path, **database_env(database_location)), need_discord=False)
+
+
+@pytest.fixture
 async def other(settings: Settings, engine: Engine) -> AsyncIterator[Engine]:
-    """A second engine, as another process would open it, on the ``engine`` fixture's database file."""
+    """A second engine, as another process would open it, on the ``engine`` fixture's database."""
     async with open_engine(settings, Catalog.load()) as opened:
         yield opened
 

@@ -18,6 +18,7 @@ from bot.services import lifecycle
 from bot.services.quotas import QuotaRefusal
 from bot.storage import JobStore
 from bot.storage.store import Claim
+from tests.conftest import DatabaseFactory
 from tests.helpers import FakeClock
 from tests.quotarig import count, make_settings, open_rig, submit
 
@@ -117,19 +118,65 @@ async def test_deliveries_claimed_at_once_are_handed_to_one_process_each(
     assert sorted(attempts) == sorted((job.id, 1) for job in finished)
 
 
-async def test_fifty_reservations_over_two_processes_overdraw_nothing(pg_url: str) -> None:
+@pytest.mark.parametrize(
+    ("user_daily", "guild_daily", "members", "fit"),
+    [(12, 100_000, 1, 3), (100_000, 20, 50, 5)],
+    ids=["one-member-daily-cap-binds", "fifty-members-server-pool-binds"],
+)
+async def test_fifty_reservations_over_two_processes_overdraw_nothing(
+    pg_url: str, user_daily: int, guild_daily: int, members: int, fit: int
+) -> None:
     clock = FakeClock(1_700_000_000.0)
     settings = make_settings(
-        QUOTA_USER_DAILY_CREDITS=12, QUOTA_GUILD_DAILY_CREDITS=100_000, QUOTA_GUILD_MONTHLY_CREDITS=100_000
+        QUOTA_USER_DAILY_CREDITS=user_daily,
+        QUOTA_GUILD_DAILY_CREDITS=guild_daily,
+        QUOTA_GUILD_MONTHLY_CREDITS=100_000,
     )
     rigs = [await open_rig(pg_url, clock, settings) for _ in range(2)]
     try:
-        results = await asyncio.gather(*(submit(rigs[n % 2], 4) for n in range(50)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(submit(rigs[n % 2], 4, user_id=1_000 + n % members) for n in range(50)), return_exceptions=True
+        )
         stored = [r for r in results if isinstance(r, Job)]
         refused = [r for r in results if isinstance(r, QuotaRefusal)]
-        assert (len(stored), len(refused)) == (3, 47)
-        assert await count(rigs[0], "SELECT COUNT(*) FROM reservations WHERE state = 'held'") == 3
-        assert await count(rigs[1], "SELECT COUNT(*) FROM jobs") == 3
+        assert (len(stored), len(refused)) == (fit, 50 - fit)
+        assert await count(rigs[0], "SELECT COUNT(*) FROM reservations WHERE state = 'held'") == fit
+        assert await count(rigs[1], "SELECT COUNT(*) FROM jobs") == fit
+    finally:
+        for rig in rigs:
+            await rig.db.close()
+
+
+async def test_a_flag_set_by_two_processes_at_once_is_reported_changed_to_one(new_database: DatabaseFactory) -> None:
+    location = await new_database()
+    clock = FakeClock(DUE_AT)
+    rigs = [await open_rig(location, clock, make_settings()) for _ in range(2)]
+    try:
+        for value in ("balance", None):
+            changed = await asyncio.gather(*(rigs[n % 2].guilds.set_flag("gateway_pause", value) for n in range(20)))
+            assert changed.count(True) == 1
+            assert await rigs[1].guilds.get_flag("gateway_pause") == value
+    finally:
+        for rig in rigs:
+            await rig.db.close()
+
+
+async def test_of_two_processes_pausing_for_the_gateway_for_different_reasons_one_is_told(
+    new_database: DatabaseFactory,
+) -> None:
+    location = await new_database()
+    clock = FakeClock(DUE_AT)
+    rigs = [await open_rig(location, clock, make_settings()) for _ in range(2)]
+    try:
+        reasons = ["balance", "auth"] * 10
+        claimed = await asyncio.gather(
+            *(rigs[n % 2].guilds.claim_flag("gateway_pause", r) for n, r in enumerate(reasons))
+        )
+        assert claimed.count(True) == 1
+        assert await rigs[1].guilds.get_flag("gateway_pause") == reasons[claimed.index(True)]
+        assert not await rigs[0].guilds.claim_flag("gateway_pause", "auth")
+        assert await rigs[0].guilds.set_flag("gateway_pause", None)
+        assert await rigs[1].guilds.claim_flag("gateway_pause", "auth")  # once lifted, the next pause is told again
     finally:
         for rig in rigs:
             await rig.db.close()

@@ -210,9 +210,7 @@ class ModerationService:
         """
         if kind.value not in _GATEWAY_PAUSE_MESSAGES:
             return False
-        if await self.store.get_flag(GATEWAY_PAUSE) is not None:
-            return False
-        return await self.store.set_flag(GATEWAY_PAUSE, kind.value)
+        return await self.store.claim_flag(GATEWAY_PAUSE, kind.value)
 
     async def set_operator_pause(self, reason: str | None) -> bool:
         """Pause (reason given) or resume (None) every server; resuming also lifts a gateway pause."""

@@ -117,11 +117,17 @@ class GuildStore:
         return str(value) if value else None
 
     async def set_flag(self, key: str, value: str | None) -> bool:
-        """Set or clear a flag; returns False when it already had that value (so callers announce once)."""
-        async with self._db.transaction() as tx:
-            old = await tx.scalar(queries.GET_META, (key,))
-            await tx.execute(queries.SET_META, (key, value or ""))
-        return (old or None) != (value or None)
+        """Set or clear a flag; returns False when it already had that value (so callers announce once).
+
+        One statement, so that of several processes setting the same value at once only one gets True.
+        """
+        if value:
+            return await self._db.execute(queries.CHANGE_FLAG, (key, value)) > 0
+        return await self._db.execute(queries.CLEAR_FLAG, (key,)) > 0
+
+    async def claim_flag(self, key: str, value: str) -> bool:
+        """Set a flag only while it is unset; True for the one caller that set it, however many try at once."""
+        return await self._db.execute(queries.CLAIM_FLAG, (key, value)) > 0
 
     async def config(self, guild_id: int) -> GuildConfig:
         """A server's settings (defaults when it has none)."""

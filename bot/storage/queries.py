@@ -141,6 +141,21 @@ GET_META: Final = "SELECT value FROM meta WHERE key = ?"
 
 SET_META: Final = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
+# A flag changes in one statement that counts a row only when the value differs, so of several processes setting
+# it at once exactly one is told it changed (under PostgreSQL the later waits on the row and then sees the value).
+CHANGE_FLAG: Final = """
+INSERT INTO meta (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE meta.value <> excluded.value
+"""
+
+CLEAR_FLAG: Final = "UPDATE meta SET value = '' WHERE key = ? AND value <> ''"
+
+# A flag set only while unset: the first of several values set at once is kept, and only its setter counts a row.
+CLAIM_FLAG: Final = """
+INSERT INTO meta (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE meta.value = ''
+"""
+
 # Jobs whose files must stay: still running, or finished but not yet handed over.
 _IN_PROGRESS: Final = (
     "(status NOT IN ('succeeded', 'failed', 'cancelled') OR delivery_state IN ('pending', 'delivering'))"
